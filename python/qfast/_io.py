@@ -1,0 +1,94 @@
+"""Reading and writing image files for the CLI: Pillow underneath, never overwriting without being asked."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class CliError(Exception):
+    """A user-facing error of the command line: printed as one line, exit status 1."""
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Reads an image file as a uint8 array (H, W) or (H, W, C). Raises CliError when it is missing or unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ._validate import as_image
+
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{p}: no such file")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            return as_image(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise CliError(f"{p}: cannot read image ({e})") from e
+    except (TypeError, ValueError) as e:
+        raise CliError(f"{p}: unsupported image ({e})") from e
+
+
+def check_writable(path: PathLike, force: bool) -> Path:
+    """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``)."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise CliError(f"{p}: already exists (use --force to overwrite)")
+    if not p.parent.is_dir():
+        raise CliError(f"{p.parent}: no such folder")
+    return p
+
+
+def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
+    """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); refuses to overwrite unless ``force``."""
+    p = check_writable(path, force)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if force:
+            os.replace(tmp, p)
+        else:
+            # link() fails if the name appeared in the meantime, so a concurrent file is never clobbered.
+            try:
+                os.link(tmp, p)
+            except FileExistsError as e:
+                raise CliError(f"{p}: already exists (use --force to overwrite)") from e
+            except OSError:
+                if p.exists():
+                    raise CliError(f"{p}: already exists (use --force to overwrite)") from None
+                os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
+    """Encodes a uint8 array or PIL image in the format ``path``'s extension names (PNG, GIF, WebP, TIFF, ...)."""
+    import io
+
+    from PIL import Image
+
+    p = Path(path)
+    im = image if isinstance(image, Image.Image) else Image.fromarray(np.squeeze(image, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image)
+    fmt = Image.registered_extensions().get(p.suffix.lower())
+    if fmt is None:
+        raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .gif, ...)")
+    buf = io.BytesIO()
+    try:
+        im.save(buf, format=fmt, **save_args)
+    except (OSError, ValueError, KeyError) as e:
+        raise CliError(f"{p}: cannot write {fmt} ({e})") from e
+    return buf.getvalue()
+
+
+def write_image(image: Any, path: PathLike, force: bool = False, **save_args: Any) -> None:
+    """Writes an image file; refuses to overwrite an existing file unless ``force``."""
+    check_writable(path, force)
+    write_bytes(path, encode_image(image, path, **save_args), force)

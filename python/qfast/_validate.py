@@ -1,0 +1,101 @@
+"""Argument checks shared by the public API: clear TypeErrors and ValueErrors that name the argument."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+import numpy as np
+
+Levels = Union[int, Sequence[int]]
+
+_PIL_MODES = {"1": "L", "P": None, "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+
+
+def as_image(image: Any, arg: str = "image") -> np.ndarray:
+    """Returns `image` as a C-contiguous uint8 array of shape (H, W) or (H, W, C) with C in 1..4.
+
+    NumPy arrays of any strides and PIL images are accepted; palette ("P") images are expanded to RGB or RGBA and
+    1-bit images to 8-bit greyscale. Raises TypeError for other types and dtypes, ValueError for other shapes.
+    """
+    if _is_pil(image):
+        image = _from_pil(image, arg)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{arg}: expected a NumPy uint8 array or a PIL image, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" if image.dtype.kind == "f" else ""
+        raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
+        raise ValueError(f"{arg}: expected shape (H, W) or (H, W, C) with C in 1..4, got {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"{arg}: expected a non-empty image, got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def as_bytes(values: Any, arg: str) -> np.ndarray:
+    """Returns `values` (a uint8 array of any shape) as a flat C-contiguous uint8 array."""
+    if not isinstance(values, np.ndarray):
+        raise TypeError(f"{arg}: expected a NumPy uint8 array, got {type(values).__name__}")
+    if values.dtype != np.uint8:
+        raise TypeError(f"{arg}: expected dtype uint8, got {values.dtype}")
+    return np.ascontiguousarray(values).reshape(-1)
+
+
+def channels_of(image: np.ndarray) -> int:
+    """The channel count of a checked image: 1 for (H, W)."""
+    return 1 if image.ndim == 2 else int(image.shape[2])
+
+
+def as_int(value: Any, arg: str, lo: int, hi: Optional[int] = None) -> int:
+    """`value` as an int in lo..hi (hi inclusive, None for no upper bound); bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{arg}: expected an int, got {type(value).__name__}")
+    v = int(value)
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"{arg}: expected {lo}..{hi if hi is not None else ''}, got {v}")
+    return v
+
+
+def as_float(value: Any, arg: str) -> float:
+    """`value` as a float; bools and non-numbers are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{arg}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:
+    """One level count per channel from `levels` (2..256) or `bits` (1..8), each an int or one per channel."""
+    if (levels is None) == (bits is None):
+        raise TypeError("levels: give exactly one of levels or bits")
+    if levels is not None:
+        return _per_channel(levels, "levels", channels, 2, 256)
+    return [1 << b for b in _per_channel(bits, "bits", channels, 1, 8)]
+
+
+def _per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != channels:
+            raise ValueError(f"{arg}: expected one value per channel ({channels}), got {len(value)}")
+        return [as_int(v, arg, lo, hi) for v in value]
+    return [as_int(value, arg, lo, hi)] * channels
+
+
+def _is_pil(obj: Any) -> bool:
+    mod = type(obj).__module__
+    return mod.startswith("PIL.") and hasattr(obj, "mode") and hasattr(obj, "convert")
+
+
+def _from_pil(img: Any, arg: str) -> np.ndarray:
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode in _PIL_MODES:
+        img = img.convert(_PIL_MODES[mode])
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        raise TypeError(f"{arg}: expected an 8-bit PIL image (L, LA, RGB, RGBA, P, 1), got mode {mode!r}")
+    return np.asarray(img)

@@ -1,0 +1,17 @@
+//! qfast's core: image quantization at native speed.
+//!
+//! Plain Rust over byte slices (interleaved `height x width x channels` images, 1 to 4 channels); the Python bindings
+//! live in `py` behind the `python` feature, so `cargo test` needs no Python.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod lut;
+pub mod metrics;
+pub mod nonuniform;
+pub mod pack;
+pub mod uniform;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::{Error, Result};

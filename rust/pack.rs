@@ -1,0 +1,301 @@
+//! n-bit packing of 8-bit values (1 <= bits <= 8) into a dense little-endian bit stream.
+//!
+//! Bit order: value `k` occupies bits `k*bits .. (k+1)*bits` of the stream, least significant bit first, and stream bit
+//! `j` is bit `j % 8` (counting from the least significant) of byte `j / 8`. This is NumPy's `bitorder="little"`:
+//! for `bits = 1` the result equals `np.packbits(values, bitorder="little")`. `n` values take `ceil(n * bits / 8)`
+//! bytes; the unused high bits of the last byte are zero.
+//!
+//! The work is done eight values (one u64, `bits` output bytes) at a time with shifts and masks that gather or spread
+//! the fields (SWAR), specialised for each width so the shifts are constants, and spread over both cores.
+
+use crate::error::{zeroed_bytes, Error, Result};
+use rayon::prelude::*;
+
+/// Values per parallel work item (a multiple of 8, so every item starts on a byte boundary of the stream).
+const GROUPS_PER_CHUNK: usize = 1 << 16;
+const CHUNK_VALUES: usize = 8 * GROUPS_PER_CHUNK;
+
+/// The number of bytes `count` values of `bits` bits take: `ceil(count * bits / 8)`.
+pub fn packed_len(count: usize, bits: u32) -> usize {
+    // count * bits cannot overflow in practice (count is a buffer length), but stay exact anyway.
+    count / 8 * bits as usize + (count % 8 * bits as usize).div_ceil(8)
+}
+
+fn check_bits(bits: u32) -> Result<()> {
+    if (1..=8).contains(&bits) {
+        Ok(())
+    } else {
+        Err(Error::value("bits", format!("expected 1..8, got {bits}")))
+    }
+}
+
+/// `v` repeated in every `lane`-bit lane of a u64.
+const fn rep(v: u64, lane: u32) -> u64 {
+    let mut r = 0u64;
+    let mut s = 0;
+    while s < 64 {
+        r |= v << s;
+        s += lane;
+    }
+    r
+}
+
+const fn low(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+/// Gathers the low `B` bits of each byte of `x` into the low `8 * B` bits.
+#[inline(always)]
+fn gather<const B: u32>(x: u64) -> u64 {
+    let x = (x & rep(0xFF, 16)) | ((x & rep(0xFF00, 16)) >> (8 - B));
+    let x = (x & rep(0xFFFF, 32)) | ((x & rep(0xFFFF_0000, 32)) >> (16 - 2 * B));
+    (x & 0xFFFF_FFFF) | ((x & 0xFFFF_FFFF_0000_0000) >> (32 - 4 * B))
+}
+
+/// The inverse of `gather`: spreads the low `8 * B` bits into the low `B` bits of each byte.
+#[inline(always)]
+fn spread<const B: u32>(y: u64) -> u64 {
+    let x = (y & low(4 * B)) | (((y >> (4 * B)) & low(4 * B)) << 32);
+    let x = (x & rep(low(2 * B), 32)) | (((x >> (2 * B)) & rep(low(2 * B), 32)) << 16);
+    (x & rep(low(B), 16)) | (((x >> B) & rep(low(B), 16)) << 8)
+}
+
+/// Packs whole groups of 8 values; returns the OR of all inputs so the caller can check the range once.
+#[inline(always)]
+fn pack_groups<const B: u32>(values: &[u8], out: &mut [u8]) -> u64 {
+    let mut seen = 0u64;
+    for (v, o) in values.chunks_exact(8).zip(out.chunks_exact_mut(B as usize)) {
+        let x = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+        seen |= x;
+        o.copy_from_slice(&gather::<B>(x).to_le_bytes()[..B as usize]);
+    }
+    seen
+}
+
+#[inline(always)]
+fn unpack_groups<const B: u32>(packed: &[u8], out: &mut [u8]) {
+    for (p, o) in packed.chunks_exact(B as usize).zip(out.chunks_exact_mut(8)) {
+        let mut b = [0u8; 8];
+        b[..B as usize].copy_from_slice(p);
+        o.copy_from_slice(&spread::<B>(u64::from_le_bytes(b)).to_le_bytes());
+    }
+}
+
+/// The slow, obvious version for the last `n % 8` values.
+fn pack_tail(values: &[u8], out: &mut [u8], bits: u32) {
+    for (k, &v) in values.iter().enumerate() {
+        for b in 0..bits as usize {
+            let j = k * bits as usize + b;
+            out[j / 8] |= ((v >> b) & 1) << (j % 8);
+        }
+    }
+}
+
+fn unpack_tail(packed: &[u8], out: &mut [u8], bits: u32) {
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut v = 0u8;
+        for b in 0..bits as usize {
+            let j = k * bits as usize + b;
+            v |= ((packed[j / 8] >> (j % 8)) & 1) << b;
+        }
+        *o = v;
+    }
+}
+
+macro_rules! by_width {
+    ($bits:expr, $f:ident, $($arg:expr),*) => {
+        match $bits {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            _ => $f::<8>($($arg),*),
+        }
+    };
+}
+
+/// Packs one chunk (a multiple of 8 values except for the last chunk), returning the OR of its values.
+fn pack_chunk(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { x86::pack_chunk_avx2(values, out, bits) };
+        }
+    }
+    pack_chunk_generic(values, out, bits)
+}
+
+#[inline(always)]
+fn pack_chunk_generic(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
+    let whole = values.len() / 8 * 8;
+    let split = whole / 8 * bits as usize;
+    let (head, tail) = out.split_at_mut(split);
+    let seen = by_width!(bits, pack_groups, &values[..whole], head);
+    pack_tail(&values[whole..], tail, bits);
+    values[whole..].iter().fold(seen, |s, &v| s | v as u64)
+}
+
+fn unpack_chunk(packed: &[u8], out: &mut [u8], bits: u32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { x86::unpack_chunk_avx2(packed, out, bits) };
+            return;
+        }
+    }
+    unpack_chunk_generic(packed, out, bits)
+}
+
+#[inline(always)]
+fn unpack_chunk_generic(packed: &[u8], out: &mut [u8], bits: u32) {
+    let whole = out.len() / 8 * 8;
+    let split = whole / 8 * bits as usize;
+    by_width!(bits, unpack_groups, &packed[..split], &mut out[..whole]);
+    unpack_tail(&packed[split..], &mut out[whole..], bits);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    // The same code compiled for AVX2 (with BMI2), chosen at run time: wider registers for the compiler's own use.
+    #[target_feature(enable = "avx2,bmi2")]
+    pub(super) fn pack_chunk_avx2(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
+        super::pack_chunk_generic(values, out, bits)
+    }
+
+    #[target_feature(enable = "avx2,bmi2")]
+    pub(super) fn unpack_chunk_avx2(packed: &[u8], out: &mut [u8], bits: u32) {
+        super::unpack_chunk_generic(packed, out, bits)
+    }
+}
+
+/// Packs `values` (each below `2^bits`) into `ceil(n * bits / 8)` bytes.
+pub fn pack(values: &[u8], bits: u32) -> Result<Vec<u8>> {
+    check_bits(bits)?;
+    let mut out = zeroed_bytes(packed_len(values.len(), bits))?;
+    let out_chunk = GROUPS_PER_CHUNK * bits as usize;
+    let seen = if values.len() <= CHUNK_VALUES {
+        pack_chunk(values, &mut out, bits)
+    } else {
+        values
+            .par_chunks(CHUNK_VALUES)
+            .zip(out.par_chunks_mut(out_chunk))
+            .map(|(v, o)| pack_chunk(v, o, bits))
+            .reduce(|| 0, |a, b| a | b)
+    };
+    if seen & !rep(low(bits), 8) != 0 {
+        // The error path may be slow: find the first offender to name it.
+        let (k, v) = values.iter().enumerate().find(|(_, &v)| (v as u32) >> bits != 0).unwrap_or((0, &0));
+        return Err(Error::value(
+            "values",
+            format!("value {v} at position {k} does not fit in {bits} bits (expected 0..{})", (1u32 << bits) - 1),
+        ));
+    }
+    Ok(out)
+}
+
+/// Unpacks `count` values of `bits` bits from `packed`, which must hold at least `ceil(count * bits / 8)` bytes
+/// (extra bytes are ignored).
+pub fn unpack(packed: &[u8], bits: u32, count: usize) -> Result<Vec<u8>> {
+    check_bits(bits)?;
+    let need = packed_len(count, bits);
+    if packed.len() < need {
+        return Err(Error::value(
+            "packed",
+            format!("{count} values of {bits} bits need {need} bytes, got {}", packed.len()),
+        ));
+    }
+    let mut out = zeroed_bytes(count)?;
+    let packed = &packed[..need];
+    if count <= CHUNK_VALUES {
+        unpack_chunk(packed, &mut out, bits);
+    } else {
+        out.par_chunks_mut(CHUNK_VALUES)
+            .zip(packed.par_chunks(GROUPS_PER_CHUNK * bits as usize))
+            .for_each(|(o, p)| unpack_chunk(p, o, bits));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, bits: u32, seed: u64) -> Vec<u8> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as u32 & ((1 << bits) - 1)) as u8
+            })
+            .collect()
+    }
+
+    fn reference_pack(v: &[u8], bits: u32) -> Vec<u8> {
+        let mut out = vec![0u8; packed_len(v.len(), bits)];
+        pack_tail(v, &mut out, bits);
+        out
+    }
+
+    #[test]
+    fn gather_and_spread_are_inverse() {
+        fn check<const B: u32>() {
+            for seed in 0..50 {
+                let v = values(8, B, seed);
+                let x = u64::from_le_bytes(v.clone().try_into().unwrap());
+                let y = gather::<B>(x);
+                assert_eq!(y >> (8 * B) & if B == 8 { 0 } else { u64::MAX }, 0);
+                assert_eq!(spread::<B>(y), x);
+            }
+        }
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
+        check::<5>();
+        check::<6>();
+        check::<7>();
+        check::<8>();
+    }
+
+    #[test]
+    fn pack_matches_the_bit_by_bit_definition_and_round_trips() {
+        for bits in 1..=8 {
+            for n in [0, 1, 7, 8, 9, 63, 1000, CHUNK_VALUES - 3, CHUNK_VALUES * 2 + 13] {
+                let v = values(n, bits, n as u64 + bits as u64);
+                let p = pack(&v, bits).unwrap();
+                assert_eq!(p.len(), (n * bits as usize).div_ceil(8));
+                assert_eq!(p, reference_pack(&v, bits), "bits={bits} n={n}");
+                assert_eq!(unpack(&p, bits, n).unwrap(), v, "bits={bits} n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_bit_is_lsb_first() {
+        assert_eq!(pack(&[1, 0, 0, 0, 0, 0, 0, 0, 1], 1).unwrap(), vec![0b0000_0001, 0b0000_0001]);
+        assert_eq!(pack(&[0b101, 0b011], 3).unwrap(), vec![0b0001_1101]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(pack(&[0, 1], 0).is_err());
+        assert!(pack(&[0, 1], 9).is_err());
+        let e = pack(&[0, 1, 2, 4], 2).unwrap_err().to_string();
+        assert!(e.contains("value 4 at position 3"), "{e}");
+        let big = values(CHUNK_VALUES * 2 + 5, 3, 1);
+        let mut bad = big.clone();
+        *bad.last_mut().unwrap() = 8;
+        assert!(pack(&bad, 3).is_err());
+        assert!(unpack(&[0u8; 2], 3, 6).is_err());
+        assert_eq!(unpack(&[0u8; 3], 3, 6).unwrap(), vec![0; 6]);
+    }
+}
