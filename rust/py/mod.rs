@@ -1,5 +1,8 @@
 //! The Python bindings (`qfast._core`): convert, check, release the GIL, call the core, convert back.
 //!
+//! PyO3 lives only under `rust/py/`: this file holds the module, the error mapping and the shared helpers, and each
+//! larger feature adds a submodule with a `register` function called from `_core` below.
+//!
 //! The Python package (`python/qfast`) does the friendly checks and defaults first and passes C-contiguous uint8
 //! arrays; the checks here are the last line, so a bad call from anywhere is an exception, never a panic.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -21,13 +24,13 @@ impl From<Error> for PyErr {
 }
 
 /// A borrowed image: its bytes, shape and channel count.
-struct Image<'a> {
-    data: &'a [u8],
-    shape: Vec<usize>,
-    channels: usize,
+pub(crate) struct Image<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) shape: Vec<usize>,
+    pub(crate) channels: usize,
 }
 
-fn image<'a>(arr: &'a PyReadonlyArrayDyn<'_, u8>, arg: &'static str) -> PyResult<Image<'a>> {
+pub(crate) fn image<'a>(arr: &'a PyReadonlyArrayDyn<'_, u8>, arg: &'static str) -> PyResult<Image<'a>> {
     let shape = arr.shape().to_vec();
     let channels = match shape.as_slice() {
         [_, _] => 1,
@@ -42,13 +45,13 @@ fn image<'a>(arr: &'a PyReadonlyArrayDyn<'_, u8>, arg: &'static str) -> PyResult
     Ok(Image { data, shape, channels })
 }
 
-fn to_array<'py>(py: Python<'py>, shape: &[usize], data: Vec<u8>) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+pub(crate) fn to_array<'py>(py: Python<'py>, shape: &[usize], data: Vec<u8>) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let arr = ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| Error::value("output", e.to_string()))?;
     Ok(arr.into_pyarray(py))
 }
 
 /// Runs `f(src, dst)` without the GIL into a fresh output of the image's shape.
-fn map_image<'py>(
+pub(crate) fn map_image<'py>(
     py: Python<'py>,
     img: &Image<'_>,
     f: impl FnOnce(&[u8], &mut [u8]) -> crate::Result<()> + Send,
