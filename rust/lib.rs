@@ -3,6 +3,8 @@
 //! Plain Rust over byte slices (interleaved `height x width x channels` images, 1 to 4 channels); the Python bindings
 //! live in `py` behind the `python` feature, so `cargo test` needs no Python.
 #![deny(missing_docs)]
+// Index loops read best in the numeric kernels, where several arrays share one index.
+#![allow(clippy::needless_range_loop)]
 
 pub mod error;
 pub mod lut;

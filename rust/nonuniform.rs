@@ -26,33 +26,11 @@ impl ScalarQuantizer {
 
 /// The histograms of `channels` interleaved channels: `hist[c][v]` counts value `v` in channel `c`.
 pub fn histograms(src: &[u8], channels: usize) -> Vec<[u64; 256]> {
-    let fold = |s: &[u8]| {
-        // Counting into u32 per chunk is exact (a chunk is far below 2^32 bytes) and halves the cache footprint.
-        let mut h = vec![[0u32; 256]; channels];
-        if channels == 1 {
-            // Four sub-histograms break the store-to-load dependency on runs of equal values.
-            let mut sub = [[0u32; 256]; 4];
-            let mut quads = s.chunks_exact(4);
-            for q in &mut quads {
-                sub[0][q[0] as usize] += 1;
-                sub[1][q[1] as usize] += 1;
-                sub[2][q[2] as usize] += 1;
-                sub[3][q[3] as usize] += 1;
-            }
-            for &v in quads.remainder() {
-                sub[0][v as usize] += 1;
-            }
-            for v in 0..256 {
-                h[0][v] = sub[0][v] + sub[1][v] + sub[2][v] + sub[3][v];
-            }
-        } else {
-            for px in s.chunks_exact(channels) {
-                for (hc, &v) in h.iter_mut().zip(px) {
-                    hc[v as usize] += 1;
-                }
-            }
-        }
-        h.into_iter().map(|hc| hc.map(u64::from)).collect::<Vec<[u64; 256]>>()
+    let fold = |s: &[u8]| match channels {
+        1 => count::<1>(s),
+        2 => count::<2>(s),
+        3 => count::<3>(s),
+        _ => count::<4>(s),
     };
     src.par_chunks(lut::CHUNK).map(fold).reduce(
         || vec![[0u64; 256]; channels],
@@ -65,6 +43,26 @@ pub fn histograms(src: &[u8], channels: usize) -> Vec<[u64; 256]> {
             a
         },
     )
+}
+
+/// Histograms of one chunk (below 2^32 bytes) of `C` interleaved channels.
+///
+/// Counting into several sub-histograms per channel, a different one for each pixel of a group of four, breaks the
+/// store-to-load dependency that runs of equal values (flat image regions) would otherwise create.
+fn count<const C: usize>(s: &[u8]) -> Vec<[u64; 256]> {
+    const COPIES: usize = 4;
+    let mut sub = vec![[0u32; 256]; C * COPIES];
+    let mut groups = s.chunks_exact(C * COPIES);
+    for g in &mut groups {
+        for k in 0..C * COPIES {
+            // Sub-histogram k counts channel k % C; the index k is a constant after unrolling.
+            sub[k][g[k] as usize] += 1;
+        }
+    }
+    for (k, &v) in groups.remainder().iter().enumerate() {
+        sub[k % C][v as usize] += 1;
+    }
+    (0..C).map(|c| std::array::from_fn(|v| (0..COPIES).map(|j| sub[j * C + c][v] as u64).sum())).collect()
 }
 
 /// The squared error of coding `hist` with `q`.
@@ -93,30 +91,44 @@ fn nearest_partition(codebook: &[u8]) -> Table {
     table
 }
 
-/// Lloyd-Max: the integer codebook of `levels` values that (locally) minimises the squared error for `hist`.
+/// Lloyd-Max: the integer codebook of `levels` values that minimises the squared error for `hist`.
 ///
-/// Starts from the uniform midpoint quantizer and alternates the nearest-codeword partition with the centroid
-/// (the rounded mean, which is the best integer) of each cell. Neither step can raise the error, so the result is
-/// never worse than the uniform midpoint quantizer. Stops after `max_iter` rounds, when the codebook stops moving, or
-/// when the error falls by less than the fraction `tol` in a round. Empty cells keep their codeword.
+/// Two starts are refined by integer Lloyd iterations (nearest-codeword partition, then each codeword moved to the
+/// integer nearest its cell's mean): the globally optimal real-valued quantizer from `optimal_codebook` rounded to
+/// integers, and the uniform midpoint quantizer. The better result is returned. Lloyd steps never raise the error, so
+/// the result is never worse than the uniform midpoint quantizer, and it is within rounding of the global optimum.
+/// Refinement stops after `max_iter` rounds, when the codebook stops moving, or when a round lowers the error by less
+/// than the fraction `tol`.
 pub fn lloyd_max(hist: &[u64; 256], levels: u16, max_iter: u32, tol: f64) -> Result<ScalarQuantizer> {
     uniform::check_levels(&[levels], 1)?;
     if !(tol >= 0.0 && tol.is_finite()) {
         return Err(Error::value("tol", format!("expected a finite number >= 0, got {tol}")));
     }
-    let mut codebook: Vec<u8> =
+    let uniform_start: Vec<u8> =
         (0..levels).map(|i| uniform::value_of(i as u8, levels, Reconstruction::Midpoint)).collect();
+    let from_uniform = refine(hist, uniform_start, max_iter, tol);
+    let from_optimum = refine(hist, optimal_codebook(hist, levels), max_iter, tol);
+    Ok(if squared_error(hist, &from_optimum) <= squared_error(hist, &from_uniform) {
+        from_optimum
+    } else {
+        from_uniform
+    })
+}
+
+/// Integer Lloyd iterations from `codebook` (any order; it is sorted first).
+fn refine(hist: &[u64; 256], mut codebook: Vec<u8>, max_iter: u32, tol: f64) -> ScalarQuantizer {
+    let levels = codebook.len();
+    codebook.sort_unstable();
     let mut q = ScalarQuantizer { index: nearest_partition(&codebook), codebook: codebook.clone() };
     let mut err = squared_error(hist, &q);
     for _ in 0..max_iter {
-        // Centroid step.
-        let (mut sum, mut count) = (vec![0u64; levels as usize], vec![0u64; levels as usize]);
+        let (mut sum, mut count) = (vec![0u64; levels], vec![0u64; levels]);
         for x in 0..256 {
             let i = q.index[x] as usize;
             sum[i] += hist[x] * x as u64;
             count[i] += hist[x];
         }
-        for i in 0..levels as usize {
+        for i in 0..levels {
             if count[i] > 0 {
                 // round(sum / count), halves up: the integer nearest the mean.
                 codebook[i] = ((2 * sum[i] + count[i]) / (2 * count[i])) as u8;
@@ -126,7 +138,7 @@ pub fn lloyd_max(hist: &[u64; 256], levels: u16, max_iter: u32, tol: f64) -> Res
         let next = ScalarQuantizer { index: nearest_partition(&codebook), codebook: codebook.clone() };
         let next_err = squared_error(hist, &next);
         if next_err > err {
-            break; // Cannot happen by the argument above; kept so a rounding surprise never makes things worse.
+            break; // Cannot happen (each step is optimal for the other's result); kept as a guard.
         }
         let moved = next != q;
         let gain = (err - next_err) as f64;
@@ -137,7 +149,86 @@ pub fn lloyd_max(hist: &[u64; 256], levels: u16, max_iter: u32, tol: f64) -> Res
             break;
         }
     }
-    Ok(q)
+    q
+}
+
+/// The globally MSE-optimal quantizer of `hist` with `levels` real-valued codewords, rounded to integers and padded
+/// to `levels` entries (sorted).
+///
+/// Optimal 1-D cells are contiguous runs of the occupied values, so dynamic programming over (cells, last value)
+/// finds the optimum exactly; the best split point is monotone in the last value, which the divide-and-conquer
+/// evaluation uses: O(levels * n log n) for n occupied values (n <= 256).
+pub fn optimal_codebook(hist: &[u64; 256], levels: u16) -> Vec<u8> {
+    let values: Vec<usize> = (0..256).filter(|&x| hist[x] > 0).collect();
+    let n = values.len();
+    let l = levels as usize;
+    if n == 0 {
+        return (0..levels).map(|i| uniform::value_of(i as u8, levels, Reconstruction::Midpoint)).collect();
+    }
+    if l >= n {
+        // Every occupied value gets its own codeword: lossless. Pad with the largest.
+        let mut code: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+        code.resize(l, values[n - 1] as u8);
+        return code;
+    }
+    // Prefix sums of weight, weighted value and weighted square over the occupied values.
+    let (mut s0, mut s1, mut s2) = (vec![0f64; n + 1], vec![0f64; n + 1], vec![0f64; n + 1]);
+    for (k, &v) in values.iter().enumerate() {
+        let w = hist[v] as f64;
+        s0[k + 1] = s0[k] + w;
+        s1[k + 1] = s1[k] + w * v as f64;
+        s2[k + 1] = s2[k] + w * (v * v) as f64;
+    }
+    // Squared error of one cell holding occupied values a..=b around their mean.
+    let cost = |a: usize, b: usize| -> f64 {
+        let w = s0[b + 1] - s0[a];
+        let s = s1[b + 1] - s1[a];
+        (s2[b + 1] - s2[a] - s * s / w).max(0.0)
+    };
+    // prev[j]: best error of covering values 0..=j with the cells so far; split[c][j]: where the last cell starts.
+    let mut prev: Vec<f64> = (0..n).map(|j| cost(0, j)).collect();
+    let mut split = vec![vec![0usize; n]; l];
+    for c in 1..l {
+        let mut cur = vec![f64::INFINITY; n];
+        // Work list of (j range, split range), evaluated at the range's middle.
+        let mut stack = vec![(c, n - 1, c, n - 1)];
+        while let Some((jlo, jhi, olo, ohi)) = stack.pop() {
+            if jlo > jhi {
+                continue;
+            }
+            let mid = (jlo + jhi) / 2;
+            let (mut best, mut arg) = (f64::INFINITY, olo);
+            for i in olo..=ohi.min(mid) {
+                let e = prev[i - 1] + cost(i, mid);
+                if e < best {
+                    best = e;
+                    arg = i;
+                }
+            }
+            cur[mid] = best;
+            split[c][mid] = arg;
+            if mid > jlo {
+                stack.push((jlo, mid - 1, olo, arg));
+            }
+            stack.push((mid + 1, jhi, arg, ohi));
+        }
+        prev = cur;
+    }
+    // Walk the splits back from the last value.
+    let mut code = Vec::with_capacity(l);
+    let mut end = n - 1;
+    for c in (0..l).rev() {
+        let start = if c == 0 { 0 } else { split[c][end] };
+        let w = s0[end + 1] - s0[start];
+        let mean = (s1[end + 1] - s1[start]) / w;
+        code.push((mean + 0.5).floor().clamp(0.0, 255.0) as u8);
+        if c == 0 {
+            break;
+        }
+        end = start - 1;
+    }
+    code.sort_unstable();
+    code
 }
 
 /// Mu-law companding: `y = ln(1 + mu x / 255) / ln(1 + mu)` is quantized uniformly into `levels` bins of [0, 1]
@@ -246,6 +337,67 @@ mod tests {
         let q = lloyd_max(&hist, 2, 100, 0.0).unwrap();
         assert_eq!(q.codebook, vec![11, 240]);
         assert_eq!(squared_error(&hist, &q), 200);
+    }
+
+    /// Brute force over all contiguous partitions of the occupied values (small cases only).
+    fn brute_force_optimum(hist: &[u64; 256], levels: usize) -> f64 {
+        let values: Vec<usize> = (0..256).filter(|&x| hist[x] > 0).collect();
+        let n = values.len();
+        let cell = |a: usize, b: usize| {
+            let w: f64 = values[a..=b].iter().map(|&v| hist[v] as f64).sum();
+            let m: f64 = values[a..=b].iter().map(|&v| hist[v] as f64 * v as f64).sum::<f64>() / w;
+            values[a..=b].iter().map(|&v| hist[v] as f64 * (v as f64 - m).powi(2)).sum::<f64>()
+        };
+        let mut best = f64::INFINITY;
+        // Choose levels-1 cut points among n-1 gaps, by bitmask.
+        for mask in 0u32..(1 << (n - 1)) {
+            if mask.count_ones() as usize != levels.min(n) - 1 {
+                continue;
+            }
+            let (mut start, mut total) = (0, 0.0);
+            for g in 0..n - 1 {
+                if mask >> g & 1 == 1 {
+                    total += cell(start, g);
+                    start = g + 1;
+                }
+            }
+            total += cell(start, n - 1);
+            best = best.min(total);
+        }
+        best
+    }
+
+    #[test]
+    fn optimal_codebook_matches_brute_force() {
+        for seed in 0..20u64 {
+            let mut s = seed;
+            let mut hist = [0u64; 256];
+            for _ in 0..12 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                hist[(s >> 56) as usize] += 1 + (s >> 20) % 50;
+            }
+            for levels in 2..=5u16 {
+                let code = optimal_codebook(&hist, levels);
+                let q = ScalarQuantizer { index: nearest_partition(&code), codebook: code };
+                let rounded = squared_error(&hist, &q) as f64;
+                let optimum = brute_force_optimum(&hist, levels as usize);
+                let total: u64 = hist.iter().sum();
+                // Rounding each codeword to an integer adds at most 1/4 per pixel.
+                assert!(rounded <= optimum + total as f64 / 4.0 + 1e-6, "seed {seed} levels {levels}");
+                let lm = lloyd_max(&hist, levels, 100, 0.0).unwrap();
+                assert!(squared_error(&hist, &lm) as f64 <= rounded);
+            }
+        }
+    }
+
+    #[test]
+    fn lloyd_max_is_lossless_with_enough_levels() {
+        let mut hist = [0u64; 256];
+        for (v, w) in [(0, 1), (10, 2), (200, 1), (255, 1)] {
+            hist[v] = w;
+        }
+        let q = lloyd_max(&hist, 4, 100, 0.0).unwrap();
+        assert_eq!(squared_error(&hist, &q), 0);
     }
 
     #[test]

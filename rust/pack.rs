@@ -78,7 +78,18 @@ fn pack_groups<const B: u32>(values: &[u8], out: &mut [u8]) -> u64 {
 
 #[inline(always)]
 fn unpack_groups<const B: u32>(packed: &[u8], out: &mut [u8]) {
-    for (p, o) in packed.chunks_exact(B as usize).zip(out.chunks_exact_mut(8)) {
+    let groups = out.len() / 8;
+    // While 8 bytes remain, read a whole (unaligned) u64 and mask: cheaper than assembling B bytes.
+    let fast = if packed.len() >= 8 { ((packed.len() - 8) / B as usize + 1).min(groups) } else { 0 };
+    for (g, o) in out.chunks_exact_mut(8).enumerate().take(fast) {
+        let at = g * B as usize;
+        let word = match packed.get(at..at + 8) {
+            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => 0, // unreachable by the choice of `fast`
+        };
+        o.copy_from_slice(&spread::<B>(word & low(8 * B)).to_le_bytes());
+    }
+    for (p, o) in packed.chunks_exact(B as usize).zip(out.chunks_exact_mut(8)).skip(fast) {
         let mut b = [0u8; 8];
         b[..B as usize].copy_from_slice(p);
         o.copy_from_slice(&spread::<B>(u64::from_le_bytes(b)).to_le_bytes());
@@ -138,7 +149,13 @@ fn pack_chunk_generic(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
     let whole = values.len() / 8 * 8;
     let split = whole / 8 * bits as usize;
     let (head, tail) = out.split_at_mut(split);
-    let seen = by_width!(bits, pack_groups, &values[..whole], head);
+    let seen = if bits == 8 {
+        head.copy_from_slice(&values[..whole]);
+        values[..whole].iter().fold(0u64, |s, &v| s | v as u64)
+    } else {
+        by_width!(bits, pack_groups, &values[..whole], head)
+    };
+    tail.fill(0);
     pack_tail(&values[whole..], tail, bits);
     values[whole..].iter().fold(seen, |s, &v| s | v as u64)
 }
@@ -159,16 +176,40 @@ fn unpack_chunk(packed: &[u8], out: &mut [u8], bits: u32) {
 fn unpack_chunk_generic(packed: &[u8], out: &mut [u8], bits: u32) {
     let whole = out.len() / 8 * 8;
     let split = whole / 8 * bits as usize;
-    by_width!(bits, unpack_groups, &packed[..split], &mut out[..whole]);
+    if bits == 8 {
+        out[..whole].copy_from_slice(&packed[..split]);
+    } else {
+        by_width!(bits, unpack_groups, &packed[..split], &mut out[..whole]);
+    }
     unpack_tail(&packed[split..], &mut out[whole..], bits);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use std::arch::x86_64::*;
+
     // The same code compiled for AVX2 (with BMI2), chosen at run time: wider registers for the compiler's own use.
+    // One bit per value has a dedicated instruction: `movemask` gathers bit 7 of 32 bytes into 32 bits, in exactly
+    // the stream's order (value k -> bit k).
     #[target_feature(enable = "avx2,bmi2")]
     pub(super) fn pack_chunk_avx2(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
-        super::pack_chunk_generic(values, out, bits)
+        if bits != 1 {
+            return super::pack_chunk_generic(values, out, bits);
+        }
+        let whole = values.len() / 32 * 32;
+        let mut seen = _mm256_setzero_si256();
+        for (v, o) in values[..whole].chunks_exact(32).zip(out.chunks_exact_mut(4)) {
+            // SAFETY: `v` is 32 readable bytes; unaligned load.
+            let x = unsafe { _mm256_loadu_si256(v.as_ptr() as *const __m256i) };
+            seen = _mm256_or_si256(seen, x);
+            let m = _mm256_movemask_epi8(_mm256_slli_epi16::<7>(x)) as u32;
+            o.copy_from_slice(&m.to_le_bytes());
+        }
+        let mut lanes = [0u8; 32];
+        // SAFETY: `lanes` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, seen) };
+        let seen = lanes.iter().fold(0u64, |s, &v| s | v as u64);
+        seen | super::pack_chunk_generic(&values[whole..], &mut out[whole / 8..], 1)
     }
 
     #[target_feature(enable = "avx2,bmi2")]
@@ -181,9 +222,22 @@ mod x86 {
 pub fn pack(values: &[u8], bits: u32) -> Result<Vec<u8>> {
     check_bits(bits)?;
     let mut out = zeroed_bytes(packed_len(values.len(), bits))?;
+    pack_into(values, bits, &mut out)?;
+    Ok(out)
+}
+
+/// `pack` into `out`, which must be exactly `packed_len(values.len(), bits)` bytes (its contents are overwritten).
+pub fn pack_into(values: &[u8], bits: u32, out: &mut [u8]) -> Result<()> {
+    check_bits(bits)?;
+    if out.len() != packed_len(values.len(), bits) {
+        return Err(Error::value(
+            "out",
+            format!("expected {} bytes, got {}", packed_len(values.len(), bits), out.len()),
+        ));
+    }
     let out_chunk = GROUPS_PER_CHUNK * bits as usize;
     let seen = if values.len() <= CHUNK_VALUES {
-        pack_chunk(values, &mut out, bits)
+        pack_chunk(values, out, bits)
     } else {
         values
             .par_chunks(CHUNK_VALUES)
@@ -199,30 +253,44 @@ pub fn pack(values: &[u8], bits: u32) -> Result<Vec<u8>> {
             format!("value {v} at position {k} does not fit in {bits} bits (expected 0..{})", (1u32 << bits) - 1),
         ));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Checks that `packed_bytes` bytes hold `count` values of `bits` bits.
+pub fn check_unpack(packed_bytes: usize, bits: u32, count: usize) -> Result<()> {
+    check_bits(bits)?;
+    let need = packed_len(count, bits);
+    if packed_bytes < need {
+        return Err(Error::value(
+            "packed",
+            format!("{count} values of {bits} bits need {need} bytes, got {packed_bytes}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Unpacks `count` values of `bits` bits from `packed`, which must hold at least `ceil(count * bits / 8)` bytes
 /// (extra bytes are ignored).
 pub fn unpack(packed: &[u8], bits: u32, count: usize) -> Result<Vec<u8>> {
-    check_bits(bits)?;
-    let need = packed_len(count, bits);
-    if packed.len() < need {
-        return Err(Error::value(
-            "packed",
-            format!("{count} values of {bits} bits need {need} bytes, got {}", packed.len()),
-        ));
-    }
+    check_unpack(packed.len(), bits, count)?;
     let mut out = zeroed_bytes(count)?;
-    let packed = &packed[..need];
+    unpack_into(packed, bits, &mut out)?;
+    Ok(out)
+}
+
+/// `unpack` of `out.len()` values into `out`.
+pub fn unpack_into(packed: &[u8], bits: u32, out: &mut [u8]) -> Result<()> {
+    let count = out.len();
+    check_unpack(packed.len(), bits, count)?;
+    let packed = &packed[..packed_len(count, bits)];
     if count <= CHUNK_VALUES {
-        unpack_chunk(packed, &mut out, bits);
+        unpack_chunk(packed, out, bits);
     } else {
         out.par_chunks_mut(CHUNK_VALUES)
             .zip(packed.par_chunks(GROUPS_PER_CHUNK * bits as usize))
             .for_each(|(o, p)| unpack_chunk(p, o, bits));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub fn value_of(i: u8, levels: u16, rec: Reconstruction) -> u8 {
         Reconstruction::Midpoint => {
             let lo = bin_start(i, l);
             let hi = bin_start(i + 1, l) - 1;
-            ((lo + hi + 1) / 2) as u8
+            (lo + hi).div_ceil(2) as u8
         }
         Reconstruction::FullRange => {
             let (num, den) = (i * 255, l - 1);
@@ -128,21 +128,29 @@ pub fn check_indices(src: &[u8], bounds: &[u16]) -> Result<()> {
 /// The largest value of each of `channels` interleaved channels (0 for an empty input).
 pub fn channel_maxima(src: &[u8], channels: usize) -> Vec<u8> {
     use rayon::prelude::*;
+    // Element-wise maxima over blocks of 192 bytes (a multiple of 1, 2, 3 and 4, so lane i always holds channel
+    // i % channels) vectorise; the 192 lanes are folded into channels at the end.
+    const BLOCK: usize = 192;
     let fold = |s: &[u8]| {
-        let mut m = [0u8; 4];
-        if channels == 1 {
-            m[0] = s.iter().copied().max().unwrap_or(0);
-        } else {
-            for px in s.chunks_exact(channels) {
-                for (mc, &v) in m.iter_mut().zip(px) {
-                    *mc = (*mc).max(v);
-                }
+        let mut acc = [0u8; BLOCK];
+        let mut blocks = s.chunks_exact(BLOCK);
+        for b in &mut blocks {
+            for (a, &v) in acc.iter_mut().zip(b) {
+                *a = (*a).max(v);
             }
         }
-        m
+        for (a, &v) in acc.iter_mut().zip(blocks.remainder()) {
+            *a = (*a).max(v);
+        }
+        acc
     };
-    let m = src.par_chunks(lut::CHUNK).map(fold).reduce(|| [0u8; 4], |a, b| std::array::from_fn(|i| a[i].max(b[i])));
-    m[..channels].to_vec()
+    let acc =
+        src.par_chunks(lut::CHUNK).map(fold).reduce(|| [0u8; BLOCK], |a, b| std::array::from_fn(|i| a[i].max(b[i])));
+    let mut m = vec![0u8; channels];
+    for (i, &v) in acc.iter().enumerate() {
+        m[i % channels] = m[i % channels].max(v);
+    }
+    m
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ def check_writable(path: PathLike, force: bool) -> Path:
 
 
 def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
-    """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); refuses to overwrite unless ``force``."""
+    """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); never overwrites unless ``force``."""
     p = check_writable(path, force)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
@@ -76,7 +76,9 @@ def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
     from PIL import Image
 
     p = Path(path)
-    im = image if isinstance(image, Image.Image) else Image.fromarray(np.squeeze(image, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image)
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    im = image
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .gif, ...)")

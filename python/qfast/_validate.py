@@ -70,6 +70,7 @@ def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: i
         raise TypeError("levels: give exactly one of levels or bits")
     if levels is not None:
         return _per_channel(levels, "levels", channels, 2, 256)
+    assert bits is not None
     return [1 << b for b in _per_channel(bits, "bits", channels, 1, 8)]
 
 

@@ -41,8 +41,12 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--levels", type=_levels_arg, help="levels per channel, 2..256 (one, or one per channel: 8,8,4)")
     g.add_argument("--bits", type=_levels_arg, help="bits per channel, 1..8 (levels = 2**bits)")
     p.add_argument("--method", choices=["uniform", "lloyd-max", "mu-law"], default="uniform")
-    p.add_argument("--reconstruction", choices=["midpoint", "full-range"], default="midpoint",
-                   help="uniform only: bin middles (least error) or 0..255 end to end")
+    p.add_argument(
+        "--reconstruction",
+        choices=["midpoint", "full-range"],
+        default="midpoint",
+        help="uniform only: bin middles (least error) or 0..255 end to end",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=_run_quantize)
 
@@ -70,8 +74,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         description="Quantize a bundled sample photo at several levels and methods, print PSNR, SSIM and packed "
         "size, and write a side-by-side comparison image.",
     )
-    p.add_argument("-o", "--output", metavar="OUT", default="qfast-demo.png",
-                   help="comparison image to write (default qfast-demo.png; a free name is chosen if it exists)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        default="qfast-demo.png",
+        help="comparison image to write (default qfast-demo.png; a free name is chosen if it exists)",
+    )
     p.add_argument("--sample", default="parrots", help="which bundled sample (default parrots)")
     p.set_defaults(run=lambda a: __import__("qfast.demo", fromlist=["run"]).run(a.output, a.sample))
 

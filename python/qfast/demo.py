@@ -32,10 +32,17 @@ def rows(img: np.ndarray) -> list[Row]:
     out: list[Row] = []
     for bits in (1, 2, 3, 4, 6):
         L = 1 << bits
-        q, ms = _timed(lambda: quantize_uniform(img, L))
+        q, ms = _timed(lambda L=L: quantize_uniform(img, L))
         out.append((f"uniform {bits} bit", L, q, _packed_size(uniform_indices(img, L), L), ms))
-    out.append(("uniform full-range 1 bit", 2, quantize_uniform(img, 2, reconstruction="full-range"),
-                _packed_size(uniform_indices(img, 2), 2), 0.0))
+    out.append(
+        (
+            "uniform full-range 1 bit",
+            2,
+            quantize_uniform(img, 2, reconstruction="full-range"),
+            _packed_size(uniform_indices(img, 2), 2),
+            0.0,
+        )
+    )
     for L in (4, 8, 16):
         t = time.perf_counter()
         lm = quantize_lloyd_max(img, L)
