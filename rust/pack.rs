@@ -136,6 +136,10 @@ macro_rules! by_width {
 fn pack_chunk(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
+        if (2..=7).contains(&bits) && x86::has_vbmi() {
+            // SAFETY: the CPU has AVX-512 VBMI (checked just above).
+            return unsafe { x86::pack_chunk_vbmi(values, out, bits) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { x86::pack_chunk_avx2(values, out, bits) };
@@ -163,6 +167,11 @@ fn pack_chunk_generic(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
 fn unpack_chunk(packed: &[u8], out: &mut [u8], bits: u32) {
     #[cfg(target_arch = "x86_64")]
     {
+        if bits < 8 && x86::has_vbmi() {
+            // SAFETY: the CPU has AVX-512 VBMI (checked just above).
+            unsafe { x86::unpack_chunk_vbmi(packed, out, bits) };
+            return;
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             unsafe { x86::unpack_chunk_avx2(packed, out, bits) };
@@ -215,6 +224,83 @@ mod x86 {
     #[target_feature(enable = "avx2,bmi2")]
     pub(super) fn unpack_chunk_avx2(packed: &[u8], out: &mut [u8], bits: u32) {
         super::unpack_chunk_generic(packed, out, bits)
+    }
+
+    /// Whether AVX-512 VBMI (byte permutes and multishift) is available; cached by std.
+    pub(super) fn has_vbmi() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vbmi")
+    }
+
+    /// Unpacks 64 values (8 groups, `8 * bits` input bytes) per step: `vpermb` puts each group's bytes in its own
+    /// qword, `vpmultishiftqb` pulls the 8 fields at bit offsets 0, b, 2b, ... into the 8 bytes, a mask clears the
+    /// bits above b. `bits` is 1..=7; `out.len()` values, `packed` holds exactly `packed_len(out.len(), bits)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(super) fn unpack_chunk_vbmi(packed: &[u8], out: &mut [u8], bits: u32) {
+        let b = bits as usize;
+        let idx: [u8; 64] = std::array::from_fn(|i| ((i / 8) * b + i % 8) as u8);
+        let ctl: [u8; 64] = std::array::from_fn(|i| ((i % 8) * b) as u8);
+        // SAFETY: 64-byte arrays; unaligned loads.
+        let (idx, ctl) = unsafe {
+            (_mm512_loadu_si512(idx.as_ptr() as *const __m512i), _mm512_loadu_si512(ctl.as_ptr() as *const __m512i))
+        };
+        let mask = _mm512_set1_epi8(((1u32 << bits) - 1) as i8);
+        let in_mask: u64 = (1u64 << (8 * b)) - 1;
+        let blocks = (out.len() / 64).min(packed.len() / (8 * b));
+        for k in 0..blocks {
+            // SAFETY: block k reads bytes 8bk .. 8b(k+1) <= packed.len() (masked load: nothing past that is touched)
+            // and writes bytes 64k .. 64(k+1) <= out.len().
+            unsafe {
+                let src = _mm512_maskz_loadu_epi8(in_mask, packed.as_ptr().add(8 * b * k) as *const i8);
+                let grouped = _mm512_permutexvar_epi8(idx, src);
+                let fields = _mm512_and_si512(_mm512_multishift_epi64_epi8(ctl, grouped), mask);
+                _mm512_storeu_si512(out.as_mut_ptr().add(64 * k) as *mut __m512i, fields);
+            }
+        }
+        super::unpack_chunk_generic(&packed[8 * b * blocks..], &mut out[64 * blocks..], bits);
+    }
+
+    /// Packs 64 values per step: the gather of `super::gather` on eight qwords at once, then `vpermb` compacts the
+    /// low `bits` bytes of each qword into `8 * bits` contiguous bytes. `bits` is 2..=7. Returns the OR of the values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(super) fn pack_chunk_vbmi(values: &[u8], out: &mut [u8], bits: u32) -> u64 {
+        let b = bits as usize;
+        let idx: [u8; 64] = std::array::from_fn(|m| if m < 8 * b { ((m / b) * 8 + m % b) as u8 } else { 0 });
+        // SAFETY: a 64-byte array; unaligned load.
+        let idx = unsafe { _mm512_loadu_si512(idx.as_ptr() as *const __m512i) };
+        let q = |v: u64| _mm512_set1_epi64(v as i64);
+        let shift = |n: u32| _mm_cvtsi64_si128(n as i64);
+        let out_mask: u64 = (1u64 << (8 * b)) - 1;
+        let blocks = (values.len() / 64).min(out.len() / (8 * b));
+        let mut seen = _mm512_setzero_si512();
+        for k in 0..blocks {
+            // SAFETY: block k reads values 64k .. 64(k+1) <= values.len() and writes bytes 8bk .. 8b(k+1) <= out.len()
+            // (masked store).
+            unsafe {
+                let x = _mm512_loadu_si512(values.as_ptr().add(64 * k) as *const __m512i);
+                seen = _mm512_or_si512(seen, x);
+                let x = _mm512_or_si512(
+                    _mm512_and_si512(x, q(super::rep(0xFF, 16))),
+                    _mm512_srl_epi64(_mm512_and_si512(x, q(super::rep(0xFF00, 16))), shift(8 - bits)),
+                );
+                let x = _mm512_or_si512(
+                    _mm512_and_si512(x, q(super::rep(0xFFFF, 32))),
+                    _mm512_srl_epi64(_mm512_and_si512(x, q(super::rep(0xFFFF_0000, 32))), shift(16 - 2 * bits)),
+                );
+                let x = _mm512_or_si512(
+                    _mm512_and_si512(x, q(0xFFFF_FFFF)),
+                    _mm512_srl_epi64(_mm512_and_si512(x, q(0xFFFF_FFFF_0000_0000)), shift(32 - 4 * bits)),
+                );
+                let packed = _mm512_permutexvar_epi8(idx, x);
+                _mm512_mask_storeu_epi8(out.as_mut_ptr().add(8 * b * k) as *mut i8, out_mask, packed);
+            }
+        }
+        let mut lanes = [0u8; 64];
+        // SAFETY: a 64-byte array; unaligned store.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, seen) };
+        let seen = lanes.iter().fold(0u64, |s, &v| s | v as u64);
+        seen | super::pack_chunk_generic(&values[64 * blocks..], &mut out[8 * b * blocks..], bits)
     }
 }
 

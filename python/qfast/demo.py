@@ -71,18 +71,22 @@ def table(img: np.ndarray, results: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def comparison(img: np.ndarray, results: list[Row], picks: tuple[int, ...] = (0, 1, 2, 7, 10)) -> np.ndarray:
-    """A labelled side-by-side strip: the original, then the rows numbered in ``picks``, each at half size."""
+def comparison(
+    img: np.ndarray, results: list[Row], picks: tuple[int, ...] = (0, 1, 2, 7, 10), columns: int = 3
+) -> np.ndarray:
+    """A labelled grid: the original, then the rows numbered in ``picks``, each at half size, ``columns`` across."""
     from PIL import Image, ImageDraw
 
     tiles = [("original", img)] + [(f"{results[i][0]} ({results[i][1]} levels)", results[i][2]) for i in picks]
     h, w = img.shape[0] // 2, img.shape[1] // 2
     label_h = 18
-    sheet = Image.new("RGB", (w * len(tiles), h + label_h), "white")
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (w * columns, (h + label_h) * rows), "white")
     draw = ImageDraw.Draw(sheet)
     for k, (label, tile) in enumerate(tiles):
-        sheet.paste(Image.fromarray(tile).resize((w, h), Image.Resampling.BOX), (k * w, label_h))
-        draw.text((k * w + 4, 3), label, fill="black")
+        x, y = (k % columns) * w, (k // columns) * (h + label_h)
+        sheet.paste(Image.fromarray(tile).resize((w, h), Image.Resampling.BOX), (x, y + label_h))
+        draw.text((x + 4, y + 3), label, fill="black")
     return np.asarray(sheet)
 
 
