@@ -20,11 +20,13 @@ const PARALLEL_MIN: usize = 2 * CHUNK;
 
 /// Applies `tables[c]` to every byte of channel `c` of the interleaved image `src`, writing into `dst`.
 ///
-/// `tables.len()` is the channel count (1..=4); `src.len()` and `dst.len()` must be equal multiples of it.
-/// The caller checks this (the bindings do, with a clear error); here it is an invariant.
+/// `tables.len()` is the channel count (1..=4); `src.len()` and `dst.len()` should be equal multiples of it (the
+/// callers check with `uniform::check_layout`). Otherwise nothing panics: without tables nothing is written, and only
+/// the common length is mapped.
 pub fn apply(src: &[u8], dst: &mut [u8], tables: &[Table]) {
-    debug_assert_eq!(src.len(), dst.len());
-    debug_assert!(!tables.is_empty() && tables.len() <= 4);
+    if tables.is_empty() {
+        return;
+    }
     // One table for all channels when they agree: the fast single-table path.
     let tables: &[Table] = if tables.iter().all(|t| t == &tables[0]) { &tables[..1] } else { tables };
     if src.len() < PARALLEL_MIN {
@@ -38,7 +40,7 @@ pub fn apply(src: &[u8], dst: &mut [u8], tables: &[Table]) {
 pub fn apply_serial(src: &[u8], dst: &mut [u8], tables: &[Table]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_vbmi() {
+        if has_vbmi() && !tables.is_empty() {
             // SAFETY: the CPU supports the instructions `apply_vbmi` is compiled for (checked just above).
             unsafe { x86::apply_vbmi(src, dst, tables) };
             return;
@@ -58,6 +60,7 @@ fn has_vbmi() -> bool {
 /// The portable version of `apply_serial`.
 pub fn apply_scalar(src: &[u8], dst: &mut [u8], tables: &[Table]) {
     match tables {
+        [] => {}
         [t] => {
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = t[s as usize];

@@ -25,7 +25,12 @@ impl ScalarQuantizer {
 }
 
 /// The histograms of `channels` interleaved channels: `hist[c][v]` counts value `v` in channel `c`.
+///
+/// `channels` is 1..=4 (other counts give no histograms).
 pub fn histograms(src: &[u8], channels: usize) -> Vec<[u64; 256]> {
+    if !(1..=4).contains(&channels) {
+        return Vec::new();
+    }
     let fold = |s: &[u8]| match channels {
         1 => count::<1>(s),
         2 => count::<2>(s),
@@ -256,9 +261,11 @@ pub fn mu_law(levels: u16, mu: f64) -> Result<ScalarQuantizer> {
 }
 
 /// Applies one quantizer per channel to the interleaved image `src`, writing indices into `dst`.
-pub fn apply_indices(src: &[u8], dst: &mut [u8], qs: &[ScalarQuantizer]) {
+pub fn apply_indices(src: &[u8], dst: &mut [u8], qs: &[ScalarQuantizer]) -> Result<()> {
+    uniform::check_layout(src, dst, qs.len())?;
     let tables: Vec<Table> = qs.iter().map(|q| q.index).collect();
     lut::apply(src, dst, &tables);
+    Ok(())
 }
 
 /// Reconstructs an index image with one codebook per channel. Fails when an index has no codeword.
@@ -266,6 +273,7 @@ pub fn apply_codebooks(src: &[u8], dst: &mut [u8], codebooks: &[Vec<u8>]) -> Res
     if codebooks.is_empty() || codebooks.len() > 4 {
         return Err(Error::value("codebook", format!("expected 1..4 codebooks, got {}", codebooks.len())));
     }
+    uniform::check_layout(src, dst, codebooks.len())?;
     if let Some(c) = codebooks.iter().find(|c| c.is_empty() || c.len() > 256) {
         return Err(Error::value("codebook", format!("expected 1..256 entries per channel, got {}", c.len())));
     }

@@ -85,8 +85,27 @@ pub fn quantize_table(levels: u16, rec: Reconstruction) -> Table {
     std::array::from_fn(|x| v[index_of(x as u8, levels) as usize])
 }
 
+/// Checks an interleaved image buffer pair: 1..=4 channels, `src` a whole number of pixels, `dst` as long as `src`.
+pub fn check_layout(src: &[u8], dst: &[u8], channels: usize) -> Result<()> {
+    if !(1..=4).contains(&channels) {
+        return Err(Error::value("levels", format!("expected 1..4 channels, got {channels}")));
+    }
+    if src.len() % channels != 0 || dst.len() != src.len() {
+        return Err(Error::value(
+            "image",
+            format!(
+                "expected whole pixels of {channels} channels and an output as long as the input, got {} and {}",
+                src.len(),
+                dst.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Indices of the interleaved image `src` with `levels[c]` levels in channel `c`, into `dst`.
 pub fn indices(src: &[u8], dst: &mut [u8], levels: &[u16]) -> Result<()> {
+    check_layout(src, dst, levels.len())?;
     check_levels(levels, levels.len())?;
     let tables: Vec<Table> = levels.iter().map(|&l| index_table(l)).collect();
     lut::apply(src, dst, &tables);
@@ -95,6 +114,7 @@ pub fn indices(src: &[u8], dst: &mut [u8], levels: &[u16]) -> Result<()> {
 
 /// The reconstruction of the index image `src` into `dst`. Fails when an index is not below its channel's levels.
 pub fn dequantize(src: &[u8], dst: &mut [u8], levels: &[u16], rec: Reconstruction) -> Result<()> {
+    check_layout(src, dst, levels.len())?;
     check_levels(levels, levels.len())?;
     check_indices(src, levels)?;
     let tables: Vec<Table> = levels.iter().map(|&l| value_table(l, rec)).collect();
@@ -104,6 +124,7 @@ pub fn dequantize(src: &[u8], dst: &mut [u8], levels: &[u16], rec: Reconstructio
 
 /// Quantizes and reconstructs in one pass.
 pub fn quantize(src: &[u8], dst: &mut [u8], levels: &[u16], rec: Reconstruction) -> Result<()> {
+    check_layout(src, dst, levels.len())?;
     check_levels(levels, levels.len())?;
     let tables: Vec<Table> = levels.iter().map(|&l| quantize_table(l, rec)).collect();
     lut::apply(src, dst, &tables);
@@ -125,8 +146,11 @@ pub fn check_indices(src: &[u8], bounds: &[u16]) -> Result<()> {
     Ok(())
 }
 
-/// The largest value of each of `channels` interleaved channels (0 for an empty input).
+/// The largest value of each of `channels` interleaved channels (0 for an empty input; no channels for 0).
 pub fn channel_maxima(src: &[u8], channels: usize) -> Vec<u8> {
+    if channels == 0 {
+        return Vec::new();
+    }
     use rayon::prelude::*;
     // Element-wise maxima over blocks of 192 bytes (a multiple of 1, 2, 3 and 4, so lane i always holds channel
     // i % channels) vectorise; the 192 lanes are folded into channels at the end.
@@ -198,6 +222,16 @@ mod tests {
                 assert_eq!(value_of(i as u8, l, Reconstruction::FullRange), want);
             }
         }
+    }
+
+    #[test]
+    fn bad_layouts_are_errors_not_panics() {
+        let mut out = [0u8; 6];
+        assert!(indices(&[0; 6], &mut out, &[]).is_err());
+        assert!(quantize(&[0; 6], &mut out, &[4; 5], Reconstruction::Midpoint).is_err());
+        assert!(dequantize(&[0; 5], &mut out[..5], &[4, 4], Reconstruction::Midpoint).is_err());
+        assert!(indices(&[0; 6], &mut out[..3], &[4]).is_err());
+        assert!(channel_maxima(&[1, 2], 0).is_empty());
     }
 
     #[test]

@@ -145,10 +145,7 @@ fn quantize_with<'py>(
     img: &Image<'_>,
     qs: Vec<nonuniform::ScalarQuantizer>,
 ) -> PyResult<Quantized<'py>> {
-    let idx = map_image(py, img, |s, d| {
-        nonuniform::apply_indices(s, d, &qs);
-        Ok(())
-    })?;
+    let idx = map_image(py, img, |s, d| nonuniform::apply_indices(s, d, &qs))?;
     let codebooks = qs.into_iter().map(|q| q.codebook.into_pyarray(py)).collect();
     Ok((idx, codebooks))
 }
