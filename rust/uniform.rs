@@ -90,7 +90,7 @@ pub fn check_layout(src: &[u8], dst: &[u8], channels: usize) -> Result<()> {
     if !(1..=4).contains(&channels) {
         return Err(Error::value("levels", format!("expected 1..4 channels, got {channels}")));
     }
-    if src.len() % channels != 0 || dst.len() != src.len() {
+    if !src.len().is_multiple_of(channels) || dst.len() != src.len() {
         return Err(Error::value(
             "image",
             format!(
