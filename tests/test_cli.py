@@ -116,6 +116,16 @@ def test_demo_prints_a_table_and_writes_a_comparison(tmp_path):
     assert first.read_bytes() == before
 
 
+def test_written_files_get_the_usual_permissions(png, tmp_path):
+    import os
+
+    out = tmp_path / "perm.png"
+    assert main(["quantize", str(png), "-o", str(out), "--bits", "1"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_in_process_main_returns_status(png, tmp_path, capsys):
     assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 0
     assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 1
