@@ -83,23 +83,25 @@ class Dashboard(pn.viewable.Viewer):
         22.7
     """
 
-    source = param.Selector(default="parrots", objects=["parrots"], doc="The image: a bundled sample or an upload.")
+    source = param.Selector(default="parrots", objects=["parrots"], label="Image", doc="The image: a bundled sample or an upload.")
     method = param.Selector(default="uniform", objects=["uniform", "lloyd-max", "mu-law"], doc="The quantizer.")
-    level_mode = param.Selector(default="bits", objects=["bits", "levels"], doc="Give bits per channel or levels.")
-    bits = param.Integer(default=4, bounds=(1, 8), doc="Bits per channel (levels = 2**bits).")
-    levels = param.Integer(default=16, bounds=(2, 256), doc="Levels per channel, when level_mode is 'levels'.")
+    level_mode = param.Selector(default="bits", objects=["bits", "levels"], label="Give",
+                                doc="Give bits per channel or levels.")
+    bits = param.Integer(default=4, bounds=(1, 8), label="Bits per channel", doc="Bits per channel (levels = 2**bits).")
+    levels = param.Integer(default=16, bounds=(2, 256), label="Levels per channel",
+                           doc="Levels per channel, when level_mode is 'levels'.")
     reconstruction = param.Selector(default="midpoint", objects=list(compute.RECONSTRUCTIONS),
                                     doc="Uniform: bin middles or 0..255 end to end.")
-    k = param.Selector(default=16, objects=list(compute.PALETTE_SIZES), doc="Palette size K.")
-    dither = param.Selector(default="none", objects=list(compute.DITHERS), doc="Palette dithering.")
-    color_space = param.Selector(default="rgb", objects=list(compute.COLOR_SPACES), doc="Palette clustering space.")
+    k = param.Selector(default=16, objects=list(compute.PALETTE_SIZES), label="Palette size K", doc="Palette size K.")
+    dither = param.Selector(default="none", objects=list(compute.DITHERS), label="Dithering", doc="Palette dithering.")
+    color_space = param.Selector(default="rgb", objects=list(compute.COLOR_SPACES), label="Colour space", doc="Palette clustering space.")
     corrector = param.Selector(default="off", objects=list(compute.CORRECTORS),
                                doc="Run the corrector on a uniform mid-bin result (fp32 or int8 model).")
-    zoom = param.Selector(default="fit", objects=["fit", "1:1", "2:1", "4:1"], doc="Zoom of the swipe comparison.")
-    azimuth = param.Integer(default=35, bounds=(0, 359), doc="Turn of the 3-D colour scatter, degrees.")
-    codec_mode = param.Selector(default="bounded", objects=["bounded", "levels"], doc="Codec mode.")
-    max_error = param.Integer(default=2, bounds=(0, 32), doc="Codec, bounded mode: largest error per channel.")
-    codec_levels = param.Integer(default=16, bounds=(2, 256), doc="Codec, levels mode: levels per channel.")
+    zoom = param.Selector(default="fit", objects=["fit", "1:1", "2:1", "4:1"], label="Zoom", doc="Zoom of the swipe comparison.")
+    azimuth = param.Integer(default=35, bounds=(0, 359), label="Turn the cube", doc="Turn of the 3-D colour scatter, degrees.")
+    codec_mode = param.Selector(default="bounded", objects=["bounded", "levels"], label="Codec mode", doc="Codec mode.")
+    max_error = param.Integer(default=2, bounds=(0, 32), label="Max error d", doc="Codec, bounded mode: largest error per channel.")
+    codec_levels = param.Integer(default=16, bounds=(2, 256), label="Codec levels", doc="Codec, levels mode: levels per channel.")
 
     message = param.String(default="", doc="An error for the page (a refused upload, a failed computation).")
     note = param.String(default="", doc="A remark about the image (converted, reduced).")
@@ -346,8 +348,7 @@ class Dashboard(pn.viewable.Viewer):
         raise ValueError(f"kind: expected png, indexed-png, gif, qfz, ladder-gif or report, got {kind!r}")
 
     def _download(self, kind: str, label: str) -> pn.widgets.FileDownload:
-        widget = pn.widgets.FileDownload(label=label, filename=f"qfast.{kind}", button_type="light",
-                                         sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"])
+        widget = pn.widgets.FileDownload(label=label, filename=f"qfast.{kind}", sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"])
 
         def callback() -> Optional[io.BytesIO]:
             try:
@@ -434,7 +435,7 @@ class Dashboard(pn.viewable.Viewer):
         dropper.param.watch(on_upload, "value")
         corr: Any
         if FEATURES["corrector"]:
-            corr = w.RadioButtonGroup.from_param(p.corrector, name="Corrector", button_type="default",
+            corr = w.RadioButtonGroup.from_param(p.corrector,
                                                  visible=(p.method.rx() == "uniform") & (p.reconstruction.rx() ==
                                                                                          "midpoint"))
         else:
@@ -451,21 +452,21 @@ class Dashboard(pn.viewable.Viewer):
                   f" up to {self.max_upload_bytes // (1024 * 1024)} MB and {self.max_pixels // 1_000_000} MP</div>")
         return pn.Column(
             pn.pane.HTML("<b>Image</b>"),
-            w.Select.from_param(p.source, name="", css_classes=["qf-source"], sizing_mode="stretch_width"),
+            w.Select.from_param(p.source, css_classes=["qf-source"], sizing_mode="stretch_width"),
             dropper, pn.pane.HTML(limits),
             pn.pane.HTML("<b>Quantizer</b>"),
-            w.Select.from_param(p.method, name="Method", sizing_mode="stretch_width", css_classes=["qf-method"]),
-            w.RadioButtonGroup.from_param(p.level_mode, name="", visible=is_scalar),
-            w.RadioButtonGroup.from_param(p.bits, name="Bits per channel", options=list(range(1, 9)),
+            w.Select.from_param(p.method, sizing_mode="stretch_width", css_classes=["qf-method"]),
+            w.RadioButtonGroup.from_param(p.level_mode, visible=is_scalar),
+            w.RadioButtonGroup.from_param(p.bits, options=list(range(1, 9)),
                                           css_classes=["qf-bits"],
                                           visible=is_scalar & (p.level_mode.rx() == "bits")),
-            w.IntInput.from_param(p.levels, name="Levels per channel", css_classes=["qf-levels"],
+            w.IntInput.from_param(p.levels, css_classes=["qf-levels"],
                                   visible=is_scalar & (p.level_mode.rx() == "levels")),
-            w.RadioButtonGroup.from_param(p.reconstruction, name="Reconstruction",
+            w.RadioButtonGroup.from_param(p.reconstruction,
                                           visible=p.method.rx() == "uniform"),
-            w.Select.from_param(p.k, name="Palette size K", visible=is_palette),
-            w.Select.from_param(p.dither, name="Dithering", visible=is_palette),
-            w.RadioButtonGroup.from_param(p.color_space, name="Colour space", visible=is_palette),
+            w.Select.from_param(p.k, visible=is_palette),
+            w.Select.from_param(p.dither, visible=is_palette),
+            w.RadioButtonGroup.from_param(p.color_space, visible=is_palette),
             *palette_note, corr,
             pn.pane.HTML("<b>Export</b>"), *downloads,
             width=300,
@@ -477,13 +478,13 @@ class Dashboard(pn.viewable.Viewer):
                             css_classes=["qf-message"], sizing_mode="stretch_width")
         note = pn.pane.Alert(self.param.note, alert_type="info", visible=self.param.note.rx() != "",
                              sizing_mode="stretch_width")
-        spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22, name="working",
+        spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22,
                                                css_classes=["qf-busy"])
         header = pn.Row(pn.pane.HTML("<div style='font-size:22px;font-weight:600'>qfast: what quantization does"
                                      "</div><div style='font-size:13px;color:#555'>Pick a method and a bit depth, "
                                      "and see what it keeps, what it loses and what it saves.</div>"), spinner)
         compare = pn.Row(
-            pn.Column(self._swipe, pn.widgets.RadioButtonGroup.from_param(self.param.zoom, name="Zoom"),
+            pn.Column(self._swipe, pn.widgets.RadioButtonGroup.from_param(self.param.zoom),
                       sizing_mode="stretch_width"),
             pn.Column(self._metrics, self._explain("compare", 380), self._explain("methods", 380), width=400),
             sizing_mode="stretch_width")
@@ -493,10 +494,10 @@ class Dashboard(pn.viewable.Viewer):
             return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
 
         codec_controls = pn.Row(
-            pn.widgets.RadioButtonGroup.from_param(self.param.codec_mode, name="Mode"),
-            pn.widgets.IntSlider.from_param(self.param.max_error, name="max error d",
+            pn.widgets.RadioButtonGroup.from_param(self.param.codec_mode),
+            pn.widgets.IntSlider.from_param(self.param.max_error,
                                             visible=self.param.codec_mode.rx() == "bounded"),
-            pn.widgets.IntSlider.from_param(self.param.codec_levels, name="levels",
+            pn.widgets.IntSlider.from_param(self.param.codec_levels,
                                             visible=self.param.codec_mode.rx() == "levels"),
         ) if FEATURES["codec"] else pn.Spacer(height=0)
         tabs = pn.Tabs(
@@ -504,7 +505,7 @@ class Dashboard(pn.viewable.Viewer):
             ("Error & histograms", error),
             ("Ladder", pn.Column(self._explain("ladder", 700), lazy(self._ladder_view))),
             ("Palette", pn.Row(pn.Column(lazy(self._palette_view),
-                                         pn.widgets.IntSlider.from_param(self.param.azimuth, name="turn the cube")),
+                                         pn.widgets.IntSlider.from_param(self.param.azimuth)),
                                self._explain("palette"))),
             ("Rate-distortion", pn.Row(lazy(self._rd_view), self._explain("rd"))),
             ("Codec", pn.Row(pn.Column(codec_controls, lazy(self._codec_view)), self._explain("codec"))),

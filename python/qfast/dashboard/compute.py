@@ -200,7 +200,7 @@ def load_upload(filename: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES
     except UploadError:
         raise
     except Image.DecompressionBombError as e:
-        raise UploadError(f"{filename}: too many pixels ({e})") from e
+        raise UploadError(f"{filename}: too many pixels, over the {max_pixels / 1e6:.0f} MP limit ({e})") from e
     except UnidentifiedImageError:
         raise UploadError(f"{filename}: not an image qfast can read (use PNG, JPEG, WebP, TIFF or .qfz)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -499,7 +499,7 @@ def indexed_image(result: Result) -> Any:
     if len(colours) > 256:
         raise ValueError(f"result: {len(colours)} colours, more than an indexed image holds (256); "
                          "use fewer levels or the palette method")
-    p = Image.fromarray(inverse.reshape(img.shape[:2]).astype(np.uint8), mode="L").convert("P")
+    p = Image.fromarray(inverse.reshape(img.shape[:2]).astype(np.uint8)).convert("P")
     pal = np.zeros((256, 3), np.uint8)
     pal[: len(colours)] = colours
     p.putpalette(pal.reshape(-1).tolist())
