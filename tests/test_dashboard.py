@@ -388,17 +388,19 @@ def test_dashboard_defaults(img):
     assert d.source == "parrots" and d.settings() == Settings()
     np.testing.assert_array_equal(d.image, img)
     np.testing.assert_array_equal(d.result.image, qfast.quantize_uniform(img, 16))
-    assert 'class="qf-metrics"' in d._metrics.object and "qf-after" in d._swipe.object
+    assert 'class="qf-metrics"' in d._metrics.object and d._swipe.after.startswith("data:image/png;base64,")
+    assert d._swipe.before == compute.data_uri(img) and (d._swipe.image_width, d._swipe.image_height) == (768, 512)
     assert d.message == "" and d.param.method.objects[:3] == ["uniform", "lloyd-max", "mu-law"]
     assert ("palette" in d.param.method.objects) == HAS_PALETTE
 
 
 def test_dashboard_bits_change_updates_result_and_views(img):
     d = Dashboard()
-    before = (d.result, d._swipe.object, d._metrics.object, d._heat.object, d._hist.object)
-    rev = d.revision
+    before = (d.result, d._swipe.after, d._metrics.object, d._heat.object, d._hist.object)
+    rev, original = d.revision, d._swipe.before
     d.bits = 2
-    after = (d.result, d._swipe.object, d._metrics.object, d._heat.object, d._hist.object)
+    after = (d.result, d._swipe.after, d._metrics.object, d._heat.object, d._hist.object)
+    assert d._swipe.before is original
     assert all(a != b for a, b in zip(before[1:], after[1:])) and d.revision == rev + 1
     assert d.result.psnr == pytest.approx(qfast.psnr(img, qfast.quantize_uniform(img, 4)))
     assert d.result.psnr < before[0].psnr
@@ -521,10 +523,11 @@ def test_dashboard_page_builds():
     assert any(isinstance(o, pn.Tabs) for o in page.select(pn.Tabs))
 
 
-def test_dashboard_zoom_changes_the_swipe():
+def test_dashboard_zoom_changes_the_swipe_without_recomputing():
     d = Dashboard()
+    rev = d.revision
     d.zoom = "2:1"
-    assert "width:1536px" in d._swipe.object
+    assert d._swipe.zoom == "2:1" and d.revision == rev
 
 
 # --------------------------------------------------------------------------------------------------------------

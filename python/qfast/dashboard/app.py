@@ -69,6 +69,65 @@ class _LRU:
             return key in self._d
 
 
+class SwipeView(pn.custom.JSComponent):
+    """The swipe comparison as a browser-side component: the original left of a slider, the result right of it.
+
+    Only the changed image travels when a setting changes (the original stays in the page), and the slider and zoom
+    work in the browser without a round trip.
+    """
+
+    before = param.String(default="", doc="The original as a data: URI.")
+    after = param.String(default="", doc="The result as a data: URI.")
+    image_width = param.Integer(default=1, doc="The images' width in pixels.")
+    image_height = param.Integer(default=1, doc="The images' height in pixels.")
+    zoom = param.Selector(default="fit", objects=["fit", "1:1", "2:1", "4:1"], doc="Fit the width, or n:1 pixels.")
+
+    _esm = """
+    export function render({ model, el }) {
+      const wrap = document.createElement('div');
+      wrap.className = 'qf-swipe';
+      const scroll = document.createElement('div');
+      scroll.style.cssText = 'overflow:auto;max-width:100%;max-height:640px;border:1px solid #ccc';
+      const stage = document.createElement('div');
+      stage.className = 'qf-stage';
+      stage.style.position = 'relative';
+      const css = 'position:absolute;left:0;top:0;width:100%;height:100%;image-rendering:pixelated;user-select:none';
+      const after = document.createElement('img');
+      after.className = 'qf-after'; after.alt = 'result'; after.style.cssText = css;
+      const before = document.createElement('img');
+      before.className = 'qf-before'; before.alt = 'original'; before.style.cssText = css;
+      const bar = document.createElement('div');
+      bar.style.cssText = 'position:absolute;top:0;bottom:0;width:2px;background:#fff;box-shadow:0 0 3px #000;' +
+        'pointer-events:none';
+      stage.append(after, before, bar);
+      scroll.append(stage);
+      const row = document.createElement('div');
+      row.style.cssText = 'display:flex;align-items:center;gap:8px;font-size:12px;margin-top:4px';
+      const slider = document.createElement('input');
+      slider.type = 'range'; slider.min = 0; slider.max = 100; slider.value = 50; slider.className = 'qf-slider';
+      slider.style.flex = '1';
+      row.append('original', slider, 'result');
+      const cut = () => {
+        before.style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
+        bar.style.left = `${slider.value}%`;
+      };
+      const size = () => {
+        const f = {'fit': 0, '1:1': 1, '2:1': 2, '4:1': 4}[model.zoom] || 0;
+        stage.style.width = f ? `${model.image_width * f}px` : '100%';
+        stage.style.aspectRatio = `${model.image_width} / ${model.image_height}`;
+      };
+      slider.addEventListener('input', cut);
+      after.src = model.after; before.src = model.before;
+      model.on('after', () => { after.src = model.after; });
+      model.on('before', () => { before.src = model.before; });
+      model.on('zoom', size); model.on('image_width', size); model.on('image_height', size);
+      cut(); size();
+      wrap.append(scroll, row);
+      return wrap;
+    }
+    """
+
+
 class Dashboard(pn.viewable.Viewer):
     """What quantization does to an image: the state of the dashboard, and its page (``__panel__``).
 
@@ -129,7 +188,7 @@ class Dashboard(pn.viewable.Viewer):
         self._side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qfast-dashboard-side")
         self.timings: list[float] = []
         # Persistent panes, updated in place: replacing a pane's object is cheaper than rebuilding the layout.
-        self._swipe = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["qf-swipe-pane"])
+        self._swipe = SwipeView(sizing_mode="stretch_width", css_classes=["qf-swipe-pane"])
         self._metrics = pn.pane.HTML("", css_classes=["qf-metrics-pane"], width=380)
         self._heat = pn.pane.HTML("", css_classes=["qf-heat-pane"])
         self._hist = pn.pane.HTML("", css_classes=["qf-hist-pane"])
@@ -212,9 +271,13 @@ class Dashboard(pn.viewable.Viewer):
         self._request()
 
     @param.depends("method", "level_mode", "bits", "levels", "reconstruction", "k", "dither", "color_space",
-                   "corrector", "zoom", watch=True)
+                   "corrector", watch=True)
     def _on_control(self) -> None:
         self._request()
+
+    @param.depends("zoom", watch=True, on_init=True)
+    def _on_zoom(self) -> None:
+        self._swipe.zoom = self.zoom  # the browser re-lays out the images; nothing to compute
 
     def _request(self) -> None:
         self._gen += 1
@@ -225,7 +288,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def _refresh_now(self) -> None:
         try:
-            out = self._compute_main(self._token(), self.image, self.settings(), self.zoom)
+            out = self._compute_main(self._token(), self.image, self.settings())
         except (FeatureUnavailable, ValueError, TypeError) as e:
             self.message = str(e)
             return
@@ -238,7 +301,7 @@ class Dashboard(pn.viewable.Viewer):
         async with self._lock:
             if gen != self._gen:
                 return  # a newer change is queued behind this one and will do the work
-            args = (self._token(), self.image, self.settings(), self.zoom)
+            args = (self._token(), self.image, self.settings())
             self.busy = True
             try:
                 out = await asyncio.get_running_loop().run_in_executor(self._executor, self._compute_main, *args)
@@ -256,7 +319,7 @@ class Dashboard(pn.viewable.Viewer):
     def _original_uri(self, token: int, img: np.ndarray) -> str:
         return self._cache.get(("uri", token), lambda: compute.data_uri(img))
 
-    def _compute_main(self, token: int, img: np.ndarray, s: Settings, zoom: str) -> dict[str, Any]:
+    def _compute_main(self, token: int, img: np.ndarray, s: Settings) -> dict[str, Any]:
         """Everything the Compare and Error tabs show, as HTML, computed off the page's thread."""
 
         def make() -> dict[str, Any]:
@@ -268,22 +331,24 @@ class Dashboard(pn.viewable.Viewer):
                 # SSIM is the slowest step: run it beside the picture encodings (both release the GIL).
                 r = compute.quantize(img, s, with_ssim=False)
                 ssim = self._side.submit(compute.ssim_or_nan, img, r.image)
-            swipe = views.swipe(img, r.image, zoom=zoom, original_src=self._original_uri(token, img))
+            after = compute.data_uri(r.image)
             heat_future = self._side.submit(views.heat_map, img, r)
             hist = histogram_chart(self._hist_of(token, img), compute.histograms(r.image))
             heat = heat_future.result()
             if ssim is not None:
                 r.ssim = ssim.result()
                 self._cache.put(key, r)
-            return {"result": r, "swipe": swipe, "metrics": views.metrics_table(img, r), "heat": heat, "hist": hist}
+            h, w = img.shape[:2]
+            return {"result": r, "after": after, "before": self._original_uri(token, img), "size": (w, h), "metrics": views.metrics_table(img, r), "heat": heat, "hist": hist}
 
-        return self._cache.get(("main", token, s, zoom), make)
+        return self._cache.get(("main", token, s), make)
 
     def _hist_of(self, token: int, img: np.ndarray) -> np.ndarray:
         return self._cache.get(("hist", token), lambda: compute.histograms(img))
 
     def _apply(self, out: dict[str, Any]) -> None:
-        self._swipe.object = out["swipe"]
+        w, h = out["size"]
+        self._swipe.param.update(before=out["before"], after=out["after"], image_width=w, image_height=h)
         self._metrics.object = out["metrics"]
         self._heat.object = out["heat"]
         self._hist.object = out["hist"]
