@@ -562,3 +562,125 @@ def test_cli_serve_without_panel_gives_a_hint(monkeypatch, capsys):
 def test_cli_serve_checks_the_port(capsys):
     assert cli.main(["serve", "--port", "70000"]) == 1
     assert "--port: expected 0..65535" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The dashboard's wiring of the palette, codec and corrector views, checked against small stand-ins that follow the
+# documented signatures (issues 3, 4, 5). They test this module's code paths only, not those features: the real
+# features are tested above (and by their own tests) when the build has them.
+
+
+class _StandInColors:
+    def __init__(self, image: np.ndarray, k: int) -> None:
+        flat = image.reshape(-1, image.shape[-1])[:, :3].astype(np.int32)
+        coarse = (flat // 64) * 64 + 32
+        colours, counts = np.unique(coarse, axis=0, return_counts=True)
+        self.palette = colours[np.argsort(-counts)][:k].astype(np.uint8)
+        d = ((flat[:, None, :] - self.palette[None].astype(np.int32)) ** 2).sum(axis=2)
+        self.indices = d.argmin(axis=1).astype(np.uint8).reshape(image.shape[:2])
+        self.mse = float(qfast.mse(image, self.image()))
+
+    def image(self) -> np.ndarray:
+        return self.palette[self.indices]
+
+    def to_pil(self) -> Image.Image:
+        im = Image.fromarray(self.indices).convert("P")
+        pal = np.zeros((256, 3), np.uint8)
+        pal[: len(self.palette)] = self.palette
+        im.putpalette(pal.reshape(-1).tolist())
+        return im
+
+
+class _StandInFormatError(ValueError):
+    pass
+
+
+def _stand_in_encode(image, *, max_error=None, levels=None, **_):
+    step = 2 * max_error + 1 if max_error is not None else max(1, 256 // levels)
+    q = (image // step * step + step // 2).clip(0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    np.save(buf, q)
+    body = buf.getvalue()
+    return b"QFZT" + struct.pack(">I", zlib.crc32(body)) + body
+
+
+def _stand_in_decode(data, *, correct=True):
+    if data[:4] != b"QFZT" or struct.unpack(">I", data[4:8])[0] != zlib.crc32(data[8:]):
+        raise _StandInFormatError("CRC mismatch in the payload")
+    return np.load(io.BytesIO(data[8:]))
+
+
+def _stand_in_inspect(data):
+    img = _stand_in_decode(data)
+    return {"width": img.shape[1], "height": img.shape[0]}
+
+
+class _StandInCorrector:
+    def __init__(self, model="default"):
+        self.model = model
+        self.path = qfast.samples.path("parrots")  # any existing file: the dashboard only reads its size
+
+    def correct(self, image, levels, *, clamp=False):
+        out = image.astype(np.int16)
+        out[1:-1, 1:-1] = (out[:-2, 1:-1] + out[2:, 1:-1] + out[1:-1, :-2] + out[1:-1, 2:] + 4 * out[1:-1, 1:-1]) // 8
+        return out.clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    for name, value in (("quantize_colors", lambda image, k, **kw: _StandInColors(image, k)),
+                        ("encode", _stand_in_encode), ("decode", _stand_in_decode), ("inspect", _stand_in_inspect),
+                        ("FormatError", _StandInFormatError), ("Corrector", _StandInCorrector)):
+        monkeypatch.setattr(qfast, name, value, raising=False)
+    for feature in FEATURES:
+        monkeypatch.setitem(FEATURES, feature, True)
+    monkeypatch.setattr(compute, "_CORRECTORS", {})
+
+
+def test_wiring_palette_views(stand_ins, small):
+    d = Dashboard()
+    assert "palette" in d.param.method.objects
+    d.load_file("s.png", _file(Image.fromarray(small), "PNG"))
+    d.param.update(method="palette", k=8)
+    r = d.result
+    assert r.palette is not None and len(r.palette) <= 8 and "K = 8" in d._metrics.object
+    assert r.packed_bytes == math.ceil(small.shape[0] * small.shape[1] * 3 / 8) + r.palette.size
+    view = d._palette_view()
+    assert "qf-swatches" in view.objects[0].object and "colour scatter" in view.objects[1].object
+    assert [x.settings.k for x in d.ladder_results()] == [256, 64, 16, 4, 2]
+    name, gif = d.export("gif")
+    with Image.open(io.BytesIO(gif)) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), r.image)
+    assert "qfast palette" in d.rd_curves()
+    assert "<h2>Palette</h2>" in d.export("report")[1].decode()
+
+
+def test_wiring_codec_views(stand_ins, small):
+    d = Dashboard()
+    d.load_file("s.png", _file(Image.fromarray(small), "PNG"))
+    d.max_error = 3
+    res = d.codec_result()
+    assert res["plain"]["max_error"] <= 3 and res["corrected"] is not None and res["bpp"] > 0
+    assert "qf-codec" in d._codec_view().objects[0].object
+    name, data = d.export("qfz")
+    assert name == "s-uniform-16.qfz" and qfast.decode(data).shape == small.shape
+    assert d.load_file("back.qfz", data) and d.image.shape == small.shape
+    broken = data[:-1] + bytes([data[-1] ^ 1])
+    assert not d.load_file("broken.qfz", broken) and "broken.qfz: not a valid .qfz file (CRC mismatch" in d.message
+    d.codec_mode = "levels"
+    assert d.codec_result()["bytes"] > 0
+    assert "qfast codec (bounded)" in d.rd_curves()
+
+
+def test_wiring_corrector_views(stand_ins, small):
+    d = Dashboard()
+    d.load_file("s.png", _file(Image.fromarray(small), "PNG"))
+    plain = d.result
+    d.corrector = "int8"
+    assert d.result.settings.uses_corrector and "corrector (int8)" in d._metrics.object
+    assert not np.array_equal(d.result.image, plain.image)
+    res = d.corrector_result()
+    assert set(res) == {"midbin", "fp32", "int8"} and res["fp32"]["size"] == qfast.samples.path().stat().st_size
+    assert "qf-corrector" in d._corrector_view().objects[0].object
+    d.reconstruction = "full-range"  # the corrector expects mid-bin input, so it stays off here
+    assert not d.result.settings.uses_corrector

@@ -5,11 +5,11 @@ The app itself lives in the package (``qfast.dashboard``), so ``qfast serve`` ru
 
 import panel as pn
 
-from qfast.dashboard import Dashboard
+from qfast.dashboard import create_app
 
 pn.extension("filedropper")
 
 if pn.state.served:
-    Dashboard(background=True).servable(title="qfast dashboard")
+    create_app().servable(title="qfast dashboard")
 elif __name__ == "__main__":
-    Dashboard(background=True).show(title="qfast dashboard")
+    pn.serve(create_app, show=True, title="qfast dashboard")

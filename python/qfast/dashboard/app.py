@@ -196,6 +196,11 @@ class Dashboard(pn.viewable.Viewer):
         self._load_source()
         self._refresh_now()
 
+    def close(self) -> None:
+        """Stops the worker threads (a server calls this when the page's session ends)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._side.shutdown(wait=False, cancel_futures=True)
+
     # ----------------------------------------------------------------------------------------------------------
     # State
 
@@ -516,7 +521,6 @@ class Dashboard(pn.viewable.Viewer):
         limits = (f"<div style='font-size:12px;color:#666'>PNG, JPEG, WebP, TIFF{', .qfz' if FEATURES['codec'] else ''};"
                   f" up to {self.max_upload_bytes // (1024 * 1024)} MB and {self.max_pixels // 1_000_000} MP</div>")
         return pn.Column(
-            pn.pane.HTML("<b>Image</b>"),
             w.Select.from_param(p.source, css_classes=["qf-source"], sizing_mode="stretch_width"),
             dropper, pn.pane.HTML(limits),
             pn.pane.HTML("<b>Quantizer</b>"),
@@ -553,7 +557,8 @@ class Dashboard(pn.viewable.Viewer):
                       sizing_mode="stretch_width"),
             pn.Column(self._metrics, self._explain("compare", 380), self._explain("methods", 380), width=400),
             sizing_mode="stretch_width")
-        error = pn.Row(pn.Column(self._heat, self._hist), self._explain("error"), self._explain("histogram"))
+        error = pn.Row(pn.Column(self._heat, self._hist),
+                       pn.Column(self._explain("error", 320), self._explain("histogram", 320)))
 
         def lazy(fn: Any) -> Any:
             return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
@@ -583,7 +588,10 @@ class Dashboard(pn.viewable.Viewer):
 
 def create_app() -> pn.viewable.Viewable:
     """One session's page: a fresh :class:`Dashboard` that computes in the background."""
-    return Dashboard(background=True).__panel__()
+    d = Dashboard(background=True)
+    if pn.state.curdoc is not None:
+        pn.state.on_session_destroyed(lambda _context: d.close())
+    return d.__panel__()
 
 
 def serve(port: int = 5006, *, show: bool = False, address: str = "127.0.0.1", threaded: bool = False,
