@@ -147,6 +147,7 @@ class Page:
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.mouse.move(1, 1)  # no tooltip in the picture
         self.page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
@@ -187,16 +188,16 @@ def test_changing_bits_changes_images_and_metrics_and_is_quick(ui_page: Page) ->
     first = ui_page.state()
     psnr = {}
     latencies = []
-    for bits in (2, 6, 3, 1, 5, 7):
+    for bits in (7, 6, 3, 1, 5, 2):
         latencies.append(ui_page.set_bits(bits))
         psnr[bits] = float(ui_page.state().split("|")[0])
-    ui_page.shot("02-bits-7")
+    ui_page.shot("02-bits-2")
     assert ui_page.state() != first
     assert psnr[1] < psnr[2] < psnr[3] < psnr[5] < psnr[6] < psnr[7]
     assert psnr[2] == pytest.approx(qfast.psnr(qfast.samples.load(), qfast.quantize_uniform(qfast.samples.load(), 4)),
                                     abs=1e-3)
     # Back to a setting seen before: it comes from the cache.
-    cached = ui_page.set_bits(2)
+    cached = ui_page.set_bits(6)
     print(f"\nupdate latency, uniform 768x512 (target 300 ms): median {statistics.median(latencies):.0f} ms, "
           f"max {max(latencies):.0f} ms over {len(latencies)} changes; from the cache {cached:.0f} ms")
     assert max(latencies) < 10_000  # a loose bound: the page never stalls; the target is printed above

@@ -301,6 +301,9 @@ class Dashboard(pn.viewable.Viewer):
 
     async def _refresh_async(self) -> None:
         gen = self._gen
+        if ("main", self._token(), self.settings()) in self._cache:  # seen before: show it at once
+            self._apply(self._compute_main(self._token(), self.image, self.settings()))
+            return
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:

@@ -361,8 +361,8 @@ def _inferno_lut() -> np.ndarray:
 HEAT_LUT = _inferno_lut()
 
 
-def error_map(original: np.ndarray, result: np.ndarray, *, block: int = 1) -> tuple[np.ndarray, int]:
-    """A heat map of the absolute error (the largest over channels) of each pixel.
+def error_levels(original: np.ndarray, result: np.ndarray, *, block: int = 1) -> tuple[np.ndarray, int]:
+    """The absolute error of each pixel (the largest over channels) scaled to 0..255, for :data:`HEAT_LUT`.
 
     Args:
         original, result: uint8 images of the same shape.
@@ -370,8 +370,8 @@ def error_map(original: np.ndarray, result: np.ndarray, *, block: int = 1) -> tu
             shows every error; edge pixels that do not fill a block are dropped).
 
     Returns:
-        ``(rgb, scale)``: an (H / block, W / block, 3) uint8 image, black for no error up to pale yellow for
-        ``scale`` grey levels (the largest error in the image, at least 1).
+        ``(levels, scale)``: an (H / block, W / block) uint8 array, 255 standing for ``scale`` grey levels (the
+        largest error in the image, at least 1).
     """
     d = np.maximum(original, result) - np.minimum(original, result)  # |a - b| without widening to int16
     if d.ndim == 3:
@@ -382,7 +382,30 @@ def error_map(original: np.ndarray, result: np.ndarray, *, block: int = 1) -> tu
         if h and w:
             d = d[:h, :w].reshape(h // block, block, w // block, block).max(axis=(1, 3))
     lut = (np.arange(256, dtype=np.int32) * 255 // scale).clip(0, 255).astype(np.uint8)
-    return HEAT_LUT[lut[d]], scale
+    return lut[d], scale
+
+
+def error_map(original: np.ndarray, result: np.ndarray, *, block: int = 1) -> tuple[np.ndarray, int]:
+    """A heat map of the absolute error (the largest over channels) of each pixel.
+
+    Args:
+        original, result, block: as for :func:`error_levels`.
+
+    Returns:
+        ``(rgb, scale)``: an (H / block, W / block, 3) uint8 image, black for no error up to pale yellow for
+        ``scale`` grey levels (the largest error in the image, at least 1).
+    """
+    levels, scale = error_levels(original, result, block=block)
+    return HEAT_LUT[levels], scale
+
+
+def heat_png(levels: np.ndarray) -> bytes:
+    """A heat map from :func:`error_levels` as an indexed PNG (one byte per pixel, :data:`HEAT_LUT` as palette)."""
+    im = to_pil(levels).convert("P")
+    im.putpalette(HEAT_LUT.reshape(-1).tolist())
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def histograms(img: np.ndarray) -> np.ndarray:

@@ -151,8 +151,11 @@ def _heat_bar() -> str:
 
 def heat_map(original: np.ndarray, r: Result, *, width: int = 384) -> str:
     """The error heat map as an ``<img>`` with a colour scale."""
-    rgb, scale = compute.error_map(original, r.image, block=max(1, original.shape[1] // width))
-    return (f'<div class="qf-heat"><img alt="error heat map" src="{compute.data_uri(rgb)}" '
+    import base64
+
+    levels, scale = compute.error_levels(original, r.image, block=max(1, original.shape[1] // width))
+    src = "data:image/png;base64," + base64.b64encode(compute.heat_png(levels)).decode("ascii")
+    return (f'<div class="qf-heat"><img alt="error heat map" src="{src}" '
             f'style="width:{width}px;max-width:100%;image-rendering:pixelated;display:block">'
             f'<div style="display:flex;align-items:center;gap:6px;font-size:12px">0'
             f'<img alt="scale" src="{_heat_bar()}" style="width:160px;height:10px">{scale} grey levels'
