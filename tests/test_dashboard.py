@@ -12,9 +12,8 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import qfast
+from PIL import Image
 from qfast import cli
 from qfast.dashboard import compute, report, views
 from qfast.dashboard.charts import histogram_chart, line_chart
@@ -26,7 +25,9 @@ from qfast.dashboard.app import Dashboard  # noqa: E402
 HAS_PALETTE = hasattr(qfast, "quantize_colors")
 HAS_CODEC = hasattr(qfast, "encode") and hasattr(qfast, "decode")
 HAS_CORRECTOR = hasattr(qfast, "Corrector")
-needs_palette = pytest.mark.skipif(not HAS_PALETTE, reason="qfast.quantize_colors (the palette feature) not in this build")
+needs_palette = pytest.mark.skipif(
+    not HAS_PALETTE, reason="qfast.quantize_colors (the palette feature) not in this build"
+)
 needs_codec = pytest.mark.skipif(not HAS_CODEC, reason="qfast.encode/decode (the codec) not in this build")
 needs_corrector = pytest.mark.skipif(not HAS_CORRECTOR, reason="qfast.Corrector not in this build")
 
@@ -58,11 +59,22 @@ def test_features_match_the_public_api():
     assert FEATURES == {"palette": HAS_PALETTE, "codec": HAS_CODEC, "corrector": HAS_CORRECTOR}
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    ({"method": "octree"}, "method"), ({"bits": 0}, "bits"), ({"bits": 9}, "bits"), ({"levels": 1}, "levels"),
-    ({"levels": 257}, "levels"), ({"k": 0}, "k"), ({"dither": "blue"}, "dither"), ({"color_space": "hsv"}, "color_space"),
-    ({"reconstruction": "mid"}, "reconstruction"), ({"corrector": "fp16"}, "corrector"), ({"level_mode": "x"}, "level_mode"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"method": "octree"}, "method"),
+        ({"bits": 0}, "bits"),
+        ({"bits": 9}, "bits"),
+        ({"levels": 1}, "levels"),
+        ({"levels": 257}, "levels"),
+        ({"k": 0}, "k"),
+        ({"dither": "blue"}, "dither"),
+        ({"color_space": "hsv"}, "color_space"),
+        ({"reconstruction": "mid"}, "reconstruction"),
+        ({"corrector": "fp16"}, "corrector"),
+        ({"level_mode": "x"}, "level_mode"),
+    ],
+)
 def test_settings_refuse_bad_values_naming_them(kw, match):
     with pytest.raises(ValueError, match=f"^{match}:"):
         Settings(**kw)
@@ -126,7 +138,9 @@ def test_without_ssim_it_is_nan_but_the_rest_agrees(img):
 
 def test_ladder_settings():
     assert [s.bits for s in compute.ladder_settings(Settings(method="mu-law", level_mode="levels"))] == [8, 4, 2, 1]
-    assert all(s.method == "mu-law" and s.level_mode == "bits" for s in compute.ladder_settings(Settings(method="mu-law")))
+    assert all(
+        s.method == "mu-law" and s.level_mode == "bits" for s in compute.ladder_settings(Settings(method="mu-law"))
+    )
     assert [s.k for s in compute.ladder_settings(Settings(method="palette"))] == [256, 64, 16, 4, 2]
 
 
@@ -181,8 +195,13 @@ def test_histograms_and_chart(small):
 
 
 def test_line_chart_is_valid_svg_with_legend_and_highlight():
-    svg = line_chart({"a": [(1, 20, "x"), (2, 30, "y")], "b<&>": [(0.5, math.inf, "bad"), (3, 40, "z")]},
-                     title="t", xlabel="bpp", ylabel="dB", highlight=(2.5, 33, "now"))
+    svg = line_chart(
+        {"a": [(1, 20, "x"), (2, 30, "y")], "b<&>": [(0.5, math.inf, "bad"), (3, 40, "z")]},
+        title="t",
+        xlabel="bpp",
+        ylabel="dB",
+        highlight=(2.5, 33, "now"),
+    )
     ET.fromstring(svg)
     assert "b&lt;&amp;&gt;" in svg and "current setting" in svg and svg.count("<polyline") == 1
     ET.fromstring(line_chart({}, title="empty", xlabel="x", ylabel="y"))
@@ -254,7 +273,9 @@ def test_views_render(small):
     lad = views.ladder(small, [r], current=r.settings)
     assert lad.count("<figure") == 2 and "3px solid" in lad
     assert "qf-heat" in views.heat_map(small, r, width=32)
-    assert views.fmt_db(math.inf) == "inf (exact)" and views.fmt_bytes(1500) == "1.5 kB" and views.fmt_bytes(None) == "n/a"
+    assert (
+        views.fmt_db(math.inf) == "inf (exact)" and views.fmt_bytes(1500) == "1.5 kB" and views.fmt_bytes(None) == "n/a"
+    )
     assert "&lt;b&gt;" in views.note("<b>")
     assert views.swatches(np.array([[1, 2, 3], [255, 0, 16]], np.uint8)).count("#ff0010") == 2
 
@@ -321,8 +342,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def test_load_upload_huge_declared_size_is_refused_before_decoding():
     # A 100 000 x 100 000 PNG header with a few bytes of data: refused from the header, nothing allocated.
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    data = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
-            + _png_chunk(b"IEND", b""))
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + _png_chunk(b"IEND", b"")
+    )
     with pytest.raises(UploadError, match=r"^bomb\.png: too many pixels, over the 40 MP limit"):
         compute.load_upload("bomb.png", data)
 
@@ -492,8 +517,13 @@ def test_dashboard_views_and_exports(small):
     d.bits = 2
     assert d._ladder_view().object.count("<figure") == 5
     assert "<svg" in d._rd_view().object
-    for kind, ext in (("png", ".png"), ("indexed-png", "-indexed.png"), ("gif", ".gif"), ("ladder-gif", "-ladder.gif"),
-                      ("report", "-report.html")):
+    for kind, ext in (
+        ("png", ".png"),
+        ("indexed-png", "-indexed.png"),
+        ("gif", ".gif"),
+        ("ladder-gif", "-ladder.gif"),
+        ("report", "-report.html"),
+    ):
         name, data = d.export(kind)
         assert name == f"s-uniform-4{ext}" and len(data) > 100
     with pytest.raises(ValueError, match="^kind:"):
@@ -628,9 +658,14 @@ class _StandInCorrector:
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    for name, value in (("quantize_colors", lambda image, k, **kw: _StandInColors(image, k)),
-                        ("encode", _stand_in_encode), ("decode", _stand_in_decode), ("inspect", _stand_in_inspect),
-                        ("FormatError", _StandInFormatError), ("Corrector", _StandInCorrector)):
+    for name, value in (
+        ("quantize_colors", lambda image, k, **kw: _StandInColors(image, k)),
+        ("encode", _stand_in_encode),
+        ("decode", _stand_in_decode),
+        ("inspect", _stand_in_inspect),
+        ("FormatError", _StandInFormatError),
+        ("Corrector", _StandInCorrector),
+    ):
         monkeypatch.setattr(qfast, name, value, raising=False)
     for feature in FEATURES:
         monkeypatch.setitem(FEATURES, feature, True)

@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import qfast
+from PIL import Image
 
 pytestmark = pytest.mark.ui
 
@@ -45,7 +44,8 @@ if not Path(CHROMIUM).exists():
 
 # Finds the first element matching a selector anywhere, inside Bokeh's shadow roots too (querySelector stops at them).
 _FIND = """(sel) => { const deep = (root) => { const e = root.querySelector(sel); if (e) return e;
-  for (const el of root.querySelectorAll('*')) { if (el.shadowRoot) { const f = deep(el.shadowRoot); if (f) return f; } }
+  for (const el of root.querySelectorAll('*')) {
+    if (el.shadowRoot) { const f = deep(el.shadowRoot); if (f) return f; } }
   return null; }; return deep(document); }"""
 _STATE = f"""() => {{ const find = {_FIND};
   const m = find('.qf-metrics'), a = find('.qf-after');
@@ -126,8 +126,9 @@ class Page:
     def wait_change(self, before: str, timeout: float = 30_000) -> float:
         """Waits until the result shown differs from ``before``; returns the milliseconds it took from now."""
         t = time.perf_counter()
-        self.page.wait_for_function(f"(b) => {{ const s = ({_STATE})(); return s && s !== b; }}", arg=before,
-                                    polling=5, timeout=timeout)
+        self.page.wait_for_function(
+            f"(b) => {{ const s = ({_STATE})(); return s && s !== b; }}", arg=before, polling=5, timeout=timeout
+        )
         return 1000 * (time.perf_counter() - t)
 
     def click_bits(self, bits: int) -> None:
@@ -142,7 +143,10 @@ class Page:
         self.page.wait_for_function(
             f"([b, label]) => {{ const s = ({_STATE})(); const m = ({_FIND})('.qf-metrics');"
             "return s && m && m.innerText.includes(label) && s.split(':')[1] !== b.split(':')[1]; }",
-            arg=[before, label], polling=5, timeout=30_000)
+            arg=[before, label],
+            polling=5,
+            timeout=30_000,
+        )
         return 1000 * (time.perf_counter() - t)
 
     def shot(self, name: str) -> None:
@@ -178,7 +182,8 @@ def test_page_loads_offline_without_console_errors(ui_page: Page, app_url: str) 
     assert foreign == [], f"the page fetched from outside the app: {foreign}"
     assert any("/static/" in u for u in ui_page.requests)  # Bokeh and Panel serve their own scripts
     # A sample renders: both images of the comparison are decoded, at the sample's size.
-    sizes = ui_page.page.evaluate(f"""() => {{ const find = {_FIND}; const a = find('.qf-after'), b = find('.qf-before');
+    sizes = ui_page.page.evaluate(f"""() => {{ const find = {_FIND};
+        const a = find('.qf-after'), b = find('.qf-before');
         return [a.complete && a.naturalWidth, a.naturalHeight, b.naturalWidth]; }}""")
     assert sizes == [768, 512, 768]
     assert ui_page.page.get_by_text("PSNR", exact=True).first.is_visible()
@@ -194,12 +199,15 @@ def test_changing_bits_changes_images_and_metrics_and_is_quick(ui_page: Page) ->
     ui_page.shot("02-bits-2")
     assert ui_page.state() != first
     assert psnr[1] < psnr[2] < psnr[3] < psnr[5] < psnr[6] < psnr[7]
-    assert psnr[2] == pytest.approx(qfast.psnr(qfast.samples.load(), qfast.quantize_uniform(qfast.samples.load(), 4)),
-                                    abs=1e-3)
+    assert psnr[2] == pytest.approx(
+        qfast.psnr(qfast.samples.load(), qfast.quantize_uniform(qfast.samples.load(), 4)), abs=1e-3
+    )
     # Back to a setting seen before: it comes from the cache.
     cached = ui_page.set_bits(6)
-    print(f"\nupdate latency, uniform 768x512 (target 300 ms): median {statistics.median(latencies):.0f} ms, "
-          f"max {max(latencies):.0f} ms over {len(latencies)} changes; from the cache {cached:.0f} ms")
+    print(
+        f"\nupdate latency, uniform 768x512 (target 300 ms): median {statistics.median(latencies):.0f} ms, "
+        f"max {max(latencies):.0f} ms over {len(latencies)} changes; from the cache {cached:.0f} ms"
+    )
     assert max(latencies) < 10_000  # a loose bound: the page never stalls; the target is printed above
     assert ui_page.errors == []
 
@@ -218,8 +226,10 @@ def test_many_quick_clicks_settle_on_the_last(ui_page: Page) -> None:
     t = time.perf_counter()
     for bits in (1, 2, 3, 4, 5, 6, 7, 8, 1, 3, 2, 6):
         ui_page.click_bits(bits)
-    ui_page.page.wait_for_function(f"() => {{ const m = ({_FIND})('.qf-metrics'); return m && "
-                                f"m.innerText.includes('6 bits (64 levels)'); }}", timeout=30_000)
+    ui_page.page.wait_for_function(
+        f"() => {{ const m = ({_FIND})('.qf-metrics'); return m && m.innerText.includes('6 bits (64 levels)'); }}",
+        timeout=30_000,
+    )
     settle = 1000 * (time.perf_counter() - t)
     time.sleep(0.5)  # nothing stale arrives afterwards
     assert "6 bits (64 levels)" in ui_page.page.locator(".qf-metrics").inner_text()
@@ -231,8 +241,9 @@ def test_upload_png(ui_page: Page) -> None:
     before = ui_page.state()
     _upload(ui_page, "gradient.png", _png(300, 200), "image/png")
     ui_page.wait_change(before)
-    ui_page.page.wait_for_function(f"() => ({_FIND})('.qf-metrics').getAttribute('data-bytes') === '90000'",
-                                timeout=30_000)  # 300 x 200 x 3 channels x 4 bits
+    ui_page.page.wait_for_function(
+        f"() => ({_FIND})('.qf-metrics').getAttribute('data-bytes') === '90000'", timeout=30_000
+    )  # 300 x 200 x 3 channels x 4 bits
     ui_page.shot("04-uploaded-png")
     assert ui_page.page.locator(".qf-source select").input_value() == "upload: gradient.png"
     assert ui_page.errors == []
@@ -250,9 +261,14 @@ def test_upload_text_shows_the_error_and_the_page_still_works(ui_page: Page) -> 
 def test_tabs_render(ui_page: Page) -> None:
     counts = {".qf-ladder": 0}
 
-    for tab, needle in (("Ladder", ".qf-ladder figure"), ("Rate-distortion", "svg polyline"),
-                        ("Error & histograms", ".qf-heat"), ("Palette", ".qf-note, .qf-swatches"),
-                        ("Codec", ".qf-note, .qf-codec"), ("Model quantization", ".qf-note, .qf-corrector")):
+    for tab, needle in (
+        ("Ladder", ".qf-ladder figure"),
+        ("Rate-distortion", "svg polyline"),
+        ("Error & histograms", ".qf-heat"),
+        ("Palette", ".qf-note, .qf-swatches"),
+        ("Codec", ".qf-note, .qf-codec"),
+        ("Model quantization", ".qf-note, .qf-corrector"),
+    ):
         ui_page.page.locator(".bk-tab", has_text=tab).first.click()
         ui_page.page.wait_for_function(f"() => !!({_FIND})('{needle}')", timeout=60_000)
         if tab == "Ladder":
@@ -296,8 +312,19 @@ def test_report_downloads_and_opens_offline(ui_page: Page, ui_browser: object, t
 @pytest.mark.skipif(not WEB_APP.exists(), reason="web/app.py is in a checkout, not in the wheel")
 def test_panel_serve_web_app(ui_browser: object) -> None:
     port = _free_port()
-    cmd = [sys.executable, "-m", "panel", "serve", str(WEB_APP), "--port", str(port), "--address", "127.0.0.1",
-           "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(WEB_APP),
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+    ]
     with _server(cmd, port) as url:
         p = Page(ui_browser, url + "app")
         p.set_bits(3)

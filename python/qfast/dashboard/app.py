@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import math
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 import panel as pn
@@ -142,25 +141,43 @@ class Dashboard(pn.viewable.Viewer):
         22.7
     """
 
-    source = param.Selector(default="parrots", objects=["parrots"], label="Image", doc="The image: a bundled sample or an upload.")
+    source = param.Selector(
+        default="parrots", objects=["parrots"], label="Image", doc="The image: a bundled sample or an upload."
+    )
     method = param.Selector(default="uniform", objects=["uniform", "lloyd-max", "mu-law"], doc="The quantizer.")
-    level_mode = param.Selector(default="bits", objects=["bits", "levels"], label="Give",
-                                doc="Give bits per channel or levels.")
+    level_mode = param.Selector(
+        default="bits", objects=["bits", "levels"], label="Give", doc="Give bits per channel or levels."
+    )
     bits = param.Integer(default=4, bounds=(1, 8), label="Bits per channel", doc="Bits per channel (levels = 2**bits).")
-    levels = param.Integer(default=16, bounds=(2, 256), label="Levels per channel",
-                           doc="Levels per channel, when level_mode is 'levels'.")
-    reconstruction = param.Selector(default="midpoint", objects=list(compute.RECONSTRUCTIONS),
-                                    doc="Uniform: bin middles or 0..255 end to end.")
+    levels = param.Integer(
+        default=16, bounds=(2, 256), label="Levels per channel", doc="Levels per channel, when level_mode is 'levels'."
+    )
+    reconstruction = param.Selector(
+        default="midpoint", objects=list(compute.RECONSTRUCTIONS), doc="Uniform: bin middles or 0..255 end to end."
+    )
     k = param.Selector(default=16, objects=list(compute.PALETTE_SIZES), label="Palette size K", doc="Palette size K.")
     dither = param.Selector(default="none", objects=list(compute.DITHERS), label="Dithering", doc="Palette dithering.")
-    color_space = param.Selector(default="rgb", objects=list(compute.COLOR_SPACES), label="Colour space", doc="Palette clustering space.")
-    corrector = param.Selector(default="off", objects=list(compute.CORRECTORS),
-                               doc="Run the corrector on a uniform mid-bin result (fp32 or int8 model).")
-    zoom = param.Selector(default="fit", objects=["fit", "1:1", "2:1", "4:1"], label="Zoom", doc="Zoom of the swipe comparison.")
-    azimuth = param.Integer(default=35, bounds=(0, 359), label="Turn the cube", doc="Turn of the 3-D colour scatter, degrees.")
+    color_space = param.Selector(
+        default="rgb", objects=list(compute.COLOR_SPACES), label="Colour space", doc="Palette clustering space."
+    )
+    corrector = param.Selector(
+        default="off",
+        objects=list(compute.CORRECTORS),
+        doc="Run the corrector on a uniform mid-bin result (fp32 or int8 model).",
+    )
+    zoom = param.Selector(
+        default="fit", objects=["fit", "1:1", "2:1", "4:1"], label="Zoom", doc="Zoom of the swipe comparison."
+    )
+    azimuth = param.Integer(
+        default=35, bounds=(0, 359), label="Turn the cube", doc="Turn of the 3-D colour scatter, degrees."
+    )
     codec_mode = param.Selector(default="bounded", objects=["bounded", "levels"], label="Codec mode", doc="Codec mode.")
-    max_error = param.Integer(default=2, bounds=(0, 32), label="Max error d", doc="Codec, bounded mode: largest error per channel.")
-    codec_levels = param.Integer(default=16, bounds=(2, 256), label="Codec levels", doc="Codec, levels mode: levels per channel.")
+    max_error = param.Integer(
+        default=2, bounds=(0, 32), label="Max error d", doc="Codec, bounded mode: largest error per channel."
+    )
+    codec_levels = param.Integer(
+        default=16, bounds=(2, 256), label="Codec levels", doc="Codec, levels mode: levels per channel."
+    )
 
     message = param.String(default="", doc="An error for the page (a refused upload, a failed computation).")
     note = param.String(default="", doc="A remark about the image (converted, reduced).")
@@ -168,8 +185,14 @@ class Dashboard(pn.viewable.Viewer):
     result = param.Parameter(default=None, doc="The current :class:`~qfast.dashboard.compute.Result`.")
     revision = param.Integer(default=0, doc="Counts applied results; views that follow the result watch it.")
 
-    def __init__(self, *, background: bool = False, max_upload_bytes: int = compute.MAX_UPLOAD_BYTES,
-                 max_pixels: int = compute.MAX_PIXELS, **params: Any) -> None:
+    def __init__(
+        self,
+        *,
+        background: bool = False,
+        max_upload_bytes: int = compute.MAX_UPLOAD_BYTES,
+        max_pixels: int = compute.MAX_PIXELS,
+        **params: Any,
+    ) -> None:
         names = qfast.samples.names()
         self.param.source.objects = list(names)
         methods = ["uniform", "lloyd-max", "mu-law"] + (["palette"] if FEATURES["palette"] else [])
@@ -183,7 +206,7 @@ class Dashboard(pn.viewable.Viewer):
         self._next_token = 0
         self._cache = _LRU(64)
         self._gen = 0
-        self._lock: Optional[asyncio.Lock] = None
+        self._lock: asyncio.Lock | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard")
         self._side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qfast-dashboard-side")
         self.timings: list[float] = []
@@ -216,9 +239,17 @@ class Dashboard(pn.viewable.Viewer):
 
     def settings(self) -> Settings:
         """The current settings as one hashable value."""
-        return Settings(method=self.method, bits=self.bits, levels=self.levels, level_mode=self.level_mode,
-                        reconstruction=self.reconstruction, k=int(self.k), dither=self.dither,
-                        color_space=self.color_space, corrector=self.corrector)
+        return Settings(
+            method=self.method,
+            bits=self.bits,
+            levels=self.levels,
+            level_mode=self.level_mode,
+            reconstruction=self.reconstruction,
+            k=int(self.k),
+            dither=self.dither,
+            color_space=self.color_space,
+            corrector=self.corrector,
+        )
 
     def _token(self) -> int:
         return self._tokens[self.source]
@@ -250,8 +281,7 @@ class Dashboard(pn.viewable.Viewer):
             True when it loaded; otherwise :attr:`message` says why and the previous image stays.
         """
         try:
-            img, note = compute.load_upload(filename, data, max_bytes=self.max_upload_bytes,
-                                            max_pixels=self.max_pixels)
+            img, note = compute.load_upload(filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
         except UploadError as e:
             self.message = str(e)
             return False
@@ -275,8 +305,18 @@ class Dashboard(pn.viewable.Viewer):
         self._load_source()
         self._request()
 
-    @param.depends("method", "level_mode", "bits", "levels", "reconstruction", "k", "dither", "color_space",
-                   "corrector", watch=True)
+    @param.depends(
+        "method",
+        "level_mode",
+        "bits",
+        "levels",
+        "reconstruction",
+        "k",
+        "dither",
+        "color_space",
+        "corrector",
+        watch=True,
+    )
     def _on_control(self) -> None:
         self._request()
 
@@ -347,7 +387,15 @@ class Dashboard(pn.viewable.Viewer):
                 r.ssim = ssim.result()
                 self._cache.put(key, r)
             h, w = img.shape[:2]
-            return {"result": r, "after": after, "before": self._original_uri(token, img), "size": (w, h), "metrics": views.metrics_table(img, r), "heat": heat, "hist": hist}
+            return {
+                "result": r,
+                "after": after,
+                "before": self._original_uri(token, img),
+                "size": (w, h),
+                "metrics": views.metrics_table(img, r),
+                "heat": heat,
+                "hist": hist,
+            }
 
         return self._cache.get(("main", token, s), make)
 
@@ -415,15 +463,23 @@ class Dashboard(pn.viewable.Viewer):
         if kind == "report":
             from .report import build_report
 
-            html = build_report(self.image, self.settings(), name=self.image_name, result=r,
-                                rungs=self.ladder_results(), rd=self.rd_curves())
+            html = build_report(
+                self.image,
+                self.settings(),
+                name=self.image_name,
+                result=r,
+                rungs=self.ladder_results(),
+                rd=self.rd_curves(),
+            )
             return self._stem() + "-report.html", html.encode("utf-8")
         raise ValueError(f"kind: expected png, indexed-png, gif, qfz, ladder-gif or report, got {kind!r}")
 
     def _download(self, kind: str, label: str) -> pn.widgets.FileDownload:
-        widget = pn.widgets.FileDownload(label=label, filename=f"qfast.{kind}", sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"])
+        widget = pn.widgets.FileDownload(
+            label=label, filename=f"qfast.{kind}", sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"]
+        )
 
-        def callback() -> Optional[io.BytesIO]:
+        def callback() -> io.BytesIO | None:
             try:
                 name, data = self.export(kind)
             except (ValueError, FeatureUnavailable) as e:
@@ -443,8 +499,9 @@ class Dashboard(pn.viewable.Viewer):
 
     @param.depends("revision")
     def _ladder_view(self) -> Any:
-        return pn.pane.HTML(views.ladder(self.image, self.ladder_results(), current=self.settings()),
-                            sizing_mode="stretch_width")
+        return pn.pane.HTML(
+            views.ladder(self.image, self.ladder_results(), current=self.settings()), sizing_mode="stretch_width"
+        )
 
     @param.depends("revision", "azimuth")
     def _palette_view(self) -> Any:
@@ -455,8 +512,10 @@ class Dashboard(pn.viewable.Viewer):
             return pn.pane.HTML(views.note("Choose the k-means palette method to see its palette."))
         dots = self._cache.get(("pixels", self._token()), lambda: compute.sample_pixels(self.image))
         scatter = compute.scatter3d(dots, r.palette, azimuth=self.azimuth)
-        return pn.Column(pn.pane.HTML(views.swatches(r.palette)),
-                         pn.pane.HTML(f"<img alt='colour scatter' src='{compute.data_uri(scatter)}'>"))
+        return pn.Column(
+            pn.pane.HTML(views.swatches(r.palette)),
+            pn.pane.HTML(f"<img alt='colour scatter' src='{compute.data_uri(scatter)}'>"),
+        )
 
     @param.depends("revision")
     def _rd_view(self) -> Any:
@@ -476,8 +535,10 @@ class Dashboard(pn.viewable.Viewer):
         figs = [views.figure(res["plain"]["image"], "decoded (no corrector)")]
         if res.get("corrected"):
             figs.append(views.figure(res["corrected"]["image"], "decoded with the corrector"))
-        return pn.Column(pn.pane.HTML(views.codec_table(res, self.image)),
-                         pn.pane.HTML("<div style='display:flex;gap:10px'>" + "".join(figs) + "</div>"))
+        return pn.Column(
+            pn.pane.HTML(views.codec_table(res, self.image)),
+            pn.pane.HTML("<div style='display:flex;gap:10px'>" + "".join(figs) + "</div>"),
+        )
 
     @param.depends("revision")
     def _corrector_view(self) -> Any:
@@ -487,18 +548,26 @@ class Dashboard(pn.viewable.Viewer):
             return pn.pane.HTML(views.note("The corrector works on RGB images."))
         res = self.corrector_result()
         L = self.settings().level_count
-        figs = "".join(views.figure(res[k]["image"], cap, width=240) for k, cap in
-                       (("midbin", f"mid-bin, {L} levels"), ("fp32", "corrector fp32"), ("int8", "corrector int8")))
-        return pn.Column(pn.pane.HTML(views.corrector_table(res)),
-                         pn.pane.HTML(f"<div style='display:flex;gap:10px'>{figs}</div>"))
+        figs = "".join(
+            views.figure(res[k]["image"], cap, width=240)
+            for k, cap in (("midbin", f"mid-bin, {L} levels"), ("fp32", "corrector fp32"), ("int8", "corrector int8"))
+        )
+        return pn.Column(
+            pn.pane.HTML(views.corrector_table(res)), pn.pane.HTML(f"<div style='display:flex;gap:10px'>{figs}</div>")
+        )
 
     def _controls(self) -> pn.Column:
         p = self.param
         w = pn.widgets
         is_scalar = p.method.rx() != "palette"
         is_palette = p.method.rx() == "palette"
-        dropper = w.FileDropper(multiple=False, max_file_size=f"{self.max_upload_bytes // (1024 * 1024)}MB",
-                                layout="compact", sizing_mode="stretch_width", css_classes=["qf-upload"])
+        dropper = w.FileDropper(
+            multiple=False,
+            max_file_size=f"{self.max_upload_bytes // (1024 * 1024)}MB",
+            layout="compact",
+            sizing_mode="stretch_width",
+            css_classes=["qf-upload"],
+        )
 
         def on_upload(event: Any) -> None:
             if event.new:
@@ -508,85 +577,125 @@ class Dashboard(pn.viewable.Viewer):
         dropper.param.watch(on_upload, "value")
         corr: Any
         if FEATURES["corrector"]:
-            corr = w.RadioButtonGroup.from_param(p.corrector,
-                                                 visible=(p.method.rx() == "uniform") & (p.reconstruction.rx() ==
-                                                                                         "midpoint"))
+            corr = w.RadioButtonGroup.from_param(
+                p.corrector, visible=(p.method.rx() == "uniform") & (p.reconstruction.rx() == "midpoint")
+            )
         else:
             corr = pn.pane.HTML(f"<div style='font-size:12px;color:#666'>Corrector: {_UNAVAILABLE}</div>")
-        palette_note = [] if FEATURES["palette"] else [
-            pn.pane.HTML(f"<div style='font-size:12px;color:#666'>k-means palettes: {_UNAVAILABLE}</div>")]
-        downloads = [self._download("png", "Result (PNG)"), self._download("indexed-png", "Result (indexed PNG)"),
-                     self._download("gif", "Result (GIF)")]
+        palette_note = (
+            []
+            if FEATURES["palette"]
+            else [pn.pane.HTML(f"<div style='font-size:12px;color:#666'>k-means palettes: {_UNAVAILABLE}</div>")]
+        )
+        downloads = [
+            self._download("png", "Result (PNG)"),
+            self._download("indexed-png", "Result (indexed PNG)"),
+            self._download("gif", "Result (GIF)"),
+        ]
         if FEATURES["codec"]:
             downloads.append(self._download("qfz", "Compressed (.qfz)"))
-        downloads += [self._download("ladder-gif", "Ladder (animated GIF)"),
-                      self._download("report", "Report (offline HTML)")]
-        limits = (f"<div style='font-size:12px;color:#666'>PNG, JPEG, WebP, TIFF{', .qfz' if FEATURES['codec'] else ''};"
-                  f" up to {self.max_upload_bytes // (1024 * 1024)} MB and {self.max_pixels // 1_000_000} MP</div>")
+        downloads += [
+            self._download("ladder-gif", "Ladder (animated GIF)"),
+            self._download("report", "Report (offline HTML)"),
+        ]
+        limits = (
+            f"<div style='font-size:12px;color:#666'>PNG, JPEG, WebP, TIFF{', .qfz' if FEATURES['codec'] else ''};"
+            f" up to {self.max_upload_bytes // (1024 * 1024)} MB and {self.max_pixels // 1_000_000} MP</div>"
+        )
         return pn.Column(
             w.Select.from_param(p.source, css_classes=["qf-source"], sizing_mode="stretch_width"),
-            dropper, pn.pane.HTML(limits),
+            dropper,
+            pn.pane.HTML(limits),
             pn.pane.HTML("<b>Quantizer</b>"),
             w.Select.from_param(p.method, sizing_mode="stretch_width", css_classes=["qf-method"]),
             w.RadioButtonGroup.from_param(p.level_mode, visible=is_scalar),
-            w.RadioButtonGroup.from_param(p.bits, options=list(range(1, 9)),
-                                          css_classes=["qf-bits"],
-                                          visible=is_scalar & (p.level_mode.rx() == "bits")),
-            w.IntInput.from_param(p.levels, css_classes=["qf-levels"],
-                                  visible=is_scalar & (p.level_mode.rx() == "levels")),
-            w.RadioButtonGroup.from_param(p.reconstruction,
-                                          visible=p.method.rx() == "uniform"),
+            w.RadioButtonGroup.from_param(
+                p.bits,
+                options=list(range(1, 9)),
+                css_classes=["qf-bits"],
+                visible=is_scalar & (p.level_mode.rx() == "bits"),
+            ),
+            w.IntInput.from_param(
+                p.levels, css_classes=["qf-levels"], visible=is_scalar & (p.level_mode.rx() == "levels")
+            ),
+            w.RadioButtonGroup.from_param(p.reconstruction, visible=p.method.rx() == "uniform"),
             w.Select.from_param(p.k, visible=is_palette),
             w.Select.from_param(p.dither, visible=is_palette),
             w.RadioButtonGroup.from_param(p.color_space, visible=is_palette),
-            *palette_note, corr,
-            pn.pane.HTML("<b>Export</b>"), *downloads,
+            *palette_note,
+            corr,
+            pn.pane.HTML("<b>Export</b>"),
+            *downloads,
             width=300,
         )
 
     def __panel__(self) -> Any:
         pn.extension("filedropper")
-        msg = pn.pane.Alert(self.param.message, alert_type="danger", visible=self.param.message.rx() != "",
-                            css_classes=["qf-message"], sizing_mode="stretch_width")
-        note = pn.pane.Alert(self.param.note, alert_type="info", visible=self.param.note.rx() != "",
-                             sizing_mode="stretch_width")
-        spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22,
-                                               css_classes=["qf-busy"])
-        header = pn.Row(pn.pane.HTML("<div style='font-size:22px;font-weight:600'>qfast: what quantization does"
-                                     "</div><div style='font-size:13px;color:#555'>Pick a method and a bit depth, "
-                                     "and see what it keeps, what it loses and what it saves.</div>"), spinner)
+        msg = pn.pane.Alert(
+            self.param.message,
+            alert_type="danger",
+            visible=self.param.message.rx() != "",
+            css_classes=["qf-message"],
+            sizing_mode="stretch_width",
+        )
+        note = pn.pane.Alert(
+            self.param.note, alert_type="info", visible=self.param.note.rx() != "", sizing_mode="stretch_width"
+        )
+        spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22, css_classes=["qf-busy"])
+        header = pn.Row(
+            pn.pane.HTML(
+                "<div style='font-size:22px;font-weight:600'>qfast: what quantization does"
+                "</div><div style='font-size:13px;color:#555'>Pick a method and a bit depth, "
+                "and see what it keeps, what it loses and what it saves.</div>"
+            ),
+            spinner,
+        )
         compare = pn.Row(
-            pn.Column(self._swipe, pn.widgets.RadioButtonGroup.from_param(self.param.zoom),
-                      sizing_mode="stretch_width"),
+            pn.Column(
+                self._swipe, pn.widgets.RadioButtonGroup.from_param(self.param.zoom), sizing_mode="stretch_width"
+            ),
             pn.Column(self._metrics, self._explain("compare", 380), self._explain("methods", 380), width=400),
-            sizing_mode="stretch_width")
-        error = pn.Row(pn.Column(self._heat, self._hist),
-                       pn.Column(self._explain("error", 320), self._explain("histogram", 320)))
+            sizing_mode="stretch_width",
+        )
+        error = pn.Row(
+            pn.Column(self._heat, self._hist), pn.Column(self._explain("error", 320), self._explain("histogram", 320))
+        )
 
         def lazy(fn: Any) -> Any:
             return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
 
-        codec_controls = pn.Row(
-            pn.widgets.RadioButtonGroup.from_param(self.param.codec_mode),
-            pn.widgets.IntSlider.from_param(self.param.max_error,
-                                            visible=self.param.codec_mode.rx() == "bounded"),
-            pn.widgets.IntSlider.from_param(self.param.codec_levels,
-                                            visible=self.param.codec_mode.rx() == "levels"),
-        ) if FEATURES["codec"] else pn.Spacer(height=0)
+        codec_controls = (
+            pn.Row(
+                pn.widgets.RadioButtonGroup.from_param(self.param.codec_mode),
+                pn.widgets.IntSlider.from_param(self.param.max_error, visible=self.param.codec_mode.rx() == "bounded"),
+                pn.widgets.IntSlider.from_param(
+                    self.param.codec_levels, visible=self.param.codec_mode.rx() == "levels"
+                ),
+            )
+            if FEATURES["codec"]
+            else pn.Spacer(height=0)
+        )
         tabs = pn.Tabs(
             ("Compare", compare),
             ("Error & histograms", error),
             ("Ladder", pn.Column(self._explain("ladder", 700), lazy(self._ladder_view))),
-            ("Palette", pn.Row(pn.Column(lazy(self._palette_view),
-                                         pn.widgets.IntSlider.from_param(self.param.azimuth)),
-                               self._explain("palette"))),
+            (
+                "Palette",
+                pn.Row(
+                    pn.Column(lazy(self._palette_view), pn.widgets.IntSlider.from_param(self.param.azimuth)),
+                    self._explain("palette"),
+                ),
+            ),
             ("Rate-distortion", pn.Row(lazy(self._rd_view), self._explain("rd"))),
             ("Codec", pn.Row(pn.Column(codec_controls, lazy(self._codec_view)), self._explain("codec"))),
             ("Model quantization", pn.Row(lazy(self._corrector_view), self._explain("corrector", 360))),
-            dynamic=True, sizing_mode="stretch_width", css_classes=["qf-tabs"],
+            dynamic=True,
+            sizing_mode="stretch_width",
+            css_classes=["qf-tabs"],
         )
-        return pn.Column(header, msg, note, pn.Row(self._controls(), tabs, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return pn.Column(
+            header, msg, note, pn.Row(self._controls(), tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width"
+        )
 
 
 def create_app() -> pn.viewable.Viewable:
@@ -597,8 +706,9 @@ def create_app() -> pn.viewable.Viewable:
     return d.__panel__()
 
 
-def serve(port: int = 5006, *, show: bool = False, address: str = "127.0.0.1", threaded: bool = False,
-          **kwargs: Any) -> Any:
+def serve(
+    port: int = 5006, *, show: bool = False, address: str = "127.0.0.1", threaded: bool = False, **kwargs: Any
+) -> Any:
     """Serves the dashboard with Panel (Bokeh's server); blocks unless ``threaded``.
 
     Args:
@@ -613,6 +723,14 @@ def serve(port: int = 5006, *, show: bool = False, address: str = "127.0.0.1", t
     """
     pn.extension("filedropper")
     kwargs.setdefault("websocket_max_message_size", 64 * 1024 * 1024)
-    return pn.serve({"/": create_app}, port=port, address=address, show=show, threaded=threaded,
-                    title="qfast dashboard", websocket_origin=[f"{address}:{port}", f"localhost:{port}"]
-                    if port else "*", verbose=False, **kwargs)
+    return pn.serve(
+        {"/": create_app},
+        port=port,
+        address=address,
+        show=show,
+        threaded=threaded,
+        title="qfast dashboard",
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}"] if port else "*",
+        verbose=False,
+        **kwargs,
+    )

@@ -12,7 +12,7 @@ import io
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -82,9 +82,14 @@ class Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, allowed in (("method", METHODS), ("reconstruction", RECONSTRUCTIONS), ("dither", DITHERS),
-                              ("color_space", COLOR_SPACES), ("corrector", CORRECTORS),
-                              ("level_mode", ("bits", "levels"))):
+        for name, allowed in (
+            ("method", METHODS),
+            ("reconstruction", RECONSTRUCTIONS),
+            ("dither", DITHERS),
+            ("color_space", COLOR_SPACES),
+            ("corrector", CORRECTORS),
+            ("level_mode", ("bits", "levels")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
         if not 1 <= self.bits <= 8:
@@ -102,8 +107,12 @@ class Settings:
     @property
     def uses_corrector(self) -> bool:
         """Whether the corrector applies: asked for, available, and the result is a uniform mid-bin one."""
-        return (self.corrector != "off" and FEATURES["corrector"] and self.method == "uniform"
-                and self.reconstruction == "midpoint")
+        return (
+            self.corrector != "off"
+            and FEATURES["corrector"]
+            and self.method == "uniform"
+            and self.reconstruction == "midpoint"
+        )
 
     def label(self) -> str:
         """A short human label, e.g. ``"uniform, 4 bits (16 levels), midpoint"``."""
@@ -111,8 +120,11 @@ class Settings:
             extra = "" if self.dither == "none" else f", {self.dither}"
             return f"k-means palette, K = {self.k} ({self.color_space}{extra})"
         L = self.level_count
-        amount = f"{self.bits} bit{'s' if self.bits > 1 else ''} ({L} levels)" if self.level_mode == "bits" \
+        amount = (
+            f"{self.bits} bit{'s' if self.bits > 1 else ''} ({L} levels)"
+            if self.level_mode == "bits"
             else f"{L} levels"
+        )
         text = f"{self.method}, {amount}"
         if self.method == "uniform":
             text += f", {self.reconstruction}"
@@ -145,7 +157,7 @@ class Result:
     mse: float
     max_error: int
     ms: float
-    palette: Optional[np.ndarray] = None
+    palette: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def bpp(self, npx: int) -> float:
@@ -157,8 +169,9 @@ class Result:
 # Input
 
 
-def load_upload(filename: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES,
-                max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:
+def load_upload(
+    filename: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, str]:
     """Reads an uploaded file (PNG, JPEG, WebP, TIFF, or ``.qfz`` when the codec is present).
 
     Greyscale stays (H, W); an alpha channel is composited on white (the note says so); palette and other modes
@@ -193,8 +206,9 @@ def load_upload(filename: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES
                 raise UploadError(f"{filename}: {im.format} files are not supported (use PNG, JPEG, WebP or TIFF)")
             w, h = im.size
             if w * h > max_pixels:
-                raise UploadError(f"{filename}: {w} x {h} is {w * h / 1e6:.0f} megapixels, over the "
-                                  f"{max_pixels / 1e6:.0f} MP limit")
+                raise UploadError(
+                    f"{filename}: {w} x {h} is {w * h / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit"
+                )
             im.load()
             return _to_array(im)
     except UploadError:
@@ -325,8 +339,16 @@ def quantize(img: np.ndarray, s: Settings, *, with_ssim: bool = True) -> Result:
     return _measure(img, out, s, packed, ms, palette, extra, with_ssim)
 
 
-def _measure(img: np.ndarray, out: np.ndarray, s: Settings, packed: int, ms: float,
-             palette: Optional[np.ndarray], extra: dict[str, Any], with_ssim: bool) -> Result:
+def _measure(
+    img: np.ndarray,
+    out: np.ndarray,
+    s: Settings,
+    packed: int,
+    ms: float,
+    palette: np.ndarray | None,
+    extra: dict[str, Any],
+    with_ssim: bool,
+) -> Result:
     err = float(qfast.mse(img, out))
     p = math.inf if err == 0 else 10 * math.log10(255.0**2 / err)
     ss = ssim_or_nan(img, out) if with_ssim else math.nan
@@ -351,8 +373,19 @@ def ladder_settings(s: Settings) -> list[Settings]:
 
 
 def _inferno_lut() -> np.ndarray:
-    anchors = np.array([(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66), (245, 125, 21),
-                        (250, 193, 39), (252, 255, 164)], float)
+    anchors = np.array(
+        [
+            (0, 0, 4),
+            (40, 11, 84),
+            (101, 21, 110),
+            (159, 42, 99),
+            (212, 72, 66),
+            (245, 125, 21),
+            (250, 193, 39),
+            (252, 255, 164),
+        ],
+        float,
+    )
     x = np.linspace(0, 1, len(anchors))
     t = np.linspace(0, 1, 256)
     return np.stack([np.interp(t, x, anchors[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
@@ -435,8 +468,9 @@ def sample_pixels(img: np.ndarray, n: int = 3000, seed: int = 0) -> np.ndarray:
     return flat[pick, :3]
 
 
-def scatter3d(colours: np.ndarray, palette: Optional[np.ndarray], *, azimuth: float = 35.0,
-              elevation: float = 25.0, size: int = 420) -> np.ndarray:
+def scatter3d(
+    colours: np.ndarray, palette: np.ndarray | None, *, azimuth: float = 35.0, elevation: float = 25.0, size: int = 420
+) -> np.ndarray:
     """A 3-D scatter of RGB colours inside the RGB cube, seen from ``azimuth``/``elevation`` degrees, as an image.
 
     Pixels are small dots in their own colour; palette entries are larger discs ringed in black and white.
@@ -520,8 +554,10 @@ def indexed_image(result: Result) -> Any:
     flat = img.reshape(-1, img.shape[2])[:, :3]
     colours, inverse = np.unique(flat, axis=0, return_inverse=True)
     if len(colours) > 256:
-        raise ValueError(f"result: {len(colours)} colours, more than an indexed image holds (256); "
-                         "use fewer levels or the palette method")
+        raise ValueError(
+            f"result: {len(colours)} colours, more than an indexed image holds (256); "
+            "use fewer levels or the palette method"
+        )
     p = Image.fromarray(inverse.reshape(img.shape[:2]).astype(np.uint8)).convert("P")
     pal = np.zeros((256, 3), np.uint8)
     pal[: len(colours)] = colours
@@ -625,7 +661,7 @@ def rate_distortion(img: np.ndarray) -> dict[str, list[tuple[float, float, str]]
     return curves
 
 
-def codec_roundtrip(img: np.ndarray, *, max_error: Optional[int] = None, levels: Optional[int] = None) -> dict[str, Any]:
+def codec_roundtrip(img: np.ndarray, *, max_error: int | None = None, levels: int | None = None) -> dict[str, Any]:
     """Encodes ``img`` with the codec and decodes it with and without the corrector.
 
     Args:
@@ -646,8 +682,13 @@ def codec_roundtrip(img: np.ndarray, *, max_error: Optional[int] = None, levels:
     t = time.perf_counter()
     data = qfast.encode(img, max_error=max_error, levels=levels)
     enc_ms = 1000 * (time.perf_counter() - t)
-    out: dict[str, Any] = {"data": data, "bytes": len(data), "bpp": 8.0 * len(data) / npx, "encode_ms": enc_ms,
-                           "header": qfast.inspect(data) if hasattr(qfast, "inspect") else {}}
+    out: dict[str, Any] = {
+        "data": data,
+        "bytes": len(data),
+        "bpp": 8.0 * len(data) / npx,
+        "encode_ms": enc_ms,
+        "header": qfast.inspect(data) if hasattr(qfast, "inspect") else {},
+    }
     for key, correct in (("plain", False), ("corrected", True)):
         if correct and not FEATURES["corrector"]:
             out[key] = None
@@ -660,7 +701,7 @@ def codec_roundtrip(img: np.ndarray, *, max_error: Optional[int] = None, levels:
     return out
 
 
-def _model_size(c: Any) -> Optional[int]:
+def _model_size(c: Any) -> int | None:
     import os
 
     for attr in ("path", "model_path", "file"):
@@ -685,13 +726,19 @@ def corrector_comparison(img: np.ndarray, levels: int) -> dict[str, Any]:
         raise ValueError(f"image: the corrector needs an RGB (H, W, 3) image, got shape {img.shape}")
     mid = qfast.quantize_uniform(img, levels)
     small = img.shape[0] < 11 or img.shape[1] < 11
-    out: dict[str, Any] = {"midbin": {"image": mid, "psnr": _psnr(img, mid),
-                                      "ssim": math.nan if small else float(qfast.ssim(img, mid))}}
+    out: dict[str, Any] = {
+        "midbin": {"image": mid, "psnr": _psnr(img, mid), "ssim": math.nan if small else float(qfast.ssim(img, mid))}
+    }
     for model in ("fp32", "int8"):
         c = corrector(model)
         t = time.perf_counter()
         fixed = np.asarray(c.correct(mid, levels))
         ms = 1000 * (time.perf_counter() - t)
-        out[model] = {"image": fixed, "psnr": _psnr(img, fixed), "ms": ms, "size": _model_size(c),
-                      "ssim": math.nan if small else float(qfast.ssim(img, fixed))}
+        out[model] = {
+            "image": fixed,
+            "psnr": _psnr(img, fixed),
+            "ms": ms,
+            "size": _model_size(c),
+            "ssim": math.nan if small else float(qfast.ssim(img, fixed)),
+        }
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from html import escape
-from typing import Optional
 
 import numpy as np
 
@@ -23,9 +22,15 @@ h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bo
 """
 
 
-def build_report(image: np.ndarray, settings: Optional[Settings] = None, *, name: str = "image",
-                 result: Optional[Result] = None, rungs: Optional[list[Result]] = None,
-                 rd: Optional[dict] = None) -> str:
+def build_report(
+    image: np.ndarray,
+    settings: Settings | None = None,
+    *,
+    name: str = "image",
+    result: Result | None = None,
+    rungs: list[Result] | None = None,
+    rd: dict | None = None,
+) -> str:
     """The report of one comparison as a complete HTML document that opens offline.
 
     Args:
@@ -53,24 +58,36 @@ def build_report(image: np.ndarray, settings: Optional[Settings] = None, *, name
         f"qfast {escape(qfast.__version__)}; {when}</div>",
         "<h2>Comparison</h2><div class='row'><div style='flex:1;min-width:420px'>",
         views.swipe(image, r.image, controls=True),
-        "</div><div style='width:360px'>", views.metrics_table(image, r),
+        "</div><div style='width:360px'>",
+        views.metrics_table(image, r),
         f"<p class='explain'>{views.EXPLAIN['compare']}</p><p class='explain'>{views.EXPLAIN['methods']}</p>",
         "</div></div>",
-        "<h2>Quantization error</h2><div class='row'>", views.heat_map(image, r),
+        "<h2>Quantization error</h2><div class='row'>",
+        views.heat_map(image, r),
         f"<p class='explain' style='max-width:420px'>{views.EXPLAIN['error']}</p></div>",
         "<h2>Histograms</h2><div class='row'>",
         histogram_chart(compute.histograms(image), compute.histograms(r.image)),
         f"<p class='explain' style='max-width:380px'>{views.EXPLAIN['histogram']}</p></div>",
-        "<h2>The ladder</h2>", views.ladder(image, rungs, current=s),
+        "<h2>The ladder</h2>",
+        views.ladder(image, rungs, current=s),
         f"<p class='explain'>{views.EXPLAIN['ladder']}</p>",
     ]
     if r.palette is not None:
-        parts += ["<h2>Palette</h2><div class='row'>", views.swatches(r.palette),
-                  views.figure(compute.scatter3d(compute.sample_pixels(image), r.palette), "pixels and palette in "
-                               "the RGB cube", width=360),
-                  f"<p class='explain' style='max-width:360px'>{views.EXPLAIN['palette']}</p></div>"]
+        parts += [
+            "<h2>Palette</h2><div class='row'>",
+            views.swatches(r.palette),
+            views.figure(
+                compute.scatter3d(compute.sample_pixels(image), r.palette),
+                "pixels and palette in the RGB cube",
+                width=360,
+            ),
+            f"<p class='explain' style='max-width:360px'>{views.EXPLAIN['palette']}</p></div>",
+        ]
     cur = (r.bpp(npx), r.psnr, s.label())
-    parts += ["<h2>Rate and distortion</h2><div class='row'>", views.rd_plot(rd, cur),
-              f"<p class='explain' style='max-width:380px'>{views.EXPLAIN['rd']}</p></div>",
-              "<p class='muted'>Made with qfast. This file is self-contained: it needs no network.</p></body></html>"]
+    parts += [
+        "<h2>Rate and distortion</h2><div class='row'>",
+        views.rd_plot(rd, cur),
+        f"<p class='explain' style='max-width:380px'>{views.EXPLAIN['rd']}</p></div>",
+        "<p class='muted'>Made with qfast. This file is self-contained: it needs no network.</p></body></html>",
+    ]
     return "".join(parts)
