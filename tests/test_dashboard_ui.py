@@ -62,6 +62,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _server(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[str]:
     SHOTS.parent.mkdir(parents=True, exist_ok=True)
+    (SHOTS.parent / f"server-{port}.log").unlink(missing_ok=True)
     log = open(SHOTS.parent / f"server-{port}.log", "wb")  # a file, not a pipe: nobody has to drain it
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -81,6 +82,9 @@ def _server(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[str]
                     raise
                 time.sleep(0.3)
         yield url
+        log.flush()
+        text = (SHOTS.parent / f"server-{port}.log").read_text(errors="replace")
+        assert "Traceback" not in text, f"the server logged an error:\n{text}"
     finally:
         proc.terminate()
         try:

@@ -13,6 +13,7 @@ import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -208,6 +209,7 @@ class Dashboard(pn.viewable.Viewer):
         self._gen = 0
         self._lock: asyncio.Lock | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard")
+        self._views = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard-views")
         self._side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qfast-dashboard-side")
         self.timings: list[float] = []
         # Persistent panes, updated in place: replacing a pane's object is cheaper than rebuilding the layout.
@@ -223,6 +225,7 @@ class Dashboard(pn.viewable.Viewer):
         """Stops the worker threads (a server calls this when the page's session ends)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._side.shutdown(wait=False, cancel_futures=True)
+        self._views.shutdown(wait=False, cancel_futures=True)
 
     # ----------------------------------------------------------------------------------------------------------
     # State
@@ -285,6 +288,27 @@ class Dashboard(pn.viewable.Viewer):
         except UploadError as e:
             self.message = str(e)
             return False
+        self._accept_upload(filename, img, note)
+        return True
+
+    async def _load_file_async(self, filename: str, data: bytes) -> None:
+        """:meth:`load_file` with the decoding in a worker thread, so a big file does not freeze the page."""
+        self.busy = True
+        try:
+            img, note = await asyncio.get_running_loop().run_in_executor(
+                self._views,
+                lambda: compute.load_upload(
+                    filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels
+                ),
+            )
+        except UploadError as e:
+            self.message = str(e)
+            return
+        finally:
+            self.busy = False
+        self._accept_upload(filename, img, note)
+
+    def _accept_upload(self, filename: str, img: np.ndarray, note: str) -> None:
         name = f"upload: {Path(filename).name}"
         self._set_image(name, img, note)
         objects = [o for o in self.param.source.objects if o != name] + [name]
@@ -295,7 +319,6 @@ class Dashboard(pn.viewable.Viewer):
             self._request()
         else:
             self.source = name
-        return True
 
     # ----------------------------------------------------------------------------------------------------------
     # Computation
@@ -572,7 +595,11 @@ class Dashboard(pn.viewable.Viewer):
         def on_upload(event: Any) -> None:
             if event.new:
                 name, data = list(event.new.items())[-1]
-                self.load_file(name, data if isinstance(data, bytes) else str(data).encode())
+                data = data if isinstance(data, bytes) else str(data).encode()
+                if self._background and pn.state.curdoc is not None:
+                    pn.state.execute(partial(self._load_file_async, name, data))
+                else:
+                    self.load_file(name, data)
 
         dropper.param.watch(on_upload, "value")
         corr: Any
@@ -662,7 +689,17 @@ class Dashboard(pn.viewable.Viewer):
         )
 
         def lazy(fn: Any) -> Any:
-            return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
+            deps = [getattr(self.param, n) for n in fn._dinfo["dependencies"]]
+
+            # Heavy views (rate-distortion, codec, corrector) compute in a worker thread; the page stays live and
+            # shows a spinner meanwhile. Only the open tab computes (the tabs are dynamic, the views lazy).
+            @param.depends(*deps)
+            async def view(*_values: Any, **_named: Any) -> Any:
+                return await asyncio.get_running_loop().run_in_executor(self._views, fn)
+
+            if not self._background:
+                return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
+            return pn.param.ParamFunction(view, lazy=True, loading_indicator=True)
 
         codec_controls = (
             pn.Row(
