@@ -32,6 +32,13 @@ needs_codec = pytest.mark.skipif(not HAS_CODEC, reason="qfast.encode/decode (the
 needs_corrector = pytest.mark.skipif(not HAS_CORRECTOR, reason="qfast.Corrector not in this build")
 
 
+@pytest.fixture(autouse=True)
+def _panel_state():
+    """Each test starts from a clean Panel state (as Panel's own tests do)."""
+    yield
+    pn.state.reset()
+
+
 @pytest.fixture(scope="module")
 def img() -> np.ndarray:
     return qfast.samples.load()
@@ -581,6 +588,13 @@ def test_cli_report(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert cli.main(["report", str(src), "-o", str(tmp_path / "b.html"), "--bits", "9"]) == 1
     assert "bits:" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(HAS_PALETTE, reason="this build has palettes")
+def test_cli_report_palette_without_the_feature(tmp_path, capsys):
+    out = tmp_path / "p.html"
+    assert cli.main(["report", str(qfast.samples.path()), "-o", str(out), "--method", "palette"]) == 1
+    assert "not available in this build" in capsys.readouterr().err and not out.exists()
 
 
 def test_cli_serve_without_panel_gives_a_hint(monkeypatch, capsys):
