@@ -275,6 +275,7 @@ def test_views_render(small):
     html = views.swipe(small, r.image, zoom="2:1", controls=True)
     assert 'class="qf-after"' in html and "width:128px" in html and "<select" in html
     assert views.swipe(small, r.image, original_src="data:x").count("data:x") == 1
+    assert "computing..." in views.metrics_table(small, r, ssim_pending=True)
     m = views.metrics_table(small, r)
     assert f'data-psnr="{r.psnr:.4f}"' in m and "bpp" in m
     lad = views.ladder(small, [r], current=r.settings)
@@ -455,9 +456,9 @@ def test_dashboard_quick_changes_do_not_pile_up():
     calls = []
     real = d._compute_main
 
-    def counting(*args):
+    def counting(*args, **kw):
         calls.append(args[2].bits)
-        return real(*args)
+        return real(*args, **kw)
 
     d._compute_main = counting  # type: ignore[method-assign]
 
@@ -472,8 +473,11 @@ def test_dashboard_quick_changes_do_not_pile_up():
         await asyncio.gather(*tasks)
 
     asyncio.run(clicks())
+    assert d.message == ""
     assert calls[0] == 1 and calls[-1] == 3 and len(calls) <= 2, calls
     assert d.result.settings.bits == 3 and not d.busy
+    assert d.result.ssim == pytest.approx(qfast.ssim(d.image, d.result.image))  # the deferred SSIM arrived
+    assert "computing" not in d._metrics.object and f"{d.result.ssim:.4f}" in d._metrics.object
 
 
 def test_dashboard_upload_good_and_bad(small):

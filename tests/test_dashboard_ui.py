@@ -139,19 +139,38 @@ class Page:
         self.page.locator(".qf-bits").get_by_role("button", name=str(bits), exact=True).click()
 
     def set_bits(self, bits: int) -> float:
-        """Clicks a bit depth and waits until the metrics and the result image both show it; returns the ms."""
-        before = self.state()
-        t = time.perf_counter()
-        self.click_bits(bits)
+        """Clicks a bit depth and waits until the metrics show it and the new result image is decoded.
+
+        Returns:
+            The milliseconds from the click to then, measured inside the page (so the test driver's own round
+            trips do not count).
+        """
         label = f"{bits} bit{'s' if bits > 1 else ''} ({1 << bits} levels)"
-        self.page.wait_for_function(
-            f"([b, label]) => {{ const s = ({_STATE})(); const m = ({_FIND})('.qf-metrics');"
-            "return s && m && m.innerText.includes(label) && s.split(':')[1] !== b.split(':')[1]; }",
-            arg=[before, label],
-            polling=5,
-            timeout=30_000,
+        self.page.locator(".qf-bits").get_by_role("button", name=str(bits), exact=True).wait_for()
+        return float(
+            self.page.evaluate(
+                f"""async ([bits, label]) => {{
+                const find = {_FIND};
+                const metrics = find('.qf-metrics').getRootNode(), after = find('.qf-after');
+                const host = find('.qf-bits');
+                const button = [...(host.shadowRoot || host.getRootNode()).querySelectorAll('button')]
+                    .find(b => b.textContent.trim() === String(bits));
+                const before = after.src, t0 = performance.now();
+                button.click();
+                return await new Promise((resolve, reject) => {{
+                    const check = () => {{
+                        const m = metrics.querySelector('.qf-metrics');
+                        if (m && m.innerText.includes(label) && after.src !== before && after.complete &&
+                            after.naturalWidth > 0) {{ resolve(performance.now() - t0); return; }}
+                        if (performance.now() - t0 > 30000) {{ reject(new Error('no update in 30 s')); return; }}
+                        setTimeout(check, 2);
+                    }};
+                    check();
+                }});
+            }}""",
+                [bits, label],
+            )
         )
-        return 1000 * (time.perf_counter() - t)
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)

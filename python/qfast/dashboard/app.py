@@ -58,6 +58,15 @@ class _LRU:
                 self._d.popitem(last=False)
         return value
 
+    def peek(self, key: Any) -> Any:
+        """The cached value, or None (counted as a hit when there)."""
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                self.hits += 1
+                return self._d[key]
+        return None
+
     def put(self, key: Any, value: Any) -> None:
         with self._lock:
             self._d[key] = value
@@ -369,20 +378,30 @@ class Dashboard(pn.viewable.Viewer):
             return
         if self._lock is None:
             self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
         async with self._lock:
             if gen != self._gen:
                 return  # a newer change is queued behind this one and will do the work
             args = (self._token(), self.image, self.settings())
             self.busy = True
             try:
-                out = await asyncio.get_running_loop().run_in_executor(self._executor, self._compute_main, *args)
+                out = await loop.run_in_executor(self._executor, partial(self._compute_main, *args, defer_ssim=True))
             except (FeatureUnavailable, ValueError, TypeError) as e:
                 self.message = str(e)
-                return
-            finally:
                 self.busy = False
-        if gen == self._gen:
-            self._apply(out)
+                return
+            if gen == self._gen:
+                self._apply(out)  # the pictures and PSNR now; SSIM (the slowest metric) follows
+        if "ssim" in out:
+            try:
+                out = await loop.run_in_executor(None, self._finish, *args, out)
+            finally:
+                if gen == self._gen:
+                    self.busy = False
+            if gen == self._gen:
+                self._metrics.object = out["metrics"]
+        elif gen == self._gen:
+            self.busy = False
 
     def _result(self, token: int, img: np.ndarray, s: Settings, *, with_ssim: bool = True) -> Result:
         return self._cache.get(("result", token, s, with_ssim), lambda: compute.quantize(img, s, with_ssim=with_ssim))
@@ -390,37 +409,53 @@ class Dashboard(pn.viewable.Viewer):
     def _original_uri(self, token: int, img: np.ndarray) -> str:
         return self._cache.get(("uri", token), lambda: compute.data_uri(img))
 
-    def _compute_main(self, token: int, img: np.ndarray, s: Settings) -> dict[str, Any]:
-        """Everything the Compare and Error tabs show, as HTML, computed off the page's thread."""
+    def _compute_main(self, token: int, img: np.ndarray, s: Settings, *, defer_ssim: bool = False) -> dict[str, Any]:
+        """Everything the Compare and Error tabs show, as HTML, computed off the page's thread.
 
-        def make() -> dict[str, Any]:
-            key = ("result", token, s, True)
-            ssim = None
-            if key in self._cache:
-                r = self._result(token, img, s)
-            else:
-                # SSIM is the slowest step: run it beside the picture encodings (both release the GIL).
-                r = compute.quantize(img, s, with_ssim=False)
-                ssim = self._side.submit(compute.ssim_or_nan, img, r.image)
-            after = compute.data_uri(r.image)
-            heat_future = self._side.submit(views.heat_map, img, r)
-            hist = histogram_chart(self._hist_of(token, img), compute.histograms(r.image))
-            heat = heat_future.result()
-            if ssim is not None:
-                r.ssim = ssim.result()
-                self._cache.put(key, r)
-            h, w = img.shape[:2]
-            return {
-                "result": r,
-                "after": after,
-                "before": self._original_uri(token, img),
-                "size": (w, h),
-                "metrics": views.metrics_table(img, r),
-                "heat": heat,
-                "hist": hist,
-            }
+        With ``defer_ssim``, a result not seen before comes back before its SSIM is known: ``out["ssim"]`` is then
+        the pending future, and :meth:`_finish` completes (and caches) it.
+        """
+        key = ("main", token, s)
+        hit = self._cache.peek(key)
+        if hit is not None:
+            return hit
+        ssim = None
+        if ("result", token, s, True) in self._cache:
+            r = self._result(token, img, s)
+        else:
+            # SSIM is the slowest step: run it beside the picture encodings (both release the GIL).
+            r = compute.quantize(img, s, with_ssim=False)
+            ssim = self._side.submit(compute.ssim_or_nan, img, r.image)
+        heat_future = self._side.submit(views.heat_map, img, r)
+        after = compute.data_uri(r.image)
+        hist = histogram_chart(self._hist_of(token, img), compute.histograms(r.image))
+        h, w = img.shape[:2]
+        out = {
+            "result": r,
+            "after": after,
+            "before": self._original_uri(token, img),
+            "size": (w, h),
+            "heat": heat_future.result(),
+            "hist": hist,
+        }
+        if ssim is not None:
+            out["ssim"] = ssim
+            if defer_ssim:
+                out["metrics"] = views.metrics_table(img, r, ssim_pending=True)
+                return out
+            return self._finish(token, img, s, out)
+        out["metrics"] = views.metrics_table(img, r)
+        self._cache.put(key, out)
+        return out
 
-        return self._cache.get(("main", token, s), make)
+    def _finish(self, token: int, img: np.ndarray, s: Settings, out: dict[str, Any]) -> dict[str, Any]:
+        """Waits for a pending SSIM, completes the metrics and caches the result."""
+        r = out["result"]
+        r.ssim = out.pop("ssim").result()
+        out["metrics"] = views.metrics_table(img, r)
+        self._cache.put(("result", token, s, True), r)
+        self._cache.put(("main", token, s), out)
+        return out
 
     def _hist_of(self, token: int, img: np.ndarray) -> np.ndarray:
         return self._cache.get(("hist", token), lambda: compute.histograms(img))

@@ -156,7 +156,7 @@ def histogram_chart(before: np.ndarray, after: np.ndarray, *, width: int = 620, 
             f'<polygon points="{x(0):.1f},{base} {area} {x(255):.1f},{base}" fill="{cols[ch % len(cols)]}" '
             'fill-opacity="0.35" stroke="none"/>'
         )
-        for v in np.nonzero(after[ch])[0]:
+        for v in np.nonzero(after[ch])[0].tolist():
             h = a[v] / peak * panel_height
             out.append(
                 f'<line x1="{x(v):.1f}" y1="{base}" x2="{x(v):.1f}" y2="{base - h:.1f}" '

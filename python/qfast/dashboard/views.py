@@ -133,14 +133,17 @@ def swipe(
     )
 
 
-def metrics_table(original: np.ndarray, r: Result) -> str:
+def metrics_table(original: np.ndarray, r: Result, *, ssim_pending: bool = False) -> str:
     """The current result's numbers: PSNR, SSIM, MSE, max error, packed size, bpp, ratio to the raw image, time."""
     npx = original.shape[0] * original.shape[1]
     raw = original.nbytes
     rows = [
         ("setting", escape(r.settings.label())),
         ("PSNR", fmt_db(r.psnr)),
-        ("SSIM", "n/a (image under 11 px)" if math.isnan(r.ssim) else f"{r.ssim:.4f}"),
+        (
+            "SSIM",
+            "computing..." if ssim_pending else "n/a (image under 11 px)" if math.isnan(r.ssim) else f"{r.ssim:.4f}",
+        ),
         ("MSE", f"{r.mse:.2f}"),
         ("max error", f"{r.max_error} grey levels"),
         (
