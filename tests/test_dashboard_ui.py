@@ -245,6 +245,19 @@ def test_palette_latency(ui_page: Page) -> None:
     assert "K = 16" in ui_page.page.locator(".qf-metrics").inner_text()
 
 
+def test_swipe_and_zoom_to_one_to_one(ui_page: Page) -> None:
+    stage = f"() => ({_FIND})('.qf-stage').style.width"
+    assert ui_page.page.evaluate(stage) == "100%"
+    ui_page.page.get_by_role("button", name="1:1", exact=True).click()
+    ui_page.page.wait_for_function(f"() => ({stage})() === '768px'", timeout=30_000)
+    ui_page.page.locator(".qf-slider").fill("30")
+    assert "70%" in ui_page.page.evaluate(f"() => ({_FIND})('.qf-before').style.clipPath")
+    ui_page.shot("03-zoom-1to1")
+    ui_page.page.get_by_role("button", name="fit", exact=True).click()
+    ui_page.page.wait_for_function(f"() => ({stage})() === '100%'", timeout=30_000)
+    assert ui_page.errors == []
+
+
 def test_many_quick_clicks_settle_on_the_last(ui_page: Page) -> None:
     t = time.perf_counter()
     for bits in (1, 2, 3, 4, 5, 6, 7, 8, 1, 3, 2, 6):
@@ -327,6 +340,8 @@ def test_report_downloads_and_opens_offline(ui_page: Page, ui_browser: object, t
     assert report.evaluate("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
     report.locator(".qf-slider").fill("20")  # the swipe works with no server
     assert "80%" in report.evaluate("() => document.querySelector('.qf-before').style.clipPath")
+    report.locator(".qf-swipe select").select_option("2")  # the zoom works with no server too
+    assert report.evaluate("() => document.querySelector('.qf-stage').style.width") == "1536px"
     report.screenshot(path=str(SHOTS / "07-report.png"), full_page=False)
     assert fetched == [] and errors == []
     ctx.close()

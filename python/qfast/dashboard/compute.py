@@ -680,7 +680,9 @@ def codec_roundtrip(img: np.ndarray, *, max_error: int | None = None, levels: in
     require("codec")
     npx = img.shape[0] * img.shape[1]
     t = time.perf_counter()
-    data = qfast.encode(img, max_error=max_error, levels=levels)
+    # Pass only the mode that is set: the codec refuses both or neither.
+    mode = {"max_error": max_error} if max_error is not None else {"levels": levels}
+    data = qfast.encode(img, **mode)
     enc_ms = 1000 * (time.perf_counter() - t)
     out: dict[str, Any] = {
         "data": data,
