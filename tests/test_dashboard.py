@@ -497,6 +497,14 @@ def test_dashboard_upload_good_and_bad(small):
     assert d.image.shape == (20, 64, 3) and d.param.source.objects.count("upload: photo.png") == 1
 
 
+def test_dashboard_sessions_do_not_share_uploads_and_keep_a_few(small):
+    a, b = Dashboard(), Dashboard()
+    for i in range(6):
+        assert a.load_file(f"p{i}.png", _file(Image.fromarray(small), "PNG"))
+    assert a.param.source.objects == ["parrots"] + [f"upload: p{i}.png" for i in range(2, 6)]
+    assert len(a._images) == 5 and b.param.source.objects == ["parrots"]
+
+
 def test_dashboard_upload_alpha_and_grey_are_handled(small):
     d = Dashboard()
     rgba = np.dstack([small, np.full(small.shape[:2], 128, np.uint8)])

@@ -27,6 +27,9 @@ from . import compute, views
 from .charts import histogram_chart
 from .compute import FEATURES, FeatureUnavailable, Result, Settings, UploadError
 
+#: Uploads kept per page (older ones leave the image list).
+MAX_UPLOADS = 4
+
 #: Images with a longer side are reduced to this for the dashboard (the note says so), to keep it interactive.
 MAX_SIDE = 2048
 
@@ -220,7 +223,7 @@ class Dashboard(pn.viewable.Viewer):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard")
         self._views = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard-views")
         self._side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qfast-dashboard-side")
-        self.timings: list[float] = []
+        self._notes: dict[str, str] = {}
         # Persistent panes, updated in place: replacing a pane's object is cheaper than rebuilding the layout.
         self._swipe = SwipeView(sizing_mode="stretch_width", css_classes=["qf-swipe-pane"])
         self._metrics = pn.pane.HTML("", css_classes=["qf-metrics-pane"], width=380)
@@ -278,13 +281,12 @@ class Dashboard(pn.viewable.Viewer):
         self._images[name] = np.ascontiguousarray(img)
         self._tokens[name] = self._next_token
         self._next_token += 1
-        self._notes = getattr(self, "_notes", {})
         self._notes[name] = note
 
     def _load_source(self) -> None:
         if self.source not in self._images:
             self._set_image(self.source, qfast.samples.load(self.source))
-        self.note = getattr(self, "_notes", {}).get(self.source, "")
+        self.note = self._notes.get(self.source, "")
 
     def load_file(self, filename: str, data: bytes) -> bool:
         """Loads an uploaded file and makes it the current image.
@@ -321,6 +323,10 @@ class Dashboard(pn.viewable.Viewer):
         name = f"upload: {Path(filename).name}"
         self._set_image(name, img, note)
         objects = [o for o in self.param.source.objects if o != name] + [name]
+        uploads = [o for o in objects if o.startswith("upload: ")]
+        for old in uploads[:-MAX_UPLOADS]:  # keep memory bounded: the oldest uploads go
+            objects.remove(old)
+            self._images.pop(old, None)
         self.param.source.objects = objects
         self.message = ""
         if self.source == name:
