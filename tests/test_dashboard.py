@@ -143,12 +143,23 @@ def test_without_ssim_it_is_nan_but_the_rest_agrees(img):
     assert math.isnan(a.ssim) and a.psnr == b.psnr and a.packed_bytes == b.packed_bytes
 
 
+def test_canonical_settings_ignore_what_does_not_apply():
+    assert Settings(k=64, dither="atkinson", levels=7).canonical() == Settings()
+    assert Settings(method="mu-law", reconstruction="full-range", bits=2).canonical() == Settings(
+        method="mu-law", bits=2
+    )
+    assert Settings(method="palette", bits=2, k=8).canonical() == Settings(method="palette", k=8)
+    assert Settings(level_mode="levels", levels=5, bits=2).canonical() == Settings(level_mode="levels", levels=5)
+    assert Settings(reconstruction="full-range", corrector="int8").canonical().corrector == "off"
+
+
 def test_ladder_settings():
     assert [s.bits for s in compute.ladder_settings(Settings(method="mu-law", level_mode="levels"))] == [8, 4, 2, 1]
     assert all(
         s.method == "mu-law" and s.level_mode == "bits" for s in compute.ladder_settings(Settings(method="mu-law"))
     )
     assert [s.k for s in compute.ladder_settings(Settings(method="palette"))] == [256, 64, 16, 4, 2]
+    assert all(s.corrector == "off" for s in compute.ladder_settings(Settings(corrector="fp32")))
 
 
 @pytest.mark.skipif(HAS_PALETTE, reason="this build has palettes; the real palette tests run instead")
@@ -448,6 +459,9 @@ def test_dashboard_caches_repeated_settings():
     assert d.result is first and d._cache.misses == misses  # came from the cache, nothing recomputed
     d.param.update(method="lloyd-max", level_mode="levels", levels=7)
     assert d.result.settings.label() == "lloyd-max, 7 levels"
+    misses = d._cache.misses
+    d.param.update(dither="atkinson", reconstruction="full-range")  # neither applies to Lloyd-Max
+    assert d._cache.misses == misses
 
 
 def test_dashboard_quick_changes_do_not_pile_up():

@@ -253,7 +253,7 @@ class Dashboard(pn.viewable.Viewer):
         return self.source.split(": ", 1)[-1]
 
     def settings(self) -> Settings:
-        """The current settings as one hashable value."""
+        """The current settings as one hashable value (canonical: controls that do not apply are left out)."""
         return Settings(
             method=self.method,
             bits=self.bits,
@@ -264,7 +264,7 @@ class Dashboard(pn.viewable.Viewer):
             dither=self.dither,
             color_space=self.color_space,
             corrector=self.corrector,
-        )
+        ).canonical()
 
     def _token(self) -> int:
         return self._tokens[self.source]

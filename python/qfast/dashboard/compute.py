@@ -99,6 +99,26 @@ class Settings:
         if not 1 <= self.k <= 256:
             raise ValueError(f"k: expected 1..256, got {self.k}")
 
+    def canonical(self) -> Settings:
+        """The same settings with the fields that do not apply reset to their defaults, so equal work has one key
+        (a hidden control that changes does not miss the cache)."""
+        d = Settings()
+        if self.method == "palette":
+            return replace(
+                self,
+                bits=d.bits,
+                levels=d.levels,
+                level_mode=d.level_mode,
+                reconstruction=d.reconstruction,
+                corrector=d.corrector,
+            )
+        out = replace(self, k=d.k, dither=d.dither, color_space=d.color_space, seed=d.seed)
+        if self.method != "uniform":
+            out = replace(out, reconstruction=d.reconstruction, corrector=d.corrector)
+        elif self.reconstruction != "midpoint" or not FEATURES["corrector"]:
+            out = replace(out, corrector=d.corrector)
+        return replace(out, levels=d.levels) if self.level_mode == "bits" else replace(out, bits=d.bits)
+
     @property
     def level_count(self) -> int:
         """Levels per channel of the scalar methods: ``2**bits`` or ``levels``."""
@@ -362,10 +382,11 @@ def ssim_or_nan(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ladder_settings(s: Settings) -> list[Settings]:
-    """The rungs of the ladder for ``s``'s method: 8, 4, 2, 1 bits, or K = 256, 64, 16, 4, 2."""
+    """The rungs of the ladder for ``s``'s method: 8, 4, 2, 1 bits, or K = 256, 64, 16, 4, 2 (canonical settings)."""
     if s.method == "palette":
-        return [replace(s, k=k) for k in (256, 64, 16, 4, 2)]
-    return [replace(s, level_mode="bits", bits=b) for b in (8, 4, 2, 1)]
+        return [replace(s, k=k).canonical() for k in (256, 64, 16, 4, 2)]
+    # The ladder shows quantization alone: the corrector (slow, and made for 2..64 levels) stays off here.
+    return [replace(s, level_mode="bits", bits=b, corrector="off").canonical() for b in (8, 4, 2, 1)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
