@@ -245,6 +245,19 @@ def test_palette_latency(ui_page: Page) -> None:
     assert "K = 16" in ui_page.page.locator(".qf-metrics").inner_text()
 
 
+def test_method_and_levels_controls(ui_page: Page) -> None:
+    metrics = f"() => ({_FIND})('.qf-metrics').innerText"
+    ui_page.page.locator(".qf-method select").select_option("lloyd-max")
+    ui_page.page.wait_for_function(f"() => ({metrics})().includes('lloyd-max, 4 bits')", timeout=30_000)
+    ui_page.page.get_by_role("button", name="levels", exact=True).click()
+    levels = ui_page.page.locator(".qf-levels input")
+    levels.fill("5")
+    levels.press("Enter")
+    ui_page.page.wait_for_function(f"() => ({metrics})().includes('lloyd-max, 5 levels')", timeout=30_000)
+    ui_page.shot("03-lloyd-max-5-levels")
+    assert ui_page.errors == []
+
+
 def test_swipe_and_zoom_to_one_to_one(ui_page: Page) -> None:
     stage = f"() => ({_FIND})('.qf-stage').style.width"
     assert ui_page.page.evaluate(stage) == "100%"
