@@ -511,7 +511,7 @@ def test_dashboard_upload_good_and_bad(small):
     assert d.image.shape == (20, 64, 3) and d.param.source.objects.count("upload: photo.png") == 1
 
 
-def test_dashboard_sessions_do_not_share_uploads_and_keep_a_few(small):
+def test_dashboard_pages_do_not_share_uploads_and_keep_a_few(small):
     a, b = Dashboard(), Dashboard()
     for i in range(6):
         assert a.load_file(f"p{i}.png", _file(Image.fromarray(small), "PNG"))

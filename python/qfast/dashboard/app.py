@@ -234,7 +234,7 @@ class Dashboard(pn.viewable.Viewer):
         self._refresh_now()
 
     def close(self) -> None:
-        """Stops the worker threads (a server calls this when the page's session ends)."""
+        """Stops the worker threads (the server calls this when the page is closed)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._side.shutdown(wait=False, cancel_futures=True)
         self._views.shutdown(wait=False, cancel_futures=True)
@@ -777,7 +777,7 @@ class Dashboard(pn.viewable.Viewer):
 
 
 def create_app() -> pn.viewable.Viewable:
-    """One session's page: a fresh :class:`Dashboard` that computes in the background."""
+    """One browser page: a fresh :class:`Dashboard` (its own state and uploads) that computes in the background."""
     d = Dashboard(background=True)
     if pn.state.curdoc is not None:
         pn.state.on_session_destroyed(lambda _context: d.close())
