@@ -735,7 +735,12 @@ def test_wiring_codec_views(stand_ins, small):
     d.load_file("s.png", _file(Image.fromarray(small), "PNG"))
     d.max_error = 3
     res = d.codec_result()
-    assert res["plain"]["max_error"] <= 3 and d.export("qfz")[1] == res["data"] and res["corrected"] is not None and res["bpp"] > 0
+    assert (
+        res["plain"]["max_error"] <= 3
+        and d.export("qfz")[1] == res["data"]
+        and res["corrected"] is not None
+        and res["bpp"] > 0
+    )
     assert "qf-codec" in d._codec_view().objects[0].object
     name, data = d.export("qfz")
     assert name == "s-uniform-16.qfz" and qfast.decode(data).shape == small.shape
