@@ -66,6 +66,7 @@ def _server(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[str]
     log = open(SHOTS.parent / f"server-{port}.log", "wb")  # a file, not a pipe: nobody has to drain it
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    ok = False
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -85,6 +86,7 @@ def _server(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[str]
         log.flush()
         text = (SHOTS.parent / f"server-{port}.log").read_text(errors="replace")
         assert "Traceback" not in text, f"the server logged an error:\n{text}"
+        ok = True
     finally:
         proc.terminate()
         try:
@@ -93,6 +95,8 @@ def _server(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[str]
             proc.kill()
             proc.wait()
         log.close()
+        if ok:  # keep the server's log only when something went wrong
+            (SHOTS.parent / f"server-{port}.log").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")

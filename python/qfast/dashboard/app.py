@@ -217,7 +217,7 @@ class Dashboard(pn.viewable.Viewer):
         self._images: dict[str, np.ndarray] = {}
         self._tokens: dict[str, int] = {}
         self._next_token = 0
-        self._cache = _LRU(64)
+        self._cache = _LRU(32)  # a result with its pictures is a few MB: keep a page's memory bounded
         self._gen = 0
         self._lock: asyncio.Lock | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard")
