@@ -12,8 +12,9 @@ import zlib
 
 import numpy as np
 import pytest
-import qfast
 from PIL import Image
+
+import qfast
 from qfast import cli
 from qfast.dashboard import compute, report, views
 from qfast.dashboard.charts import histogram_chart, line_chart

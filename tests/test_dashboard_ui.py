@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import qfast
 from PIL import Image
+
+import qfast
 
 pytestmark = pytest.mark.ui
 

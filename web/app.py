@@ -4,6 +4,7 @@ The app itself lives in the package (``qfast.dashboard``), so ``qfast serve`` ru
 """
 
 import panel as pn
+
 from qfast.dashboard import create_app
 
 pn.extension("filedropper")
