@@ -4,11 +4,16 @@
 //! live in `py` behind the `python` feature, so `cargo test` needs no Python.
 #![deny(missing_docs)]
 
+pub mod codec;
+pub mod colour;
+pub mod container;
+pub mod entropy;
 pub mod error;
 pub mod lut;
 pub mod metrics;
 pub mod nonuniform;
 pub mod pack;
+pub mod predict;
 pub mod uniform;
 
 #[cfg(feature = "python")]

@@ -1,0 +1,448 @@
+//! Entropy coding of index planes: an adaptive binary range coder with contexts from local gradients ("QAC").
+//!
+//! Each plane is predicted pixel by pixel with MED (the LOCO-I / JPEG-LS median edge detector); the residual,
+//! reduced modulo the plane's value range, is binarised (zero flag, sign, Elias-gamma length in unary, mantissa)
+//! and every binary decision is coded with an adaptive probability chosen by a context. The context is the local
+//! activity: the gradients around the pixel plus the magnitudes of the neighbours' residuals (as CALIC's error
+//! energy) and, for the second and later planes, the first plane's residual at the same pixel, because luma and
+//! chroma errors cluster at the same edges.
+//!
+//! The range coder is LZMA's (32-bit range, carry propagation through a byte cache). The decoder treats the stream as
+//! hostile: it never reads out of bounds (missing bytes read as zero and are counted), every loop is bounded by the
+//! plane's size, and a residual outside the plane's range is an error, so a corrupt stream gives `Error::Format` or
+//! garbage pixels inside the declared range, never a panic, a hang or an allocation larger than the plane.
+
+use crate::error::{Error, Result};
+use crate::predict::{med, Plane};
+
+/// Bits of probability precision: a model's probability of a 0 bit is `p / 2^16`.
+const PROB_BITS: u32 = 16;
+const TOP: u32 = 1 << 24;
+/// Activity buckets: two per octave of the activity sum.
+const BUCKETS: usize = 24;
+/// Longest Elias-gamma length: magnitudes below `2^MAX_LEN`.
+const MAX_LEN: usize = 17;
+
+/// One adaptive binary probability: the mean of a fast and a slow estimate, the slow one starting fast while it
+/// has seen few bits (a cheap stand-in for counting).
+#[derive(Clone, Copy)]
+pub(crate) struct Model {
+    fast: u16,
+    slow: u16,
+    seen: u8,
+}
+
+const SLOW_SHIFT: [u8; 16] = [1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 7];
+
+impl Model {
+    const NEW: Model = Model { fast: 1 << 15, slow: 1 << 15, seen: 0 };
+
+    /// The probability of a 0 bit, in 1/65536, within 16..=65520 so neither outcome ever gets a zero-width range.
+    #[inline(always)]
+    fn p0(&self) -> u32 {
+        ((self.fast as u32 + self.slow as u32) >> 1).clamp(16, 65520)
+    }
+
+    #[inline(always)]
+    fn update(&mut self, bit: u32) {
+        let s = SLOW_SHIFT[self.seen as usize];
+        if self.seen < 15 {
+            self.seen += 1;
+        }
+        if bit == 0 {
+            self.fast += (65535 - self.fast) >> 4;
+            self.slow += (65535 - self.slow) >> s;
+        } else {
+            self.fast -= self.fast >> 4;
+            self.slow -= self.slow >> s;
+        }
+    }
+}
+
+/// Codes one binary decision: the encoder writes `bit` and returns it, the decoder ignores `bit` and returns what
+/// it reads. One generic coding loop then serves both directions, so they cannot drift apart.
+pub(crate) trait BitIo {
+    /// True for the encoder.
+    const ENCODER: bool;
+    /// Codes `bit` (0 or 1) with the adaptive model `m`, which is updated.
+    fn bit(&mut self, m: &mut Model, bit: u32) -> u32;
+}
+
+/// The range encoder.
+pub(crate) struct Encoder {
+    low: u64,
+    range: u32,
+    cache: u8,
+    cache_size: u64,
+    out: Vec<u8>,
+}
+
+impl Encoder {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Encoder { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out: Vec::with_capacity(capacity) }
+    }
+
+    #[inline(always)]
+    fn shift_low(&mut self) {
+        if (self.low as u32) < 0xFF00_0000 || (self.low >> 32) != 0 {
+            let carry = (self.low >> 32) as u8;
+            let mut temp = self.cache;
+            loop {
+                self.out.push(temp.wrapping_add(carry));
+                temp = 0xFF;
+                self.cache_size -= 1;
+                if self.cache_size == 0 {
+                    break;
+                }
+            }
+            self.cache = ((self.low >> 24) & 0xFF) as u8;
+        }
+        self.cache_size += 1;
+        self.low = (self.low & 0x00FF_FFFF) << 8;
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        for _ in 0..5 {
+            self.shift_low();
+        }
+        self.out
+    }
+}
+
+impl BitIo for Encoder {
+    const ENCODER: bool = true;
+    #[inline(always)]
+    fn bit(&mut self, m: &mut Model, bit: u32) -> u32 {
+        let bound = (self.range >> PROB_BITS) * m.p0();
+        if bit == 0 {
+            self.range = bound;
+        } else {
+            self.low += bound as u64;
+            self.range -= bound;
+        }
+        m.update(bit);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+        bit
+    }
+}
+
+/// The range decoder over a hostile byte stream.
+pub(crate) struct Decoder<'a> {
+    data: &'a [u8],
+    pos: usize,
+    range: u32,
+    code: u32,
+    /// Bytes read past the end (as zeros).
+    overrun: usize,
+}
+
+impl<'a> Decoder<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Result<Self> {
+        let mut d = Decoder { data, pos: 0, range: u32::MAX, code: 0, overrun: 0 };
+        // The encoder's first byte is always 0 (the initial cache).
+        if d.next() != 0 {
+            return Err(Error::format("entropy stream: bad first byte"));
+        }
+        for _ in 0..4 {
+            d.code = (d.code << 8) | d.next() as u32;
+        }
+        Ok(d)
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> u8 {
+        match self.data.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                b
+            }
+            None => {
+                self.overrun += 1;
+                0
+            }
+        }
+    }
+
+    /// Checks that the stream was long enough: the encoder's flush writes 4 bytes past the last one the decoder needs.
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.overrun > 0 {
+            return Err(Error::format("entropy stream ends early (truncated)"));
+        }
+        Ok(())
+    }
+}
+
+impl BitIo for Decoder<'_> {
+    const ENCODER: bool = false;
+    #[inline(always)]
+    fn bit(&mut self, m: &mut Model, _bit: u32) -> u32 {
+        let bound = (self.range >> PROB_BITS) * m.p0();
+        let bit = if self.code < bound {
+            self.range = bound;
+            0
+        } else {
+            // A corrupt stream can hold code >= range; wrapping keeps that garbage-in, garbage-out, never a panic.
+            self.code = self.code.wrapping_sub(bound);
+            self.range -= bound;
+            1
+        };
+        m.update(bit);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | self.next() as u32;
+        }
+        bit
+    }
+}
+
+/// The adaptive models of one plane.
+struct Models {
+    zero: [Model; BUCKETS],
+    sign: [Model; 9],
+    len: [[Model; MAX_LEN]; BUCKETS],
+    mant_hi: [[Model; MAX_LEN]; BUCKETS],
+    mant_lo: [[Model; MAX_LEN]; MAX_LEN],
+}
+
+impl Models {
+    fn new() -> Box<Self> {
+        Box::new(Models {
+            zero: [Model::NEW; BUCKETS],
+            sign: [Model::NEW; 9],
+            len: [[Model::NEW; MAX_LEN]; BUCKETS],
+            mant_hi: [[Model::NEW; MAX_LEN]; BUCKETS],
+            mant_lo: [[Model::NEW; MAX_LEN]; MAX_LEN],
+        })
+    }
+}
+
+/// Two buckets per octave of `t`: 0, 1, then 2..3 -> 2, 3, 4..5 -> 4, 6..7 -> 5, 8..11 -> 6, ...
+#[inline(always)]
+fn bucket(t: u32) -> usize {
+    if t < 2 {
+        return t as usize;
+    }
+    let l = 32 - t.leading_zeros();
+    let b = 2 * l - 2 + ((t >> (l - 2)) & 1);
+    (b as usize).min(BUCKETS - 1)
+}
+
+#[inline(always)]
+fn sign_ctx(w: i32, n: i32) -> usize {
+    (w.signum() + 1) as usize * 3 + (n.signum() + 1) as usize
+}
+
+/// Codes one residual `e` (encoder) or decodes it (decoder, `e` ignored) in activity bucket `b`.
+#[inline(always)]
+fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, sctx: usize, e: i32) -> Result<i32> {
+    let zero = io.bit(&mut m.zero[b], (e == 0) as u32);
+    if zero == 1 {
+        return Ok(0);
+    }
+    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
+    let mag = e.unsigned_abs();
+    let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
+    // Length n >= 1 in unary: n - 1 ones, then a zero (omitted at the longest length).
+    let mut len = 1;
+    while len < MAX_LEN {
+        let more = io.bit(&mut m.len[b][len - 1], (len < n) as u32);
+        if more == 0 {
+            break;
+        }
+        len += 1;
+    }
+    if len >= MAX_LEN {
+        return Err(Error::format("entropy stream: residual too long"));
+    }
+    let mut v: u32 = 1;
+    for j in (0..len - 1).rev() {
+        let model = if j == len - 2 { &mut m.mant_hi[b][len] } else { &mut m.mant_lo[len][j] };
+        let bit = io.bit(model, (mag >> j) & 1);
+        v = (v << 1) | bit;
+    }
+    let v = v as i32;
+    Ok(if neg == 1 { -v } else { v })
+}
+
+/// Codes a plane in raster order, both directions. The encoder reads `plane.data`; the decoder fills it.
+/// `res` receives every pixel's residual; `side` is the first plane's residuals (same size) or None.
+fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[i16]>) -> Result<()> {
+    let (w, h) = (plane.width, plane.height);
+    let (lo, hi) = (plane.lo, plane.hi);
+    let range = hi - lo + 1;
+    let half = range / 2;
+    let (emin, emax) = (-half, range - 1 - half);
+    let mut m = Models::new();
+    let data = &mut plane.data;
+    if data.len() != w * h || res.len() != w * h || side.is_some_and(|s| s.len() != w * h) {
+        return Err(Error::value("plane", "size mismatch"));
+    }
+    for y in 0..h {
+        let row = y * w;
+        for x in 0..w {
+            let i = row + x;
+            // Neighbours: W, N, NW, NE, with the usual edge rules (first row from W, first column from N).
+            let (a, b, c, d, ew, en) = if y == 0 {
+                let a = if x > 0 { data[i - 1] as i32 } else { lo.max(0).min(hi) };
+                let ew = if x > 0 { res[i - 1] as i32 } else { 0 };
+                (a, a, a, a, ew, ew)
+            } else {
+                let b = data[i - w] as i32;
+                let en = res[i - w] as i32;
+                let (a, c, ew) =
+                    if x > 0 { (data[i - 1] as i32, data[i - w - 1] as i32, res[i - 1] as i32) } else { (b, b, en) };
+                let d = if x + 1 < w { data[i - w + 1] as i32 } else { b };
+                (a, b, c, d, ew, en)
+            };
+            let pred = med(a, b, c);
+            let mut t = ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32
+                + 2 * (ew.unsigned_abs() + en.unsigned_abs());
+            if let Some(s) = side {
+                t += 2 * (s[i] as i32).unsigned_abs();
+            }
+            let bk = bucket(t);
+            let sctx = sign_ctx(ew, en);
+            if C::ENCODER {
+                let mut e = data[i] as i32 - pred;
+                if e < emin {
+                    e += range;
+                } else if e > emax {
+                    e -= range;
+                }
+                code_residual(io, &mut m, bk, sctx, e)?;
+                res[i] = e as i16;
+            } else {
+                let e = code_residual(io, &mut m, bk, sctx, 0)?;
+                if e < emin || e > emax {
+                    return Err(Error::format("entropy stream: residual out of the plane's range"));
+                }
+                let mut v = pred + e;
+                if v < lo {
+                    v += range;
+                } else if v > hi {
+                    v -= range;
+                }
+                data[i] = v as i16;
+                res[i] = e as i16;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes `plane` (values in `plane.lo..=plane.hi`); returns the stream and the residuals (side information for
+/// later planes).
+pub fn encode_plane(plane: &Plane, side: Option<&[i16]>) -> Result<(Vec<u8>, Vec<i16>)> {
+    let mut res = vec_i16(plane.data.len())?;
+    let mut enc = Encoder::new(plane.data.len() / 2 + 16);
+    // The encoder only reads the plane; `run` takes it mutably for the decoder's sake, hence the copy (2 bytes a
+    // pixel, small next to the coding).
+    let mut p = plane.clone();
+    run(&mut enc, &mut p, &mut res, side)?;
+    Ok((enc.finish(), res))
+}
+
+/// Decodes a plane of `width x height` values in `lo..=hi` from `data`; returns it and its residuals.
+pub fn decode_plane(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    lo: i32,
+    hi: i32,
+    side: Option<&[i16]>,
+) -> Result<(Plane, Vec<i16>)> {
+    let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
+    let mut plane = Plane { width, height, lo, hi, data: vec_i16(n)? };
+    let mut res = vec_i16(n)?;
+    let mut dec = Decoder::new(data)?;
+    run(&mut dec, &mut plane, &mut res, side)?;
+    dec.finish()?;
+    Ok((plane, res))
+}
+
+/// A zeroed `Vec<i16>` of `n` values, or `Error::OutOfMemory`.
+pub(crate) fn vec_i16(n: usize) -> Result<Vec<i16>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n.saturating_mul(2) })?;
+    v.resize(n, 0);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy_plane(w: usize, h: usize, lo: i32, hi: i32, seed: u64) -> Plane {
+        let mut s = seed;
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let noise = ((s >> 33) % 7) as i32 - 3;
+                let v = ((x * 3 + y * 2) as i32 / 4 + noise).clamp(lo, hi);
+                data.push(v as i16);
+            }
+        }
+        Plane { width: w, height: h, lo, hi, data }
+    }
+
+    #[test]
+    fn round_trip_exact() {
+        for (w, h, lo, hi) in [(1, 1, 0, 1), (37, 23, 0, 255), (64, 5, -255, 255), (3, 40, 0, 7), (9, 9, -3, 3)] {
+            let p = noisy_plane(w, h, lo, hi, w as u64 * 7 + h as u64);
+            let (bytes, res) = encode_plane(&p, None).unwrap();
+            let (q, res2) = decode_plane(&bytes, w, h, lo, hi, None).unwrap();
+            assert_eq!(p.data, q.data);
+            assert_eq!(res, res2);
+            // And with side information.
+            let (b2, _) = encode_plane(&p, Some(&res)).unwrap();
+            let (q2, _) = decode_plane(&b2, w, h, lo, hi, Some(&res)).unwrap();
+            assert_eq!(p.data, q2.data);
+        }
+    }
+
+    #[test]
+    fn a_smooth_plane_compresses() {
+        let p = noisy_plane(256, 256, 0, 255, 1);
+        let (bytes, _) = encode_plane(&p, None).unwrap();
+        // Noise of 7 values: log2(7) = 2.8 bits at most; MED on the ramp does a little worse than the noise alone.
+        assert!(bytes.len() * 8 < 256 * 256 * 4, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn truncation_is_detected() {
+        let p = noisy_plane(50, 50, 0, 255, 3);
+        let (bytes, _) = encode_plane(&p, None).unwrap();
+        let r = decode_plane(&bytes[..bytes.len() / 2], 50, 50, 0, 255, None);
+        assert!(matches!(r, Err(Error::Format(_))), "{r:?}");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut s = 99u64;
+        for len in [0usize, 1, 2, 5, 17, 300] {
+            for _ in 0..20 {
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        (s >> 56) as u8
+                    })
+                    .collect();
+                let _ = decode_plane(&data, 13, 11, -20, 20, None);
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_are_monotonic() {
+        let mut last = 0;
+        for t in 0..100_000 {
+            let b = bucket(t);
+            assert!(b >= last && b < BUCKETS);
+            last = b;
+        }
+    }
+}
