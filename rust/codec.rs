@@ -224,12 +224,12 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
 fn encode_qac(planes: &[Plane]) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let Some((first, rest)) = planes.split_first() else { return Ok(Vec::new()) };
-    let (s0, r0) = entropy::encode_plane(first, None)?;
+    let (s0, r0) = entropy::encode_plane(first, None, !rest.is_empty())?;
     let others: Vec<Vec<u8>> = rest
         .par_iter()
         .map(|p| {
             let side = (p.data.len() == r0.len()).then_some(r0.as_slice());
-            entropy::encode_plane(p, side).map(|(s, _)| s)
+            entropy::encode_plane(p, side, false).map(|(s, _)| s)
         })
         .collect::<Result<_>>()?;
     let mut out = Vec::new();
@@ -260,13 +260,13 @@ fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<
         return Err(Error::format("payload longer than its plane streams"));
     }
     let (w, h, lo, hi) = specs[0];
-    let (p0, r0) = entropy::decode_plane(streams[0], w, h, lo, hi, None)?;
+    let (p0, r0) = entropy::decode_plane(streams[0], w, h, lo, hi, None, np > 1)?;
     let others: Vec<Plane> = specs[1..]
         .par_iter()
         .zip(&streams[1..])
         .map(|(&(w, h, lo, hi), s)| {
             let side = (w * h == r0.len()).then_some(r0.as_slice());
-            entropy::decode_plane(s, w, h, lo, hi, side).map(|(p, _)| p)
+            entropy::decode_plane(s, w, h, lo, hi, side, false).map(|(p, _)| p)
         })
         .collect::<Result<_>>()?;
     Ok(std::iter::once(p0).chain(others).collect())

@@ -66,6 +66,10 @@ pub(crate) trait BitIo {
     const ENCODER: bool;
     /// Codes `bit` (0 or 1) with the adaptive model `m`, which is updated.
     fn bit(&mut self, m: &mut Model, bit: u32) -> u32;
+    /// True when a decoder has read past the end of its stream.
+    fn overrun(&self) -> bool {
+        false
+    }
 }
 
 /// The range encoder.
@@ -177,6 +181,9 @@ impl<'a> Decoder<'a> {
 
 impl BitIo for Decoder<'_> {
     const ENCODER: bool = false;
+    fn overrun(&self) -> bool {
+        self.overrun > 0
+    }
     #[inline(always)]
     fn bit(&mut self, m: &mut Model, _bit: u32) -> u32 {
         let bound = (self.range >> PROB_BITS) * m.p0();
@@ -268,7 +275,9 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, sctx: usize, e:
 }
 
 /// Codes a plane in raster order, both directions. The encoder reads `plane.data`; the decoder fills it.
-/// `res` receives every pixel's residual; `side` is the first plane's residuals (same size) or None.
+/// `res` receives the residuals: every pixel's when it holds `width * height` values (the first plane's, side
+/// information for the others), else only the last two rows (`2 * width` values). `side` is the first plane's
+/// residuals (same size) or None.
 fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[i16]>) -> Result<()> {
     let (w, h) = (plane.width, plane.height);
     let (lo, hi) = (plane.lo, plane.hi);
@@ -277,23 +286,29 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
     let (emin, emax) = (-half, range - 1 - half);
     let mut m = Models::new();
     let data = &mut plane.data;
-    if data.len() != w * h || res.len() != w * h || side.is_some_and(|s| s.len() != w * h) {
+    let full = res.len() == w * h;
+    if data.len() != w * h || !(full || res.len() == 2 * w) || side.is_some_and(|s| s.len() != w * h) {
         return Err(Error::value("plane", "size mismatch"));
     }
     for y in 0..h {
         let row = y * w;
+        // Residual rows: this one and the one above (the whole plane when `full`).
+        let (rcur, rup) = if full { (row, row.wrapping_sub(w)) } else { ((y & 1) * w, ((y + 1) & 1) * w) };
         for x in 0..w {
             let i = row + x;
             // Neighbours: W, N, NW, NE, with the usual edge rules (first row from W, first column from N).
             let (a, b, c, d, ew, en) = if y == 0 {
                 let a = if x > 0 { data[i - 1] as i32 } else { lo.max(0).min(hi) };
-                let ew = if x > 0 { res[i - 1] as i32 } else { 0 };
+                let ew = if x > 0 { res[rcur + x - 1] as i32 } else { 0 };
                 (a, a, a, a, ew, ew)
             } else {
                 let b = data[i - w] as i32;
-                let en = res[i - w] as i32;
-                let (a, c, ew) =
-                    if x > 0 { (data[i - 1] as i32, data[i - w - 1] as i32, res[i - 1] as i32) } else { (b, b, en) };
+                let en = res[rup + x] as i32;
+                let (a, c, ew) = if x > 0 {
+                    (data[i - 1] as i32, data[i - w - 1] as i32, res[rcur + x - 1] as i32)
+                } else {
+                    (b, b, en)
+                };
                 let d = if x + 1 < w { data[i - w + 1] as i32 } else { b };
                 (a, b, c, d, ew, en)
             };
@@ -313,7 +328,7 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                     e -= range;
                 }
                 code_residual(io, &mut m, bk, sctx, e)?;
-                res[i] = e as i16;
+                res[rcur + x] = e as i16;
             } else {
                 let e = code_residual(io, &mut m, bk, sctx, 0)?;
                 if e < emin || e > emax {
@@ -326,26 +341,32 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                     v -= range;
                 }
                 data[i] = v as i16;
-                res[i] = e as i16;
+                res[rcur + x] = e as i16;
             }
+        }
+        // A valid stream is never read past its end, so stop at the first row that did (a truncated or hostile
+        // stream fails early instead of decoding a huge plane from zeros).
+        if io.overrun() {
+            return Err(Error::format("entropy stream ends early (truncated)"));
         }
     }
     Ok(())
 }
 
-/// Encodes `plane` (values in `plane.lo..=plane.hi`); returns the stream and the residuals (side information for
-/// later planes).
-pub fn encode_plane(plane: &Plane, side: Option<&[i16]>) -> Result<(Vec<u8>, Vec<i16>)> {
-    let mut res = vec_i16(plane.data.len())?;
+/// Encodes `plane` (values in `plane.lo..=plane.hi`); returns the stream and, when `keep` is true, every pixel's
+/// residual (side information for later planes; else an empty vector).
+pub fn encode_plane(plane: &Plane, side: Option<&[i16]>, keep: bool) -> Result<(Vec<u8>, Vec<i16>)> {
+    let mut res = vec_i16(if keep { plane.data.len() } else { 2 * plane.width })?;
     let mut enc = Encoder::new(plane.data.len() / 2 + 16);
     // The encoder only reads the plane; `run` takes it mutably for the decoder's sake, hence the copy (2 bytes a
     // pixel, small next to the coding).
     let mut p = plane.clone();
     run(&mut enc, &mut p, &mut res, side)?;
-    Ok((enc.finish(), res))
+    Ok((enc.finish(), if keep { res } else { Vec::new() }))
 }
 
-/// Decodes a plane of `width x height` values in `lo..=hi` from `data`; returns it and its residuals.
+/// Decodes a plane of `width x height` values in `lo..=hi` from `data`; returns it and, when `keep` is true, its
+/// residuals (else an empty vector).
 pub fn decode_plane(
     data: &[u8],
     width: usize,
@@ -353,22 +374,38 @@ pub fn decode_plane(
     lo: i32,
     hi: i32,
     side: Option<&[i16]>,
+    keep: bool,
 ) -> Result<(Plane, Vec<i16>)> {
     let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-    let mut plane = Plane { width, height, lo, hi, data: vec_i16(n)? };
-    let mut res = vec_i16(n)?;
+    let rn = if keep { n } else { width.checked_mul(2).ok_or_else(|| Error::format("plane size overflows"))? };
     let mut dec = Decoder::new(data)?;
+    let mut plane = Plane { width, height, lo, hi, data: vec_i16(n)? };
+    let mut res = vec_i16(rn)?;
     run(&mut dec, &mut plane, &mut res, side)?;
     dec.finish()?;
-    Ok((plane, res))
+    Ok((plane, if keep { res } else { Vec::new() }))
 }
 
 /// A zeroed `Vec<i16>` of `n` values, or `Error::OutOfMemory`.
+///
+/// The memory comes zeroed from the allocator (calloc), so pages a decoder never reaches (a hostile file that fails
+/// early) are never touched.
 pub(crate) fn vec_i16(n: usize) -> Result<Vec<i16>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n.saturating_mul(2) })?;
-    v.resize(n, 0);
-    Ok(v)
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = n.checked_mul(2).ok_or(Error::OutOfMemory { bytes: usize::MAX })?;
+    let layout = std::alloc::Layout::array::<i16>(n).map_err(|_| Error::OutOfMemory { bytes })?;
+    // SAFETY: the layout has non-zero size; a null pointer is handled; the pointer comes from the global allocator
+    // with exactly this layout (align of i16, n elements == capacity), as `Vec::from_raw_parts` requires, and every
+    // element is initialised (all-zero bytes are a valid i16 0).
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout) as *mut i16;
+        if ptr.is_null() {
+            return Err(Error::OutOfMemory { bytes });
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
 }
 
 #[cfg(test)]
@@ -393,13 +430,13 @@ mod tests {
     fn round_trip_exact() {
         for (w, h, lo, hi) in [(1, 1, 0, 1), (37, 23, 0, 255), (64, 5, -255, 255), (3, 40, 0, 7), (9, 9, -3, 3)] {
             let p = noisy_plane(w, h, lo, hi, w as u64 * 7 + h as u64);
-            let (bytes, res) = encode_plane(&p, None).unwrap();
-            let (q, res2) = decode_plane(&bytes, w, h, lo, hi, None).unwrap();
+            let (bytes, res) = encode_plane(&p, None, true).unwrap();
+            let (q, res2) = decode_plane(&bytes, w, h, lo, hi, None, true).unwrap();
             assert_eq!(p.data, q.data);
             assert_eq!(res, res2);
             // And with side information.
-            let (b2, _) = encode_plane(&p, Some(&res)).unwrap();
-            let (q2, _) = decode_plane(&b2, w, h, lo, hi, Some(&res)).unwrap();
+            let (b2, _) = encode_plane(&p, Some(&res), false).unwrap();
+            let (q2, _) = decode_plane(&b2, w, h, lo, hi, Some(&res), false).unwrap();
             assert_eq!(p.data, q2.data);
         }
     }
@@ -407,7 +444,7 @@ mod tests {
     #[test]
     fn a_smooth_plane_compresses() {
         let p = noisy_plane(256, 256, 0, 255, 1);
-        let (bytes, _) = encode_plane(&p, None).unwrap();
+        let (bytes, _) = encode_plane(&p, None, false).unwrap();
         // Noise of 7 values: log2(7) = 2.8 bits at most; MED on the ramp does a little worse than the noise alone.
         assert!(bytes.len() * 8 < 256 * 256 * 4, "{} bytes", bytes.len());
     }
@@ -415,8 +452,8 @@ mod tests {
     #[test]
     fn truncation_is_detected() {
         let p = noisy_plane(50, 50, 0, 255, 3);
-        let (bytes, _) = encode_plane(&p, None).unwrap();
-        let r = decode_plane(&bytes[..bytes.len() / 2], 50, 50, 0, 255, None);
+        let (bytes, _) = encode_plane(&p, None, false).unwrap();
+        let r = decode_plane(&bytes[..bytes.len() / 2], 50, 50, 0, 255, None, false);
         assert!(matches!(r, Err(Error::Format(_))), "{r:?}");
     }
 
@@ -431,7 +468,7 @@ mod tests {
                         (s >> 56) as u8
                     })
                     .collect();
-                let _ = decode_plane(&data, 13, 11, -20, 20, None);
+                let _ = decode_plane(&data, 13, 11, -20, 20, None, true);
             }
         }
     }

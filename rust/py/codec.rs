@@ -47,7 +47,7 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
         (h.corrector != [0; 8]).then(|| h.corrector.iter().map(|b| format!("{b:02x}")).collect());
     d.set_item("corrector", corrector)?;
     d.set_item("levels", h.channel_info.iter().map(|c| c.levels).collect::<Vec<_>>())?;
-    d.set_item("max_error", h.channel_info.iter().map(|c| c.max_error).collect::<Vec<_>>())?;
+    d.set_item("max_error", h.channel_info.iter().map(|c| c.max_error as u16).collect::<Vec<_>>())?;
     d.set_item("header_bytes", Header::len_for(h.channels as usize))?;
     d.set_item("payload_bytes", h.payload_len)?;
     Ok(d)
