@@ -54,6 +54,8 @@ def _color(color: Any, mode: str, channels: int, subsample: bool) -> str:
     if not isinstance(color, str) or color not in _COLORS:
         raise ValueError(f"color: expected 'auto', 'rgb', 'ycocg' or 'ycbcr', got {color!r}")
     c = _COLORS[color]
+    if subsample and mode == "bounded":
+        raise ValueError("subsample: only in levels mode (subsampled chroma cannot keep max_error)")
     if channels == 1:
         if subsample:
             raise ValueError("subsample: needs a colour image")
