@@ -20,6 +20,9 @@ const PROB_BITS: u32 = 16;
 const TOP: u32 = 1 << 24;
 /// Activity buckets: two per octave of the activity sum.
 const BUCKETS: usize = 24;
+/// Second contexts, mixed with the activity bucket for the zero flag and the length: the west and north residuals'
+/// magnitudes, eight levels each.
+const CTX2: usize = 64;
 /// Longest Elias-gamma length: magnitudes below `2^MAX_LEN`.
 const MAX_LEN: usize = 17;
 
@@ -64,8 +67,23 @@ impl Model {
 pub(crate) trait BitIo {
     /// True for the encoder.
     const ENCODER: bool;
-    /// Codes `bit` (0 or 1) with the adaptive model `m`, which is updated.
-    fn bit(&mut self, m: &mut Model, bit: u32) -> u32;
+    /// Codes `bit` (0 or 1) with probability `p0 / 2^16` of a 0.
+    fn code(&mut self, p0: u32, bit: u32) -> u32;
+    /// Codes `bit` with the adaptive model `m`, which is updated.
+    #[inline(always)]
+    fn bit(&mut self, m: &mut Model, bit: u32) -> u32 {
+        let b = self.code(m.p0(), bit);
+        m.update(b);
+        b
+    }
+    /// Codes `bit` with the mean of two models' probabilities (two contexts mixed); both are updated.
+    #[inline(always)]
+    fn bit2(&mut self, m1: &mut Model, m2: &mut Model, bit: u32) -> u32 {
+        let b = self.code((m1.p0() + m2.p0()) >> 1, bit);
+        m1.update(b);
+        m2.update(b);
+        b
+    }
     /// True when a decoder has read past the end of its stream.
     fn overrun(&self) -> bool {
         false
@@ -116,15 +134,14 @@ impl Encoder {
 impl BitIo for Encoder {
     const ENCODER: bool = true;
     #[inline(always)]
-    fn bit(&mut self, m: &mut Model, bit: u32) -> u32 {
-        let bound = (self.range >> PROB_BITS) * m.p0();
+    fn code(&mut self, p0: u32, bit: u32) -> u32 {
+        let bound = (self.range >> PROB_BITS) * p0;
         if bit == 0 {
             self.range = bound;
         } else {
             self.low += bound as u64;
             self.range -= bound;
         }
-        m.update(bit);
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
@@ -185,8 +202,8 @@ impl BitIo for Decoder<'_> {
         self.overrun > 0
     }
     #[inline(always)]
-    fn bit(&mut self, m: &mut Model, _bit: u32) -> u32 {
-        let bound = (self.range >> PROB_BITS) * m.p0();
+    fn code(&mut self, p0: u32, _bit: u32) -> u32 {
+        let bound = (self.range >> PROB_BITS) * p0;
         let bit = if self.code < bound {
             self.range = bound;
             0
@@ -196,7 +213,6 @@ impl BitIo for Decoder<'_> {
             self.range -= bound;
             1
         };
-        m.update(bit);
         while self.range < TOP {
             self.range <<= 8;
             self.code = (self.code << 8) | self.next() as u32;
@@ -205,9 +221,62 @@ impl BitIo for Decoder<'_> {
     }
 }
 
+/// Bias cancellation per gradient context (as LOCO-I's C[Q]): the running mean of the residuals, kept as a
+/// correction `c` and a remainder `b` over the count `n`, updated without divisions.
+#[derive(Clone, Copy, Default)]
+struct Bias {
+    b: i32,
+    n: i32,
+    c: i32,
+}
+
+/// Gradient contexts for the bias: three gradients, nine levels each.
+const BIAS_CONTEXTS: usize = 729;
+
+#[inline(always)]
+fn grad_level(g: i32) -> usize {
+    let q = match g.unsigned_abs() {
+        0 => 0,
+        1..=2 => 1,
+        3..=6 => 2,
+        7..=20 => 3,
+        _ => 4,
+    };
+    (if g < 0 { 4 - q } else { 4 + q }) as usize
+}
+
+impl Bias {
+    #[inline(always)]
+    fn update(&mut self, e: i32) {
+        self.b += e;
+        self.n += 1;
+        if self.n >= 64 {
+            self.b >>= 1;
+            self.n >>= 1;
+        }
+        if self.b <= -self.n {
+            self.c -= 1;
+            self.b += self.n;
+            if self.b <= -self.n {
+                self.b = -self.n + 1;
+            }
+        } else if self.b > 0 {
+            self.c += 1;
+            self.b -= self.n;
+            if self.b > 0 {
+                self.b = 0;
+            }
+        }
+        self.c = self.c.clamp(-64, 64);
+    }
+}
+
 /// The adaptive models of one plane.
 struct Models {
+    bias: [Bias; BIAS_CONTEXTS],
     zero: [Model; BUCKETS],
+    zero2: [Model; CTX2],
+    len2: [[Model; MAX_LEN]; CTX2],
     sign: [Model; 9],
     len: [[Model; MAX_LEN]; BUCKETS],
     mant_hi: [[Model; MAX_LEN]; BUCKETS],
@@ -217,7 +286,10 @@ struct Models {
 impl Models {
     fn new() -> Box<Self> {
         Box::new(Models {
+            bias: [Bias::default(); BIAS_CONTEXTS],
             zero: [Model::NEW; BUCKETS],
+            zero2: [Model::NEW; CTX2],
+            len2: [[Model::NEW; MAX_LEN]; CTX2],
             sign: [Model::NEW; 9],
             len: [[Model::NEW; MAX_LEN]; BUCKETS],
             mant_hi: [[Model::NEW; MAX_LEN]; BUCKETS],
@@ -237,6 +309,17 @@ fn bucket(t: u32) -> usize {
     (b as usize).min(BUCKETS - 1)
 }
 
+/// 0, 1, 2, 3-4, 5-8, 9-16, 17-32, more: eight levels of a residual's magnitude.
+#[inline(always)]
+fn mag_level(e: i32) -> usize {
+    let m = e.unsigned_abs();
+    if m < 3 {
+        m as usize
+    } else {
+        ((33 - (m - 1).leading_zeros()) as usize).min(7)
+    }
+}
+
 #[inline(always)]
 fn sign_ctx(w: i32, n: i32) -> usize {
     (w.signum() + 1) as usize * 3 + (n.signum() + 1) as usize
@@ -244,8 +327,15 @@ fn sign_ctx(w: i32, n: i32) -> usize {
 
 /// Codes one residual `e` (encoder) or decodes it (decoder, `e` ignored) in activity bucket `b`.
 #[inline(always)]
-fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, sctx: usize, e: i32) -> Result<i32> {
-    let zero = io.bit(&mut m.zero[b], (e == 0) as u32);
+/// `b2` is the second context, or `usize::MAX` for none.
+fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx: usize, e: i32) -> Result<i32> {
+    let mix = b2 < CTX2;
+    let b2 = b2 & (CTX2 - 1);
+    let zero = if mix {
+        io.bit2(&mut m.zero[b], &mut m.zero2[b2], (e == 0) as u32)
+    } else {
+        io.bit(&mut m.zero[b], (e == 0) as u32)
+    };
     if zero == 1 {
         return Ok(0);
     }
@@ -255,7 +345,11 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, sctx: usize, e:
     // Length n >= 1 in unary: n - 1 ones, then a zero (omitted at the longest length).
     let mut len = 1;
     while len < MAX_LEN {
-        let more = io.bit(&mut m.len[b][len - 1], (len < n) as u32);
+        let more = if mix {
+            io.bit2(&mut m.len[b][len - 1], &mut m.len2[b2][len - 1], (len < n) as u32)
+        } else {
+            io.bit(&mut m.len[b][len - 1], (len < n) as u32)
+        };
         if more == 0 {
             break;
         }
@@ -285,6 +379,9 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
     let half = range / 2;
     let (emin, emax) = (-half, range - 1 - half);
     let mut m = Models::new();
+    // Bias cancellation and the second context pay on fine planes (lossless, d = 1); on coarse ones a whole-index
+    // correction overshoots and the second context only dilutes the statistics (measured on Kodak).
+    let fine = hi >= 64;
     let data = &mut plane.data;
     let full = res.len() == w * h;
     if data.len() != w * h || !(full || res.len() == 2 * w) || side.is_some_and(|s| s.len() != w * h) {
@@ -312,7 +409,8 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                 let d = if x + 1 < w { data[i - w + 1] as i32 } else { b };
                 (a, b, c, d, ew, en)
             };
-            let pred = med(a, b, c);
+            let qctx = if fine { grad_level(d - b) * 81 + grad_level(b - c) * 9 + grad_level(c - a) } else { 0 };
+            let pred = (med(a, b, c) + m.bias[qctx].c).clamp(lo, hi);
             let mut t = ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32
                 + 2 * (ew.unsigned_abs() + en.unsigned_abs());
             if let Some(s) = side {
@@ -320,6 +418,7 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
             }
             let bk = bucket(t);
             let sctx = sign_ctx(ew, en);
+            let b2 = if fine { mag_level(ew) * 8 + mag_level(en) } else { usize::MAX };
             if C::ENCODER {
                 let mut e = data[i] as i32 - pred;
                 if e < emin {
@@ -327,10 +426,13 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                 } else if e > emax {
                     e -= range;
                 }
-                code_residual(io, &mut m, bk, sctx, e)?;
+                code_residual(io, &mut m, bk, b2, sctx, e)?;
+                if fine {
+                    m.bias[qctx].update(e);
+                }
                 res[rcur + x] = e as i16;
             } else {
-                let e = code_residual(io, &mut m, bk, sctx, 0)?;
+                let e = code_residual(io, &mut m, bk, b2, sctx, 0)?;
                 if e < emin || e > emax {
                     return Err(Error::format("entropy stream: residual out of the plane's range"));
                 }
@@ -341,6 +443,9 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                     v -= range;
                 }
                 data[i] = v as i16;
+                if fine {
+                    m.bias[qctx].update(e);
+                }
                 res[rcur + x] = e as i16;
             }
         }
