@@ -219,33 +219,21 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
     Ok(planes)
 }
 
-/// QAC payload: one u32 stream length per plane, then the streams. The first plane is coded first; the others use
-/// its residuals as context (when of the same size) and are coded in parallel.
+/// QAC payload: one u32 stream length per plane, then the streams (see `entropy::encode_planes`).
 fn encode_qac(planes: &[Plane]) -> Result<Vec<u8>> {
-    use rayon::prelude::*;
-    let Some((first, rest)) = planes.split_first() else { return Ok(Vec::new()) };
-    let (s0, r0) = entropy::encode_plane(first, None, !rest.is_empty())?;
-    let others: Vec<Vec<u8>> = rest
-        .par_iter()
-        .map(|p| {
-            let side = (p.data.len() == r0.len()).then_some(r0.as_slice());
-            entropy::encode_plane(p, side, false).map(|(s, _)| s)
-        })
-        .collect::<Result<_>>()?;
+    let streams = entropy::encode_planes(planes)?;
     let mut out = Vec::new();
-    for s in std::iter::once(&s0).chain(&others) {
+    for s in &streams {
         let len = u32::try_from(s.len()).map_err(|_| Error::value("image", "plane stream over 4 GiB"))?;
         out.extend_from_slice(&len.to_le_bytes());
     }
-    out.extend_from_slice(&s0);
-    for s in &others {
+    for s in &streams {
         out.extend_from_slice(s);
     }
     Ok(out)
 }
 
 fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
-    use rayon::prelude::*;
     let np = specs.len();
     let table = payload.get(..4 * np).ok_or_else(|| Error::format("payload too short for its stream table"))?;
     let mut streams = Vec::with_capacity(np);
@@ -259,17 +247,7 @@ fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<
     if pos != payload.len() {
         return Err(Error::format("payload longer than its plane streams"));
     }
-    let (w, h, lo, hi) = specs[0];
-    let (p0, r0) = entropy::decode_plane(streams[0], w, h, lo, hi, None, np > 1)?;
-    let others: Vec<Plane> = specs[1..]
-        .par_iter()
-        .zip(&streams[1..])
-        .map(|(&(w, h, lo, hi), s)| {
-            let side = (w * h == r0.len()).then_some(r0.as_slice());
-            entropy::decode_plane(s, w, h, lo, hi, side, false).map(|(p, _)| p)
-        })
-        .collect::<Result<_>>()?;
-    Ok(std::iter::once(p0).chain(others).collect())
+    entropy::decode_planes(&streams, specs)
 }
 
 /// Brotli payload: every plane's MED residuals (modulo its range) as bytes, 16-bit little-endian where the range

@@ -368,29 +368,49 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx
     Ok(if neg == 1 { -v } else { v })
 }
 
-/// Codes a plane in raster order, both directions. The encoder reads `plane.data`; the decoder fills it.
-/// `res` receives the residuals: every pixel's when it holds `width * height` values (the first plane's, side
-/// information for the others), else only the last two rows (`2 * width` values). `side` is the first plane's
-/// residuals (same size) or None.
-fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[i16]>) -> Result<()> {
-    let (w, h) = (plane.width, plane.height);
-    let (lo, hi) = (plane.lo, plane.hi);
-    let range = hi - lo + 1;
-    let half = range / 2;
-    let (emin, emax) = (-half, range - 1 - half);
-    let mut m = Models::new();
-    // Bias cancellation and the second context pay on fine planes (lossless, d = 1); on coarse ones a whole-index
-    // correction overshoots and the second context only dilutes the statistics (measured on Kodak).
-    let fine = hi >= 64;
-    let data = &mut plane.data;
-    let full = res.len() == w * h;
-    if data.len() != w * h || !(full || res.len() == 2 * w) || side.is_some_and(|s| s.len() != w * h) {
-        return Err(Error::value("plane", "size mismatch"));
+/// Codes one plane row by row, both directions: the encoder reads `plane.data`, the decoder fills it. Row-wise so
+/// the planes of an image can be coded in a pipeline (see [`code_planes`]).
+struct PlaneCoder {
+    plane: Plane,
+    m: Box<Models>,
+    /// The residuals of the current and the previous row.
+    res: Vec<i16>,
+    /// Bias cancellation and the second context pay on fine planes (lossless, d = 1); on coarse ones a whole-index
+    /// correction overshoots and the second context only dilutes the statistics (measured on Kodak).
+    fine: bool,
+}
+
+impl PlaneCoder {
+    fn new(plane: Plane) -> Result<Self> {
+        if plane.data.len() != plane.width * plane.height || plane.hi < plane.lo {
+            return Err(Error::value("plane", "size mismatch"));
+        }
+        let res = vec_i16(plane.width.checked_mul(2).ok_or(Error::OutOfMemory { bytes: usize::MAX })?)?;
+        let fine = plane.hi >= 64;
+        Ok(PlaneCoder { plane, m: Models::new(), res, fine })
     }
-    for y in 0..h {
+
+    /// The residuals of row `y` (valid right after coding it).
+    fn res_row(&self, y: usize) -> &[i16] {
+        let w = self.plane.width;
+        &self.res[(y & 1) * w..(y & 1) * w + w]
+    }
+
+    /// Codes row `y` (rows in order). `side` is the first plane's residuals of the same row, or None.
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: Option<&[i16]>) -> Result<()> {
+        let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
+        let range = hi - lo + 1;
+        let half = range / 2;
+        let (emin, emax) = (-half, range - 1 - half);
+        let fine = self.fine;
+        let m = &mut *self.m;
+        let data = &mut self.plane.data;
+        let res = &mut self.res;
+        if side.is_some_and(|s| s.len() != w) {
+            return Err(Error::value("plane", "side row size mismatch"));
+        }
         let row = y * w;
-        // Residual rows: this one and the one above (the whole plane when `full`).
-        let (rcur, rup) = if full { (row, row.wrapping_sub(w)) } else { ((y & 1) * w, ((y + 1) & 1) * w) };
+        let (rcur, rup) = ((y & 1) * w, ((y + 1) & 1) * w);
         for x in 0..w {
             let i = row + x;
             // Neighbours: W, N, NW, NE, with the usual edge rules (first row from W, first column from N).
@@ -414,25 +434,22 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
             let mut t = ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32
                 + 2 * (ew.unsigned_abs() + en.unsigned_abs());
             if let Some(s) = side {
-                t += 2 * (s[i] as i32).unsigned_abs();
+                t += 2 * (s[x] as i32).unsigned_abs();
             }
             let bk = bucket(t);
             let sctx = sign_ctx(ew, en);
             let b2 = if fine { mag_level(ew) * 8 + mag_level(en) } else { usize::MAX };
-            if C::ENCODER {
+            let e = if C::ENCODER {
                 let mut e = data[i] as i32 - pred;
                 if e < emin {
                     e += range;
                 } else if e > emax {
                     e -= range;
                 }
-                code_residual(io, &mut m, bk, b2, sctx, e)?;
-                if fine {
-                    m.bias[qctx].update(e);
-                }
-                res[rcur + x] = e as i16;
+                code_residual(io, m, bk, b2, sctx, e)?;
+                e
             } else {
-                let e = code_residual(io, &mut m, bk, b2, sctx, 0)?;
+                let e = code_residual(io, m, bk, b2, sctx, 0)?;
                 if e < emin || e > emax {
                     return Err(Error::format("entropy stream: residual out of the plane's range"));
                 }
@@ -443,52 +460,117 @@ fn run<C: BitIo>(io: &mut C, plane: &mut Plane, res: &mut [i16], side: Option<&[
                     v -= range;
                 }
                 data[i] = v as i16;
-                if fine {
-                    m.bias[qctx].update(e);
-                }
-                res[rcur + x] = e as i16;
+                e
+            };
+            if fine {
+                m.bias[qctx].update(e);
             }
+            res[rcur + x] = e as i16;
         }
         // A valid stream is never read past its end, so stop at the first row that did (a truncated or hostile
         // stream fails early instead of decoding a huge plane from zeros).
         if io.overrun() {
             return Err(Error::format("entropy stream ends early (truncated)"));
         }
+        Ok(())
     }
-    Ok(())
 }
 
-/// Encodes `plane` (values in `plane.lo..=plane.hi`); returns the stream and, when `keep` is true, every pixel's
-/// residual (side information for later planes; else an empty vector).
-pub fn encode_plane(plane: &Plane, side: Option<&[i16]>, keep: bool) -> Result<(Vec<u8>, Vec<i16>)> {
-    let mut res = vec_i16(if keep { plane.data.len() } else { 2 * plane.width })?;
-    let mut enc = Encoder::new(plane.data.len() / 2 + 16);
-    // The encoder only reads the plane; `run` takes it mutably for the decoder's sake, hence the copy (2 bytes a
-    // pixel, small next to the coding).
-    let mut p = plane.clone();
-    run(&mut enc, &mut p, &mut res, side)?;
-    Ok((enc.finish(), if keep { res } else { Vec::new() }))
+/// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes of the first plane's
+/// size use its residuals as context (`side`), so they are coded in a pipeline: one thread per plane, the first
+/// sending each row's residuals to the others, which follow a row behind. The result does not depend on the
+/// threads' timing.
+fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<C>, Vec<Plane>)> {
+    use std::sync::mpsc;
+    if ios.len() != planes.len() || planes.is_empty() {
+        return Err(Error::value("planes", "one coder per plane"));
+    }
+    let mut coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let (w0, h0) = (coders[0].plane.width, coders[0].plane.height);
+    let mut ios = ios.into_iter();
+    let (Some(mut io0), mut rest_io) = (ios.next(), ios.collect::<Vec<_>>()) else {
+        return Err(Error::value("planes", "one coder per plane"));
+    };
+    let mut rest = coders.split_off(1);
+    let mut first = coders.pop().ok_or_else(|| Error::value("planes", "no plane"))?;
+    let results = std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for (coder, io) in rest.iter_mut().zip(rest_io.iter_mut()) {
+            let uses_side = coder.plane.width == w0 && coder.plane.height == h0;
+            let rx = if uses_side {
+                let (tx, rx) = mpsc::channel::<Vec<i16>>();
+                senders.push(tx);
+                Some(rx)
+            } else {
+                None
+            };
+            handles.push(scope.spawn(move || -> Result<()> {
+                for y in 0..coder.plane.height {
+                    match &rx {
+                        Some(rx) => {
+                            // The first plane stopped (it failed): report its error, not this one.
+                            let side = rx.recv().map_err(|_| Error::format("first plane failed"))?;
+                            coder.row(io, y, Some(&side))?;
+                        }
+                        None => coder.row(io, y, None)?,
+                    }
+                }
+                Ok(())
+            }));
+        }
+        let r0 = (|| -> Result<()> {
+            for y in 0..h0 {
+                first.row(&mut io0, y, None)?;
+                for tx in &senders {
+                    // A receiver that has failed is gone; its error is reported from its thread.
+                    let _ = tx.send(first.res_row(y).to_vec());
+                }
+            }
+            Ok(())
+        })();
+        drop(senders);
+        let mut out = vec![r0];
+        for hnd in handles {
+            out.push(hnd.join().unwrap_or_else(|_| Err(Error::format("internal error: a coder thread panicked"))));
+        }
+        out
+    });
+    for r in results {
+        r?;
+    }
+    let mut planes = vec![first.plane];
+    planes.extend(rest.into_iter().map(|c| c.plane));
+    let mut all_io = vec![io0];
+    all_io.append(&mut rest_io);
+    Ok((all_io, planes))
 }
 
-/// Decodes a plane of `width x height` values in `lo..=hi` from `data`; returns it and, when `keep` is true, its
-/// residuals (else an empty vector).
-pub fn decode_plane(
-    data: &[u8],
-    width: usize,
-    height: usize,
-    lo: i32,
-    hi: i32,
-    side: Option<&[i16]>,
-    keep: bool,
-) -> Result<(Plane, Vec<i16>)> {
-    let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-    let rn = if keep { n } else { width.checked_mul(2).ok_or_else(|| Error::format("plane size overflows"))? };
-    let mut dec = Decoder::new(data)?;
-    let mut plane = Plane { width, height, lo, hi, data: vec_i16(n)? };
-    let mut res = vec_i16(rn)?;
-    run(&mut dec, &mut plane, &mut res, side)?;
-    dec.finish()?;
-    Ok((plane, if keep { res } else { Vec::new() }))
+/// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
+pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
+    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
+    // The coder takes the planes by value for the decoder's sake, hence the copy (2 bytes a pixel, small next to
+    // the coding).
+    let (ios, _) = code_planes(ios, planes.to_vec())?;
+    Ok(ios.into_iter().map(Encoder::finish).collect())
+}
+
+/// Decodes the planes of an image from one stream each; `specs` gives each plane's `(width, height, lo, hi)`.
+pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+    if streams.len() != specs.len() {
+        return Err(Error::format("stream count does not match the plane count"));
+    }
+    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
+    let mut planes = Vec::with_capacity(specs.len());
+    for &(width, height, lo, hi) in specs {
+        let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
+        planes.push(Plane { width, height, lo, hi, data: vec_i16(n)? });
+    }
+    let (ios, planes) = code_planes(ios, planes)?;
+    for io in ios {
+        io.finish()?;
+    }
+    Ok(planes)
 }
 
 /// A zeroed `Vec<i16>` of `n` values, or `Error::OutOfMemory`.
@@ -531,25 +613,34 @@ mod tests {
         Plane { width: w, height: h, lo, hi, data }
     }
 
+    fn one(p: &Plane) -> Vec<u8> {
+        encode_planes(std::slice::from_ref(p)).unwrap().remove(0)
+    }
+
+    fn spec(p: &Plane) -> (usize, usize, i32, i32) {
+        (p.width, p.height, p.lo, p.hi)
+    }
+
     #[test]
     fn round_trip_exact() {
         for (w, h, lo, hi) in [(1, 1, 0, 1), (37, 23, 0, 255), (64, 5, -255, 255), (3, 40, 0, 7), (9, 9, -3, 3)] {
             let p = noisy_plane(w, h, lo, hi, w as u64 * 7 + h as u64);
-            let (bytes, res) = encode_plane(&p, None, true).unwrap();
-            let (q, res2) = decode_plane(&bytes, w, h, lo, hi, None, true).unwrap();
-            assert_eq!(p.data, q.data);
-            assert_eq!(res, res2);
-            // And with side information.
-            let (b2, _) = encode_plane(&p, Some(&res), false).unwrap();
-            let (q2, _) = decode_plane(&b2, w, h, lo, hi, Some(&res), false).unwrap();
-            assert_eq!(p.data, q2.data);
+            let q = decode_planes(&[&one(&p)], &[spec(&p)]).unwrap();
+            assert_eq!(p, q[0]);
+            // Three planes, the later ones with the first's residuals as context, and a smaller one without.
+            let small = noisy_plane(w.div_ceil(2), h.div_ceil(2), lo, hi, 5);
+            let planes = vec![p.clone(), noisy_plane(w, h, lo, hi, 9), small.clone(), p.clone()];
+            let streams = encode_planes(&planes).unwrap();
+            let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+            let specs: Vec<_> = planes.iter().map(spec).collect();
+            assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
         }
     }
 
     #[test]
     fn a_smooth_plane_compresses() {
         let p = noisy_plane(256, 256, 0, 255, 1);
-        let (bytes, _) = encode_plane(&p, None, false).unwrap();
+        let bytes = one(&p);
         // Noise of 7 values: log2(7) = 2.8 bits at most; MED on the ramp does a little worse than the noise alone.
         assert!(bytes.len() * 8 < 256 * 256 * 4, "{} bytes", bytes.len());
     }
@@ -557,9 +648,14 @@ mod tests {
     #[test]
     fn truncation_is_detected() {
         let p = noisy_plane(50, 50, 0, 255, 3);
-        let (bytes, _) = encode_plane(&p, None, false).unwrap();
-        let r = decode_plane(&bytes[..bytes.len() / 2], 50, 50, 0, 255, None, false);
+        let bytes = one(&p);
+        let r = decode_planes(&[&bytes[..bytes.len() / 2]], &[spec(&p)]);
         assert!(matches!(r, Err(Error::Format(_))), "{r:?}");
+        let q = noisy_plane(50, 50, 0, 255, 4);
+        let s = encode_planes(&[p.clone(), q.clone()]).unwrap();
+        for (a, b) in [(&s[0][..10], &s[1][..]), (&s[0][..], &s[1][..10])] {
+            assert!(matches!(decode_planes(&[a, b], &[spec(&p), spec(&q)]), Err(Error::Format(_))));
+        }
     }
 
     #[test]
@@ -573,7 +669,7 @@ mod tests {
                         (s >> 56) as u8
                     })
                     .collect();
-                let _ = decode_plane(&data, 13, 11, -20, 20, None, true);
+                let _ = decode_planes(&[&data, &data], &[(13, 11, -20, 20), (13, 11, 0, 200)]);
             }
         }
     }
