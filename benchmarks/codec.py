@@ -1,4 +1,4 @@
-"""The .qfz codec on the 24 Kodak images next to JPEG-LS, PNG, WebP, JPEG XL, JPEG and AVIF: one run, one table, one plot.
+"""The .qfz codec on the 24 Kodak images next to JPEG-LS, PNG, WebP, JPEG XL, JPEG and AVIF: a table and a plot.
 
     pip install ".[bench]"
     python benchmarks/codec.py [--kodak DIR] [--plot codec-rd.png] [--limit N]
@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from PIL import Image
-
 import qfast
+from PIL import Image
 
 Codec = Callable[[np.ndarray], tuple[bytes, Callable[[], np.ndarray]]]
 
@@ -57,8 +56,8 @@ def measure(images: list[np.ndarray], encode: Callable[[np.ndarray], bytes], dec
     """Mean bpp, PSNR, SSIM, max error, PSNR after the corrector, and median encode / decode ms over ``images``."""
     rows = []
     for img in images:
-        data, te = _timed(lambda: encode(img))
-        out, td = _timed(lambda: decode(data))
+        data, te = _timed(lambda img=img: encode(img))
+        out, td = _timed(lambda data=data: decode(data))
         r = {"bpp": 8 * len(data) / (img.shape[0] * img.shape[1]), "psnr": qfast.psnr(img, out),
              "ssim": qfast.ssim(img, out), "max": int(np.abs(img.astype(int) - out).max()), "enc": te, "dec": td}
         if correct is not None:

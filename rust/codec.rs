@@ -411,8 +411,8 @@ mod tests {
             for d in [0u8, 1, 2, 4, 8, 32] {
                 for coder in [Coder::Qac, Coder::Brotli] {
                     for color in [Color::None, Color::YCoCgR] {
-                        let f = encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder))
-                            .unwrap();
+                        let f =
+                            encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
                         let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
                         let worst = img.iter().zip(&dec.image).map(|(&a, &b)| a.abs_diff(b)).max().unwrap();
                         assert!(worst <= d, "c={c} d={d} {coder:?} {color:?}: {worst}");

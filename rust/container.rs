@@ -290,7 +290,9 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
     }
     let version = r.u16()?;
     if version == 0 || version > VERSION {
-        return Err(Error::format(format!("unsupported .qfz version {version} (this qfast reads versions 1..{VERSION})")));
+        return Err(Error::format(format!(
+            "unsupported .qfz version {version} (this qfast reads versions 1..{VERSION})"
+        )));
     }
     let header_len = r.u16()? as usize;
     if data.len() < header_len {
@@ -321,8 +323,7 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
     }
     let mode = enum_field(r.u8()?, "mode", &[(0, Mode::Bounded), (1, Mode::Levels)])?;
     let color = enum_field(r.u8()?, "colour transform", &[(0, Color::None), (1, Color::YCoCgR), (2, Color::YCbCr)])?;
-    let subsampling =
-        enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
+    let subsampling = enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
     let predictor = r.u8()?;
     let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac)])?;
     let flags = r.u8()?;

@@ -431,8 +431,8 @@ impl PlaneCoder {
             };
             let qctx = if fine { grad_level(d - b) * 81 + grad_level(b - c) * 9 + grad_level(c - a) } else { 0 };
             let pred = (med(a, b, c) + m.bias[qctx].c).clamp(lo, hi);
-            let mut t = ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32
-                + 2 * (ew.unsigned_abs() + en.unsigned_abs());
+            let mut t =
+                ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32 + 2 * (ew.unsigned_abs() + en.unsigned_abs());
             if let Some(s) = side {
                 t += 2 * (s[x] as i32).unsigned_abs();
             }

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import qfast
+from PIL import Image
 from qfast.cli import main
 
 
