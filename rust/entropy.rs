@@ -53,10 +53,10 @@ impl Model {
             self.seen += 1;
         }
         if bit == 0 {
-            self.fast += (65535 - self.fast) >> 4;
+            self.fast += (65535 - self.fast) >> 5;
             self.slow += (65535 - self.slow) >> s;
         } else {
-            self.fast -= self.fast >> 4;
+            self.fast -= self.fast >> 5;
             self.slow -= self.slow >> s;
         }
     }
@@ -433,6 +433,11 @@ impl PlaneCoder {
             let pred = (med(a, b, c) + m.bias[qctx].c).clamp(lo, hi);
             let mut t =
                 ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32 + 2 * (ew.unsigned_abs() + en.unsigned_abs());
+            if y > 0 {
+                let enw = if x > 0 { res[rup + x - 1] } else { 0 };
+                let ene = if x + 1 < w { res[rup + x + 1] } else { 0 };
+                t += (enw.unsigned_abs() + ene.unsigned_abs()) as u32;
+            }
             if let Some(s) = side {
                 t += 2 * (s[x] as i32).unsigned_abs();
             }

@@ -1,7 +1,8 @@
 //! The one error type of the core.
 //!
 //! Every fallible function of the core returns `Result<T, Error>`. The Python bindings map the variants to Python
-//! exceptions in one place (`py.rs`): `Value` to `ValueError`, `Format` to `qfast.FormatError` (a `ValueError`), `OutOfMemory` to `MemoryError`.
+//! exceptions in one place (`py.rs`): `Value` to `ValueError`, `Format` to `qfast.FormatError` (a `ValueError`),
+//! `OutOfMemory` to `MemoryError`.
 
 use std::fmt;
 
