@@ -4,8 +4,8 @@
 //! reduced modulo the plane's value range, is binarised (zero flag, sign, Elias-gamma length in unary, mantissa)
 //! and every binary decision is coded with an adaptive probability chosen by a context. The context is the local
 //! activity: the gradients around the pixel plus the magnitudes of the neighbours' residuals (as CALIC's error
-//! energy) and, for the second and later planes, the first plane's residual at the same pixel, because luma and
-//! chroma errors cluster at the same edges.
+//! energy) and, for the second and later planes, the first plane's (and for the third, also the second plane's)
+//! residual at the same pixel, because luma and chroma errors cluster at the same edges.
 //!
 //! The range coder is LZMA's (32-bit range, carry propagation through a byte cache). The decoder treats the stream as
 //! hostile: it never reads out of bounds (missing bytes read as zero and are counted), every loop is bounded by the
@@ -396,8 +396,9 @@ impl PlaneCoder {
         &self.res[(y & 1) * w..(y & 1) * w + w]
     }
 
-    /// Codes row `y` (rows in order). `side` is the first plane's residuals of the same row, or None.
-    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: Option<&[i16]>) -> Result<()> {
+    /// Codes row `y` (rows in order). `side` is the sum of the context planes' residual magnitudes on the same row,
+    /// or None.
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: Option<&[u16]>) -> Result<()> {
         let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
         let range = hi - lo + 1;
         let half = range / 2;
@@ -439,7 +440,7 @@ impl PlaneCoder {
                 t += (enw.unsigned_abs() + ene.unsigned_abs()) as u32;
             }
             if let Some(s) = side {
-                t += 2 * (s[x] as i32).unsigned_abs();
+                t += 2 * s[x] as u32;
             }
             let bk = bucket(t);
             let sctx = sign_ctx(ew, en);
@@ -481,74 +482,80 @@ impl PlaneCoder {
     }
 }
 
-/// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes of the first plane's
-/// size use its residuals as context (`side`), so they are coded in a pipeline: one thread per plane, the first
-/// sending each row's residuals to the others, which follow a row behind. The result does not depend on the
-/// threads' timing.
+/// The planes whose residuals plane `k` uses as context: the first plane for every later plane of its size, and the
+/// second plane as well for the third (in YCoCg-R, Cg's errors follow Co's as much as Y's).
+fn context_sources(planes: &[PlaneCoder], k: usize) -> Vec<usize> {
+    let same =
+        |j: usize| planes[j].plane.width == planes[k].plane.width && planes[j].plane.height == planes[k].plane.height;
+    match k {
+        0 => vec![],
+        2 if same(0) && same(1) => vec![0, 1],
+        _ if same(0) => vec![0],
+        _ => vec![],
+    }
+}
+
+/// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes use earlier planes'
+/// residuals at the same pixels as context (see [`context_sources`]), so they are coded in a pipeline: one thread
+/// per plane, each sending every row's residuals to the planes that use them, which follow a row behind. The
+/// result does not depend on the threads' timing.
 fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<C>, Vec<Plane>)> {
-    use std::sync::mpsc;
+    use std::sync::mpsc::{channel, Receiver, Sender};
     if ios.len() != planes.len() || planes.is_empty() {
         return Err(Error::value("planes", "one coder per plane"));
     }
     let mut coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
-    let (w0, h0) = (coders[0].plane.width, coders[0].plane.height);
-    let mut ios = ios.into_iter();
-    let (Some(mut io0), mut rest_io) = (ios.next(), ios.collect::<Vec<_>>()) else {
-        return Err(Error::value("planes", "one coder per plane"));
-    };
-    let mut rest = coders.split_off(1);
-    let mut first = coders.pop().ok_or_else(|| Error::value("planes", "no plane"))?;
-    let results = std::thread::scope(|scope| {
-        let mut senders = Vec::new();
-        let mut handles = Vec::new();
-        for (coder, io) in rest.iter_mut().zip(rest_io.iter_mut()) {
-            let uses_side = coder.plane.width == w0 && coder.plane.height == h0;
-            let rx = if uses_side {
-                let (tx, rx) = mpsc::channel::<Vec<i16>>();
-                senders.push(tx);
-                Some(rx)
-            } else {
-                None
-            };
-            handles.push(scope.spawn(move || -> Result<()> {
-                for y in 0..coder.plane.height {
-                    match &rx {
-                        Some(rx) => {
-                            // The first plane stopped (it failed): report its error, not this one.
-                            let side = rx.recv().map_err(|_| Error::format("first plane failed"))?;
-                            coder.row(io, y, Some(&side))?;
+    let n = coders.len();
+    let mut inputs: Vec<Vec<Receiver<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
+    let mut outputs: Vec<Vec<Sender<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
+    for k in 0..n {
+        for j in context_sources(&coders, k) {
+            let (tx, rx) = channel();
+            outputs[j].push(tx);
+            inputs[k].push(rx);
+        }
+    }
+    let mut ios = ios;
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = coders
+            .iter_mut()
+            .zip(ios.iter_mut())
+            .zip(inputs.into_iter().zip(outputs))
+            .map(|((coder, io), (rx, tx))| {
+                scope.spawn(move || -> Result<()> {
+                    let w = coder.plane.width;
+                    let mut side = vec![0u16; if rx.is_empty() { 0 } else { w }];
+                    for y in 0..coder.plane.height {
+                        if !rx.is_empty() {
+                            side.iter_mut().for_each(|v| *v = 0);
+                            for r in &rx {
+                                // A source that stopped has failed: its own error is the one reported.
+                                let row = r.recv().map_err(|_| Error::format("a context plane failed"))?;
+                                for (v, e) in side.iter_mut().zip(&row) {
+                                    *v = v.saturating_add(e.unsigned_abs());
+                                }
+                            }
                         }
-                        None => coder.row(io, y, None)?,
+                        coder.row(io, y, if rx.is_empty() { None } else { Some(&side) })?;
+                        for t in &tx {
+                            // A receiver that has failed is gone; its error is reported from its thread.
+                            let _ = t.send(coder.res_row(y).to_vec());
+                        }
                     }
-                }
-                Ok(())
-            }));
-        }
-        let r0 = (|| -> Result<()> {
-            for y in 0..h0 {
-                first.row(&mut io0, y, None)?;
-                for tx in &senders {
-                    // A receiver that has failed is gone; its error is reported from its thread.
-                    let _ = tx.send(first.res_row(y).to_vec());
-                }
-            }
-            Ok(())
-        })();
-        drop(senders);
-        let mut out = vec![r0];
-        for hnd in handles {
-            out.push(hnd.join().unwrap_or_else(|_| Err(Error::format("internal error: a coder thread panicked"))));
-        }
-        out
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::format("internal error: a coder thread panicked"))))
+            .collect()
     });
+    // The earliest plane's error first: later planes only report that a source failed.
     for r in results {
         r?;
     }
-    let mut planes = vec![first.plane];
-    planes.extend(rest.into_iter().map(|c| c.plane));
-    let mut all_io = vec![io0];
-    all_io.append(&mut rest_io);
-    Ok((all_io, planes))
+    Ok((ios, coders.into_iter().map(|c| c.plane).collect()))
 }
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
