@@ -1,7 +1,8 @@
 //! The one error type of the core.
 //!
 //! Every fallible function of the core returns `Result<T, Error>`. The Python bindings map the variants to Python
-//! exceptions in one place (`py.rs`): `Value` to `ValueError`, `OutOfMemory` to `MemoryError`.
+//! exceptions in one place (`py.rs`): `Value` to `ValueError`, `Format` to `qfast.FormatError` (a `ValueError`),
+//! `OutOfMemory` to `MemoryError`.
 
 use std::fmt;
 
@@ -15,6 +16,9 @@ pub enum Error {
         /// What was expected and what was given.
         msg: String,
     },
+    /// Encoded data (a `.qfz` file) is malformed: the message names the problem (which CRC failed, which version is
+    /// unknown, which field is out of range, ...).
+    Format(String),
     /// An output buffer of `bytes` bytes could not be allocated.
     OutOfMemory {
         /// The size that was asked for.
@@ -27,12 +31,18 @@ impl Error {
     pub fn value(arg: &'static str, msg: impl Into<String>) -> Self {
         Error::Value { arg, msg: msg.into() }
     }
+
+    /// A `Format` error with message `msg`.
+    pub fn format(msg: impl Into<String>) -> Self {
+        Error::Format(msg.into())
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Value { arg, msg } => write!(f, "{arg}: {msg}"),
+            Error::Format(msg) => write!(f, "{msg}"),
             Error::OutOfMemory { bytes } => write!(f, "could not allocate {bytes} bytes"),
         }
     }

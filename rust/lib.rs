@@ -6,11 +6,16 @@
 // Index loops read best in the numeric kernels, where several arrays share one index.
 #![allow(clippy::needless_range_loop)]
 
+pub mod codec;
+pub mod colour;
+pub mod container;
+pub mod entropy;
 pub mod error;
 pub mod lut;
 pub mod metrics;
 pub mod nonuniform;
 pub mod pack;
+pub mod predict;
 pub mod uniform;
 
 #[cfg(feature = "python")]

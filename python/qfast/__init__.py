@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import samples
 from ._core import __version__
+from .codec import FormatError, decode, encode, inspect, load, save
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
 from .quantize import (
@@ -22,8 +23,13 @@ from .quantize import (
 
 __all__ = [
     "__version__",
+    "FormatError",
     "ScalarQuantization",
+    "decode",
     "dequantize_uniform",
+    "encode",
+    "inspect",
+    "load",
     "mse",
     "pack_bits",
     "psnr",
@@ -31,6 +37,7 @@ __all__ = [
     "quantize_mu_law",
     "quantize_uniform",
     "samples",
+    "save",
     "ssim",
     "uniform_indices",
     "unpack_bits",

@@ -1,5 +1,7 @@
 # Type stubs for qfast's compiled core. The public API in qfast/*.py checks arguments before calling these;
 # arrays passed here must be C-contiguous uint8.
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -18,3 +20,21 @@ def unpack_bits(packed: _U8, bits: int, count: int) -> _U8: ...
 def mse(a: _U8, b: _U8) -> float: ...
 def ssim(a: _U8, b: _U8, data_range: float) -> float: ...
 def thread_count() -> int: ...
+
+# The .qfz codec (rust/py/codec.rs).
+class FormatError(ValueError): ...
+
+DEFAULT_MAX_PIXELS: int
+
+def encode(
+    image: _U8,
+    mode: str,
+    values: list[int],
+    color: str,
+    subsample: bool,
+    coder: str,
+    brotli_quality: int,
+    corrector: bytes,
+) -> bytes: ...
+def decode(data: bytes, max_pixels: int) -> tuple[_U8, dict[str, Any]]: ...
+def inspect(data: bytes, max_pixels: int) -> dict[str, Any]: ...

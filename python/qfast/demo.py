@@ -58,6 +58,21 @@ def rows(img: np.ndarray) -> list[Row]:
     return out
 
 
+def codec_rows(img: np.ndarray) -> list[Row]:
+    """The ``.qfz`` codec on ``img``: bounded at a few max errors, then levels mode; ms is encode plus decode."""
+    from .codec import decode, encode, inspect
+
+    out: list[Row] = []
+    for label, opts in [("qfz lossless", {"max_error": 0}), ("qfz max-error 2", {"max_error": 2}),
+                        ("qfz max-error 8", {"max_error": 8}), ("qfz levels 16", {"levels": 16})]:
+        t = time.perf_counter()
+        data = encode(img, **opts)
+        dec = decode(data)
+        ms = 1000 * (time.perf_counter() - t)
+        out.append((label, int(inspect(data)["levels"][0]), dec, len(data), ms))
+    return out
+
+
 def table(img: np.ndarray, results: list[Row]) -> str:
     """The demo's table as text."""
     npx = img.shape[0] * img.shape[1]
@@ -105,7 +120,7 @@ def run(output: str, sample: str = "parrots") -> int:
     from ._io import write_image
 
     img = samples.load(sample)
-    results = rows(img)
+    results = rows(img) + codec_rows(img)
     print(f"qfast demo: the bundled sample {sample!r}, quantized several ways\n")
     print(table(img, results))
     out = free_name(Path(output))

@@ -7,6 +7,8 @@
 //! arrays; the checks here are the last line, so a bad call from anywhere is an exception, never a panic.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod codec;
+
 use crate::error::Error;
 use crate::{metrics, nonuniform, pack, uniform};
 use numpy::ndarray::{ArrayD, IxDyn};
@@ -20,6 +22,7 @@ impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
             Error::Value { .. } => PyValueError::new_err(e.to_string()),
+            Error::Format(_) => codec::FormatError::new_err(e.to_string()),
             Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
         }
     }
@@ -294,5 +297,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_mse, m)?)?;
     m.add_function(wrap_pyfunction!(py_ssim, m)?)?;
     m.add_function(wrap_pyfunction!(py_thread_count, m)?)?;
+    codec::register(m)?;
     Ok(())
 }

@@ -1,0 +1,334 @@
+"""The QANN codec: ``.qfz`` files with a guaranteed maximum error (or a few levels per channel), small and fast.
+
+Encode quantizes each channel (step ``2d + 1`` for a max error ``d``, or ``L`` uniform levels), applies a colour
+transform to the index planes (YCoCg-R, exact) or to the values (YCbCr, optionally with 4:2:0 chroma), predicts each
+plane from its neighbours (MED) and entropy-codes the residuals with a context-adaptive arithmetic coder (or Brotli).
+Decode reverses this to the mid-bin reconstruction and, where a QANN corrector is installed and the file names one,
+lets it win back quality. The container is specified in ``docs/FORMAT.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._validate import Levels, as_float, as_image, as_int, channels_of
+
+#: A malformed ``.qfz`` file (bad magic, unknown version, CRC mismatch, truncation, a field out of range).
+FormatError = _core.FormatError
+
+#: The default limit on width x height when decoding: 2**28 pixels.
+DEFAULT_MAX_PIXELS: int = _core.DEFAULT_MAX_PIXELS
+
+_COLORS = {"auto": None, "rgb": "none", "none": "none", "ycocg": "ycocg", "ycbcr": "ycbcr"}
+_MAX_ERROR = 32
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _image(image: Any) -> np.ndarray:
+    img = as_image(image)
+    if img.ndim == 3 and img.shape[2] not in (3, 4):
+        raise ValueError(f"image: expected shape (H, W), (H, W, 3) or (H, W, 4), got {img.shape}")
+    return img
+
+
+def _per_channel(value: Any, arg: str, channels: int, lo: int, hi: int) -> list[int]:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != channels:
+            raise ValueError(f"{arg}: expected one value per channel ({channels}), got {len(value)}")
+        return [as_int(v, arg, lo, hi) for v in value]
+    return [as_int(value, arg, lo, hi)] * channels
+
+
+def _color(color: Any, mode: str, channels: int, subsample: bool) -> str:
+    if not isinstance(color, str) or color not in _COLORS:
+        raise ValueError(f"color: expected 'auto', 'rgb', 'ycocg' or 'ycbcr', got {color!r}")
+    c = _COLORS[color]
+    if subsample and mode == "bounded":
+        raise ValueError("subsample: only in levels mode (subsampled chroma cannot keep max_error)")
+    if channels == 1:
+        if subsample:
+            raise ValueError("subsample: needs a colour image")
+        return "none"
+    if c is None:
+        c = "ycbcr" if subsample else "ycocg"
+    if c == "ycbcr" and mode == "bounded":
+        raise ValueError("color: 'ycbcr' is not exact, so it cannot keep max_error; use 'ycocg' or 'rgb'")
+    if subsample and c != "ycbcr":
+        raise ValueError(f"subsample: needs color='ycbcr' (levels mode), got color={color!r}")
+    return c
+
+
+@functools.lru_cache(maxsize=8)
+def _file_id(path: str) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()[:8]
+
+
+def _default_corrector() -> Optional[Any]:
+    """The default ``qfast.Corrector``, or None where the corrector (or its model or onnxruntime) is not installed."""
+    import qfast
+
+    corrector_cls = getattr(qfast, "Corrector", None)
+    if corrector_cls is None:
+        return None
+    try:
+        return corrector_cls(model="default")
+    except (ImportError, OSError, ValueError, RuntimeError):
+        return None
+
+
+def _corrector_id(corrector: Any) -> bytes:
+    """The 8-byte id a file records for ``corrector``: a prefix of the SHA-256 of its model file."""
+    path = getattr(corrector, "path", None)
+    return _file_id(str(path)) if path is not None else b""
+
+
+def _resolve_corrector(spec: Any) -> bytes:
+    if spec is None:
+        return b""
+    if spec == "auto":
+        c = _default_corrector()
+        return _corrector_id(c) if c is not None else b""
+    if isinstance(spec, str) and len(spec) == 16:
+        try:
+            return bytes.fromhex(spec)
+        except ValueError:
+            pass
+    raise ValueError(f"corrector: expected 'auto', None or 16 hex digits, got {spec!r}")
+
+
+def encode(
+    image: Any,
+    *,
+    max_error: Optional[Levels] = None,
+    levels: Optional[Levels] = None,
+    target_bpp: Optional[float] = None,
+    color: str = "auto",
+    subsample: bool = False,
+    effort: int = 2,
+    corrector: Optional[str] = "auto",
+) -> bytes:
+    """Compresses an image into ``.qfz`` bytes.
+
+    Give exactly one of ``max_error`` (bounded mode), ``levels`` or ``target_bpp`` (levels mode).
+
+    Args:
+        image: uint8 array (H, W), (H, W, 3) or (H, W, 4), any strides; or a PIL image.
+        max_error: bounded mode: every channel of every pixel decodes within ``d`` of the original, d in 0..32
+            (0 is lossless); an int or one per channel.
+        levels: levels mode: uniform levels per channel, 2..256 (an int or one per channel); decoded mid-bin, then
+            through the QANN corrector where one is installed.
+        target_bpp: levels mode with rate control: the largest level count (the same for every channel) whose file
+            has at most this many bits per pixel (the fewest levels, 2, if none does).
+        color: ``"auto"`` (YCoCg-R on the index planes, exact; YCbCr with ``subsample``), ``"rgb"``, ``"ycocg"``, or
+            ``"ycbcr"`` (levels mode only: JPEG's YCbCr before quantization).
+        subsample: levels mode: code Cb and Cr at half width and height (4:2:0).
+        effort: 1 is Brotli (the simple baseline), 2 (default) qfast's context-adaptive arithmetic coder, 3 also
+            tries coding without a colour transform and keeps the smaller file.
+        corrector: ``"auto"`` records the installed default corrector's id (if any) so decode uses it, ``None``
+            records none, or 16 hex digits of a model id.
+
+    Returns:
+        The ``.qfz`` file as bytes.
+
+    Raises:
+        TypeError: wrong types; both or neither of ``max_error`` and ``levels`` (and ``target_bpp``).
+        ValueError: wrong shape, a value out of range, an option that does not fit the mode.
+
+    Example:
+        >>> data = qfast.encode(img, max_error=2)
+        >>> np.abs(qfast.decode(data).astype(int) - img).max() <= 2
+        True
+    """
+    img = _image(image)
+    ch = channels_of(img)
+    given = [name for name, v in (("max_error", max_error), ("levels", levels), ("target_bpp", target_bpp))
+             if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"max_error: give exactly one of max_error, levels or target_bpp, got {given or 'none'}")
+    if not isinstance(subsample, bool):
+        raise TypeError(f"subsample: expected a bool, got {type(subsample).__name__}")
+    eff = as_int(effort, "effort", 1, 3)
+    cid = _resolve_corrector(corrector)
+    mode = "bounded" if max_error is not None else "levels"
+    col = _color(color, mode, ch, subsample)
+    coder = "brotli" if eff == 1 else "qac"
+
+    def run(mode: str, values: list[int], col: str) -> bytes:
+        out = _core.encode(img, mode, values, col, subsample, coder, 9, cid)
+        if eff >= 3 and col != "none" and not subsample:
+            alt = _core.encode(img, mode, values, "none", False, coder, 9, cid)
+            if len(alt) < len(out):
+                out = alt
+        return out
+
+    if max_error is not None:
+        return run("bounded", _per_channel(max_error, "max_error", ch, 0, _MAX_ERROR), col)
+    if levels is not None:
+        return run("levels", _per_channel(levels, "levels", ch, 2, 256), col)
+    target = as_float(target_bpp, "target_bpp")
+    if not target > 0:
+        raise ValueError(f"target_bpp: expected a positive number, got {target}")
+    budget = target * img.shape[0] * img.shape[1] / 8
+    lo, hi = 2, 256
+    best = run("levels", [2] * ch, col)
+    # The file size grows with the level count (almost always monotonically): bisect on it.
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        data = run("levels", [mid] * ch, col)
+        if len(data) <= budget:
+            lo, best = mid, data
+        else:
+            hi = mid - 1
+    return best
+
+
+def _as_data(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+
+
+def _max_pixels(max_pixels: Any) -> int:
+    return as_int(max_pixels, "max_pixels", 1)
+
+
+def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Optional[np.ndarray]:
+    """Runs the QANN corrector on a decoded reconstruction, or returns None where it does not apply.
+
+    It applies when ``qfast.Corrector`` and its default model are installed, the file names a corrector (or
+    ``force``), and the reconstruction lies on uniform RGB bins: levels mode with ``color`` "none" or "ycocg" and 3 or
+    4 channels (alpha passes through), or bounded mode (only with ``force``; see :func:`decode`). The output is
+    clamped into each pixel's quantization bin.
+    """
+    if image.ndim != 3 or header["color"] == "ycbcr":
+        return None
+    if header["mode"] == "bounded" and not force:
+        return None
+    if header["corrector"] is None and not force:
+        return None
+    corrector = _default_corrector()
+    if corrector is None:
+        return None
+    if header["corrector"] is not None and _corrector_id(corrector).hex() != header["corrector"]:
+        warnings.warn(
+            f"the file names corrector {header['corrector']}, the installed one differs; decoding without it",
+            stacklevel=3,
+        )
+        return None
+    rgb = np.ascontiguousarray(image[..., :3])
+    out = image.copy()
+    if header["mode"] == "levels":
+        out[..., :3] = corrector.correct(rgb, [int(v) for v in header["levels"][:3]], clamp=True)
+    else:
+        # The bounded bins are [rec - d, rec + d]: clamp into them (so the error stays within 2d).
+        d = np.asarray(header["max_error"][:3], np.int16)
+        levels = [max(2, min(int(v), 256)) for v in header["levels"][:3]]
+        fixed = corrector.correct(rgb, levels, clamp=False).astype(np.int16)
+        out[..., :3] = np.clip(fixed, rgb.astype(np.int16) - d, rgb.astype(np.int16) + d).clip(0, 255)
+    return out
+
+
+def decode(data: Any, *, correct: Optional[bool] = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decompresses ``.qfz`` bytes into a uint8 image.
+
+    Args:
+        data: the file's bytes (bytes, bytearray or memoryview).
+        correct: whether to run the QANN corrector after the mid-bin reconstruction. ``None`` (default): in levels
+            mode when the file names a corrector and it is installed; never in bounded mode, so every value stays
+            within ``max_error`` of the original. ``True`` also in bounded mode, clamped into each pixel's
+            quantization bin, which raises PSNR but only bounds the error by ``2 * max_error`` (no decoder can move
+            a value off the bin's centre and keep the bound d for every original in the bin). ``False``: never.
+        max_pixels: refuse files whose header claims more than this many pixels (width x height).
+
+    Returns:
+        uint8 array (H, W) or (H, W, C), C = 3 or 4.
+
+    Raises:
+        FormatError: a malformed file (bad magic, unknown version, CRC mismatch naming the part, truncation,
+            a field out of range, a header claiming more than ``max_pixels`` pixels). A subclass of ValueError.
+        TypeError: ``data`` is not bytes-like.
+
+    Example:
+        >>> qfast.decode(qfast.encode(img, max_error=0)).shape == img.shape
+        True
+    """
+    raw = _as_data(data)
+    if correct is not None and not isinstance(correct, bool):
+        raise TypeError(f"correct: expected a bool or None, got {type(correct).__name__}")
+    image, header = _core.decode(raw, _max_pixels(max_pixels))
+    if correct is False:
+        return image
+    fixed = apply_corrector(image, header, force=bool(correct))
+    return image if fixed is None else fixed
+
+
+def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """The header of a ``.qfz`` file as a dict, after checking it (both CRCs and the length) without decoding pixels.
+
+    Args:
+        data: the file's bytes, or a path to the file.
+
+    Returns:
+        dict with ``version``, ``width``, ``height``, ``channels``, ``mode`` ("bounded" | "levels"), ``color``
+        ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("qac" |
+        "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per channel),
+        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``.
+
+    Raises:
+        FormatError: as :func:`decode`.
+
+    Example:
+        >>> qfast.inspect(qfast.encode(img, max_error=1))["max_error"]
+        [1, 1, 1]
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = Path(data).read_bytes()
+    raw = _as_data(data)
+    h = _core.inspect(raw, _max_pixels(max_pixels))
+    h["file_bytes"] = len(raw)
+    h["bpp"] = 8 * len(raw) / (h["width"] * h["height"])
+    return h
+
+
+def save(path: PathLike, image: Any, *, overwrite: bool = True, **options: Any) -> None:
+    """Encodes ``image`` (see :func:`encode` for ``options``) and writes it to ``path`` atomically.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+
+    Example:
+        >>> qfast.save("photo.qfz", img, max_error=1)
+    """
+    from ._io import CliError, write_bytes
+
+    data = encode(image, **options)
+    try:
+        write_bytes(path, data, force=overwrite)
+    except CliError as e:
+        raise FileExistsError(str(e)) if Path(path).exists() else OSError(str(e)) from None
+
+
+def load(path: PathLike, *, correct: Optional[bool] = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads and decodes a ``.qfz`` file (see :func:`decode`).
+
+    Example:
+        >>> img = qfast.load("photo.qfz")
+    """
+    return decode(Path(path).read_bytes(), correct=correct, max_pixels=max_pixels)

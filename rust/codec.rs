@@ -1,0 +1,491 @@
+//! The QANN codec without the network: quantize, transform, predict, entropy-code into a `.qfz` container, and back.
+//!
+//! Encode: image -> (YCbCr) -> per-channel quantization to indices -> (YCoCg-R on the index planes | 4:2:0 chroma)
+//! -> MED prediction -> QAC or Brotli -> container. Decode reverses it up to the mid-bin reconstruction; the learned
+//! corrector, when used, runs after this in Python.
+
+use crate::colour;
+use crate::container::{self, bounded_levels, levels_max_error, ChannelInfo, Coder, Color, Header, Mode, Subsampling};
+use crate::entropy;
+use crate::error::{zeroed_bytes, Error, Result};
+use crate::predict::{self, Plane};
+use crate::uniform::{index_of, value_of, Reconstruction};
+
+/// How to quantize: a max error per channel (bounded mode) or a level count per channel (levels mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quantization {
+    /// Max error `d` in `0..=32` per channel; `d = 0` is lossless.
+    Bounded(Vec<u8>),
+    /// Level count in `2..=256` per channel.
+    Levels(Vec<u16>),
+}
+
+/// Encoder settings besides the quantization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The colour transform (`Color::None` for one channel).
+    pub color: Color,
+    /// Chroma subsampling (only with `Color::YCbCr`).
+    pub subsampling: Subsampling,
+    /// The entropy coder.
+    pub coder: Coder,
+    /// Brotli quality 0..=11 (Brotli coder only).
+    pub brotli_quality: u32,
+    /// The corrector id to record (zeros: none).
+    pub corrector: [u8; 8],
+}
+
+/// The geometry and value range of each coded plane, in coding order.
+fn plane_specs(h: &Header) -> Vec<(usize, usize, i32, i32)> {
+    let (w, ht) = (h.width as usize, h.height as usize);
+    let l = |c: usize| h.channel_info[c].levels as i32 - 1;
+    let mut specs = Vec::with_capacity(h.channels as usize);
+    match h.color {
+        Color::YCoCgR => {
+            let m = l(0).max(l(1)).max(l(2));
+            specs.push((w, ht, 0, m));
+            specs.push((w, ht, -m, m));
+            specs.push((w, ht, -m, m));
+        }
+        Color::YCbCr => {
+            specs.push((w, ht, 0, l(0)));
+            let (cw, ch) = if h.subsampling == Subsampling::Chroma420 { colour::half(w, ht) } else { (w, ht) };
+            specs.push((cw, ch, 0, l(1)));
+            specs.push((cw, ch, 0, l(2)));
+        }
+        Color::None => {
+            for c in 0..h.channels.min(3) as usize {
+                specs.push((w, ht, 0, l(c)));
+            }
+        }
+    }
+    if h.channels == 4 {
+        specs.push((w, ht, 0, l(3)));
+    }
+    specs
+}
+
+/// Quantizes channel values to indices.
+fn index_tables(h: &Header) -> Vec<[u8; 256]> {
+    h.channel_info
+        .iter()
+        .map(|ch| match h.mode {
+            Mode::Bounded => {
+                let (d, s) = (ch.max_error as u32, 2 * ch.max_error as u32 + 1);
+                std::array::from_fn(|x| ((x as u32 + d) / s) as u8)
+            }
+            Mode::Levels => std::array::from_fn(|x| index_of(x as u8, ch.levels)),
+        })
+        .collect()
+}
+
+/// Reconstructs values from indices (index >= levels gives 0; the decoder checks indices first).
+fn value_tables(h: &Header) -> Vec<[u8; 256]> {
+    h.channel_info
+        .iter()
+        .map(|ch| {
+            std::array::from_fn(|i| {
+                if i >= ch.levels as usize {
+                    return 0;
+                }
+                match h.mode {
+                    Mode::Bounded => (i as u32 * (2 * ch.max_error as u32 + 1)).min(255) as u8,
+                    Mode::Levels => value_of(i as u8, ch.levels, Reconstruction::Midpoint),
+                }
+            })
+        })
+        .collect()
+}
+
+fn new_plane(w: usize, h: usize, lo: i32, hi: i32) -> Result<Plane> {
+    Ok(Plane { width: w, height: h, lo, hi, data: entropy::vec_i16(w * h)? })
+}
+
+/// Encodes an interleaved `height x width x channels` uint8 image (channels 1, 3 or 4) into a `.qfz` file.
+pub fn encode(
+    image: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    q: &Quantization,
+    opts: &Options,
+) -> Result<Vec<u8>> {
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(Error::value("image", format!("expected 1, 3 or 4 channels, got {channels}")));
+    }
+    let n = width.checked_mul(height).ok_or_else(|| Error::value("image", "size overflows"))?;
+    if n == 0 || n.checked_mul(channels) != Some(image.len()) {
+        return Err(Error::value("image", "buffer size does not match width x height x channels"));
+    }
+    let (w32, h32) = (
+        u32::try_from(width).map_err(|_| Error::value("image", "too wide"))?,
+        u32::try_from(height).map_err(|_| Error::value("image", "too tall"))?,
+    );
+    let (mode, channel_info): (Mode, Vec<ChannelInfo>) = match q {
+        Quantization::Bounded(ds) => {
+            if ds.len() != channels {
+                return Err(Error::value("max_error", "expected one value per channel"));
+            }
+            if let Some(&d) = ds.iter().find(|&&d| d > container::MAX_ERROR_LIMIT) {
+                return Err(Error::value("max_error", format!("expected 0..32, got {d}")));
+            }
+            (Mode::Bounded, ds.iter().map(|&d| ChannelInfo { levels: bounded_levels(d), max_error: d }).collect())
+        }
+        Quantization::Levels(ls) => {
+            crate::uniform::check_levels(ls, channels)?;
+            (Mode::Levels, ls.iter().map(|&l| ChannelInfo { levels: l, max_error: levels_max_error(l) }).collect())
+        }
+    };
+    let header = Header {
+        version: container::VERSION,
+        width: w32,
+        height: h32,
+        channels: channels as u8,
+        mode,
+        color: if channels == 1 { Color::None } else { opts.color },
+        subsampling: if channels == 1 { Subsampling::None } else { opts.subsampling },
+        predictor: container::PREDICTOR_MED,
+        coder: opts.coder,
+        corrector: opts.corrector,
+        channel_info,
+        payload_len: 0,
+    };
+    header.validate(u64::MAX).map_err(|e| Error::value("options", e.to_string()))?;
+    let planes = to_planes(image, &header)?;
+    let payload = match header.coder {
+        Coder::Qac => encode_qac(&planes)?,
+        Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
+    };
+    container::write(&header, &payload)
+}
+
+/// Quantizes and transforms an image into its coded planes.
+fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
+    let (w, ht, c) = (h.width as usize, h.height as usize, h.channels as usize);
+    let n = w * ht;
+    let tables = index_tables(h);
+    let specs = plane_specs(h);
+    let mut planes = Vec::with_capacity(specs.len());
+    for &(pw, ph, lo, hi) in &specs {
+        planes.push(new_plane(pw, ph, lo, hi)?);
+    }
+    match h.color {
+        Color::YCoCgR => {
+            let (p0, rest) = planes.split_at_mut(1);
+            let (p1, p2) = rest.split_at_mut(1);
+            for (i, px) in image.chunks_exact(c).enumerate().take(n) {
+                let r = tables[0][px[0] as usize] as i32;
+                let g = tables[1][px[1] as usize] as i32;
+                let b = tables[2][px[2] as usize] as i32;
+                let (y, co, cg) = colour::ycocg_r(r, g, b);
+                p0[0].data[i] = y as i16;
+                p1[0].data[i] = co as i16;
+                p2[0].data[i] = cg as i16;
+            }
+        }
+        Color::YCbCr => {
+            let mut ycc = [zeroed_bytes(n)?, zeroed_bytes(n)?, zeroed_bytes(n)?];
+            for (i, px) in image.chunks_exact(c).enumerate().take(n) {
+                let (y, cb, cr) = colour::rgb_to_ycbcr(px[0], px[1], px[2]);
+                ycc[0][i] = y;
+                ycc[1][i] = cb;
+                ycc[2][i] = cr;
+            }
+            for k in 0..3 {
+                let src = if k > 0 && h.subsampling == Subsampling::Chroma420 {
+                    colour::downsample(&ycc[k], w, ht)
+                } else {
+                    std::mem::take(&mut ycc[k])
+                };
+                for (dst, &v) in planes[k].data.iter_mut().zip(&src) {
+                    *dst = tables[k][v as usize] as i16;
+                }
+            }
+        }
+        Color::None => {
+            for (k, plane) in planes.iter_mut().enumerate().take(c.min(3)) {
+                for (dst, px) in plane.data.iter_mut().zip(image.chunks_exact(c)) {
+                    *dst = tables[k][px[k] as usize] as i16;
+                }
+            }
+        }
+    }
+    if c == 4 {
+        let last = planes.len() - 1;
+        for (dst, px) in planes[last].data.iter_mut().zip(image.chunks_exact(4)) {
+            *dst = tables[3][px[3] as usize] as i16;
+        }
+    }
+    Ok(planes)
+}
+
+/// QAC payload: one u32 stream length per plane, then the streams (see `entropy::encode_planes`).
+fn encode_qac(planes: &[Plane]) -> Result<Vec<u8>> {
+    let streams = entropy::encode_planes(planes)?;
+    let mut out = Vec::new();
+    for s in &streams {
+        let len = u32::try_from(s.len()).map_err(|_| Error::value("image", "plane stream over 4 GiB"))?;
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    for s in &streams {
+        out.extend_from_slice(s);
+    }
+    Ok(out)
+}
+
+fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+    let np = specs.len();
+    let table = payload.get(..4 * np).ok_or_else(|| Error::format("payload too short for its stream table"))?;
+    let mut streams = Vec::with_capacity(np);
+    let mut pos = 4 * np;
+    for k in 0..np {
+        let len = u32::from_le_bytes([table[4 * k], table[4 * k + 1], table[4 * k + 2], table[4 * k + 3]]) as usize;
+        let end = pos.checked_add(len).ok_or_else(|| Error::format("plane stream length overflows"))?;
+        streams.push(payload.get(pos..end).ok_or_else(|| Error::format(format!("plane {k}: stream truncated")))?);
+        pos = end;
+    }
+    if pos != payload.len() {
+        return Err(Error::format("payload longer than its plane streams"));
+    }
+    entropy::decode_planes(&streams, specs)
+}
+
+/// Brotli payload: every plane's MED residuals (modulo its range) as bytes, 16-bit little-endian where the range
+/// needs more than 256 values, in one Brotli stream.
+fn encode_brotli(planes: &[Plane], quality: u32) -> Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    for p in planes {
+        let res = predict::residuals(p)?;
+        if p.hi - p.lo < 256 {
+            raw.extend(res.iter().map(|&e| e as u8));
+        } else {
+            raw.extend(res.iter().flat_map(|&e| e.to_le_bytes()));
+        }
+    }
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams { quality: quality.min(11) as i32, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut raw.as_slice(), &mut out, &params)
+        .map_err(|e| Error::value("image", format!("brotli: {e}")))?;
+    Ok(out)
+}
+
+fn decode_brotli(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+    use std::io::Read;
+    let mut expected: usize = 0;
+    for &(w, h, lo, hi) in specs {
+        let bytes = if hi - lo < 256 { 1 } else { 2 };
+        expected = w
+            .checked_mul(h)
+            .and_then(|n| n.checked_mul(bytes))
+            .and_then(|n| n.checked_add(expected))
+            .ok_or_else(|| Error::format("plane sizes overflow"))?;
+    }
+    // The output cap: never more than the header's planes need (plus one byte to notice a longer stream).
+    let mut raw = Vec::new();
+    raw.try_reserve_exact(expected).map_err(|_| Error::OutOfMemory { bytes: expected })?;
+    let reader = brotli::Decompressor::new(payload, 4096);
+    reader
+        .take(expected as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| Error::format(format!("brotli stream is corrupt ({e})")))?;
+    if raw.len() != expected {
+        return Err(Error::format(format!("brotli stream holds {} bytes, expected {expected}", raw.len())));
+    }
+    let mut planes = Vec::with_capacity(specs.len());
+    let mut pos = 0;
+    for &(w, h, lo, hi) in specs {
+        let n = w * h;
+        let res: Vec<u16> = if hi - lo < 256 {
+            raw[pos..pos + n].iter().map(|&b| b as u16).collect()
+        } else {
+            raw[pos..pos + 2 * n].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()
+        };
+        pos += if hi - lo < 256 { n } else { 2 * n };
+        planes.push(predict::unresiduals(&res, w, h, lo, hi)?);
+    }
+    Ok(planes)
+}
+
+/// A decoded file: its header and the mid-bin reconstruction, interleaved `height x width x channels` uint8.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The validated header.
+    pub header: Header,
+    /// The reconstruction (bounded mode: within each channel's max error of the original).
+    pub image: Vec<u8>,
+}
+
+/// Decodes a `.qfz` file. Any malformed input gives `Error::Format`; `max_pixels` limits `width * height`.
+pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
+    let (header, payload) = container::parse(data, max_pixels)?;
+    let specs = plane_specs(&header);
+    let planes = match header.coder {
+        Coder::Qac => decode_qac(payload, &specs)?,
+        Coder::Brotli => decode_brotli(payload, &specs)?,
+    };
+    let image = from_planes(&planes, &header)?;
+    Ok(Decoded { header, image })
+}
+
+/// Undoes the transforms: coded planes to the interleaved reconstruction.
+fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
+    let (w, ht, c) = (h.width as usize, h.height as usize, h.channels as usize);
+    let n = w * ht;
+    let size = n.checked_mul(c).ok_or_else(|| Error::format("image size overflows"))?;
+    let mut out = zeroed_bytes(size)?;
+    let values = value_tables(h);
+    let levels: Vec<i32> = h.channel_info.iter().map(|ch| ch.levels as i32).collect();
+    let bad = |k: usize| Error::format(format!("decoded index out of range in channel {k}"));
+    if planes.len() != plane_specs(h).len() {
+        return Err(Error::format("plane count mismatch"));
+    }
+    match h.color {
+        Color::YCoCgR => {
+            let (y, co, cg) = (&planes[0].data, &planes[1].data, &planes[2].data);
+            for (i, px) in out.chunks_exact_mut(c).enumerate() {
+                let (r, g, b) = colour::ycocg_r_inverse(y[i] as i32, co[i] as i32, cg[i] as i32);
+                for (k, v) in [r, g, b].into_iter().enumerate() {
+                    if v < 0 || v >= levels[k] {
+                        return Err(bad(k));
+                    }
+                    px[k] = values[k][v as usize];
+                }
+            }
+        }
+        Color::YCbCr => {
+            let mut ycc: Vec<Vec<u8>> = Vec::with_capacity(3);
+            for (k, p) in planes.iter().enumerate().take(3) {
+                let v: Vec<u8> = p.data.iter().map(|&i| values[k][(i as usize) & 255]).collect();
+                ycc.push(if p.data.len() != n { colour::upsample(&v, w, ht) } else { v });
+            }
+            for (i, px) in out.chunks_exact_mut(c).enumerate() {
+                let (r, g, b) = colour::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
+                px[0] = r;
+                px[1] = g;
+                px[2] = b;
+            }
+        }
+        Color::None => {
+            for (k, p) in planes.iter().enumerate().take(c.min(3)) {
+                for (px, &v) in out.chunks_exact_mut(c).zip(&p.data) {
+                    px[k] = values[k][v as usize & 255];
+                }
+            }
+        }
+    }
+    if c == 4 {
+        for (px, &v) in out.chunks_exact_mut(4).zip(&planes[planes.len() - 1].data) {
+            px[3] = values[3][v as usize & 255];
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(w: usize, h: usize, c: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed;
+        let mut v = Vec::with_capacity(w * h * c);
+        for y in 0..h {
+            for x in 0..w {
+                for k in 0..c {
+                    s = s.wrapping_mul(1103515245).wrapping_add(12345);
+                    let noise = (s >> 16) % 9;
+                    v.push(((x * 5 + y * 3 + k * 40) as u32 % 240 + noise) as u8);
+                }
+            }
+        }
+        v
+    }
+
+    fn opts(color: Color, coder: Coder) -> Options {
+        Options { color, subsampling: Subsampling::None, coder, brotli_quality: 5, corrector: [0; 8] }
+    }
+
+    #[test]
+    fn bounded_round_trips_within_d() {
+        for c in [1, 3, 4] {
+            let img = image(23, 17, c, c as u32);
+            for d in [0u8, 1, 2, 4, 8, 32] {
+                for coder in [Coder::Qac, Coder::Brotli] {
+                    for color in [Color::None, Color::YCoCgR] {
+                        let f =
+                            encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
+                        let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
+                        let worst = img.iter().zip(&dec.image).map(|(&a, &b)| a.abs_diff(b)).max().unwrap();
+                        assert!(worst <= d, "c={c} d={d} {coder:?} {color:?}: {worst}");
+                        if d == 0 {
+                            assert_eq!(dec.image, img);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn levels_round_trip_matches_uniform_quantization() {
+        let img = image(31, 9, 3, 7);
+        let ls = vec![5u16, 16, 3];
+        let f = encode(&img, 31, 9, 3, &Quantization::Levels(ls.clone()), &opts(Color::YCoCgR, Coder::Qac)).unwrap();
+        let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
+        let mut want = vec![0u8; img.len()];
+        crate::uniform::quantize(&img, &mut want, &ls, Reconstruction::Midpoint).unwrap();
+        assert_eq!(dec.image, want);
+    }
+
+    #[test]
+    fn ycbcr_subsampled_decodes_to_the_right_size() {
+        let img = image(13, 7, 4, 3);
+        let o = Options { subsampling: Subsampling::Chroma420, ..opts(Color::YCbCr, Coder::Qac) };
+        let f = encode(&img, 13, 7, 4, &Quantization::Levels(vec![64, 32, 32, 4]), &o).unwrap();
+        let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
+        assert_eq!(dec.image.len(), img.len());
+        assert!(matches!(
+            encode(&img, 13, 7, 4, &Quantization::Bounded(vec![1; 4]), &o),
+            Err(Error::Value { arg: "options", .. })
+        ));
+    }
+
+    /// A mutation fuzzer that runs in `cargo test`: every truncation, random bit flips with the CRCs recomputed (so
+    /// the decoders, not only the checksums, see the damage), and random bytes. Nothing may panic.
+    #[test]
+    fn mutated_files_never_panic() {
+        let img = image(19, 11, 3, 1);
+        let mut s = 12345u64;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for coder in [Coder::Qac, Coder::Brotli] {
+            let f = encode(&img, 19, 11, 3, &Quantization::Bounded(vec![1; 3]), &opts(Color::YCoCgR, coder)).unwrap();
+            for n in 0..f.len() {
+                assert!(decode(&f[..n], 1 << 20).is_err());
+            }
+            let hl = Header::len_for(3);
+            for _ in 0..3000 {
+                let mut g = f.clone();
+                for _ in 0..1 + rnd() % 4 {
+                    let i = (rnd() as usize) % g.len();
+                    g[i] ^= 1 << (rnd() % 8);
+                }
+                let _ = decode(&g, 1 << 20);
+                // Re-seal both CRCs so the damage reaches the field checks and the decoders.
+                let crc = crc32fast::hash(&g[..hl - 4]);
+                g[hl - 4..hl].copy_from_slice(&crc.to_le_bytes());
+                let end = g.len() - 4;
+                let crc = crc32fast::hash(&g[hl..end]);
+                g[end..].copy_from_slice(&crc.to_le_bytes());
+                let _ = decode(&g, 1 << 20);
+            }
+        }
+        for len in 0..200 {
+            let g: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            assert!(decode(&g, 1 << 20).is_err());
+        }
+    }
+}

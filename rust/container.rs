@@ -1,0 +1,462 @@
+//! The `.qfz` container: header layout, writing, and the one parser, which treats every byte as hostile.
+//!
+//! Layout (all integers little-endian; `docs/FORMAT.md` is the full specification):
+//!
+//! ```text
+//! 0   4  magic 89 51 46 5A ("\x89QFZ")
+//! 4   2  version (1)
+//! 6   2  header length H in bytes, CRC included (44 + 4 * channels)
+//! 8   4  width, 12 4 height
+//! 16  1  channels (1, 3 or 4)      17 1 mode (0 bounded, 1 levels)
+//! 18  1  colour (0 none, 1 YCoCg-R on indices, 2 YCbCr)
+//! 19  1  subsampling (0 none, 1 4:2:0 chroma)      20 1 predictor (1 MED)
+//! 21  1  coder (1 Brotli, 2 QAC)   22 1 flags (0)   23 1 reserved (0)
+//! 24  8  corrector id (8 bytes of the model's hash; zeros: none)
+//! 32  4 per channel: levels u16, max error u8, reserved u8 (0)
+//! ..  8  payload length P
+//! H-4 4  CRC32 of bytes 0..H-4
+//! H   P  payload
+//! H+P 4  CRC32 of the payload
+//! ```
+
+use crate::error::{Error, Result};
+
+/// The first four bytes of every `.qfz` file.
+pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
+/// The newest format version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// The default limit on `width * height` for the parser: 2^28 pixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 28;
+/// The largest max error of the bounded mode.
+pub const MAX_ERROR_LIMIT: u8 = 32;
+
+/// How the image was quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Step `2d + 1` per channel: every value within `d` of the original (`d = 0` is lossless).
+    Bounded = 0,
+    /// `L` uniform levels per channel, `floor(x * L / 256)`, mid-bin reconstruction.
+    Levels = 1,
+}
+
+/// The colour transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    /// The channels as given.
+    None = 0,
+    /// The reversible YCoCg-R lifting transform on the RGB index planes (exact).
+    YCoCgR = 1,
+    /// JPEG's full-range YCbCr on the values before quantization (levels mode only; not exact).
+    YCbCr = 2,
+}
+
+/// Chroma subsampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subsampling {
+    /// Every plane at full size.
+    None = 0,
+    /// Cb and Cr at half width and half height (rounded up), 2x2 means (YCbCr only).
+    Chroma420 = 1,
+}
+
+/// The entropy coder of the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coder {
+    /// MED residuals as bytes (16-bit where a plane's range needs it), Brotli-compressed: the simple baseline.
+    Brotli = 1,
+    /// qfast's context-adaptive binary arithmetic coder (see `entropy`).
+    Qac = 2,
+}
+
+/// Per-channel quantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Level count: 2..=256 (bounded mode: `floor((255 + d) / (2d + 1)) + 1`).
+    pub levels: u16,
+    /// Largest difference between a decoded value and the original, in the coded space (bounded: `d`).
+    pub max_error: u8,
+}
+
+/// A parsed, validated header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format version of the file.
+    pub version: u16,
+    /// Width in pixels, >= 1.
+    pub width: u32,
+    /// Height in pixels, >= 1.
+    pub height: u32,
+    /// Channels: 1 (grey), 3 (RGB) or 4 (RGBA).
+    pub channels: u8,
+    /// Quantization mode.
+    pub mode: Mode,
+    /// Colour transform.
+    pub color: Color,
+    /// Chroma subsampling.
+    pub subsampling: Subsampling,
+    /// Predictor id (1: MED, the only one so far).
+    pub predictor: u8,
+    /// Entropy coder.
+    pub coder: Coder,
+    /// The corrector's id (a prefix of its model hash), or zeros when decode should not use one.
+    pub corrector: [u8; 8],
+    /// One entry per channel.
+    pub channel_info: Vec<ChannelInfo>,
+    /// Payload length in bytes.
+    pub payload_len: u64,
+}
+
+/// The MED predictor's id.
+pub const PREDICTOR_MED: u8 = 1;
+
+/// Level count of the bounded mode with max error `d`: the number of bins of width `2d + 1` that cover 0..=255.
+pub fn bounded_levels(d: u8) -> u16 {
+    let s = 2 * d as u16 + 1;
+    (255 + d as u16) / s + 1
+}
+
+/// The largest error of uniform `levels`-level quantization with mid-bin reconstruction over 0..=255.
+pub fn levels_max_error(levels: u16) -> u8 {
+    use crate::uniform::{index_of, value_of, Reconstruction};
+    (0..=255u8)
+        .map(|x| (x as i32 - value_of(index_of(x, levels), levels, Reconstruction::Midpoint) as i32).unsigned_abs())
+        .max()
+        .unwrap_or(0) as u8
+}
+
+impl Header {
+    /// The header's size in bytes for `channels` channels.
+    pub fn len_for(channels: usize) -> usize {
+        44 + 4 * channels
+    }
+
+    /// Checks the fields against each other (used by both the writer and the parser).
+    pub fn validate(&self, max_pixels: u64) -> Result<()> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::format(format!("bad dimensions {} x {}", self.width, self.height)));
+        }
+        let pixels = self.width as u64 * self.height as u64;
+        if pixels > max_pixels {
+            return Err(Error::format(format!(
+                "header claims {} x {} = {pixels} pixels, more than the limit of {max_pixels}",
+                self.width, self.height
+            )));
+        }
+        let c = self.channels;
+        if !matches!(c, 1 | 3 | 4) {
+            return Err(Error::format(format!("bad channel count {c} (expected 1, 3 or 4)")));
+        }
+        if self.channel_info.len() != c as usize {
+            return Err(Error::format("channel table does not match the channel count"));
+        }
+        if c == 1 && self.color != Color::None {
+            return Err(Error::format("a colour transform on a one-channel image"));
+        }
+        if self.color == Color::YCbCr && self.mode != Mode::Levels {
+            return Err(Error::format("YCbCr is only valid in levels mode"));
+        }
+        if self.subsampling != Subsampling::None && self.color != Color::YCbCr {
+            return Err(Error::format("chroma subsampling without YCbCr"));
+        }
+        if self.predictor != PREDICTOR_MED {
+            return Err(Error::format(format!("unknown predictor id {}", self.predictor)));
+        }
+        for (i, ch) in self.channel_info.iter().enumerate() {
+            match self.mode {
+                Mode::Bounded => {
+                    if ch.max_error > MAX_ERROR_LIMIT {
+                        return Err(Error::format(format!(
+                            "channel {i}: max error {} out of range 0..{MAX_ERROR_LIMIT}",
+                            ch.max_error
+                        )));
+                    }
+                    if ch.levels != bounded_levels(ch.max_error) {
+                        return Err(Error::format(format!(
+                            "channel {i}: {} levels do not match max error {}",
+                            ch.levels, ch.max_error
+                        )));
+                    }
+                }
+                Mode::Levels => {
+                    if !(2..=256).contains(&ch.levels) {
+                        return Err(Error::format(format!("channel {i}: levels {} out of range 2..256", ch.levels)));
+                    }
+                    if ch.max_error != levels_max_error(ch.levels) {
+                        return Err(Error::format(format!(
+                            "channel {i}: max error {} does not match {} levels",
+                            ch.max_error, ch.levels
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The serialized header, CRC included.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(Self::len_for(self.channel_info.len()));
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&self.version.to_le_bytes());
+        b.extend_from_slice(&(Self::len_for(self.channel_info.len()) as u16).to_le_bytes());
+        b.extend_from_slice(&self.width.to_le_bytes());
+        b.extend_from_slice(&self.height.to_le_bytes());
+        b.extend_from_slice(&[
+            self.channels,
+            self.mode as u8,
+            self.color as u8,
+            self.subsampling as u8,
+            self.predictor,
+            self.coder as u8,
+            0,
+            0,
+        ]);
+        b.extend_from_slice(&self.corrector);
+        for ch in &self.channel_info {
+            b.extend_from_slice(&ch.levels.to_le_bytes());
+            b.extend_from_slice(&[ch.max_error, 0]);
+        }
+        b.extend_from_slice(&self.payload_len.to_le_bytes());
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+}
+
+/// Writes a complete file: header (with `payload_len` set from `payload`), payload, payload CRC.
+pub fn write(header: &Header, payload: &[u8]) -> Result<Vec<u8>> {
+    let mut h = header.clone();
+    h.payload_len = payload.len() as u64;
+    h.validate(u64::MAX)?;
+    let head = h.to_bytes();
+    let mut out = Vec::new();
+    let n = head.len() + payload.len() + 4;
+    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n })?;
+    out.extend_from_slice(&head);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    Ok(out)
+}
+
+/// A little-endian cursor over the header bytes; every read is bounds-checked.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let end = self.pos.checked_add(N).ok_or_else(|| Error::format("header offset overflows"))?;
+        let s = self.data.get(self.pos..end).ok_or_else(|| Error::format("file ends inside the header (truncated)"))?;
+        self.pos = end;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.bytes::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.bytes()?))
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes()?))
+    }
+}
+
+fn enum_field<T>(value: u8, name: &str, table: &[(u8, T)]) -> Result<T>
+where
+    T: Copy,
+{
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| Error::format(format!("unknown {name} id {value}")))
+}
+
+/// Parses and checks a whole `.qfz` file: magic, version, header CRC, every field, the exact file length and the
+/// payload CRC. Returns the header and the payload. `max_pixels` limits `width * height`.
+pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
+    let mut r = Reader { data, pos: 0 };
+    if data.len() < 4 {
+        return Err(Error::format(format!("file too short for a .qfz header ({} bytes, truncated)", data.len())));
+    }
+    if r.bytes::<4>()? != MAGIC {
+        return Err(Error::format("not a .qfz file (bad magic)"));
+    }
+    let version = r.u16()?;
+    if version == 0 || version > VERSION {
+        return Err(Error::format(format!(
+            "unsupported .qfz version {version} (this qfast reads versions 1..{VERSION})"
+        )));
+    }
+    let header_len = r.u16()? as usize;
+    if data.len() < header_len {
+        return Err(Error::format(format!(
+            "file ends inside the header ({} of {header_len} bytes, truncated)",
+            data.len()
+        )));
+    }
+    if header_len < Header::len_for(1) {
+        return Err(Error::format(format!("header length {header_len} too small")));
+    }
+    let stored = u32::from_le_bytes(
+        data.get(header_len - 4..header_len)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| Error::format("header CRC missing"))?,
+    );
+    if crc32fast::hash(&data[..header_len - 4]) != stored {
+        return Err(Error::format("header CRC mismatch (the header is corrupt)"));
+    }
+    let width = r.u32()?;
+    let height = r.u32()?;
+    let channels = r.u8()?;
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(Error::format(format!("bad channel count {channels} (expected 1, 3 or 4)")));
+    }
+    if header_len != Header::len_for(channels as usize) {
+        return Err(Error::format(format!("header length {header_len} does not match {channels} channels")));
+    }
+    let mode = enum_field(r.u8()?, "mode", &[(0, Mode::Bounded), (1, Mode::Levels)])?;
+    let color = enum_field(r.u8()?, "colour transform", &[(0, Color::None), (1, Color::YCoCgR), (2, Color::YCbCr)])?;
+    let subsampling = enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
+    let predictor = r.u8()?;
+    let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac)])?;
+    let flags = r.u8()?;
+    let reserved = r.u8()?;
+    if flags != 0 || reserved != 0 {
+        return Err(Error::format(format!("unknown flags {flags:#04x} / reserved byte {reserved:#04x}")));
+    }
+    let corrector = r.bytes::<8>()?;
+    let mut channel_info = Vec::with_capacity(channels as usize);
+    for i in 0..channels {
+        let levels = r.u16()?;
+        let max_error = r.u8()?;
+        if r.u8()? != 0 {
+            return Err(Error::format(format!("channel {i}: reserved byte is not zero")));
+        }
+        channel_info.push(ChannelInfo { levels, max_error });
+    }
+    let payload_len = r.u64()?;
+    let header = Header {
+        version,
+        width,
+        height,
+        channels,
+        mode,
+        color,
+        subsampling,
+        predictor,
+        coder,
+        corrector,
+        channel_info,
+        payload_len,
+    };
+    header.validate(max_pixels)?;
+    let expected = (header_len as u64)
+        .checked_add(payload_len)
+        .and_then(|n| n.checked_add(4))
+        .ok_or_else(|| Error::format("payload length overflows"))?;
+    let actual = data.len() as u64;
+    if actual < expected {
+        return Err(Error::format(format!("file ends inside the payload ({actual} of {expected} bytes, truncated)")));
+    }
+    if actual > expected {
+        return Err(Error::format(format!("{} trailing bytes after the payload", actual - expected)));
+    }
+    let end = header_len + payload_len as usize;
+    let payload = &data[header_len..end];
+    let crc = u32::from_le_bytes(data[end..].try_into().map_err(|_| Error::format("payload CRC missing"))?);
+    if crc32fast::hash(payload) != crc {
+        return Err(Error::format("payload CRC mismatch (the payload is corrupt)"));
+    }
+    Ok((header, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            version: 1,
+            width: 7,
+            height: 5,
+            channels: 3,
+            mode: Mode::Bounded,
+            color: Color::YCoCgR,
+            subsampling: Subsampling::None,
+            predictor: PREDICTOR_MED,
+            coder: Coder::Qac,
+            corrector: [0; 8],
+            channel_info: vec![ChannelInfo { levels: bounded_levels(2), max_error: 2 }; 3],
+            payload_len: 0,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let file = write(&header(), b"hello").unwrap();
+        assert_eq!(file.len(), Header::len_for(3) + 5 + 4);
+        let (h, p) = parse(&file, DEFAULT_MAX_PIXELS).unwrap();
+        assert_eq!(p, b"hello");
+        assert_eq!(h, Header { payload_len: 5, ..header() });
+    }
+
+    #[test]
+    fn bounded_levels_cover_the_range() {
+        assert_eq!(bounded_levels(0), 256);
+        assert_eq!(bounded_levels(1), 86);
+        for d in 0..=MAX_ERROR_LIMIT {
+            let s = 2 * d as u32 + 1;
+            assert_eq!((255 + d as u32) / s, bounded_levels(d) as u32 - 1);
+        }
+        assert_eq!(levels_max_error(256), 0);
+        assert_eq!(levels_max_error(2), 64);
+    }
+
+    fn err(data: &[u8]) -> String {
+        match parse(data, DEFAULT_MAX_PIXELS) {
+            Err(Error::Format(m)) => m,
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_an_error() {
+        let file = write(&header(), b"payload bytes").unwrap();
+        for n in 0..file.len() {
+            err(&file[..n]);
+        }
+        for i in 0..file.len() {
+            for bit in 0..8 {
+                let mut f = file.clone();
+                f[i] ^= 1 << bit;
+                err(&f);
+            }
+        }
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        let file = write(&header(), b"x").unwrap();
+        let mut f = file.clone();
+        f[4] = 9;
+        assert!(err(&f).contains("version 9"));
+        let mut f = file.clone();
+        f[9] ^= 1;
+        assert!(err(&f).contains("header CRC"));
+        let mut f = file.clone();
+        let n = f.len();
+        f[n - 5] ^= 1;
+        assert!(err(&f).contains("payload CRC"));
+        assert!(err(b"PNG\x0d").contains("magic"));
+        let big = Header { width: 1 << 15, height: 1 << 14, ..header() };
+        let file = write(&big, b"").unwrap();
+        assert!(err(&file).contains("limit"));
+    }
+}

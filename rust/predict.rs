@@ -1,0 +1,130 @@
+//! Lossless prediction of index planes: the MED predictor (LOCO-I / JPEG-LS) and residuals reduced modulo the
+//! plane's value range, so a residual takes no more values than the plane itself.
+
+use crate::error::{Error, Result};
+
+/// One plane of integer values in `lo..=hi`, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plane {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Smallest value a pixel may take.
+    pub lo: i32,
+    /// Largest value a pixel may take (`hi - lo < 2^15`).
+    pub hi: i32,
+    /// `width * height` values.
+    pub data: Vec<i16>,
+}
+
+/// The median edge detector: `min(a, b)` or `max(a, b)` at an edge, else the planar `a + b - c`.
+/// `a` is the west neighbour, `b` the north, `c` the north-west.
+#[inline(always)]
+pub fn med(a: i32, b: i32, c: i32) -> i32 {
+    let (mn, mx) = if a < b { (a, b) } else { (b, a) };
+    if c >= mx {
+        mn
+    } else if c <= mn {
+        mx
+    } else {
+        a + b - c
+    }
+}
+
+#[inline(always)]
+fn neighbours(data: &[i16], w: usize, x: usize, y: usize, first: i32) -> (i32, i32, i32) {
+    let i = y * w + x;
+    if y == 0 {
+        let a = if x > 0 { data[i - 1] as i32 } else { first };
+        (a, a, a)
+    } else {
+        let b = data[i - w] as i32;
+        if x > 0 {
+            (data[i - 1] as i32, b, data[i - w - 1] as i32)
+        } else {
+            (b, b, b)
+        }
+    }
+}
+
+/// MED residuals of `plane`, each reduced modulo the value range into `0..range` (range = `hi - lo + 1`), ready for a
+/// general-purpose compressor.
+pub fn residuals(plane: &Plane) -> Result<Vec<u16>> {
+    let (w, h) = (plane.width, plane.height);
+    let range = plane.hi - plane.lo + 1;
+    if range <= 0 || range > 1 << 16 || plane.data.len() != w * h {
+        return Err(Error::value("plane", "bad range or size"));
+    }
+    let first = plane.lo.max(0).min(plane.hi);
+    let mut out = Vec::new();
+    out.try_reserve_exact(w * h).map_err(|_| Error::OutOfMemory { bytes: w * h * 2 })?;
+    for y in 0..h {
+        for x in 0..w {
+            let (a, b, c) = neighbours(&plane.data, w, x, y, first);
+            let e = (plane.data[y * w + x] as i32 - med(a, b, c)).rem_euclid(range);
+            out.push(e as u16);
+        }
+    }
+    Ok(out)
+}
+
+/// The inverse of [`residuals`]: rebuilds a plane from residuals in `0..range`; any other value is `Error::Format`.
+pub fn unresiduals(res: &[u16], width: usize, height: usize, lo: i32, hi: i32) -> Result<Plane> {
+    let range = hi - lo + 1;
+    let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
+    if res.len() != n || range <= 0 {
+        return Err(Error::format("residual count does not match the plane size"));
+    }
+    let first = lo.max(0).min(hi);
+    let mut data = crate::entropy::vec_i16(n)?;
+    for y in 0..height {
+        for x in 0..width {
+            let (a, b, c) = neighbours(&data, width, x, y, first);
+            let e = res[y * width + x] as i32;
+            if e >= range {
+                return Err(Error::format("residual out of the plane's range"));
+            }
+            // pred in lo..=hi and e in 0..range: one subtraction brings the sum back into lo..=hi.
+            let mut v = med(a, b, c) + e;
+            if v > hi {
+                v -= range;
+            }
+            data[y * width + x] = v as i16;
+        }
+    }
+    Ok(Plane { width, height, lo, hi, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn med_picks_the_edge_or_the_plane() {
+        assert_eq!(med(10, 20, 25), 10);
+        assert_eq!(med(10, 20, 5), 20);
+        assert_eq!(med(10, 20, 15), 15);
+    }
+
+    #[test]
+    fn residuals_round_trip() {
+        let mut s = 5u32;
+        let data: Vec<i16> = (0..35 * 17)
+            .map(|_| {
+                s = s.wrapping_mul(1103515245).wrapping_add(12345);
+                ((s >> 16) % 21) as i16 - 10
+            })
+            .collect();
+        let p = Plane { width: 35, height: 17, lo: -10, hi: 10, data };
+        let r = residuals(&p).unwrap();
+        assert!(r.iter().all(|&e| e < 21));
+        assert_eq!(unresiduals(&r, 35, 17, -10, 10).unwrap(), p);
+    }
+
+    #[test]
+    fn out_of_range_residual_is_a_format_error() {
+        assert!(matches!(unresiduals(&[0, 9], 2, 1, 0, 3), Err(Error::Format(_))));
+        assert!(matches!(unresiduals(&[0], 2, 1, 0, 3), Err(Error::Format(_))));
+    }
+}

@@ -1,0 +1,137 @@
+//! Bindings of the `.qfz` codec: `encode`, `decode`, `inspect` and the `FormatError` exception.
+
+use super::{image, to_array};
+use crate::codec::{self, Options, Quantization};
+use crate::container::{self, Coder, Color, Header, Mode, Subsampling};
+use crate::error::Error;
+use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+pyo3::create_exception!(
+    qfast,
+    FormatError,
+    PyValueError,
+    "A malformed .qfz file: bad magic, unknown version, CRC mismatch, truncation, a field out of range."
+);
+
+fn color_name(c: Color) -> &'static str {
+    match c {
+        Color::None => "none",
+        Color::YCoCgR => "ycocg",
+        Color::YCbCr => "ycbcr",
+    }
+}
+
+fn coder_name(c: Coder) -> &'static str {
+    match c {
+        Coder::Qac => "qac",
+        Coder::Brotli => "brotli",
+    }
+}
+
+/// The header as a dict (the public `qfast.inspect`'s result, less the sizes Python adds).
+fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("version", h.version)?;
+    d.set_item("width", h.width)?;
+    d.set_item("height", h.height)?;
+    d.set_item("channels", h.channels)?;
+    d.set_item("mode", if h.mode == Mode::Bounded { "bounded" } else { "levels" })?;
+    d.set_item("color", color_name(h.color))?;
+    d.set_item("subsampling", if h.subsampling == Subsampling::Chroma420 { "4:2:0" } else { "none" })?;
+    d.set_item("predictor", "med")?;
+    d.set_item("coder", coder_name(h.coder))?;
+    let corrector: Option<String> =
+        (h.corrector != [0; 8]).then(|| h.corrector.iter().map(|b| format!("{b:02x}")).collect());
+    d.set_item("corrector", corrector)?;
+    d.set_item("levels", h.channel_info.iter().map(|c| c.levels).collect::<Vec<_>>())?;
+    d.set_item("max_error", h.channel_info.iter().map(|c| c.max_error as u16).collect::<Vec<_>>())?;
+    d.set_item("header_bytes", Header::len_for(h.channels as usize))?;
+    d.set_item("payload_bytes", h.payload_len)?;
+    Ok(d)
+}
+
+/// Encodes an image into `.qfz` bytes. `mode` is "bounded" (values: max error per channel) or "levels" (values:
+/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "qac" | "brotli"; `corrector` 8 bytes or empty.
+#[pyfunction(name = "encode")]
+#[allow(clippy::too_many_arguments)]
+fn py_encode<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    mode: &str,
+    values: Vec<u16>,
+    color: &str,
+    subsample: bool,
+    coder: &str,
+    brotli_quality: u32,
+    corrector: Vec<u8>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let img = self::image(&image, "image")?;
+    let q = match mode {
+        "bounded" => Quantization::Bounded(
+            values
+                .iter()
+                .map(|&v| u8::try_from(v).map_err(|_| Error::value("max_error", format!("expected 0..32, got {v}"))))
+                .collect::<crate::Result<_>>()?,
+        ),
+        "levels" => Quantization::Levels(values),
+        _ => return Err(Error::value("mode", format!("expected 'bounded' or 'levels', got {mode:?}")).into()),
+    };
+    let color = match color {
+        "none" => Color::None,
+        "ycocg" => Color::YCoCgR,
+        "ycbcr" => Color::YCbCr,
+        _ => return Err(Error::value("color", format!("expected 'none', 'ycocg' or 'ycbcr', got {color:?}")).into()),
+    };
+    let coder = match coder {
+        "qac" => Coder::Qac,
+        "brotli" => Coder::Brotli,
+        _ => return Err(Error::value("coder", format!("expected 'qac' or 'brotli', got {coder:?}")).into()),
+    };
+    let corrector: [u8; 8] = match corrector.len() {
+        0 => [0; 8],
+        _ => corrector.try_into().map_err(|_| Error::value("corrector", "expected 8 bytes"))?,
+    };
+    let subsampling = if subsample { Subsampling::Chroma420 } else { Subsampling::None };
+    let opts = Options { color, subsampling, coder, brotli_quality, corrector };
+    let (h, w, c) = (img.shape[0], img.shape[1], img.channels);
+    let data = img.data;
+    let out = py.detach(|| codec::encode(data, w, h, c, &q, &opts))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Decodes `.qfz` bytes: `(reconstruction, header dict)`.
+#[pyfunction(name = "decode")]
+fn py_decode<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    max_pixels: u64,
+) -> PyResult<(Bound<'py, PyArrayDyn<u8>>, Bound<'py, PyDict>)> {
+    let dec = py.detach(|| codec::decode(data, max_pixels))?;
+    let h = &dec.header;
+    let shape: Vec<usize> = if h.channels == 1 {
+        vec![h.height as usize, h.width as usize]
+    } else {
+        vec![h.height as usize, h.width as usize, h.channels as usize]
+    };
+    let d = header_dict(py, h)?;
+    Ok((to_array(py, &shape, dec.image)?, d))
+}
+
+/// Parses and checks `.qfz` bytes (header, both CRCs, length) without decoding the pixels: the header as a dict.
+#[pyfunction(name = "inspect")]
+fn py_inspect<'py>(py: Python<'py>, data: &[u8], max_pixels: u64) -> PyResult<Bound<'py, PyDict>> {
+    let (h, _) = py.detach(|| container::parse(data, max_pixels))?;
+    header_dict(py, &h)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("FormatError", m.py().get_type::<FormatError>())?;
+    m.add("DEFAULT_MAX_PIXELS", container::DEFAULT_MAX_PIXELS)?;
+    m.add_function(wrap_pyfunction!(py_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(py_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,492 @@
+"""The .qfz codec: round trips, the error bound, every header field, hostile files, golden files, the corrector hook."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import qfast
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qfast import codec
+
+EXPECTED = Path(__file__).parent / "expected"
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+MAGIC = b"\x89QFZ"
+
+
+def _synthetic(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = (x * 7 + y * 3) % 256
+    chans = [(base + 60 * k + rng.integers(-6, 7, (h, w))) % 256 for k in range(max(c, 1))]
+    img = np.stack(chans, axis=-1).astype(np.uint8)
+    return img[..., 0] if c == 1 else img
+
+
+def _kodak(n: int = 3) -> list[np.ndarray]:
+    from PIL import Image
+
+    files = sorted(KODAK.glob("kodim*.png"))[:n]
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+IMAGES = {
+    "grey": _synthetic(33, 47, 1),
+    "rgb": _synthetic(40, 31, 3, 1),
+    "rgba": _synthetic(17, 29, 4, 2),
+    "pixel": _synthetic(1, 1, 3, 3),
+    "row": _synthetic(1, 50, 3, 4),
+    "column": _synthetic(50, 1, 1, 5),
+    "parrots": qfast.samples.load("parrots")[100:228, 200:392],
+}
+
+
+def _max_err(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
+def _reseal(data: bytes) -> bytes:
+    """Recomputes both CRCs, so a changed field reaches the field checks instead of the header CRC."""
+    b = bytearray(data)
+    hl = struct.unpack_from("<H", b, 6)[0]
+    if 8 <= hl <= len(b):
+        struct.pack_into("<I", b, hl - 4, zlib.crc32(bytes(b[: hl - 4])))
+        if len(b) >= hl + 4:
+            struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[hl:-4])))
+    return bytes(b)
+
+
+def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
+    b = bytearray(data)
+    struct.pack_into(fmt, b, offset, value)
+    return _reseal(bytes(b))
+
+
+# ---------------------------------------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("effort", [1, 2, 3])
+def test_lossless_is_exact(name: str, effort: int) -> None:
+    img = IMAGES[name]
+    data = qfast.encode(img, max_error=0, effort=effort)
+    out = qfast.decode(data)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    np.testing.assert_array_equal(out, img)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("d", [1, 2, 4, 8, 17, 32])
+@pytest.mark.parametrize("color", ["auto", "rgb"])
+def test_bounded_never_exceeds_d(name: str, d: int, color: str) -> None:
+    img = IMAGES[name]
+    data = qfast.encode(img, max_error=d, color=color)
+    assert _max_err(qfast.decode(data), img) <= d
+    assert _max_err(qfast.decode(data, correct=False), img) <= d
+    h = qfast.inspect(data)
+    assert h["mode"] == "bounded" and h["max_error"] == [d] * h["channels"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KODAK.is_dir(), reason="Kodak images not available")
+def test_bounded_on_kodak() -> None:
+    for img in _kodak(3):
+        np.testing.assert_array_equal(qfast.decode(qfast.encode(img, max_error=0)), img)
+        for d in (1, 2, 4, 8):
+            data = qfast.encode(img, max_error=d)
+            assert _max_err(qfast.decode(data), img) <= d
+            # The rate falls as d grows, and bounded coding beats 24 bpp by far.
+            assert 8 * len(data) / (img.shape[0] * img.shape[1]) < 8
+
+
+def test_per_channel_max_error() -> None:
+    img = IMAGES["rgba"]
+    out = qfast.decode(qfast.encode(img, max_error=[0, 3, 9, 1]))
+    err = np.abs(out.astype(int) - img).reshape(-1, 4).max(axis=0)
+    assert list(err <= [0, 3, 9, 1]) == [True] * 4
+    assert err[0] == 0
+
+
+@pytest.mark.parametrize("color", ["auto", "rgb", "ycocg"])
+def test_levels_mode_is_uniform_midbin(color: str) -> None:
+    img = IMAGES["rgb"]
+    out = qfast.decode(qfast.encode(img, levels=[8, 16, 5], color=color), correct=False)
+    np.testing.assert_array_equal(out, qfast.quantize_uniform(img, [8, 16, 5]))
+
+
+def test_levels_ycbcr_subsampled() -> None:
+    img = IMAGES["parrots"]
+    data = qfast.encode(img, levels=64, subsample=True)
+    h = qfast.inspect(data)
+    assert (h["color"], h["subsampling"]) == ("ycbcr", "4:2:0")
+    out = qfast.decode(data)
+    assert out.shape == img.shape and qfast.psnr(img, out) > 28
+    assert len(data) < len(qfast.encode(img, levels=64, color="ycbcr"))
+
+
+def test_target_bpp_picks_the_most_levels_within_budget() -> None:
+    img = IMAGES["parrots"]
+    npx = img.shape[0] * img.shape[1]
+    small = qfast.inspect(qfast.encode(img, target_bpp=1.5))
+    large = qfast.inspect(qfast.encode(img, target_bpp=4.0))
+    assert small["bpp"] <= 1.5 and large["bpp"] <= 4.0
+    assert large["levels"][0] > small["levels"][0]
+    more = qfast.encode(img, levels=large["levels"][0] + 1)
+    assert 8 * len(more) / npx > 4.0 or large["levels"][0] == 256
+
+
+def test_qac_beats_brotli() -> None:
+    img = IMAGES["parrots"]
+    for d in (0, 2):
+        assert len(qfast.encode(img, max_error=d)) < len(qfast.encode(img, max_error=d, effort=1))
+
+
+def test_save_load_inspect(tmp_path: Path) -> None:
+    img = IMAGES["rgb"]
+    p = tmp_path / "a.qfz"
+    qfast.save(p, img, max_error=2)
+    assert _max_err(qfast.load(p), img) <= 2
+    h = qfast.inspect(p)
+    assert h == qfast.inspect(p.read_bytes())
+    assert (h["width"], h["height"], h["channels"], h["coder"]) == (31, 40, 3, "qac")
+    assert h["file_bytes"] == p.stat().st_size
+    with pytest.raises(FileExistsError, match="already exists"):
+        qfast.save(p, img, max_error=2, overwrite=False)
+    np.testing.assert_array_equal(qfast.decode(bytearray(p.read_bytes())), qfast.load(p))
+
+
+def test_pil_input() -> None:
+    from PIL import Image
+
+    img = IMAGES["rgb"]
+    np.testing.assert_array_equal(qfast.decode(qfast.encode(Image.fromarray(img), max_error=0)), img)
+
+
+# ----------------------------------------------------------------------------------------------- the corrector's hook
+
+
+class _FakeCorrector:
+    """Stands in for qfast.Corrector (another branch): pushes every value up by 3, clamped like the real one."""
+
+    path = None
+    calls: list = []
+
+    def __init__(self, model: str = "default") -> None:
+        self.model = model
+
+    def correct(self, image: np.ndarray, levels, clamp: bool = False) -> np.ndarray:
+        type(self).calls.append((image.shape, list(levels), clamp))
+        out = np.clip(image.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+        if clamp:
+            lo, hi = _bins(image, levels)
+            out = np.clip(out, lo, hi)
+        return out
+
+
+def _bins(rec: np.ndarray, levels) -> tuple[np.ndarray, np.ndarray]:
+    lv = np.asarray(levels).reshape(1, 1, -1)
+    idx = (rec.astype(np.int32) * lv) >> 8
+    lo = -((-idx * 256) // lv)
+    hi = ((idx + 1) * 256 - 1) // lv
+    return lo.astype(np.uint8), hi.astype(np.uint8)
+
+
+@pytest.fixture
+def fake_corrector(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not really a model")
+    _FakeCorrector.path = model
+    _FakeCorrector.calls = []
+    monkeypatch.setattr(qfast, "Corrector", _FakeCorrector, raising=False)
+    yield _FakeCorrector
+
+
+@pytest.mark.skipif(hasattr(qfast, "Corrector"), reason="a corrector is installed")
+def test_no_corrector_installed_means_plain_decode() -> None:
+    img = IMAGES["rgb"]
+    data = qfast.encode(img, levels=8, corrector=None)
+    assert qfast.inspect(data)["corrector"] is None
+    np.testing.assert_array_equal(qfast.decode(data, correct=True), qfast.decode(data, correct=False))
+
+
+def test_corrector_is_recorded_and_used_in_levels_mode(fake_corrector) -> None:
+    img = IMAGES["rgba"]
+    data = qfast.encode(img, levels=[8, 8, 4, 2])
+    h = qfast.inspect(data)
+    assert h["corrector"] == codec._file_id(str(fake_corrector.path)).hex()
+    plain = qfast.decode(data, correct=False)
+    fixed = qfast.decode(data)
+    assert fake_corrector.calls == [((17, 29, 3), [8, 8, 4], True)]
+    assert not np.array_equal(plain, fixed)
+    np.testing.assert_array_equal(fixed[..., 3], plain[..., 3])
+    lo, hi = _bins(plain[..., :3], [8, 8, 4])
+    assert (fixed[..., :3] >= lo).all() and (fixed[..., :3] <= hi).all()
+
+
+def test_corrector_keeps_the_bound_in_bounded_mode(fake_corrector) -> None:
+    img = IMAGES["rgb"]
+    d = 3
+    data = qfast.encode(img, max_error=d)
+    # By default the bound d holds: bounded mode does not run the corrector.
+    np.testing.assert_array_equal(qfast.decode(data), qfast.decode(data, correct=False))
+    assert fake_corrector.calls == []
+    # Forced, the output stays in each pixel's bin: within 2d of the original.
+    forced = qfast.decode(data, correct=True)
+    assert fake_corrector.calls and _max_err(forced, img) <= 2 * d
+    assert _max_err(forced, qfast.decode(data, correct=False)) <= d
+
+
+def test_mismatched_corrector_is_not_used(fake_corrector) -> None:
+    data = qfast.encode(IMAGES["rgb"], levels=8, corrector="0123456789abcdef")
+    with pytest.warns(UserWarning, match="corrector 0123456789abcdef"):
+        out = qfast.decode(data)
+    np.testing.assert_array_equal(out, qfast.decode(data, correct=False))
+
+
+# ------------------------------------------------------------------------------------------------------ bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({}, TypeError, "exactly one of max_error, levels or target_bpp"),
+        ({"max_error": 1, "levels": 4}, TypeError, "exactly one"),
+        ({"max_error": 33}, ValueError, r"max_error: expected 0\.\.32, got 33"),
+        ({"max_error": -1}, ValueError, "max_error: expected 0..32, got -1"),
+        ({"max_error": 1.5}, TypeError, "max_error: expected an int"),
+        ({"max_error": [1, 2]}, ValueError, r"max_error: expected one value per channel \(3\)"),
+        ({"levels": 1}, ValueError, "levels: expected 2..256, got 1"),
+        ({"levels": 257}, ValueError, "levels: expected 2..256"),
+        ({"target_bpp": 0}, ValueError, "target_bpp: expected a positive number"),
+        ({"max_error": 1, "color": "hsv"}, ValueError, "color: expected"),
+        ({"max_error": 1, "color": "ycbcr"}, ValueError, "color: 'ycbcr' is not exact"),
+        ({"max_error": 1, "subsample": True}, ValueError, "subsample: only in levels mode"),
+        ({"levels": 8, "subsample": True, "color": "ycocg"}, ValueError, "subsample: needs color='ycbcr'"),
+        ({"levels": 8, "subsample": 1}, TypeError, "subsample: expected a bool"),
+        ({"max_error": 1, "effort": 0}, ValueError, "effort: expected 1..3"),
+        ({"max_error": 1, "effort": 4}, ValueError, "effort: expected 1..3"),
+        ({"max_error": 1, "corrector": "xyz"}, ValueError, "corrector: expected"),
+    ],
+)
+def test_bad_options(kwargs: dict, exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        qfast.encode(IMAGES["rgb"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("image", "exc", "match"),
+    [
+        (np.zeros((4, 4, 3), np.float32), TypeError, "image: expected dtype uint8, got float32"),
+        (np.zeros((4, 4, 3), np.uint16), TypeError, "image: expected dtype uint8"),
+        (np.zeros((4, 4, 2), np.uint8), ValueError, r"image: expected shape \(H, W\), \(H, W, 3\) or \(H, W, 4\)"),
+        (np.zeros((4, 4, 5), np.uint8), ValueError, "image: expected shape"),
+        (np.zeros((4,), np.uint8), ValueError, "image: expected shape"),
+        (np.zeros((0, 4, 3), np.uint8), ValueError, "image: expected a non-empty image"),
+        ([[1, 2]], TypeError, "image: expected a NumPy uint8 array or a PIL image, got list"),
+    ],
+)
+def test_bad_images(image, exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        qfast.encode(image, max_error=1)
+
+
+def test_grey_refuses_subsampling() -> None:
+    with pytest.raises(ValueError, match="subsample: needs a colour image"):
+        qfast.encode(IMAGES["grey"], levels=8, subsample=True)
+
+
+def test_decode_bad_arguments() -> None:
+    data = qfast.encode(IMAGES["pixel"], max_error=0)
+    with pytest.raises(TypeError, match="data: expected bytes, got str"):
+        qfast.decode("abc")
+    with pytest.raises(TypeError, match="correct: expected a bool or None"):
+        qfast.decode(data, correct="yes")
+    with pytest.raises(ValueError, match="max_pixels: expected 1"):
+        qfast.decode(data, max_pixels=0)
+
+
+# --------------------------------------------------------------------------------------------- header field checks
+
+
+def _file(**kw) -> bytes:
+    return qfast.encode(IMAGES["rgb"], **(kw or {"max_error": 1}))
+
+
+# (offset, struct format, value, message) for a 3-channel file: each field set to a bad value, CRCs resealed.
+FIELDS = [
+    (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
+    (4, "<H", 0, "unsupported .qfz version 0"),
+    (4, "<H", 2, "unsupported .qfz version 2 \\(this qfast reads versions 1..1\\)"),
+    (4, "<H", 65535, "unsupported .qfz version 65535"),
+    (6, "<H", 52, "header length 52 does not match 3 channels"),
+    (6, "<H", 20, "header length 20 too small"),
+    (8, "<I", 0, "bad dimensions 0 x 40"),
+    (12, "<I", 0, "bad dimensions 31 x 0"),
+    (8, "<I", 1 << 23, "8388608 x 40 = 335544320 pixels, more than the limit of 268435456"),
+    (16, "<B", 2, "bad channel count 2"),
+    (16, "<B", 4, "header length 56 does not match 4 channels"),
+    (17, "<B", 2, "unknown mode id 2"),
+    (18, "<B", 3, "unknown colour transform id 3"),
+    (18, "<B", 2, "YCbCr is only valid in levels mode"),
+    (19, "<B", 1, "chroma subsampling without YCbCr"),
+    (19, "<B", 7, "unknown subsampling id 7"),
+    (20, "<B", 0, "unknown predictor id 0"),
+    (20, "<B", 2, "unknown predictor id 2"),
+    (21, "<B", 0, "unknown entropy coder id 0"),
+    (21, "<B", 3, "unknown entropy coder id 3"),
+    (22, "<B", 1, "unknown flags 0x01"),
+    (23, "<B", 1, "reserved byte 0x01"),
+    (32, "<H", 85, "channel 0: 85 levels do not match max error 1"),
+    (34, "<B", 33, "channel 0: max error 33 out of range 0..32"),
+    (35, "<B", 1, "channel 0: reserved byte is not zero"),
+    (42, "<B", 2, "channel 2: 86 levels do not match max error 2"),
+    (44, "<Q", 1 << 40, "file ends inside the payload"),
+    (44, "<Q", 1, "trailing bytes after the payload"),
+]
+
+
+@pytest.mark.parametrize(("offset", "fmt", "value", "match"), FIELDS)
+def test_every_header_field_is_checked(offset: int, fmt: str, value: int, match: str) -> None:
+    with pytest.raises(qfast.FormatError, match=match):
+        qfast.decode(_patch(_file(), offset, fmt, value))
+    with pytest.raises(qfast.FormatError, match=match):
+        qfast.inspect(_patch(_file(), offset, fmt, value))
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "match"),
+    [(32, 1, "channel 0: levels 1 out of range 2..256"), (32, 257, "levels 257 out of range"),
+     (34, 9, "channel 0: max error 9 does not match 8 levels")],
+)
+def test_levels_mode_fields(offset: int, value: int, match: str) -> None:
+    data = _file(levels=8)
+    fmt = "<H" if offset == 32 else "<B"
+    with pytest.raises(qfast.FormatError, match=match):
+        qfast.decode(_patch(data, offset, fmt, value))
+
+
+def test_colour_on_grey_is_refused() -> None:
+    data = qfast.encode(IMAGES["grey"], max_error=1)
+    with pytest.raises(qfast.FormatError, match="a colour transform on a one-channel image"):
+        qfast.decode(_patch(data, 18, "<B", 1))
+
+
+def test_crc_mismatch_names_the_part() -> None:
+    data = bytearray(_file())
+    bad = bytearray(data)
+    bad[9] ^= 1
+    with pytest.raises(qfast.FormatError, match="header CRC mismatch"):
+        qfast.decode(bytes(bad))
+    bad = bytearray(data)
+    bad[70] ^= 0x10
+    with pytest.raises(qfast.FormatError, match="payload CRC mismatch"):
+        qfast.decode(bytes(bad))
+
+
+def test_pixel_limit_is_configurable() -> None:
+    data = _file()
+    assert qfast.decode(data, max_pixels=31 * 40).shape == (40, 31, 3)
+    with pytest.raises(qfast.FormatError, match="31 x 40 = 1240 pixels, more than the limit of 1239"):
+        qfast.decode(data, max_pixels=31 * 40 - 1)
+
+
+def test_huge_claim_with_a_tiny_payload_fails_fast() -> None:
+    # 2^28 pixels claimed, a few bytes of payload: refused without decoding (or allocating) the whole image.
+    data = _patch(_patch(qfast.encode(IMAGES["pixel"], max_error=0), 8, "<I", 1 << 14), 12, "<I", 1 << 14)
+    with pytest.raises(qfast.FormatError, match="truncated|stream"):
+        qfast.decode(data)
+
+
+def test_is_a_value_error() -> None:
+    assert issubclass(qfast.FormatError, ValueError)
+    with pytest.raises(ValueError):
+        qfast.decode(b"nope")
+
+
+# ------------------------------------------------------------------------------------------------- hostile files
+
+
+@pytest.mark.parametrize("effort", [1, 2])
+def test_every_truncation_is_a_format_error(effort: int) -> None:
+    data = qfast.encode(IMAGES["row"], max_error=1, effort=effort)
+    for n in range(len(data)):
+        with pytest.raises(qfast.FormatError):
+            qfast.decode(data[:n])
+
+
+@pytest.mark.parametrize("effort", [1, 2])
+def test_every_bit_flip_is_a_format_error(effort: int) -> None:
+    data = qfast.encode(IMAGES["row"], levels=7, effort=effort)
+    for i in range(len(data)):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[i] ^= 1 << bit
+            with pytest.raises(qfast.FormatError):
+                qfast.decode(bytes(bad))
+
+
+def _decode_or_format_error(data: bytes) -> None:
+    try:
+        out = qfast.decode(data, max_pixels=1 << 16)
+    except qfast.FormatError:
+        return
+    assert out.dtype == np.uint8 and out.size <= 4 << 16
+
+
+@settings(max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    with pytest.raises(qfast.FormatError):
+        qfast.decode(data)
+    with pytest.raises(qfast.FormatError):
+        qfast.decode(MAGIC + b"\x01\x00" + data)
+
+
+@settings(max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["bounded", "levels", "brotli", "ycbcr"]),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
+)
+def test_mutated_files_with_valid_crcs_never_crash(kind: str, edits: list) -> None:
+    img = IMAGES["rgba"] if kind != "ycbcr" else IMAGES["rgb"]
+    opts = {"bounded": {"max_error": 2}, "levels": {"levels": 9}, "brotli": {"max_error": 1, "effort": 1},
+            "ycbcr": {"levels": 16, "subsample": True}}[kind]
+    data = bytearray(qfast.encode(img, **opts))
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    _decode_or_format_error(_reseal(bytes(data)))
+
+
+# --------------------------------------------------------------------------------------------------- golden files
+
+GOLDEN = {
+    "lossless-rgb": (lambda: IMAGES["parrots"][:24, :32], {"max_error": 0}),
+    "bounded2-rgba": (lambda: IMAGES["rgba"], {"max_error": 2}),
+    "bounded4-grey-brotli": (lambda: IMAGES["grey"], {"max_error": 4, "effort": 1}),
+    "levels8-rgb": (lambda: IMAGES["parrots"][:24, :32], {"levels": [8, 8, 4]}),
+    "levels32-ycbcr420": (lambda: IMAGES["parrots"][:24, :33], {"levels": 32, "subsample": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_files(name: str) -> None:
+    """The bytes of each file are pinned: a change to the format or the coder shows here (and old files must stay
+    readable: a new version keeps decoding these)."""
+    make, opts = GOLDEN[name]
+    img = make()
+    data = qfast.encode(img, corrector=None, **opts)
+    path = EXPECTED / f"codec-{name}.qfz"
+    pixels = EXPECTED / f"codec-{name}.npy"
+    if os.environ.get("GENERATE_EXPECTED"):
+        EXPECTED.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        np.save(pixels, qfast.decode(data, correct=False))
+    assert data == path.read_bytes(), f"{name}: the encoder's output changed (GENERATE_EXPECTED=1 to accept)"
+    np.testing.assert_array_equal(qfast.decode(path.read_bytes(), correct=False), np.load(pixels))
