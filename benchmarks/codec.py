@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-import qfast
 from PIL import Image
+
+import qfast
 
 Codec = Callable[[np.ndarray], tuple[bytes, Callable[[], np.ndarray]]]
 

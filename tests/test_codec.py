@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import qfast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import qfast
 from qfast import codec
 
 EXPECTED = Path(__file__).parent / "expected"

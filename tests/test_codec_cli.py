@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import qfast
 from PIL import Image
+
+import qfast
 from qfast.cli import main
 
 
