@@ -4,11 +4,15 @@
 //! live in `py` behind the `python` feature, so `cargo test` needs no Python.
 #![deny(missing_docs)]
 
+pub mod colorspace;
+pub mod dither;
 pub mod error;
+pub mod kmeans;
 pub mod lut;
 pub mod metrics;
 pub mod nonuniform;
 pub mod pack;
+pub mod remap;
 pub mod uniform;
 
 #[cfg(feature = "python")]

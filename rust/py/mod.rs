@@ -14,6 +14,8 @@ use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArray1, PyReadonlyArray
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
+mod palette;
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
@@ -261,5 +263,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_mse, m)?)?;
     m.add_function(wrap_pyfunction!(py_ssim, m)?)?;
     m.add_function(wrap_pyfunction!(py_thread_count, m)?)?;
+    palette::register(m)?;
     Ok(())
 }
