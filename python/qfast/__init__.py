@@ -11,6 +11,7 @@ from . import samples
 from ._core import __version__
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
+from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
 from .quantize import (
     ScalarQuantization,
     dequantize_uniform,
@@ -22,14 +23,18 @@ from .quantize import (
 
 __all__ = [
     "__version__",
+    "ColorQuantization",
     "ScalarQuantization",
     "dequantize_uniform",
+    "kmeans_palette",
     "mse",
     "pack_bits",
     "psnr",
     "quantize_lloyd_max",
     "quantize_mu_law",
+    "quantize_colors",
     "quantize_uniform",
+    "remap",
     "samples",
     "ssim",
     "uniform_indices",
