@@ -270,9 +270,17 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     let centers = lloyd(&points, &weights, seeds, Some(&labels), params.max_iter, params.tol as f32).0;
     let mut pal: Vec<[u8; 3]> = centers.into_iter().map(|c| params.space.to_rgb8(c)).collect();
     if params.space == ColorSpace::Rgb && params.max_iter > 0 {
-        // One Lloyd step on the pixels themselves: the histogram moves whole cells between clusters, the pixels
-        // can split a cell; worth about 0.05 dB at k = 256.
-        pal = refine_on_pixels(images, pal, &occupied)?;
+        // Lloyd steps on the pixels themselves: the histogram moves whole cells between clusters, the pixels can
+        // split a cell. Measured on Kodak: +0.002 dB at k = 16, +0.014 dB at k = 64, +0.06 dB with two at k = 256;
+        // each costs about one remap, so only the larger palettes get them.
+        let rounds = match k {
+            0..=63 => 0,
+            64..=127 => 1,
+            _ => 2,
+        };
+        for _ in 0..rounds {
+            pal = refine_on_pixels(images, pal, &occupied)?;
+        }
     }
     Ok((pal, occupied))
 }

@@ -44,8 +44,6 @@ pub struct Nearest {
     cands_single: Vec<[u8; 4]>,
     /// Half the width of a cell's box: 1.5 for exact byte colours, 2 when float colours are rounded into cells.
     half: f32,
-    /// The palette's R, G and B as floats, one array each.
-    soa: [Vec<f32>; 3],
 }
 
 impl Nearest {
@@ -63,10 +61,9 @@ impl Nearest {
         check_palette(palette)?;
         let points = palette.iter().map(|c| space.point(c.map(f32::from))).collect();
         let slot = if space == ColorSpace::Rgb { vec![NONE; GRID_CELLS] } else { Vec::new() };
-        let soa = [0, 1, 2].map(|t| palette.iter().map(|c| f32::from(c[t])).collect());
         let cands_single = palette.iter().enumerate().map(|(i, c)| [c[0], c[1], c[2], i as u8]).collect();
         let (lists, cands) = (Vec::new(), Vec::new());
-        Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half, soa })
+        Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half })
     }
 
     /// The palette.
@@ -74,34 +71,47 @@ impl Nearest {
         &self.rgb
     }
 
-    /// The candidates of grid cell `cell` (RGB only): every palette index that can be nearest to a point of the
-    /// cell's box, widened by half a level on each side so rounded float inputs are covered too.
-    fn cell_candidates(rgb: &[[u8; 3]], soa: &[Vec<f32>; 3], half: f32, cell: usize, d: &mut Vec<f32>) -> Vec<u8> {
+    /// The centre of grid cell `cell`'s box of byte values.
+    fn cell_centre(cell: usize) -> [f32; 3] {
         let w = (1u32 << (8 - GRID_BITS)) as f32;
-        let coord = [cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & ((1 << GRID_BITS) - 1), cell & ((1 << GRID_BITS) - 1)];
-        // The box of values v with round(v) in the cell: [w*i - 0.5, w*i + w - 0.5].
-        let c = coord.map(|i| i as f32 * w + (w - 1.0) / 2.0);
+        let m = (1 << GRID_BITS) - 1;
+        let coord = [cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m];
+        coord.map(|i| i as f32 * w + (w - 1.0) / 2.0)
+    }
+
+    /// The candidates of grid cell `cell` among all colours.
+    fn cell_candidates(rgb: &[[u8; 3]], half: f32, cell: usize) -> Vec<u8> {
+        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
+        Self::box_candidates(rgb, &all, Self::cell_centre(cell), half)
+    }
+
+    /// Every colour of `among` that can be the nearest (or tie for nearest) to some point of the box with centre
+    /// `c` and half-width `half`. `among` must hold every such colour of the palette, in ascending index order
+    /// (the result keeps that order).
+    fn box_candidates(rgb: &[[u8; 3]], among: &[u8], c: [f32; 3], half: f32) -> Vec<u8> {
+        let col = |i: u8| rgb.get(i as usize).copied().unwrap_or_default();
         let r = (3.0f32).sqrt() * half;
-        // Squared distances from the centre to every colour (a loop the compiler vectorises), then the bound.
-        d.clear();
-        d.extend(soa[0].iter().zip(&soa[1]).zip(&soa[2]).map(|((x, y), z)| {
-            let (x, y, z) = (x - c[0], y - c[1], z - c[2]);
-            x * x + y * y + z * z
-        }));
-        let d0 = d.iter().copied().fold(f32::INFINITY, f32::min).sqrt();
+        let mut near: Vec<(f32, u8)> = among
+            .iter()
+            .map(|&i| {
+                let p = col(i);
+                let (x, y, z) = (p[0] as f32 - c[0], p[1] as f32 - c[1], p[2] as f32 - c[2]);
+                (x * x + y * y + z * z, i)
+            })
+            .collect();
+        let d0 = near.iter().map(|x| x.0).fold(f32::INFINITY, f32::min).sqrt();
         let limit = (d0 + 2.0 * r + 1e-3) * (d0 + 2.0 * r + 1e-3);
-        let mut near: Vec<(f32, u8)> =
-            d.iter().enumerate().filter(|(_, &x)| x <= limit).map(|(i, &x)| (x, i as u8)).collect();
+        near.retain(|x| x.0 <= limit);
         if near.len() <= 1 {
             return near.into_iter().map(|(_, i)| i).collect();
         }
-        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        // Drop a colour p when one of the few colours nearest the centre, q, is strictly nearer than p to every point
-        // of the box: |x-p|^2 - |x-q|^2 = |p|^2 - |q|^2 - 2 x.(p-q) is linear in x, so its minimum over the box is at
-        // a corner. Exact in f64 (all values are multiples of 0.5), and ties are kept, so the lowest index still wins.
+        // Drop a colour p when one of the three colours nearest the centre, q, is strictly nearer than p to every
+        // point of the box: |x-p|^2 - |x-q|^2 = |p|^2 - |q|^2 - 2 x.(p-q) is linear in x, so its minimum over the box
+        // is at a corner. Exact in f64 (all values are multiples of 0.5), and ties are kept, so the lowest index
+        // still wins.
         let lo = c.map(|v| v as f64 - half as f64);
         let hi = c.map(|v| v as f64 + half as f64);
-        let col = |i: u8| rgb.get(i as usize).copied().unwrap_or_default().map(f64::from);
+        let colf = |i: u8| col(i).map(f64::from);
         let dominated = |p: [f64; 3], q: [f64; 3]| {
             let mut m: f64 = (0..3).map(|t| p[t] * p[t] - q[t] * q[t]).sum();
             for t in 0..3 {
@@ -110,31 +120,70 @@ impl Nearest {
             }
             m > 0.0
         };
-        let judges: Vec<[f64; 3]> = near.iter().take(4).map(|&(_, i)| col(i)).collect();
-        let mut out: Vec<u8> = near
-            .iter()
+        let mut top = [(f32::INFINITY, 0u8); 3];
+        for &(d, i) in &near {
+            if d < top[2].0 {
+                top[2] = (d, i);
+                if top[2].0 < top[1].0 {
+                    top.swap(1, 2);
+                    if top[1].0 < top[0].0 {
+                        top.swap(0, 1);
+                    }
+                }
+            }
+        }
+        let judges: Vec<[f64; 3]> = top.iter().filter(|t| t.0.is_finite()).map(|&(_, i)| colf(i)).collect();
+        // `among` is in ascending index order and so is `near`: a strict `<` scan keeps the lowest index on ties.
+        near.iter()
             .filter(|&&(_, i)| {
-                let p = col(i);
+                let p = colf(i);
                 !judges.iter().any(|&q| q != p && dominated(p, q))
             })
             .map(|&(_, i)| i)
-            .collect();
-        // Ascending index order, so a strict `<` scan keeps the lowest index on ties.
-        out.sort_unstable();
-        out
+            .collect()
     }
 
     /// Fills the candidate lists of `cells` (grid indices, no duplicates, not yet filled) in parallel.
+    ///
+    /// Two levels: cells are grouped by their parent in a grid half as fine (2x2x2 cells), the parent's box gets
+    /// candidates from the whole palette, and each cell's from its parent's few. With 256 colours this is several
+    /// times less work than searching the palette for every cell.
     pub fn prepare(&mut self, cells: &[u32]) {
         if self.space != ColorSpace::Rgb {
             return;
         }
-        let (rgb, soa, half) = (&self.rgb, &self.soa, self.half);
-        let lists: Vec<Vec<u8>> = cells
+        let b = GRID_BITS - 1;
+        let parent_of = |cell: u32| -> u32 {
+            let m = (1u32 << GRID_BITS) - 1;
+            let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
+            ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
+        };
+        let mut keyed: Vec<(u32, u32)> = cells.iter().map(|&c| (parent_of(c), c)).collect();
+        keyed.sort_unstable();
+        let mut groups: Vec<&[(u32, u32)]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=keyed.len() {
+            if i == keyed.len() || keyed[i].0 != keyed[start].0 {
+                groups.push(&keyed[start..i]);
+                start = i;
+            }
+        }
+        let (rgb, half) = (&self.rgb, self.half);
+        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
+        let pw = (1u32 << (9 - GRID_BITS)) as f32;
+        let lists: Vec<Vec<(u32, Vec<u8>)>> = groups
             .par_iter()
-            .map_init(Vec::new, |d, &c| Self::cell_candidates(rgb, soa, half, c as usize, d))
+            .map(|g| {
+                let p = g.first().map(|x| x.0).unwrap_or(0) as usize;
+                let m = (1 << b) - 1;
+                let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
+                let plist = Self::box_candidates(rgb, &all, pc, half + pw / 4.0);
+                g.iter()
+                    .map(|&(_, c)| (c, Self::box_candidates(rgb, &plist, Self::cell_centre(c as usize), half)))
+                    .collect()
+            })
             .collect();
-        for (&c, l) in cells.iter().zip(lists) {
+        for (c, l) in lists.into_iter().flatten() {
             self.push_list(c as usize, &l);
         }
     }
@@ -211,7 +260,7 @@ impl Nearest {
         }
         let cell = cell_of(v.map(|x| x.round().clamp(0.0, 255.0) as u8));
         if self.list(cell).is_none() {
-            let l = Self::cell_candidates(&self.rgb, &self.soa, self.half, cell, &mut Vec::new());
+            let l = Self::cell_candidates(&self.rgb, self.half, cell);
             self.push_list(cell, &l);
         }
         let Some(l) = self.list(cell) else { return self.brute(v) };
