@@ -24,6 +24,8 @@ pub const GRID_CELLS: usize = 1 << (3 * GRID_BITS);
 const POINT_CHUNK: usize = 2048;
 /// Pixels per histogram work item (at most, so that per-chunk u32 sums cannot overflow: 2^22 * 255 < 2^32).
 const PIXEL_CHUNK: usize = 1 << 22;
+/// Pixels (about) that `refine_on_pixels` looks at; larger inputs are sampled.
+const REFINE_SAMPLE: usize = 1 << 21;
 /// Re-sort the centres' neighbour lists once some centre has moved this far (0..255 units) since the last sort.
 const REBUILD_DRIFT: f32 = 2.0;
 /// How many of each centre's neighbours `lloyd` keeps in order.
@@ -129,8 +131,10 @@ pub fn histogram(images: &[ImageRef<'_>]) -> Result<Vec<Cell>> {
     }
     let total: usize = images.iter().map(|im| im.pixels()).sum();
     let threads = rayon::current_num_threads().max(1);
-    // Enough chunks to use every thread on big inputs, none below 256 Ki pixels (merging costs more than it saves).
-    let per = total.div_ceil(threads).clamp(1 << 18, PIXEL_CHUNK);
+    // A multiple of the thread count of chunks on big inputs (so no thread idles in the last round), none below
+    // 256 Ki pixels (merging costs more than it saves) or above PIXEL_CHUNK.
+    let rounds = total.div_ceil(threads * PIXEL_CHUNK).max(1);
+    let per = total.div_ceil(threads * rounds).clamp(1 << 18, PIXEL_CHUNK);
     let chunks: Vec<(&[u8], usize)> = images
         .iter()
         .flat_map(|im| im.data.chunks(per * im.channels).map(move |d| (d, im.channels)))
@@ -286,13 +290,17 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
 }
 
 /// One exact Lloyd step on the pixels: each pixel to its nearest palette colour, then each colour to the rounded
-/// mean of its pixels (colours without pixels stay). Integer sums, so the result does not depend on thread count.
+/// mean of its pixels (colours without pixels stay). Above `REFINE_SAMPLE` pixels, every n-th pixel (a fixed
+/// stride) stands for the rest. Integer sums, so the result does not depend on thread count.
 pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
     let mut nearest = crate::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
     nearest.prepare(occupied);
     let k = pal.len();
     let nr = &nearest;
     let mut sums = vec![[0u64; 4]; k];
+    // Means need no more than a few million pixels: big images are sampled with a fixed stride.
+    let total: usize = images.iter().map(|im| im.pixels()).sum();
+    let step = (total / REFINE_SAMPLE).max(1);
     for im in images {
         let ch = im.channels;
         let parts: Vec<Vec<[u64; 4]>> = im
@@ -300,7 +308,7 @@ pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[
             .par_chunks(POINT_CHUNK * 16 * ch)
             .map(|d| {
                 let mut s = vec![[0u64; 4]; k];
-                for px in d.chunks_exact(ch) {
+                for px in d.chunks_exact(ch).step_by(step) {
                     let c = rgb_of(px, ch);
                     if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
                         e[0] += 1;
@@ -485,6 +493,7 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
     let mut idx: Vec<u32> = (0..n as u32).collect();
     let mut boxes = vec![make(&idx, 0)];
     let mut prefix: Vec<(f64, [f64; 3], f64)> = Vec::new();
+    let mut keys: Vec<u64> = Vec::new();
     while boxes.len() < k {
         // The box with the largest error that can still be split (ties: the first).
         let Some((bi, _)) = boxes
@@ -501,7 +510,17 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
         let axis = (0..3)
             .max_by(|&x, &y| (q[x] - s[x] * s[x] / w).total_cmp(&(q[y] - s[y] * s[y] / w)).then(y.cmp(&x)))
             .unwrap_or(0);
-        part.sort_unstable_by(|&i, &j| points[i as usize][axis].total_cmp(&points[j as usize][axis]).then(i.cmp(&j)));
+        // Sort by (coordinate, index) as one integer key: the f32 bits mapped to an order-preserving u32.
+        keys.clear();
+        keys.extend(part.iter().map(|&i| {
+            let bits = points[i as usize][axis].to_bits();
+            let ord = if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 };
+            (u64::from(ord) << 32) | u64::from(i)
+        }));
+        keys.sort_unstable();
+        for (p, &key) in part.iter_mut().zip(keys.iter()) {
+            *p = key as u32;
+        }
         // prefix[t]: weight, weighted sums and weighted squared norms of part[..t].
         prefix.clear();
         let mut acc = (0.0, [0.0; 3], 0.0);

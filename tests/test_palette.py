@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qfast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-import qfast
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 
@@ -382,7 +381,7 @@ def test_unknown_dither_in_quantize_colors():
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match="method: expected one of 'kmeans', 'median-cut', 'kmeans\\+\\+', got 'octree'"):
+    with pytest.raises(ValueError, match=r"method: expected one of 'kmeans', 'median-cut', 'kmeans\+\+', got 'octree'"):
         qfast.quantize_colors(np.zeros((4, 4, 3), np.uint8), 2, method="octree")
 
 

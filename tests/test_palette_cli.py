@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import qfast
+from PIL import Image
 from qfast.cli import main
 
 

@@ -15,7 +15,7 @@ back untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -209,7 +209,7 @@ def quantize_colors(
     return ColorQuantization(pal, idx, img)
 
 
-def sweep(image: Any, ks: Optional[list[int]] = None, **kwargs: Any) -> list[ColorQuantization]:
+def sweep(image: Any, ks: list[int] | None = None, **kwargs: Any) -> list[ColorQuantization]:
     """:func:`quantize_colors` at several palette sizes (default 1, 5, 10, 20, 40); keyword arguments as there."""
     img = as_image(image)
     ks = [1, 5, 10, 20, 40] if ks is None else list(ks)
