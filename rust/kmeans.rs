@@ -3,9 +3,10 @@
 //!
 //! Why a histogram: a photo has hundreds of thousands of pixels but far fewer distinct colours at the precision that
 //! matters, so clustering a histogram is orders of magnitude less work than clustering pixels. The histogram here is
-//! a grid of `2^GRID_BITS` levels per channel in which each occupied cell keeps its pixel count and the exact sum of
-//! its pixels, so a cell is represented by its mean colour, not its centre. Moving whole cells between clusters is
-//! then the only approximation (the final remap is exact per pixel); with 6 bits a cell is 4 levels wide.
+//! a grid of `2^GRID_BITS` levels per channel (`2^FINE_BITS` for large palettes) in which each occupied cell keeps its
+//! pixel count and the exact sum of its pixels, so a cell is represented by its mean colour, not its centre. Moving
+//! whole cells between clusters is then the only approximation (the final remap is exact per pixel); with 6 bits a
+//! cell is 4 levels wide, with 7 bits 2.
 //!
 //! Determinism: everything that depends on thread scheduling is an integer sum (the histogram) or is computed over a
 //! fixed chunking and reduced in chunk order (the Lloyd sums), so the same seed gives the same palette whatever the
@@ -20,6 +21,11 @@ use std::cell::RefCell;
 pub const GRID_BITS: u32 = 6;
 /// Cells in the histogram grid.
 pub const GRID_CELLS: usize = 1 << (3 * GRID_BITS);
+/// Bits per channel of the finer histogram grid used for large palettes (from `FINE_K` colours).
+pub const FINE_BITS: u32 = 7;
+/// Palettes of this many colours and more cluster the finer histogram: at k = 256 a 4-level cell is as wide as a
+/// cluster, and the 2-level grid gains about 0.07 dB on Kodak (it costs more cells to cluster).
+pub const FINE_K: usize = 128;
 /// Points per parallel work item in the Lloyd and seeding loops. Fixed, so results do not depend on thread count.
 const POINT_CHUNK: usize = 2048;
 /// Pixels per histogram work item (at most, so that per-chunk u32 sums cannot overflow: 2^22 * 255 < 2^32).
@@ -71,8 +77,30 @@ pub fn rgb_of(px: &[u8], channels: usize) -> [u8; 3] {
 /// The histogram grid cell of a colour.
 #[inline(always)]
 pub fn cell_of(c: [u8; 3]) -> usize {
-    let s = 8 - GRID_BITS;
-    ((c[0] as usize >> s) << (2 * GRID_BITS)) | ((c[1] as usize >> s) << GRID_BITS) | (c[2] as usize >> s)
+    cell_of_bits(c, GRID_BITS)
+}
+
+/// The cell of a colour in a grid of `bits` (1..=8) bits per channel.
+#[inline(always)]
+pub fn cell_of_bits(c: [u8; 3], bits: u32) -> usize {
+    let s = 8 - bits;
+    ((c[0] as usize >> s) << (2 * bits)) | ((c[1] as usize >> s) << bits) | (c[2] as usize >> s)
+}
+
+/// The `GRID_BITS` cells of a set of cells of a `bits`-bit grid (`bits >= GRID_BITS`), sorted, without repeats.
+pub fn coarse_cells(cells: &[Cell], bits: u32) -> Vec<u32> {
+    let d = bits.saturating_sub(GRID_BITS);
+    let m = (1u32 << bits) - 1;
+    let mut out: Vec<u32> = cells
+        .iter()
+        .map(|c| {
+            let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
+            ((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// One occupied histogram cell: its grid index, pixel count and per-channel pixel sums.
@@ -93,17 +121,18 @@ thread_local! {
 }
 
 /// The occupied cells of a run of pixels (at most `PIXEL_CHUNK`), sorted by cell index.
-fn chunk_cells(data: &[u8], channels: usize) -> Vec<Cell> {
+fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Vec<Cell> {
     GRID.with(|g| {
         let mut grid = g.borrow_mut();
-        if grid.len() != GRID_CELLS {
-            *grid = vec![[0u32; 4]; GRID_CELLS];
+        let cells = 1usize << (3 * bits);
+        if grid.len() < cells {
+            *grid = vec![[0u32; 4]; cells];
         }
         let mut touched: Vec<u32> = Vec::new();
         for px in data.chunks_exact(channels) {
             let c = rgb_of(px, channels);
-            let i = cell_of(c);
-            // `i < GRID_CELLS` by construction of `cell_of`.
+            let i = cell_of_bits(c, bits);
+            // `i < 2^(3 bits) <= grid.len()` by construction of `cell_of_bits`.
             let e = &mut grid[i];
             if e[0] == 0 {
                 touched.push(i as u32);
@@ -124,8 +153,12 @@ fn chunk_cells(data: &[u8], channels: usize) -> Vec<Cell> {
     })
 }
 
-/// The weighted colour histogram of a set of images: occupied grid cells sorted by index.
-pub fn histogram(images: &[ImageRef<'_>]) -> Result<Vec<Cell>> {
+/// The weighted colour histogram of a set of images on a grid of `bits` (1..=8) bits per channel: occupied cells
+/// sorted by index.
+pub fn histogram(images: &[ImageRef<'_>], bits: u32) -> Result<Vec<Cell>> {
+    if !(1..=8).contains(&bits) {
+        return Err(Error::value("bits", format!("expected 1..8, got {bits}")));
+    }
     for im in images {
         im.check("images")?;
     }
@@ -139,7 +172,7 @@ pub fn histogram(images: &[ImageRef<'_>]) -> Result<Vec<Cell>> {
         .iter()
         .flat_map(|im| im.data.chunks(per * im.channels).map(move |d| (d, im.channels)))
         .collect();
-    let mut parts: Vec<Vec<Cell>> = chunks.par_iter().map(|&(d, c)| chunk_cells(d, c)).collect();
+    let mut parts: Vec<Vec<Cell>> = chunks.par_iter().map(|&(d, c)| chunk_cells(d, c, bits)).collect();
     if parts.len() == 1 {
         return Ok(parts.pop().unwrap_or_default());
     }
@@ -244,9 +277,10 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     if !(params.tol >= 0.0 && params.tol.is_finite()) {
         return Err(Error::value("tol", format!("expected a finite number >= 0, got {}", params.tol)));
     }
-    let cells = histogram(images)?;
-    let occupied: Vec<u32> = cells.iter().map(|c| c.index).collect();
     let k = params.k;
+    let bits = if k >= FINE_K { FINE_BITS } else { GRID_BITS };
+    let cells = histogram(images, bits)?;
+    let occupied = coarse_cells(&cells, bits);
     let (points, weights): (Vec<[f32; 3]>, Vec<f64>) = if cells.len() > k {
         cells
             .iter()
@@ -275,13 +309,9 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     let mut pal: Vec<[u8; 3]> = centers.into_iter().map(|c| params.space.to_rgb8(c)).collect();
     if params.space == ColorSpace::Rgb && params.max_iter > 0 {
         // Lloyd steps on the pixels themselves: the histogram moves whole cells between clusters, the pixels can
-        // split a cell. Measured on Kodak: +0.002 dB at k = 16, +0.014 dB at k = 64, +0.06 dB with two at k = 256;
-        // each costs about one remap, so only the larger palettes get them.
-        let rounds = match k {
-            0..=63 => 0,
-            64..=127 => 1,
-            _ => 2,
-        };
+        // split a cell. Measured on Kodak: +0.002 dB at k = 16, +0.01 dB at k = 32 and 64; each costs about one
+        // remap, so only those sizes get one (from FINE_K the finer grid does better for less).
+        let rounds = if (32..FINE_K).contains(&k) { 1 } else { 0 };
         for _ in 0..rounds {
             pal = refine_on_pixels(images, pal, &occupied)?;
         }
@@ -779,7 +809,7 @@ mod tests {
     #[test]
     fn histogram_counts_every_pixel_exactly() {
         let data = noise(3 * 100_000, 1);
-        let cells = histogram(&[ImageRef { data: &data, channels: 3 }]).unwrap();
+        let cells = histogram(&[ImageRef { data: &data, channels: 3 }], GRID_BITS).unwrap();
         assert_eq!(cells.iter().map(|c| c.count).sum::<u64>(), 100_000);
         for ch in 0..3 {
             let want: u64 = data.iter().skip(ch).step_by(3).map(|&v| v as u64).sum();
@@ -792,7 +822,8 @@ mod tests {
     fn histogram_of_many_chunks_equals_one() {
         let a = noise(4 * 300_000, 2);
         let b = noise(1 * 200_000, 3);
-        let both = histogram(&[ImageRef { data: &a, channels: 4 }, ImageRef { data: &b, channels: 1 }]).unwrap();
+        let both =
+            histogram(&[ImageRef { data: &a, channels: 4 }, ImageRef { data: &b, channels: 1 }], GRID_BITS).unwrap();
         let mut want = vec![[0u64; 4]; GRID_CELLS];
         for px in a.chunks(4) {
             let c = [px[0], px[1], px[2]];
