@@ -26,6 +26,8 @@ pub const FINE_BITS: u32 = 7;
 /// Palettes of this many colours and more cluster the finer histogram: at k = 256 a 4-level cell is as wide as a
 /// cluster, and the 2-level grid gains about 0.07 dB on Kodak (it costs more cells to cluster).
 pub const FINE_K: usize = 128;
+/// Lloyd rounds on the fine grid after converging on the coarse one.
+const FINE_ITERS: u32 = 5;
 /// Points per parallel work item in the Lloyd and seeding loops. Fixed, so results do not depend on thread count.
 const POINT_CHUNK: usize = 2048;
 /// Pixels per histogram work item (at most, so that per-chunk u32 sums cannot overflow: 2^22 * 255 < 2^32).
@@ -85,6 +87,40 @@ pub fn cell_of(c: [u8; 3]) -> usize {
 pub fn cell_of_bits(c: [u8; 3], bits: u32) -> usize {
     let s = 8 - bits;
     ((c[0] as usize >> s) << (2 * bits)) | ((c[1] as usize >> s) << bits) | (c[2] as usize >> s)
+}
+
+/// The `GRID_BITS` histogram of a `bits`-bit histogram (`bits >= GRID_BITS`), and for each fine cell the position
+/// of its coarse cell in it.
+pub fn coarsen(cells: &[Cell], bits: u32) -> (Vec<Cell>, Vec<u32>) {
+    let d = bits.saturating_sub(GRID_BITS);
+    let m = (1u32 << bits) - 1;
+    let mut keyed: Vec<(u32, u32)> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
+            (((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d), i as u32)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut out: Vec<Cell> = Vec::new();
+    let mut parent = vec![0u32; cells.len()];
+    for (ci, i) in keyed {
+        let Some(c) = cells.get(i as usize) else { continue };
+        match out.last_mut() {
+            Some(last) if last.index == ci => {
+                last.count += c.count;
+                for (a, b) in last.sum.iter_mut().zip(c.sum) {
+                    *a += b;
+                }
+            }
+            _ => out.push(Cell { index: ci, count: c.count, sum: c.sum }),
+        }
+        if let Some(p) = parent.get_mut(i as usize) {
+            *p = (out.len() - 1) as u32;
+        }
+    }
+    (out, parent)
 }
 
 /// The `GRID_BITS` cells of a set of cells of a `bits`-bit grid (`bits >= GRID_BITS`), sorted, without repeats.
@@ -298,14 +334,38 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
         }
         colours.iter().map(|&(c, n)| (params.space.point(c.map(f32::from)), n as f64)).unzip()
     };
+    // With the fine grid, seed and iterate on the coarse one first (a quarter of the points or fewer), then finish
+    // with a few rounds on the fine cells, each starting in its parent's cluster.
+    let coarse = if bits > GRID_BITS && cells.len() > k { Some(coarsen(&cells, bits)) } else { None };
+    let coarse = coarse.filter(|(c, _)| c.len() > k);
+    let cell_points = |cs: &[Cell]| -> (Vec<[f32; 3]>, Vec<f64>) {
+        cs.iter()
+            .map(|c| {
+                let n = c.count as f64;
+                (params.space.point(c.sum.map(|s| (s as f64 / n) as f32)), n)
+            })
+            .unzip()
+    };
+    let (seed_points, seed_weights) = match &coarse {
+        Some((c, _)) => cell_points(c),
+        None => (points.clone(), weights.clone()),
+    };
     let (seeds, labels) = match params.method {
-        Method::KmeansPlusPlus => kmeans_plus_plus_labels(&points, &weights, k, params.seed),
-        Method::Kmeans | Method::MedianCut => median_cut_labels(&points, &weights, k),
+        Method::KmeansPlusPlus => kmeans_plus_plus_labels(&seed_points, &seed_weights, k, params.seed),
+        Method::Kmeans | Method::MedianCut => median_cut_labels(&seed_points, &seed_weights, k),
     };
     if params.method == Method::MedianCut {
         return Ok((seeds.into_iter().map(|c| params.space.to_rgb8(c)).collect(), occupied));
     }
-    let centers = lloyd(&points, &weights, seeds, Some(&labels), params.max_iter, params.tol as f32).0;
+    let tol = params.tol as f32;
+    let centers = match &coarse {
+        Some((_, parent)) => {
+            let (c, a) = lloyd(&seed_points, &seed_weights, seeds, Some(&labels), params.max_iter, tol);
+            let init: Vec<u16> = parent.iter().map(|&p| a.get(p as usize).copied().unwrap_or(0)).collect();
+            lloyd(&points, &weights, c, Some(&init), params.max_iter.min(FINE_ITERS), tol).0
+        }
+        None => lloyd(&points, &weights, seeds, Some(&labels), params.max_iter, tol).0,
+    };
     let mut pal: Vec<[u8; 3]> = centers.into_iter().map(|c| params.space.to_rgb8(c)).collect();
     if params.space == ColorSpace::Rgb && params.max_iter > 0 {
         // Lloyd steps on the pixels themselves: the histogram moves whole cells between clusters, the pixels can
