@@ -7,15 +7,19 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod codec;
+pub mod colorspace;
 pub mod colour;
 pub mod container;
+pub mod dither;
 pub mod entropy;
 pub mod error;
+pub mod kmeans;
 pub mod lut;
 pub mod metrics;
 pub mod nonuniform;
 pub mod pack;
 pub mod predict;
+pub mod remap;
 pub mod uniform;
 
 #[cfg(feature = "python")]

@@ -12,6 +12,7 @@ from ._core import __version__
 from .codec import FormatError, decode, encode, inspect, load, save
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
+from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
 from .quantize import (
     ScalarQuantization,
     dequantize_uniform,
@@ -24,18 +25,22 @@ from .quantize import (
 __all__ = [
     "__version__",
     "FormatError",
+    "ColorQuantization",
     "ScalarQuantization",
     "decode",
     "dequantize_uniform",
     "encode",
     "inspect",
     "load",
+    "kmeans_palette",
     "mse",
     "pack_bits",
     "psnr",
     "quantize_lloyd_max",
     "quantize_mu_law",
+    "quantize_colors",
     "quantize_uniform",
+    "remap",
     "samples",
     "save",
     "ssim",

@@ -100,3 +100,46 @@ def _from_pil(img: Any, arg: str) -> np.ndarray:
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         raise TypeError(f"{arg}: expected an 8-bit PIL image (L, LA, RGB, RGBA, P, 1), got mode {mode!r}")
     return np.asarray(img)
+
+
+def as_choice(value: Any, arg: str, choices: Sequence[str]) -> str:
+    """`value` if it is one of the strings `choices`; ValueError naming `arg` and the choices otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        names = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{arg}: expected one of {names}, got {value!r}")
+    return value
+
+
+def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
+    """One image, or a non-empty list or tuple of images with the same channel count, as checked arrays."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError(f"{arg}: expected at least one image, got an empty {type(images).__name__}")
+        out = [as_image(im, f"{arg}[{i}]") for i, im in enumerate(images)]
+        first = channels_of(out[0])
+        for i, im in enumerate(out[1:], 1):
+            if channels_of(im) != first:
+                raise ValueError(
+                    f"{arg}: expected the same channel count in every image, got {first} in {arg}[0] "
+                    f"and {channels_of(im)} in {arg}[{i}]"
+                )
+        return out
+    return [as_image(images, arg)]
+
+
+def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
+    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256) as a C-contiguous uint8 array."""
+    try:
+        arr = np.asarray(palette)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{arg}: expected an (n, 3) array of integers 0..255 ({e})") from None
+    if arr.dtype != np.uint8:
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TypeError(f"{arg}: expected integers 0..255 (uint8), got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(f"{arg}: expected values in 0..255, got {arr.min()}..{arr.max()}")
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"{arg}: expected shape (n, 3), got {arr.shape}")
+    if not 1 <= arr.shape[0] <= 256:
+        raise ValueError(f"{arg}: expected 1..256 colours, got {arr.shape[0]}")
+    return np.ascontiguousarray(arr, dtype=np.uint8)

@@ -18,6 +18,8 @@ use numpy::{
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
+mod palette;
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
@@ -298,5 +300,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_ssim, m)?)?;
     m.add_function(wrap_pyfunction!(py_thread_count, m)?)?;
     codec::register(m)?;
+    palette::register(m)?;
     Ok(())
 }

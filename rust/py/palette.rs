@@ -1,0 +1,122 @@
+//! Bindings of the colour palette stages: `kmeans_palette` and `remap`.
+
+use super::image;
+use crate::colorspace::ColorSpace;
+use crate::dither::{self, Dither};
+use crate::error::Error;
+use crate::kmeans::{self, ImageRef, Method, Params};
+use crate::remap::{self, Nearest};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+fn palette_rows(palette: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<[u8; 3]>> {
+    let shape = palette.shape();
+    if shape.len() != 2 || shape[1] != 3 || shape[0] == 0 || shape[0] > 256 {
+        return Err(Error::value("palette", format!("expected shape (n, 3) with n in 1..256, got {shape:?}")).into());
+    }
+    let flat = palette
+        .as_slice()
+        .map_err(|_| Error::value("palette", "expected a C-contiguous array (use numpy.ascontiguousarray)"))?;
+    Ok(flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
+}
+
+fn to_palette<'py>(py: Python<'py>, rows: Vec<[u8; 3]>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let n = rows.len();
+    let arr = Array2::from_shape_vec((n, 3), rows.into_iter().flatten().collect())
+        .map_err(|e| Error::value("palette", e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
+/// A palette of at most `k` colours for a list of images (one palette for all).
+#[pyfunction(name = "kmeans_palette")]
+#[allow(clippy::too_many_arguments)]
+fn py_kmeans_palette<'py>(
+    py: Python<'py>,
+    images: Vec<PyReadonlyArrayDyn<'py, u8>>,
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let params =
+        Params { k, seed, space: ColorSpace::parse(color_space)?, method: Method::parse(method)?, max_iter, tol };
+    let imgs = images.iter().map(|a| image(a, "images")).collect::<PyResult<Vec<_>>>()?;
+    if let Some(first) = imgs.first() {
+        if let Some(other) = imgs.iter().find(|im| im.channels != first.channels) {
+            return Err(Error::value(
+                "images",
+                format!("expected the same channel count in every image, got {} and {}", first.channels, other.channels),
+            )
+            .into());
+        }
+    }
+    let refs: Vec<ImageRef<'_>> = imgs.iter().map(|im| ImageRef { data: im.data, channels: im.channels }).collect();
+    let rows = py.detach(|| kmeans::palette(&refs, &params))?;
+    to_palette(py, rows)
+}
+
+/// Each pixel's palette index, `(H, W)` uint8, optionally dithered.
+#[pyfunction(name = "remap")]
+fn py_remap<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    palette: PyReadonlyArray2<'py, u8>,
+    color_space: &str,
+    dither: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    let rows = palette_rows(&palette)?;
+    let space = ColorSpace::parse(color_space)?;
+    let d = Dither::parse(dither)?;
+    let (h, w) = (img.shape[0], img.shape[1]);
+    let r = ImageRef { data: img.data, channels: img.channels };
+    let out = py.detach(|| dither::remap_dithered(r, w, &rows, space, d))?;
+    super::to_array(py, &[h, w], out)
+}
+
+
+type Quantized<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArrayDyn<u8>>);
+
+/// Palette and indices of one image in one call (the histogram's cells prepare the remap).
+#[pyfunction(name = "quantize_colors")]
+#[allow(clippy::too_many_arguments)]
+fn py_quantize_colors<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+    dither: &str,
+) -> PyResult<Quantized<'py>> {
+    let space = ColorSpace::parse(color_space)?;
+    let params = Params { k, seed, space, method: Method::parse(method)?, max_iter, tol };
+    let d = Dither::parse(dither)?;
+    let img = self::image(&image, "image")?;
+    let (h, w) = (img.shape[0], img.shape[1]);
+    let r = ImageRef { data: img.data, channels: img.channels };
+    let (rows, idx) = py.detach(|| -> crate::Result<(Vec<[u8; 3]>, Vec<u8>)> {
+        let (rows, cells) = kmeans::palette_and_cells(&[r], &params)?;
+        let idx = if d == Dither::None {
+            let mut nearest = Nearest::new(&rows, space)?;
+            nearest.prepare(&cells);
+            remap::remap_with(r, &nearest)?
+        } else {
+            dither::remap_dithered(r, w, &rows, space, d)?
+        };
+        Ok((rows, idx))
+    })?;
+    Ok((to_palette(py, rows)?, super::to_array(py, &[h, w], idx)?))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(py_kmeans_palette, m)?)?;
+    m.add_function(wrap_pyfunction!(py_remap, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_colors, m)?)?;
+    Ok(())
+}
