@@ -69,12 +69,13 @@ def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: i
     if (levels is None) == (bits is None):
         raise TypeError("levels: give exactly one of levels or bits")
     if levels is not None:
-        return _per_channel(levels, "levels", channels, 2, 256)
+        return per_channel(levels, "levels", channels, 2, 256)
     assert bits is not None
-    return [1 << b for b in _per_channel(bits, "bits", channels, 1, 8)]
+    return [1 << b for b in per_channel(bits, "bits", channels, 1, 8)]
 
 
-def _per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:
+def per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:
+    """One int in lo..hi per channel from ``value``: an int for all channels, or a sequence of one per channel."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_float, as_image, as_int, channels_of
+from ._validate import Levels, as_float, as_image, as_int, channels_of, per_channel
 
 #: A malformed ``.qfz`` file (bad magic, unknown version, CRC mismatch, truncation, a field out of range).
 FormatError = _core.FormatError
@@ -38,16 +38,6 @@ def _image(image: Any) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] not in (3, 4):
         raise ValueError(f"image: expected shape (H, W), (H, W, 3) or (H, W, 4), got {img.shape}")
     return img
-
-
-def _per_channel(value: Any, arg: str, channels: int, lo: int, hi: int) -> list[int]:
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        if len(value) != channels:
-            raise ValueError(f"{arg}: expected one value per channel ({channels}), got {len(value)}")
-        return [as_int(v, arg, lo, hi) for v in value]
-    return [as_int(value, arg, lo, hi)] * channels
 
 
 def _color(color: Any, mode: str, channels: int, subsample: bool) -> str:
@@ -177,9 +167,9 @@ def encode(
         return out
 
     if max_error is not None:
-        return run("bounded", _per_channel(max_error, "max_error", ch, 0, _MAX_ERROR), col)
+        return run("bounded", per_channel(max_error, "max_error", ch, 0, _MAX_ERROR), col)
     if levels is not None:
-        return run("levels", _per_channel(levels, "levels", ch, 2, 256), col)
+        return run("levels", per_channel(levels, "levels", ch, 2, 256), col)
     target = as_float(target_bpp, "target_bpp")
     if not target > 0:
         raise ValueError(f"target_bpp: expected a positive number, got {target}")
