@@ -1,9 +1,10 @@
 """Colour palettes: k-means palettes, exact nearest-colour remapping and dithering.
 
 The palette is found on a weighted colour histogram (a 64-level grid per channel in which each occupied cell keeps
-its pixel count and the exact sum of its pixels), seeded by a variance-minimising median cut (or k-means++) and
-refined by weighted Lloyd iterations, then by one Lloyd step on the pixels themselves. Remapping is exact: each
-pixel gets the palette colour nearest to it (ties to the lowest index), found through a grid of candidate lists.
+its pixel count and the exact sum of its pixels; 128 levels to finish palettes of 128 colours and more), seeded by a
+variance-minimising median cut (or k-means++) and refined by weighted Lloyd iterations with Hamerly's bounds (and,
+for 32 to 127 colours, one Lloyd step on the pixels themselves). Remapping is exact: each pixel gets the palette
+colour nearest to it (ties to the lowest index), found through a grid of candidate lists.
 The work runs in Rust without the GIL, on all cores, and the same arguments give the same palette whatever the
 thread count.
 
