@@ -618,8 +618,8 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
         for &i in part.iter() {
             let (p, wi) = (points[i as usize], weights[i as usize]);
             acc.0 += wi;
-            for c in 0..3 {
-                acc.1[c] += wi * p[c] as f64;
+            for (a, &v) in acc.1.iter_mut().zip(&p) {
+                *a += wi * v as f64;
             }
             acc.2 += wi * p.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
             prefix.push(acc);
@@ -633,8 +633,7 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
         };
         let full = prefix[prefix.len() - 1];
         let mut best = (f64::INFINITY, 1);
-        for t in 1..part.len() {
-            let l = prefix[t];
+        for (t, &l) in prefix.iter().enumerate().take(part.len()).skip(1) {
             let r = (full.0 - l.0, [0, 1, 2].map(|c| full.1[c] - l.1[c]), full.2 - l.2);
             let e = sse_of(&l) + sse_of(&r);
             if e < best.0 {
@@ -958,6 +957,33 @@ mod tests {
         p.tol = f64::NAN;
         assert!(palette(&im, &p).unwrap_err().to_string().starts_with("tol:"));
         assert!(Method::parse("octree").unwrap_err().to_string().starts_with("method:"));
+    }
+
+    #[test]
+    fn coarsen_sums_children_into_parents() {
+        let data = noise(3 * 100_000, 8);
+        let im = [ImageRef { data: &data, channels: 3 }];
+        let fine = histogram(&im, FINE_BITS).unwrap();
+        let (coarse, parent) = coarsen(&fine, FINE_BITS);
+        assert_eq!(coarse, histogram(&im, GRID_BITS).unwrap());
+        for (f, &p) in fine.iter().zip(&parent) {
+            let c = &coarse[p as usize];
+            let [r, g, b] = f.sum.map(|s| (s / f.count) as u8);
+            assert_eq!(c.index as usize, cell_of([r, g, b]));
+        }
+        assert_eq!(coarse_cells(&fine, FINE_BITS), coarse.iter().map(|c| c.index).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_palettes_use_the_fine_grid_and_stay_deterministic() {
+        let data = noise(3 * 150_000, 9);
+        let im = [ImageRef { data: &data, channels: 3 }];
+        let p = Params { k: 200, seed: 1, space: ColorSpace::Rgb, method: Method::Kmeans, max_iter: 10, tol: 0.0 };
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let a = one.install(|| palette(&im, &p)).unwrap();
+        assert_eq!(a.len(), 200);
+        assert_eq!(a, three.install(|| palette(&im, &p)).unwrap());
     }
 
     #[test]

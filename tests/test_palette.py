@@ -291,6 +291,7 @@ out = {}
 for m in ("kmeans", "kmeans++"):
     for cs in ("rgb", "oklab"):
         out[m + cs] = qfast.kmeans_palette([img, img[::2, ::3]], 48, seed=5, method=m, color_space=cs).tolist()
+out["fine"] = qfast.kmeans_palette(img, 160).tolist()
 out["fs"] = qfast.quantize_colors(img, 16, dither="floyd-steinberg").indices[::7, ::7].tolist()
 print(json.dumps(out))
 """

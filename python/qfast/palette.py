@@ -1,9 +1,10 @@
 """Colour palettes: k-means palettes, exact nearest-colour remapping and dithering.
 
 The palette is found on a weighted colour histogram (a 64-level grid per channel in which each occupied cell keeps
-its pixel count and the exact sum of its pixels), seeded by a variance-minimising median cut (or k-means++) and
-refined by weighted Lloyd iterations, then by one Lloyd step on the pixels themselves. Remapping is exact: each
-pixel gets the palette colour nearest to it (ties to the lowest index), found through a grid of candidate lists.
+its pixel count and the exact sum of its pixels; 128 levels to finish palettes of 128 colours and more), seeded by a
+variance-minimising median cut (or k-means++) and refined by weighted Lloyd iterations with Hamerly's bounds (and,
+for 32 to 127 colours, one Lloyd step on the pixels themselves). Remapping is exact: each pixel gets the palette
+colour nearest to it (ties to the lowest index), found through a grid of candidate lists.
 The work runs in Rust without the GIL, on all cores, and the same arguments give the same palette whatever the
 thread count.
 
@@ -29,6 +30,12 @@ COLOR_SPACES = ("rgb", "oklab")
 _SEED_MAX = 2**64 - 1
 
 
+def _max_iter(value: Any, k: int) -> int:
+    if value is None:
+        return 10 if k >= 128 else 20
+    return as_int(value, "max_iter", 0, 1_000_000)
+
+
 def _tol(value: Any) -> float:
     t = as_float(value, "tol")
     if not (t >= 0 and np.isfinite(t)):
@@ -43,7 +50,7 @@ def kmeans_palette(
     seed: int = 0,
     color_space: str = "rgb",
     method: str = "kmeans",
-    max_iter: int = 20,
+    max_iter: int | None = None,
     tol: float = 0.0,
 ) -> np.ndarray:
     """A palette of ``k`` colours that minimises the squared error of the images mapped onto it (k-means).
@@ -58,7 +65,9 @@ def kmeans_palette(
             the perceptual Oklab space; the colours are converted back to sRGB).
         method: ``"kmeans"`` (median-cut seeding, Lloyd iterations; the best quality), ``"median-cut"`` (the
             seeding alone: faster, a little worse) or ``"kmeans++"`` (k-means++ seeding from ``seed``, then Lloyd).
-        max_iter: at most this many Lloyd iterations on the histogram, 0..1000000 (0: the seeding alone).
+        max_iter: at most this many Lloyd iterations on the histogram, 0..1000000 (0: the seeding alone). None
+            (the default) picks 20 below 128 colours and 10 from 128 (where 5 more rounds on a finer histogram
+            follow), which on Kodak stays within 0.05 dB of running to convergence.
         tol: stop early once no colour moves by more than this (in 0..255 units), >= 0.
 
     Returns:
@@ -80,7 +89,7 @@ def kmeans_palette(
     sd = as_int(seed, "seed", 0, _SEED_MAX)
     cs = as_choice(color_space, "color_space", COLOR_SPACES)
     m = as_choice(method, "method", METHODS)
-    it = as_int(max_iter, "max_iter", 0, 1_000_000)
+    it = _max_iter(max_iter, kk)
     return _core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol))
 
 
@@ -173,7 +182,7 @@ def quantize_colors(
     method: str = "kmeans",
     seed: int = 0,
     color_space: str = "rgb",
-    max_iter: int = 20,
+    max_iter: int | None = None,
     tol: float = 0.0,
 ) -> ColorQuantization:
     """Reduces an image to ``k`` colours: :func:`kmeans_palette` then :func:`remap`, in one call.
@@ -204,7 +213,7 @@ def quantize_colors(
     m = as_choice(method, "method", METHODS)
     sd = as_int(seed, "seed", 0, _SEED_MAX)
     cs = as_choice(color_space, "color_space", COLOR_SPACES)
-    it = as_int(max_iter, "max_iter", 0, 1_000_000)
+    it = _max_iter(max_iter, kk)
     pal, idx = _core.quantize_colors(img, kk, sd, cs, m, it, _tol(tol), d)
     return ColorQuantization(pal, idx, img)
 
