@@ -52,15 +52,25 @@ def _pil_decode(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def measure(images: list[np.ndarray], encode: Callable[[np.ndarray], bytes], decode: Callable[[bytes], np.ndarray],
-            correct: Optional[Callable[[bytes], np.ndarray]] = None) -> dict:
+def measure(
+    images: list[np.ndarray],
+    encode: Callable[[np.ndarray], bytes],
+    decode: Callable[[bytes], np.ndarray],
+    correct: Optional[Callable[[bytes], np.ndarray]] = None,
+) -> dict:
     """Mean bpp, PSNR, SSIM, max error, PSNR after the corrector, and median encode / decode ms over ``images``."""
     rows = []
     for img in images:
         data, te = _timed(lambda img=img: encode(img))
         out, td = _timed(lambda data=data: decode(data))
-        r = {"bpp": 8 * len(data) / (img.shape[0] * img.shape[1]), "psnr": qfast.psnr(img, out),
-             "ssim": qfast.ssim(img, out), "max": int(np.abs(img.astype(int) - out).max()), "enc": te, "dec": td}
+        r = {
+            "bpp": 8 * len(data) / (img.shape[0] * img.shape[1]),
+            "psnr": qfast.psnr(img, out),
+            "ssim": qfast.ssim(img, out),
+            "max": int(np.abs(img.astype(int) - out).max()),
+            "enc": te,
+            "dec": td,
+        }
         if correct is not None:
             r["psnr_c"] = qfast.psnr(img, correct(data))
         rows.append(r)
@@ -88,26 +98,53 @@ def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:
     corr = _has_corrector()
     for d in (0, 1, 2, 4, 8):
         print(f"  bounded d={d}", file=sys.stderr, flush=True)
-        rows.append((f"qfast d={d}", measure(
-            images, lambda im, d=d: qfast.encode(im, max_error=d), lambda b: qfast.decode(b, correct=False),
-            (lambda b: qfast.decode(b, correct=True)) if corr and d > 0 else None)))
+        rows.append(
+            (
+                f"qfast d={d}",
+                measure(
+                    images,
+                    lambda im, d=d: qfast.encode(im, max_error=d),
+                    lambda b: qfast.decode(b, correct=False),
+                    (lambda b: qfast.decode(b, correct=True)) if corr and d > 0 else None,
+                ),
+            )
+        )
         if d == 0:
-            rows.append(("qfast d=0 (Brotli coder)", measure(
-                images, lambda im: qfast.encode(im, max_error=0, effort=1), lambda b: qfast.decode(b))))
-        rows.append((f"JPEG-LS d={d}", measure(
-            images, lambda im, d=d: bytes(imagecodecs.jpegls_encode(im, level=d)), imagecodecs.jpegls_decode)))
+            rows.append(
+                (
+                    "qfast d=0 (Brotli coder)",
+                    measure(images, lambda im: qfast.encode(im, max_error=0, effort=1), lambda b: qfast.decode(b)),
+                )
+            )
+        rows.append(
+            (
+                f"JPEG-LS d={d}",
+                measure(
+                    images, lambda im, d=d: bytes(imagecodecs.jpegls_encode(im, level=d)), imagecodecs.jpegls_decode
+                ),
+            )
+        )
     print("  lossless anchors", file=sys.stderr, flush=True)
     rows.append(("PNG", measure(images, _pil_codec("PNG"), _pil_decode)))
-    rows.append(("WebP lossless", measure(
-        images, lambda im: bytes(imagecodecs.webp_encode(im, lossless=True)), imagecodecs.webp_decode)))
-    rows.append(("JPEG XL lossless", measure(
-        images, lambda im: bytes(imagecodecs.jpegxl_encode(im, lossless=True)), imagecodecs.jpegxl_decode)))
+    rows.append(
+        (
+            "WebP lossless",
+            measure(images, lambda im: bytes(imagecodecs.webp_encode(im, lossless=True)), imagecodecs.webp_decode),
+        )
+    )
+    rows.append(
+        (
+            "JPEG XL lossless",
+            measure(images, lambda im: bytes(imagecodecs.jpegxl_encode(im, lossless=True)), imagecodecs.jpegxl_decode),
+        )
+    )
     return rows
 
 
-LEVELS = {"qfast levels": [(L, {"levels": L}) for L in (6, 8, 12, 16, 24, 32)],
-          "qfast levels YCbCr 4:2:0": [(L, {"levels": L, "subsample": True})
-                                       for L in (12, 16, 24, 32, 48, 64, 96, 128)]}
+LEVELS = {
+    "qfast levels": [(L, {"levels": L}) for L in (6, 8, 12, 16, 24, 32)],
+    "qfast levels YCbCr 4:2:0": [(L, {"levels": L, "subsample": True}) for L in (12, 16, 24, 32, 48, 64, 96, 128)],
+}
 ANCHORS = {
     "JPEG": [(q, _pil_codec("JPEG", quality=q)) for q in (10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98)],
     "WebP": [(q, _pil_codec("WEBP", quality=q)) for q in (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)],
@@ -130,10 +167,18 @@ def levels_rows(images: list[np.ndarray]) -> tuple[dict, dict]:
     ours: dict[str, list[tuple[str, dict]]] = {}
     for name, settings in LEVELS.items():
         print(f"  {name}", file=sys.stderr, flush=True)
-        ours[name] = [(str(L), measure(images, lambda im, o=o: qfast.encode(im, **o),
-                                        lambda b: qfast.decode(b, correct=False),
-                                        (lambda b: qfast.decode(b, correct=True)) if corr else None))
-                      for L, o in settings]
+        ours[name] = [
+            (
+                str(L),
+                measure(
+                    images,
+                    lambda im, o=o: qfast.encode(im, **o),
+                    lambda b: qfast.decode(b, correct=False),
+                    (lambda b: qfast.decode(b, correct=True)) if corr else None,
+                ),
+            )
+            for L, o in settings
+        ]
     curves: dict[str, list[dict]] = {}
     for name, settings in ANCHORS.items():
         print(f"  {name} sweep", file=sys.stderr, flush=True)
@@ -146,26 +191,34 @@ def fmt_psnr(v: float) -> str:
 
 
 def print_tables(bounded: list[tuple[str, dict]], ours: dict, curves: dict) -> None:
-    head = f"| {'codec':<26} | {'bpp':>6} | {'PSNR dB':>8} | {'+corr.':>8} | {'SSIM':>6} | {'max err':>7} | " \
-           f"{'enc ms':>7} | {'dec ms':>7} |"
+    head = (
+        f"| {'codec':<26} | {'bpp':>6} | {'PSNR dB':>8} | {'+corr.':>8} | {'SSIM':>6} | {'max err':>7} | "
+        f"{'enc ms':>7} | {'dec ms':>7} |"
+    )
     rule = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
     print("\nBounded and lossless (Kodak, 24 images, means; times are medians per image)\n")
     print(head)
     print(rule)
     for name, r in bounded:
-        print(f"| {name:<26} | {r['bpp']:6.3f} | {fmt_psnr(r['psnr'])} | {fmt_psnr(r.get('psnr_c', float('nan')))} "
-              f"| {r['ssim']:6.4f} | {r['max']:7d} | {r['enc']:7.1f} | {r['dec']:7.1f} |")
+        print(
+            f"| {name:<26} | {r['bpp']:6.3f} | {fmt_psnr(r['psnr'])} | {fmt_psnr(r.get('psnr_c', float('nan')))} "
+            f"| {r['ssim']:6.4f} | {r['max']:7d} | {r['enc']:7.1f} | {r['dec']:7.1f} |"
+        )
     print("\nLevels mode next to JPEG, WebP, AVIF at the same bpp (their PSNR interpolated along a quality sweep)\n")
-    h2 = f"| {'qfast setting':<32} | {'bpp':>6} | {'PSNR dB':>8} | {'+corr.':>8} | {'SSIM':>6} | {'JPEG':>8} | " \
-         f"{'WebP':>8} | {'AVIF':>8} | {'enc ms':>7} | {'dec ms':>7} |"
+    h2 = (
+        f"| {'qfast setting':<32} | {'bpp':>6} | {'PSNR dB':>8} | {'+corr.':>8} | {'SSIM':>6} | {'JPEG':>8} | "
+        f"{'WebP':>8} | {'AVIF':>8} | {'enc ms':>7} | {'dec ms':>7} |"
+    )
     print(h2)
     print("|" + "|".join("-" * (len(c)) for c in h2.split("|")[1:-1]) + "|")
     for name, rows in ours.items():
         for L, r in rows:
             anchors = " | ".join(fmt_psnr(_interp(curves[a], r["bpp"])) for a in ("JPEG", "WebP", "AVIF"))
-            print(f"| {name + ' L=' + L:<32} | {r['bpp']:6.3f} | {fmt_psnr(r['psnr'])} | "
-                  f"{fmt_psnr(r.get('psnr_c', float('nan')))} | {r['ssim']:6.4f} | {anchors} | {r['enc']:7.1f} | "
-                  f"{r['dec']:7.1f} |")
+            print(
+                f"| {name + ' L=' + L:<32} | {r['bpp']:6.3f} | {fmt_psnr(r['psnr'])} | "
+                f"{fmt_psnr(r.get('psnr_c', float('nan')))} | {r['ssim']:6.4f} | {anchors} | {r['enc']:7.1f} | "
+                f"{r['dec']:7.1f} |"
+            )
 
 
 def plot(path: Path, bounded: list[tuple[str, dict]], ours: dict, curves: dict) -> None:
@@ -211,8 +264,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"no kodim*.png in {args.kodak}", file=sys.stderr)
         return 1
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
-    print(f"{len(images)} images, qfast {qfast.__version__}, corrector: {'yes' if _has_corrector() else 'no'}",
-          file=sys.stderr)
+    print(
+        f"{len(images)} images, qfast {qfast.__version__}, corrector: {'yes' if _has_corrector() else 'no'}",
+        file=sys.stderr,
+    )
     bounded = bounded_rows(images)
     ours, curves = levels_rows(images)
     print_tables(bounded, ours, curves)

@@ -27,8 +27,9 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, THREADS)
 
 import numpy as np  # noqa: E402
-import qfast  # noqa: E402
 from PIL import Image  # noqa: E402
+
+import qfast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -161,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             methods[name] = ANCHORS[name]()
         except ImportError as e:
             print(f"# skipping {name}: {e}")
-    print(f"# {len(images)} Kodak images {images[0].shape[1]}x{images[0].shape[0]}, qfast {qfast.__version__} with "
-          f"{qfast._core.thread_count()} threads; anchors with {THREADS} threads where they take a count")
-    print(f"# time: median over images of the best of {args.repeat} runs (1 for {', '.join(sorted(SLOW))});"
-          " PSNR: mean over images")
+    print(
+        f"# {len(images)} Kodak images {images[0].shape[1]}x{images[0].shape[0]}, qfast {qfast.__version__} with "
+        f"{qfast._core.thread_count()} threads; anchors with {THREADS} threads where they take a count"
+    )
+    print(
+        f"# time: median over images of the best of {args.repeat} runs (1 for {', '.join(sorted(SLOW))});"
+        " PSNR: mean over images"
+    )
 
     results: dict[tuple[str, int], tuple[float, float]] = {}
     for k in ks:

@@ -55,7 +55,7 @@ pub fn remap_dithered(
 ) -> Result<Vec<u8>> {
     img.check("image")?;
     remap::check_palette(palette)?;
-    if width == 0 || img.pixels() % width != 0 {
+    if width == 0 || !img.pixels().is_multiple_of(width) {
         return Err(Error::value("image", format!("{} pixels do not fill rows of width {width}", img.pixels())));
     }
     match dither {
@@ -70,7 +70,8 @@ pub fn remap_dithered(
 /// `(dx, dy, weight)` of an error-diffusion kernel; weights over the divisor.
 type Kernel = [(isize, usize, f32)];
 const FLOYD_STEINBERG: [(isize, usize, f32); 4] = [(1, 0, 7.0), (-1, 1, 3.0), (0, 1, 5.0), (1, 1, 1.0)];
-const ATKINSON: [(isize, usize, f32); 6] = [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
+const ATKINSON: [(isize, usize, f32); 6] =
+    [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
 
 fn diffuse(
     img: ImageRef<'_>,
@@ -152,7 +153,12 @@ pub fn spacing(palette: &[[u8; 3]]) -> f32 {
         .iter()
         .enumerate()
         .filter_map(|(i, a)| {
-            palette.iter().enumerate().filter(|&(j, b)| j != i && b != a).map(|(_, b)| b).min_by_key(|b| d(a, b))
+            palette
+                .iter()
+                .enumerate()
+                .filter(|&(j, b)| j != i && b != a)
+                .map(|(_, b)| b)
+                .min_by_key(|b| d(a, b))
                 .map(|b| cheb(a, b) as i64)
         })
         .sum();

@@ -54,7 +54,7 @@ impl ImageRef<'_> {
         if !(1..=4).contains(&self.channels) {
             return Err(Error::value(arg, format!("expected 1..4 channels, got {}", self.channels)));
         }
-        if self.data.len() % self.channels != 0 {
+        if !self.data.len().is_multiple_of(self.channels) {
             return Err(Error::value(arg, "data length is not a multiple of the channel count"));
         }
         Ok(())
@@ -204,10 +204,8 @@ pub fn histogram(images: &[ImageRef<'_>], bits: u32) -> Result<Vec<Cell>> {
     // 256 Ki pixels (merging costs more than it saves) or above PIXEL_CHUNK.
     let rounds = total.div_ceil(threads * PIXEL_CHUNK).max(1);
     let per = total.div_ceil(threads * rounds).clamp(1 << 18, PIXEL_CHUNK);
-    let chunks: Vec<(&[u8], usize)> = images
-        .iter()
-        .flat_map(|im| im.data.chunks(per * im.channels).map(move |d| (d, im.channels)))
-        .collect();
+    let chunks: Vec<(&[u8], usize)> =
+        images.iter().flat_map(|im| im.data.chunks(per * im.channels).map(move |d| (d, im.channels))).collect();
     let mut parts: Vec<Vec<Cell>> = chunks.par_iter().map(|&(d, c)| chunk_cells(d, c, bits)).collect();
     if parts.len() == 1 {
         return Ok(parts.pop().unwrap_or_default());
@@ -694,8 +692,11 @@ pub fn lloyd(
     for _ in 0..max_iter.max(1) {
         // between[a*k+j]: distance between centres a and j; half_gap[c]: half the distance from c to its nearest
         // other centre (a point closer than that to its own centre cannot be closer to another).
-        let (xs, ys, zs): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (centers.iter().map(|c| c[0]).collect(), centers.iter().map(|c| c[1]).collect(), centers.iter().map(|c| c[2]).collect());
+        let (xs, ys, zs): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            centers.iter().map(|c| c[0]).collect(),
+            centers.iter().map(|c| c[1]).collect(),
+            centers.iter().map(|c| c[2]).collect(),
+        );
         between.par_chunks_mut(k).zip(half_gap.par_iter_mut()).enumerate().for_each(|(a, (row, hg))| {
             let c = centers[a];
             // Plain loops over arrays, so the compiler vectorises them.
@@ -726,10 +727,8 @@ pub fn lloyd(
                 // (distance bits, index) as integers: non-negative f32 order like their bit patterns. Only the
                 // nearest SORTED_NEIGHBOURS + 1 are put in order (the last of them is the nearest of the rest); a
                 // search rarely goes further, and past them it looks at the rest without early exit.
-                let mut keys: Vec<u64> = (0..k)
-                    .filter(|&j| j != a)
-                    .map(|j| (u64::from(bt[a * k + j].to_bits()) << 16) | j as u64)
-                    .collect();
+                let mut keys: Vec<u64> =
+                    (0..k).filter(|&j| j != a).map(|j| (u64::from(bt[a * k + j].to_bits()) << 16) | j as u64).collect();
                 if keys.len() > SORTED_NEIGHBOURS + 1 {
                     keys.select_nth_unstable(SORTED_NEIGHBOURS);
                     keys[..SORTED_NEIGHBOURS].sort_unstable();
@@ -880,7 +879,7 @@ mod tests {
     #[test]
     fn histogram_of_many_chunks_equals_one() {
         let a = noise(4 * 300_000, 2);
-        let b = noise(1 * 200_000, 3);
+        let b = noise(200_000, 3);
         let both =
             histogram(&[ImageRef { data: &a, channels: 4 }, ImageRef { data: &b, channels: 1 }], GRID_BITS).unwrap();
         let mut want = vec![[0u64; 4]; GRID_CELLS];

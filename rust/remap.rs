@@ -226,8 +226,7 @@ impl Nearest {
                 // colour and, among equals, the lowest index.
                 let mut best = u32::MAX;
                 for p in l {
-                    let (x, y, z) =
-                        (p[0] as i32 - c[0] as i32, p[1] as i32 - c[1] as i32, p[2] as i32 - c[2] as i32);
+                    let (x, y, z) = (p[0] as i32 - c[0] as i32, p[1] as i32 - c[1] as i32, p[2] as i32 - c[2] as i32);
                     let d = (x * x + y * y + z * z) as u32;
                     best = best.min(d << 8 | p[3] as u32);
                 }

@@ -361,8 +361,11 @@ def test_every_header_field_is_checked(offset: int, fmt: str, value: int, match:
 
 @pytest.mark.parametrize(
     ("offset", "value", "match"),
-    [(32, 1, "channel 0: levels 1 out of range 2..256"), (32, 257, "levels 257 out of range"),
-     (34, 9, "channel 0: max error 9 does not match 8 levels")],
+    [
+        (32, 1, "channel 0: levels 1 out of range 2..256"),
+        (32, 257, "levels 257 out of range"),
+        (34, 9, "channel 0: max error 9 does not match 8 levels"),
+    ],
 )
 def test_levels_mode_fields(offset: int, value: int, match: str) -> None:
     data = _file(levels=8)
@@ -439,8 +442,11 @@ def _decode_or_format_error(data: bytes) -> None:
     assert out.dtype == np.uint8 and out.size <= 4 << 16
 
 
-@settings(max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.binary(max_size=400))
 def test_random_bytes_never_crash(data: bytes) -> None:
     with pytest.raises(qfast.FormatError):
@@ -449,16 +455,23 @@ def test_random_bytes_never_crash(data: bytes) -> None:
         qfast.decode(MAGIC + b"\x01\x00" + data)
 
 
-@settings(max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("QFAST_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     st.sampled_from(["bounded", "levels", "brotli", "ycbcr"]),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
 )
 def test_mutated_files_with_valid_crcs_never_crash(kind: str, edits: list) -> None:
     img = IMAGES["rgba"] if kind != "ycbcr" else IMAGES["rgb"]
-    opts = {"bounded": {"max_error": 2}, "levels": {"levels": 9}, "brotli": {"max_error": 1, "effort": 1},
-            "ycbcr": {"levels": 16, "subsample": True}}[kind]
+    opts = {
+        "bounded": {"max_error": 2},
+        "levels": {"levels": 9},
+        "brotli": {"max_error": 1, "effort": 1},
+        "ycbcr": {"levels": 16, "subsample": True},
+    }[kind]
     data = bytearray(qfast.encode(img, **opts))
     for pos, val in edits:
         data[pos % len(data)] = val

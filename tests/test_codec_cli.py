@@ -68,8 +68,9 @@ def test_never_overwrites_without_force(png: Path, tmp_path: Path, capsys: pytes
         (["info", "{png}"], r"in.png: not a .qfz file \(bad magic\)"),
     ],
 )
-def test_errors_are_one_line(argv: list, match: str, png: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_line(
+    argv: list, match: str, png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = [a.format(png=png, tmp=tmp_path) for a in argv]
     assert main(args) == 1
     err = capsys.readouterr().err

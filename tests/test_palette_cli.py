@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import qfast
 from PIL import Image
+
+import qfast
 from qfast.cli import main
 
 
@@ -30,8 +31,18 @@ def test_writes_an_indexed_png(photo, tmp_path):
 
 def test_dither_and_colour_space_options_write_a_gif(photo, tmp_path):
     out = tmp_path / "out.gif"
-    args = ["palette", str(photo), "-o", str(out), "--colors", "8", "--dither", "floyd-steinberg", "--color-space",
-            "oklab"]
+    args = [
+        "palette",
+        str(photo),
+        "-o",
+        str(out),
+        "--colors",
+        "8",
+        "--dither",
+        "floyd-steinberg",
+        "--color-space",
+        "oklab",
+    ]
     assert main(args) == 0
     with Image.open(out) as im:
         assert im.format == "GIF" and im.mode == "P" and im.size == (192, 128)

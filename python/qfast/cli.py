@@ -177,8 +177,15 @@ def _run_encode(args: argparse.Namespace) -> int:
 
     check_writable(args.output, args.force)
     img = read_image(args.input)
-    data = codec.encode(img, max_error=args.max_error, levels=args.levels, target_bpp=args.target_bpp,
-                        color=args.color, subsample=args.subsample, effort=args.effort)
+    data = codec.encode(
+        img,
+        max_error=args.max_error,
+        levels=args.levels,
+        target_bpp=args.target_bpp,
+        color=args.color,
+        subsample=args.subsample,
+        effort=args.effort,
+    )
     write_bytes(args.output, data, args.force)
     h = codec.inspect(data)
     print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, max error {h['max_error']})")
@@ -253,12 +260,17 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file (.png or .gif)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256")
-    g.add_argument("--sweep", type=_levels_arg, metavar="K,K,...",
-                   help="palette sizes for an animation, e.g. 1,5,10,20,40")
+    g.add_argument(
+        "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
+    )
     p.add_argument("--dither", choices=["none", "floyd-steinberg", "atkinson", "bayer4", "bayer8"], default="none")
     p.add_argument("--color-space", choices=["rgb", "oklab"], default="rgb", help="where distances are measured")
-    p.add_argument("--method", choices=["kmeans", "median-cut", "kmeans++"], default="kmeans",
-                   help="kmeans (best), median-cut (fastest) or kmeans++ (seeded by --seed)")
+    p.add_argument(
+        "--method",
+        choices=["kmeans", "median-cut", "kmeans++"],
+        default="kmeans",
+        help="kmeans (best), median-cut (fastest) or kmeans++ (seeded by --seed)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of kmeans++ (default 0)")
     p.add_argument("--duration", type=int, default=800, help="--sweep: milliseconds per frame (default 800)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
@@ -279,8 +291,15 @@ def _run_palette(args: argparse.Namespace) -> int:
     ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
     frames = [palette.quantize_colors(img, k, **kw).to_pil() for k in ks]
     # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
-    data = encode_image(frames[0], args.output, save_all=True, append_images=frames[1:],
-                        duration=max(args.duration, 10), loop=0, optimize=False)
+    data = encode_image(
+        frames[0],
+        args.output,
+        save_all=True,
+        append_images=frames[1:],
+        duration=max(args.duration, 10),
+        loop=0,
+        optimize=False,
+    )
     write_bytes(args.output, data, args.force)
     return 0
 

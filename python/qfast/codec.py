@@ -146,8 +146,9 @@ def encode(
     """
     img = _image(image)
     ch = channels_of(img)
-    given = [name for name, v in (("max_error", max_error), ("levels", levels), ("target_bpp", target_bpp))
-             if v is not None]
+    given = [
+        name for name, v in (("max_error", max_error), ("levels", levels), ("target_bpp", target_bpp)) if v is not None
+    ]
     if len(given) != 1:
         raise TypeError(f"max_error: give exactly one of max_error, levels or target_bpp, got {given or 'none'}")
     if not isinstance(subsample, bool):

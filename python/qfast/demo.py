@@ -63,8 +63,12 @@ def codec_rows(img: np.ndarray) -> list[Row]:
     from .codec import decode, encode, inspect
 
     out: list[Row] = []
-    for label, opts in [("qfz lossless", {"max_error": 0}), ("qfz max-error 2", {"max_error": 2}),
-                        ("qfz max-error 8", {"max_error": 8}), ("qfz levels 16", {"levels": 16})]:
+    for label, opts in [
+        ("qfz lossless", {"max_error": 0}),
+        ("qfz max-error 2", {"max_error": 2}),
+        ("qfz max-error 8", {"max_error": 8}),
+        ("qfz levels 16", {"levels": 16}),
+    ]:
         t = time.perf_counter()
         data = encode(img, **opts)
         dec = decode(data)

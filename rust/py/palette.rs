@@ -48,7 +48,10 @@ fn py_kmeans_palette<'py>(
         if let Some(other) = imgs.iter().find(|im| im.channels != first.channels) {
             return Err(Error::value(
                 "images",
-                format!("expected the same channel count in every image, got {} and {}", first.channels, other.channels),
+                format!(
+                    "expected the same channel count in every image, got {} and {}",
+                    first.channels, other.channels
+                ),
             )
             .into());
         }
@@ -76,7 +79,6 @@ fn py_remap<'py>(
     let out = py.detach(|| dither::remap_dithered(r, w, &rows, space, d))?;
     super::to_array(py, &[h, w], out)
 }
-
 
 type Quantized<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArrayDyn<u8>>);
 
