@@ -7,8 +7,8 @@ count of each channel (float32, shape (N, 3)) and returns the corrected image: t
   small MLP to one embedding vector, which gives every block a FiLM scale and shift.
 - U-Net: the image is folded to half resolution (pixel unshuffle: 12 channels), so no convolution runs at full
   resolution (the CPU budget); then three stride-2 downsamplings with a residual block each, self-attention at the
-  lowest resolution (1/16), upsampling with skip connections, and a pixel shuffle back to full resolution. H and W must be multiples of
-  :data:`STRIDE` (the runtime pads).
+  lowest resolution (1/16), upsampling with skip connections, and a pixel shuffle back to full resolution. H and W
+  must be multiples of :data:`STRIDE` (the runtime pads).
 - The last convolution starts at zero, so an untrained model is the identity (the mid-bin reconstruction).
 """
 
@@ -55,7 +55,9 @@ class LevelEmbedding(nn.Module):
     def __init__(self, freqs: int, emb_dim: int):
         super().__init__()
         self.register_buffer("scales", (2.0 ** torch.arange(freqs)) * (math.pi / 8), persistent=False)
-        self.mlp = nn.Sequential(nn.Linear(3 * (2 * freqs + 1), emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim), nn.SiLU())
+        self.mlp = nn.Sequential(
+            nn.Linear(3 * (2 * freqs + 1), emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim), nn.SiLU()
+        )
 
     def forward(self, levels: torch.Tensor) -> torch.Tensor:
         x = torch.log2(levels.clamp(min=2.0)).unsqueeze(-1)  # (N, 3, 1), 1..6 over the trained range
@@ -145,15 +147,16 @@ def macs(model: nn.Module, height: int = 512, width: int = 768) -> int:
 
     def conv_hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        k = mod.weight[0].numel() if isinstance(mod, nn.Conv2d) else mod.weight.shape[1] * mod.weight[0, 0].numel()
-        total += out.numel() * k if isinstance(mod, nn.Conv2d) else inp[0].numel() * mod.weight[0].numel()
+        # Conv2d: each output value costs cin * k * k; ConvTranspose2d: each input value costs cout * k * k
+        total += (out if isinstance(mod, nn.Conv2d) else inp[0]).numel() * mod.weight[0].numel()
 
     def attn_hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
         n, c, h, w = inp[0].shape
         total += 2 * n * c * (h * w) ** 2
 
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_hook(conv_hook) for m in convs]
     hooks += [m.register_forward_hook(attn_hook) for m in model.modules() if isinstance(m, Attention)]
     with torch.no_grad():
         model(torch.rand(1, 3, height, width), torch.full((1, 3), 8.0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import samples
 from ._core import __version__
+from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
 from .quantize import (
@@ -22,6 +23,7 @@ from .quantize import (
 
 __all__ = [
     "__version__",
+    "Corrector",
     "ScalarQuantization",
     "dequantize_uniform",
     "mse",
