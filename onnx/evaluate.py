@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--md", type=Path, required=True, help="Markdown report to write")
     p.add_argument("--manifest", type=Path, default=None, help="manifest JSON to write")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick checks)")
-    p.add_argument("--hardware", default=f"{platform.machine()} CPU, 2 threads")
+    p.add_argument("--hardware-train", default="2 CPU cores (x86_64) shared with other jobs, no GPU")
     return p.parse_args(argv)
 
 
@@ -156,9 +155,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
         ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
         last = args.checkpoint.with_name("last.pt")
         total = torch.load(last, map_location="cpu", weights_only=False) if last.exists() else ck
+        targs = ck.get("args") or {"batch": 12, "crop": 96}  # the first run's checkpoints did not record them
         budget = {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
                   "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
-                  "hardware": "2 shared CPU cores (x86_64), no GPU", "batch": 12, "crop": 96, "train_images": 415}
+                  "hardware": args.hardware_train, "batch": targs["batch"], "crop": targs["crop"],
+                  "train_images": 415}
     args.md.write_text(markdown(res, sw, speeds, sizes, budget))
     print(f"wrote {args.md}")
     if args.manifest:

@@ -199,6 +199,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     log(f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
         f"{json.dumps(vars(args), default=str)}")
 
+    run_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     t0 = time.time()
     running = 0.0
     model.train()
@@ -225,15 +226,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
             gain = float(np.mean([c - m for m, c in res.values()]))
             log(f"val step {step}: " + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
                 + f"; mean gain {gain:+.3f} dB")
-            extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()}}
+            extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()},
+                     "args": run_args}
             if gain > best:
                 best = gain
                 save(args.out / "best.pt", model, opt, step, rng, best, extra)
             save(last, model, opt, step, rng, best, extra)
     total_s = trained_s + time.time() - t0
-    save(last, model, opt, step, rng, best, {"trained_s": total_s})
+    save(last, model, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
     if not (args.out / "best.pt").exists():
-        save(args.out / "best.pt", model, opt, step, rng, best, {"trained_s": total_s})
+        save(args.out / "best.pt", model, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
     log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best gain {best:+.3f} dB")
     log_file.close()
     return {"steps": step, "seconds": total_s, "best_gain_db": best, "last": str(last),

@@ -111,25 +111,29 @@ def bin_bounds(image: np.ndarray, levels: Sequence[int]) -> tuple[np.ndarray, np
 
 
 def _axis_weights(size: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
-    """(start, weights) of each tile along one axis; the weights of overlapping tiles sum to 1 everywhere.
+    """(start, weights) of each tile along one axis; the weights of the tiles covering a pixel sum to 1.
 
     Tiles start every ``tile - overlap`` pixels, the last one flush with the end. Where two tiles overlap, the
-    earlier one ramps down and the later one ramps up (raised cosine) over the ``overlap`` pixels that end the
-    earlier tile; before that stretch the later tile has weight 0.
+    outer quarter of the overlap on each side is context only (weight 0 for the tile it ends), and in the middle
+    half the earlier tile ramps down while the later one ramps up (raised cosine): pixels near a tile's edge,
+    which see less of the image around them, count for little or nothing.
     """
     if size <= tile:
         return [(0, np.ones(size, np.float32))]
     starts = list(range(0, size - tile, tile - overlap)) + [size - tile]
-    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / max(overlap, 1))
+    margin = overlap // 4
+    n = overlap - 2 * margin
+    up = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n, dtype=np.float32) + 0.5) / max(n, 1))
     out = []
     for k, s in enumerate(starts):
         w = np.ones(tile, np.float32)
         if k > 0:
-            e = starts[k - 1] + tile - s  # where the previous tile ends, relative to this one
-            w[: e - overlap] = 0.0
-            w[e - overlap : e] = ramp
+            e = starts[k - 1] + tile - s  # where the previous tile ends, relative to this one (>= overlap)
+            w[: e - overlap + margin] = 0.0
+            w[e - overlap + margin : e - margin] = up
         if k < len(starts) - 1:
-            w[tile - overlap :] *= ramp[::-1]
+            w[tile - overlap + margin : tile - margin] *= up[::-1]
+            w[tile - margin :] = 0.0
         out.append((s, w))
     return out
 
@@ -168,7 +172,7 @@ class Corrector:
         providers: Optional[Sequence[str]] = None,
         *,
         tile: int = 768,
-        overlap: int = 32,
+        overlap: int = 128,
     ):
         import onnxruntime as ort
 
@@ -184,6 +188,9 @@ class Corrector:
         chosen = select_providers(providers, ort.get_available_providers())
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: no provider-assignment chatter on stderr
+        # idle threads sleep instead of spinning: on a busy machine spinning threads steal each other's time
+        # (measured on 2 shared cores: 0.13 s instead of 0.32 s for 768 x 512)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=chosen)
         except Exception as e:  # onnxruntime raises its own exception types for invalid files
@@ -197,15 +204,10 @@ class Corrector:
         return f"Corrector(model={str(self.path)!r}, providers={self.providers!r})"
 
     def _run(self, x: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """The network on a float32 (H, W, 3) image in [0, 1], padded to multiples of STRIDE by reflection."""
-        h, w = x.shape[:2]
-        ph, pw = -h % STRIDE, -w % STRIDE
-        if ph or pw:
-            mode = "reflect" if h > ph and w > pw else "edge"
-            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
+        """The network on a float32 (H, W, 3) image in [0, 1], H and W multiples of STRIDE."""
         inp = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         out = self.session.run(None, {"image": inp, "levels": levels[None].astype(np.float32)})[0]
-        return out[0].transpose(1, 2, 0)[:h, :w]
+        return out[0].transpose(1, 2, 0)
 
     def correct(self, image: Any, levels: Levels, *, clamp: bool = False) -> np.ndarray:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
@@ -243,11 +245,16 @@ class Corrector:
             return img.copy()
         x = img.astype(np.float32) / 255.0
         net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
+        # pad once, by reflection, to multiples of the network's stride: tiles then see the same borders and the
+        # same downsampling grid as one pass over the whole image
         h, w = img.shape[:2]
-        if h <= self.tile and w <= self.tile:
-            y = self._run(x, net)
+        ph, pw = -h % STRIDE, -w % STRIDE
+        if ph or pw:
+            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect" if h > ph and w > pw else "edge")
+        if x.shape[0] <= self.tile and x.shape[1] <= self.tile:
+            y = self._run(x, net)[:h, :w]
         else:
-            y = self._tiled(x, net)
+            y = self._tiled(x, net)[:h, :w]
         out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
         out[..., ~active] = img[..., ~active]
         if clamp:
@@ -259,12 +266,9 @@ class Corrector:
         """Runs overlapping tiles and blends them: only one tile's activations are in memory at a time."""
         h, w = x.shape[:2]
         acc = np.zeros_like(x)
-        wsum = np.zeros((h, w, 1), np.float32)
         for y0, wy in _axis_weights(h, self.tile, self.overlap):
             for x0, wx in _axis_weights(w, self.tile, self.overlap):
                 th, tw = len(wy), len(wx)
-                wt = (wy[:, None] * wx[None, :])[..., None]
                 out = self._run(x[y0 : y0 + th, x0 : x0 + tw], levels)
-                acc[y0 : y0 + th, x0 : x0 + tw] += out * wt
-                wsum[y0 : y0 + th, x0 : x0 + tw] += wt
-        return acc / np.maximum(wsum, 1e-8)
+                acc[y0 : y0 + th, x0 : x0 + tw] += out * (wy[:, None] * wx[None, :])[..., None]
+        return acc
