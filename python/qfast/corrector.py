@@ -150,8 +150,9 @@ class Corrector:
             order CUDA, CoreML, CPU.
         tile: largest tile side in pixels (a multiple of 16, >= 64): larger images run in overlapping tiles, so
             memory stays bounded.
-        overlap: pixels shared by neighbouring tiles (a multiple of 16, 0 <= overlap <= tile / 2), blended with a
-            raised-cosine ramp so the seams don't show.
+        overlap: pixels shared by neighbouring tiles (a multiple of 16, 0 <= overlap <= tile / 2; default 128, or
+            tile / 2 for smaller tiles): the outer quarter on each side is context only, the middle half a
+            raised-cosine blend, so the seams don't show (tiles match one pass within a grey level).
 
     Raises:
         FileNotFoundError: the model file does not exist. ValueError: it is not a valid ONNX model, or a provider
@@ -172,16 +173,18 @@ class Corrector:
         providers: Optional[Sequence[str]] = None,
         *,
         tile: int = 768,
-        overlap: int = 128,
+        overlap: Optional[int] = None,
     ):
         import onnxruntime as ort
 
         from ._validate import as_int
 
         self.tile = as_int(tile, "tile", 64)
-        self.overlap = as_int(overlap, "overlap", 0, self.tile // 2)
         if self.tile % STRIDE:
             raise ValueError(f"tile: expected a multiple of {STRIDE}, got {self.tile}")
+        if overlap is None:
+            overlap = min(128, self.tile // 2 // STRIDE * STRIDE)
+        self.overlap = as_int(overlap, "overlap", 0, self.tile // 2)
         if self.overlap % STRIDE:
             raise ValueError(f"overlap: expected a multiple of {STRIDE}, got {self.overlap}")
         self.path = model_path(model)
