@@ -38,10 +38,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 
 def load_checkpoint(path: Path) -> Corrector:
-    """The model in a train.py checkpoint, in eval mode."""
+    """The model in a train.py checkpoint (the moving average of its weights where there is one), in eval mode."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = Corrector(Config.from_dict(ck["config"]))
-    model.load_state_dict(ck["model"])
+    model.load_state_dict(ck.get("ema", ck["model"]))
     return model.eval()
 
 

@@ -8,7 +8,10 @@ PSNR gain in dB rather than the raw error, which coarse levels would dominate.
 A held-out slice of the photos (every ``--val-every``-th file, sorted by name) is used for validation only:
 fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bin. Checkpoints (``last.pt`` and
 ``best.pt``, the best validation gain) go to ``--out``; running again with the same ``--out`` resumes from
-``last.pt`` (model, optimiser, schedule, step, random state). Progress is logged to stdout and ``--out/train.log``.
+``last.pt`` (model, its exponential moving average, optimiser, schedule, step, random state). Validation,
+``best.pt`` and the export use the moving average (``--ema``) of the weights, which is smoother than the last
+step's. ``best.pt`` has the best validation score: the mean gain, with a loss at any level counted three times
+(a level made worse than mid-bin is what must not ship). Progress is logged to stdout and ``--out/train.log``.
 
 Example:
     python onnx/train.py --out runs/main --minutes 60
@@ -17,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -52,7 +56,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--val-crops", type=int, default=2, help="validation crops per held-out image")
     p.add_argument("--eval-interval", type=int, default=500, help="validate and checkpoint every N steps")
     p.add_argument("--log-interval", type=int, default=50)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
     p.add_argument("--tiny", action="store_true", help="a tiny model (tests)")
@@ -136,12 +141,13 @@ def psnr_t(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def validate(model: Corrector, val: list[tuple], batch: int) -> dict[int, tuple[float, float]]:
     """{levels: (mid-bin PSNR, corrected PSNR)} on the validation set."""
+    was_training = model.training
     model.eval()
     res = {}
     for L, x, lv, y in val:
         outs = torch.cat([model(x[i : i + batch], lv[i : i + batch]) for i in range(0, len(x), batch)])
         res[L] = (psnr_t(x, y), psnr_t(outs, y))
-    model.train()
+    model.train(was_training)
     return res
 
 
@@ -153,11 +159,12 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
     return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def save(path: Path, model: Corrector, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
-         best: float, extra: dict) -> None:
+def save(path: Path, model: Corrector, ema: Corrector, opt: torch.optim.Optimizer, step: int,
+         rng: np.random.Generator, best: float, extra: dict) -> None:
     """Writes a checkpoint atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "config": model.config.to_dict(), "opt": opt.state_dict(),
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "config": model.config.to_dict(),
+                "opt": opt.state_dict(),
                 "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
                 **extra}, tmp)
     tmp.replace(path)
@@ -191,10 +198,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
         model.load_state_dict(ck["model"])
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         opt.load_state_dict(ck["opt"])
+        ema_state = ck.get("ema", ck["model"])  # checkpoints from before the moving average: start it here
         step, best, trained_s = ck["step"], ck["best"], ck.get("trained_s", 0.0)
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
-        log(f"resumed from {last} at step {step} (best gain {best:.3f} dB, {trained_s / 60:.1f} min trained)")
+        log(f"resumed from {last} at step {step} (best score {best:.3f} dB, {trained_s / 60:.1f} min trained)")
+    ema = copy.deepcopy(model).eval()
+    if last.exists():
+        ema.load_state_dict(ema_state)
+    for p in ema.parameters():
+        p.requires_grad_(False)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
         f"{json.dumps(vars(args), default=str)}")
@@ -214,6 +227,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - args.ema)
         step += 1
         running += float(loss.detach())
         if step % args.log_interval == 0:
@@ -222,23 +238,25 @@ def main(argv: Optional[list[str]] = None) -> dict:
                 f"{el / 60:.1f} min")
             running = 0.0
         if step % args.eval_interval == 0 or step == args.steps:
-            res = validate(model, val, args.batch)
-            gain = float(np.mean([c - m for m, c in res.values()]))
+            res = validate(ema, val, args.batch)
+            gains = [c - m for m, c in res.values()]
+            gain = float(np.mean(gains))
+            score = gain + 2 * min(0.0, min(gains))
             log(f"val step {step}: " + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
-                + f"; mean gain {gain:+.3f} dB")
+                + f"; mean gain {gain:+.3f} dB, score {score:+.3f}")
             extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()},
                      "args": run_args}
-            if gain > best:
-                best = gain
-                save(args.out / "best.pt", model, opt, step, rng, best, extra)
-            save(last, model, opt, step, rng, best, extra)
+            if score > best:
+                best = score
+                save(args.out / "best.pt", model, ema, opt, step, rng, best, extra)
+            save(last, model, ema, opt, step, rng, best, extra)
     total_s = trained_s + time.time() - t0
-    save(last, model, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+    save(last, model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
     if not (args.out / "best.pt").exists():
-        save(args.out / "best.pt", model, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
-    log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best gain {best:+.3f} dB")
+        save(args.out / "best.pt", model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+    log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best score {best:+.3f} dB")
     log_file.close()
-    return {"steps": step, "seconds": total_s, "best_gain_db": best, "last": str(last),
+    return {"steps": step, "seconds": total_s, "best_score_db": best, "last": str(last),
             "best": str(args.out / "best.pt")}
 
 
