@@ -103,8 +103,8 @@ def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> st
     """The report."""
     n_img = next(iter(res.values()))["n"]
     lines = ["# The QANN corrector on Kodak", "",
-             f"Mean over the {n_img} Kodak images (768 x 512) of the RGB PSNR in dB (and SSIM), every channel quantized",
-             "uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected with",
+             f"Mean over the {n_img} Kodak images (768 x 512) of the RGB PSNR in dB (and SSIM), every channel",
+             "quantized uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected with",
              "`qfast.Corrector`. Written by `onnx/evaluate.py`; Kodak was never used in training.", "",
              "| levels | mid-bin PSNR | corrected PSNR (gain) | required | goal | met | clamp=True PSNR | int8 PSNR "
              "| mid-bin SSIM | corrected SSIM | images made worse |",
@@ -120,7 +120,8 @@ def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> st
                      f"| {r['worse']:.0f} of {n} |")
     worst = min(sw, key=lambda L: sw[L][1] - sw[L][0])
     lines += ["", "## Every level count 2..64", "",
-              f"Centre 256 x 256 crops of the {n_img} images, mean PSNR gain of the corrected image over mid-bin, dB:", ""]
+              f"Centre 256 x 256 crops of the {n_img} images, mean PSNR gain of the corrected image over mid-bin, "
+              "dB:", ""]
     levels = list(sw)
     for i in range(0, len(levels), 16):
         chunk = levels[i : i + 16]
