@@ -104,8 +104,8 @@ def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> st
     n_img = next(iter(res.values()))["n"]
     lines = ["# The QANN corrector on Kodak", "",
              f"Mean over the {n_img} Kodak images (768 x 512) of the RGB PSNR in dB (and SSIM), every channel",
-             "quantized uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected with",
-             "`qfast.Corrector`. Written by `onnx/evaluate.py`; Kodak was never used in training.", "",
+             "quantized uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected",
+             "with `qfast.Corrector`. Written by `onnx/evaluate.py`; Kodak was never used in training.", "",
              "| levels | mid-bin PSNR | corrected PSNR (gain) | required | goal | met | clamp=True PSNR | int8 PSNR "
              "| mid-bin SSIM | corrected SSIM | images made worse |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
