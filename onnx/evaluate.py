@@ -178,6 +178,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
         manifest = {
             "format": 1,
             "levels": [2, 64],
+            "naming": "qann[-int8]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
+            "opset": 17,
+            "int8": "onnxruntime static quantization, QDQ, per-channel int8 weights, uint8 activations (MinMax, "
+                    "64 training crops); the last decoder block, the output convolution and the residual stay float",
             "inputs": {"image": "(N, 3, H, W) float32 in [0, 1], H and W multiples of 16",
                        "levels": "(N, 3) float32, 2..64"},
             "output": "corrected (N, 3, H, W) float32",
