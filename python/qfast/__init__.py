@@ -1,8 +1,9 @@
 """qfast: fast, measurable image quantization with a Rust core.
 
-Uniform quantization to any level count per channel, Lloyd-Max and mu-law non-uniform quantizers, n-bit packing
-and quality metrics (MSE, PSNR, SSIM). Images are uint8 NumPy arrays (H, W) or (H, W, C) with C in 1..4, or PIL
-images; results are new NumPy arrays. The pixel work runs in Rust without the GIL, on all cores.
+Uniform quantization to any level count per channel, Lloyd-Max and mu-law non-uniform quantizers, k-means colour
+palettes with remapping and dithering, n-bit packing, quality metrics (MSE, PSNR, SSIM), the .qfz codec and the
+QANN corrector (an ONNX model run with onnxruntime). Images are uint8 NumPy arrays (H, W) or (H, W, C) with C in
+1..4, or PIL images; results are new NumPy arrays. The pixel work runs in Rust without the GIL, on all cores.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from . import samples
 from ._core import __version__
 from .codec import FormatError, decode, encode, inspect, load, save
+from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
 from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
@@ -24,25 +26,26 @@ from .quantize import (
 
 __all__ = [
     "__version__",
-    "FormatError",
     "ColorQuantization",
-    "ScalarQuantization",
+    "Corrector",
     "decode",
     "dequantize_uniform",
     "encode",
+    "FormatError",
     "inspect",
-    "load",
     "kmeans_palette",
+    "load",
     "mse",
     "pack_bits",
     "psnr",
+    "quantize_colors",
     "quantize_lloyd_max",
     "quantize_mu_law",
-    "quantize_colors",
     "quantize_uniform",
     "remap",
     "samples",
     "save",
+    "ScalarQuantization",
     "ssim",
     "uniform_indices",
     "unpack_bits",

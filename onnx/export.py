@@ -1,0 +1,104 @@
+"""Exports a trained corrector checkpoint to ONNX and checks onnxruntime against PyTorch.
+
+The graph has a fixed opset (:data:`OPSET`), inputs ``image`` (N, 3, H, W) float32 in [0, 1] and ``levels``
+(N, 3) float32, output ``corrected`` (N, 3, H, W) float32 (not clipped), with dynamic N, H and W (H and W multiples
+of 16). The file is named ``qann-<first 12 hex of the sha256 of the ONNX file>.onnx`` unless ``--name`` is given.
+
+Example:
+    python onnx/export.py runs/main/best.pt --out-dir python/qfast/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model import Config, Corrector  # noqa: E402
+
+OPSET = 17
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    """The command-line options (see ``--help``)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint", type=Path, help="a checkpoint written by train.py")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--name", default=None, help="file name (default: qann-<sha256 prefix>.onnx)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest allowed |onnxruntime - torch|")
+    return p.parse_args(argv)
+
+
+def load_checkpoint(path: Path) -> Corrector:
+    """The model in a train.py checkpoint (the moving average of its weights where there is one), in eval mode."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = Corrector(Config.from_dict(ck["config"]))
+    model.load_state_dict(ck.get("ema", ck["model"]))
+    return model.eval()
+
+
+def to_onnx_bytes(model: Corrector) -> bytes:
+    """The model as ONNX bytes (TorchScript exporter, opset OPSET, dynamic batch, height and width)."""
+    buf = io.BytesIO()
+    x = torch.rand(1, 3, 64, 64)
+    lv = torch.full((1, 3), 8.0)
+    kwargs = {}
+    if "dynamo" in torch.onnx.export.__code__.co_varnames:
+        kwargs["dynamo"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+        torch.onnx.export(
+            model, (x, lv), buf, opset_version=OPSET, input_names=["image", "levels"], output_names=["corrected"],
+            dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "levels": {0: "N"}, "corrected": {0: "N", 2: "H", 3: "W"}},
+            do_constant_folding=True, **kwargs,
+        )
+    return buf.getvalue()
+
+
+def parity(model: Corrector, onnx_bytes: bytes, seed: int = 0) -> float:
+    """Largest |onnxruntime - PyTorch| over random inputs of two sizes and mixed levels."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for n, h, w in ((1, 64, 96), (2, 48, 32)):
+        x = torch.rand(n, 3, h, w, generator=g)
+        lv = torch.randint(2, 65, (n, 3), generator=g).float()
+        with torch.no_grad():
+            ref = model(x, lv).numpy()
+        got = sess.run(None, {"image": x.numpy(), "levels": lv.numpy()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def main(argv: Optional[list[str]] = None) -> Path:
+    """Exports, checks parity and returns the written file's path.
+
+    Raises:
+        RuntimeError: onnxruntime differs from PyTorch by more than ``--atol``.
+    """
+    args = parse_args(argv)
+    model = load_checkpoint(args.checkpoint)
+    data = to_onnx_bytes(model)
+    err = parity(model, data)
+    if err > args.atol:
+        raise RuntimeError(f"onnxruntime differs from PyTorch by {err:.2e} > {args.atol:.0e}")
+    name = args.name or f"qann-{hashlib.sha256(data).hexdigest()[:12]}.onnx"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / name
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data) / 1e6:.2f} MB, opset {OPSET}); onnxruntime vs PyTorch max |diff| {err:.2e}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Trains the QANN corrector on random crops of the training photos (never Kodak).
+
+Each sample is a random crop, randomly flipped and transposed, quantized with a level count drawn per channel,
+log-uniform in 2..64, and reconstructed at mid-bin by :func:`qfast.quantize_uniform`. The loss is each channel's
+squared error divided by the squared bin width (1 / L), so fine levels weigh as much as coarse ones: it tracks the
+PSNR gain in dB rather than the raw error, which coarse levels would dominate.
+
+A held-out slice of the photos (every ``--val-every``-th file, sorted by name) is used for validation only:
+fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bin. Checkpoints (``last.pt`` and
+``best.pt``, the best validation gain) go to ``--out``; running again with the same ``--out`` resumes from
+``last.pt`` (model, its exponential moving average, optimiser, schedule, step, random state). Validation,
+``best.pt`` and the export use the moving average (``--ema``) of the weights, which is smoother than the last
+step's. ``best.pt`` has the best validation score: the mean gain, with a loss at any level counted three times
+(a level made worse than mid-bin is what must not ship). Progress is logged to stdout and ``--out/train.log``.
+
+Example:
+    python onnx/train.py --out runs/main --minutes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import qfast  # noqa: E402
+from model import MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+VAL_LEVELS = (4, 8, 16, 32, 64)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    """The command-line options (see ``--help``)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of training PNGs")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint and log folder (resumes from last.pt)")
+    p.add_argument("--steps", type=int, default=200_000, help="stop after this many steps in total")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes of this run")
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--crop", type=int, default=96, help="crop size, a multiple of 16")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    p.add_argument("--decay-steps", type=int, default=20_000, help="cosine decay of the rate to 5%% over these")
+    p.add_argument("--val-every", type=int, default=15, help="every N-th image (sorted) is held out")
+    p.add_argument("--val-crops", type=int, default=2, help="validation crops per held-out image")
+    p.add_argument("--eval-interval", type=int, default=500, help="validate and checkpoint every N steps")
+    p.add_argument("--log-interval", type=int, default=50)
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
+    p.add_argument("--tiny", action="store_true", help="a tiny model (tests)")
+    args = p.parse_args(argv)
+    if args.crop % 16 or args.crop < 16:
+        p.error(f"--crop: expected a multiple of 16, got {args.crop}")
+    return args
+
+
+def load_images(folder: Path, limit: Optional[int] = None) -> list[np.ndarray]:
+    """The folder's PNGs (sorted by name) as uint8 RGB arrays."""
+    files = sorted(folder.glob("*.png"))[:limit]
+    if not files:
+        raise FileNotFoundError(f"--data: no PNG files in {folder}")
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def split(images: list[np.ndarray], every: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(train, validation): every ``every``-th image is held out (at least one of each)."""
+    val = images[::every] if len(images) > 1 else images
+    train = [im for i, im in enumerate(images) if i % every] or images
+    return train, val
+
+
+def random_levels(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) integer level counts, log-uniform in 2..MAX_LEVELS, drawn per channel."""
+    lo, hi = math.log(1.5), math.log(MAX_LEVELS + 0.5)
+    return np.clip(np.rint(np.exp(rng.uniform(lo, hi, size=(n, 3)))), 2, MAX_LEVELS).astype(np.int64)
+
+
+def make_batch(
+    images: list[np.ndarray], rng: np.random.Generator, n: int, crop: int, levels: Optional[np.ndarray] = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mid-bin input, levels, target) for ``n`` random crops with flips and transposes."""
+    if levels is None:
+        levels = random_levels(rng, n)
+    xs, ys = [], []
+    for i in range(n):
+        im = images[rng.integers(len(images))]
+        h, w = im.shape[:2]
+        c = min(crop, h, w) // 16 * 16
+        y0, x0 = rng.integers(h - c + 1), rng.integers(w - c + 1)
+        patch = im[y0 : y0 + c, x0 : x0 + c]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        if rng.random() < 0.5:
+            patch = patch[::-1]
+        if rng.random() < 0.5:
+            patch = patch.transpose(1, 0, 2)
+        patch = np.ascontiguousarray(patch)
+        xs.append(qfast.quantize_uniform(patch, [int(v) for v in levels[i]]))
+        ys.append(patch)
+    to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)  # noqa: E731
+    return to_t(xs), torch.from_numpy(levels).float(), to_t(ys)
+
+
+def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each channel divided by its squared bin width (1 / L)."""
+    err = (out - target).pow(2).mean(dim=(2, 3))  # (N, 3)
+    return (err * levels.pow(2)).mean()
+
+
+def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int) -> list[tuple]:
+    """Fixed validation batches: each level of VAL_LEVELS on the same crops of the held-out images."""
+    out = []
+    for L in VAL_LEVELS:
+        rng = np.random.default_rng(seed + 1000)  # the same crops at every level
+        n = crops * len(images)
+        out.append((L, *make_batch(images, rng, n, crop, np.full((n, 3), L, np.int64))))
+    return out
+
+
+def psnr_t(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean PSNR over the batch (uint8 rounding applied first)."""
+    a8 = (a.clamp(0, 1) * 255).round()
+    b8 = (b * 255).round()
+    mse = (a8 - b8).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+    return float((10 * torch.log10(255**2 / mse)).mean())
+
+
+@torch.no_grad()
+def validate(model: Corrector, val: list[tuple], batch: int) -> dict[int, tuple[float, float]]:
+    """{levels: (mid-bin PSNR, corrected PSNR)} on the validation set."""
+    was_training = model.training
+    model.eval()
+    res = {}
+    for L, x, lv, y in val:
+        outs = torch.cat([model(x[i : i + batch], lv[i : i + batch]) for i in range(0, len(x), batch)])
+        res[L] = (psnr_t(x, y), psnr_t(outs, y))
+    model.train(was_training)
+    return res
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to 5% of the rate over ``--decay-steps``, then constant."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    t = min(1.0, (step - args.warmup) / max(1, args.decay_steps))
+    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def save(path: Path, model: Corrector, ema: Corrector, opt: torch.optim.Optimizer, step: int,
+         rng: np.random.Generator, best: float, extra: dict) -> None:
+    """Writes a checkpoint atomically (a temporary file, then a rename)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "config": model.config.to_dict(),
+                "opt": opt.state_dict(),
+                "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
+                **extra}, tmp)
+    tmp.replace(path)
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    """Trains (or resumes) and returns a summary: steps, seconds, best validation gain, checkpoint paths."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_file = open(args.out / "train.log", "a")
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    train_imgs, val_imgs = split(load_images(args.data, args.limit_images), args.val_every)
+    val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed)
+    config = TINY if args.tiny else Config()
+    model = Corrector(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, best, trained_s = 0, -math.inf, 0.0
+    last = args.out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model = Corrector(Config.from_dict(ck["config"]))
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        opt.load_state_dict(ck["opt"])
+        ema_state = ck.get("ema", ck["model"])  # checkpoints from before the moving average: start it here
+        step, best, trained_s = ck["step"], ck["best"], ck.get("trained_s", 0.0)
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        log(f"resumed from {last} at step {step} (best score {best:.3f} dB, {trained_s / 60:.1f} min trained)")
+    ema = copy.deepcopy(model).eval()
+    if last.exists():
+        ema.load_state_dict(ema_state)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
+        f"{json.dumps(vars(args), default=str)}")
+
+    run_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    t0 = time.time()
+    running = 0.0
+    model.train()
+    while step < args.steps:
+        if args.minutes is not None and time.time() - t0 > 60 * args.minutes:
+            break
+        x, lv, y = make_batch(train_imgs, rng, args.batch, args.crop)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        loss = loss_fn(model(x, lv), y, lv)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - args.ema)
+        step += 1
+        running += float(loss.detach())
+        if step % args.log_interval == 0:
+            el = trained_s + time.time() - t0
+            log(f"step {step} loss {running / args.log_interval:.4f} lr {lr_at(step, args):.2e} "
+                f"{el / 60:.1f} min")
+            running = 0.0
+        if step % args.eval_interval == 0 or step == args.steps:
+            res = validate(ema, val, args.batch)
+            gains = [c - m for m, c in res.values()]
+            gain = float(np.mean(gains))
+            score = gain + 2 * min(0.0, min(gains))
+            log(f"val step {step}: " + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
+                + f"; mean gain {gain:+.3f} dB, score {score:+.3f}")
+            extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()},
+                     "args": run_args}
+            if score > best:
+                best = score
+                save(args.out / "best.pt", model, ema, opt, step, rng, best, extra)
+            save(last, model, ema, opt, step, rng, best, extra)
+    total_s = trained_s + time.time() - t0
+    save(last, model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+    if not (args.out / "best.pt").exists():
+        save(args.out / "best.pt", model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+    log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best score {best:+.3f} dB")
+    log_file.close()
+    return {"steps": step, "seconds": total_s, "best_score_db": best, "last": str(last),
+            "best": str(args.out / "best.pt")}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The QANN corrector at run time (onnxruntime): gain on Kodak crops, clamping, tiling, providers, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import qfast
+from qfast import corrector as qc
+
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+MODELS = Path(qc.__file__).resolve().parent / "models"
+
+
+@pytest.fixture(scope="module")
+def corrector() -> qfast.Corrector:
+    return qfast.Corrector(providers=["CPUExecutionProvider"])
+
+
+def kodak_crop(name: str, y: int, x: int, size: int = 192) -> np.ndarray:
+    from PIL import Image
+
+    path = KODAK / name
+    if not path.exists():
+        pytest.skip(f"the Kodak images are not here ({KODAK})")
+    return np.asarray(Image.open(path).convert("RGB"))[y : y + size, x : x + size].copy()
+
+
+def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with some texture: enough structure for the corrector to change it."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([xx / max(w - 1, 1), yy / max(h - 1, 1), (xx + yy) / max(h + w - 2, 1)], axis=-1)
+    img = 255 * base + 12 * np.sin(xx[..., None] / 7 + np.arange(3)) + rng.normal(0, 3, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def expected_bins(q: np.ndarray, levels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bin i of L: ceil(256 i / L) .. ceil(256 (i + 1) / L) - 1, computed here independently of the package."""
+    lo = np.empty(q.shape, np.int64)
+    hi = np.empty(q.shape, np.int64)
+    for c, L in enumerate(levels):
+        i = q[..., c].astype(np.int64) * L // 256
+        lo[..., c] = -(-256 * i // L)
+        hi[..., c] = -(-256 * (i + 1) // L) - 1
+    return lo, hi
+
+
+CROPS = [("kodim01.png", 100, 300), ("kodim05.png", 200, 200), ("kodim15.png", 60, 250), ("kodim23.png", 150, 380)]
+
+
+@pytest.mark.parametrize("levels", [4, 8, 16, 32, 64, [8, 16, 4]])
+def test_improves_psnr_on_kodak_crops(corrector: qfast.Corrector, levels) -> None:
+    gains = []
+    for name, y, x in CROPS:
+        img = kodak_crop(name, y, x)
+        mid = qfast.quantize_uniform(img, levels)  # the mid-bin reconstruction: the baseline
+        out = corrector.correct(mid, levels)
+        gains.append(qfast.psnr(img, out) - qfast.psnr(img, mid))
+    assert np.mean(gains) > 0.1, gains
+
+
+@pytest.mark.parametrize("levels", [2, 3, [4, 7, 64], [5, 16, 200], 64])
+def test_clamp_keeps_every_pixel_in_its_bin(corrector: qfast.Corrector, levels) -> None:
+    img = synthetic(70, 90, seed=1)
+    lv = levels if isinstance(levels, list) else [levels] * 3
+    mid = qfast.quantize_uniform(img, levels)
+    out = corrector.correct(mid, levels, clamp=True)
+    lo, hi = expected_bins(mid, lv)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert ((out >= lo) & (out <= hi)).all()
+    # so the plain quantizer's maximum error still holds
+    assert np.abs(out.astype(int) - img).max() <= max(-(-256 // L) - 1 for L in lv)
+    # and the original is in the same bin as the mid-bin value
+    assert ((img >= lo) & (img <= hi)).all()
+
+
+def test_levels_above_64_pass_through(corrector: qfast.Corrector) -> None:
+    img = synthetic(48, 64)
+    mid = qfast.quantize_uniform(img, [4, 128, 256])
+    out = corrector.correct(mid, [4, 128, 256])
+    np.testing.assert_array_equal(out[..., 1:], mid[..., 1:])
+    assert not np.array_equal(out[..., 0], mid[..., 0])
+    np.testing.assert_array_equal(corrector.correct(mid, 200), mid)
+
+
+TILE, OVERLAP = 256, 128
+
+
+def test_tiling_matches_one_pass() -> None:
+    """Four overlapping tiles against one pass: within 1 grey level except a few values (at most 1 in 10,000, off
+    by 2), which self-attention over a tile instead of the whole image accounts for."""
+    img = kodak_crop("kodim05.png", 100, 100, size=320)[:300, :290]
+    mid = qfast.quantize_uniform(img, 8)
+    one = qfast.Corrector(providers=["CPUExecutionProvider"]).correct(mid, 8)  # fits one 768 tile
+    tiled = qfast.Corrector(providers=["CPUExecutionProvider"], tile=TILE, overlap=OVERLAP).correct(mid, 8)
+    diff = np.abs(one.astype(int) - tiled)
+    assert diff.max() <= 2 and (diff > 1).mean() <= 1e-4, (diff.max(), (diff > 1).mean())
+    # an image that fits one tile takes exactly one pass
+    np.testing.assert_array_equal(qfast.Corrector(providers=["CPUExecutionProvider"], tile=304).correct(mid, 8), one)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (9, 300), (301, 517)])
+def test_any_size(shape: tuple[int, int]) -> None:
+    c = qfast.Corrector(providers=["CPUExecutionProvider"], tile=128, overlap=32)
+    img = synthetic(*shape)
+    mid = qfast.quantize_uniform(img, 16)
+    out = c.correct(mid, 16, clamp=True)
+    assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_weights_of_overlapping_tiles_sum_to_one() -> None:
+    for size, tile, overlap in [(700, 256, 32), (1000, 128, 64), (257, 256, 0), (300, 256, 16)]:
+        total = np.zeros(size)
+        for start, w in qc._axis_weights(size, tile, overlap):
+            total[start : start + len(w)] += w
+        np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_int8_model_close_to_fp32() -> None:
+    img = synthetic(96, 128, seed=3)
+    mid = qfast.quantize_uniform(img, 8)
+    a = qfast.Corrector("default", providers=["CPUExecutionProvider"]).correct(mid, 8)
+    b = qfast.Corrector("int8", providers=["CPUExecutionProvider"]).correct(mid, 8)
+    assert abs(qfast.psnr(img, a) - qfast.psnr(img, b)) < 0.5
+
+
+def test_session_created_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime as ort
+
+    c = qfast.Corrector(providers=["CPUExecutionProvider"])
+    session = c.session
+    calls = []
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: calls.append(a))
+    mid = qfast.quantize_uniform(synthetic(40, 40), 8)
+    c.correct(mid, 8)
+    c.correct(mid, [8, 8, 4])
+    assert calls == [] and c.session is session
+
+
+def test_shipped_models_named_by_hash_and_listed() -> None:
+    manifest = json.loads((MODELS / "manifest.json").read_text())
+    assert manifest["levels"] == [2, 64]
+    for key in ("default", "int8"):
+        path = MODELS / manifest["models"][key]["file"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert path.stem.endswith(digest[:12])
+        assert path.stat().st_size <= 8_000_000
+    assert set(manifest["kodak"]) == {"4", "8", "16", "32", "64"}
+
+
+# providers
+
+
+def test_provider_order() -> None:
+    have = ["CPUExecutionProvider", "CoreMLExecutionProvider", "CUDAExecutionProvider", "AzureExecutionProvider"]
+    assert qc.select_providers(None, have) == ["CUDAExecutionProvider", "CoreMLExecutionProvider",
+                                               "CPUExecutionProvider"]
+    assert qc.select_providers(None, ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert qc.select_providers(["CPUExecutionProvider"], have) == ["CPUExecutionProvider"]
+
+
+def test_default_providers_are_available_ones() -> None:
+    import onnxruntime as ort
+
+    c = qfast.Corrector()
+    assert c.providers[-1] == "CPUExecutionProvider"
+    assert set(c.providers) <= set(ort.get_available_providers())
+    assert qc.available_providers()[-1] == "CPUExecutionProvider"
+
+
+def test_missing_provider_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"providers: \['NoSuchExecutionProvider'\] not available"):
+        qfast.Corrector(providers=["NoSuchExecutionProvider"])
+    with pytest.raises(ValueError, match="providers: an empty list"):
+        qfast.Corrector(providers=[])
+    with pytest.raises(TypeError, match="providers: expected a list"):
+        qfast.Corrector(providers="CPUExecutionProvider")
+
+
+# bad input
+
+
+def test_bad_images(corrector: qfast.Corrector) -> None:
+    with pytest.raises(TypeError, match="image: expected dtype uint8, got float32"):
+        corrector.correct(np.zeros((8, 8, 3), np.float32), 8)
+    with pytest.raises(TypeError, match="image: expected a NumPy uint8 array"):
+        corrector.correct([[0, 0, 0]], 8)
+    with pytest.raises(ValueError, match=r"image: expected shape \(H, W, 3\), got \(8, 8\)"):
+        corrector.correct(np.zeros((8, 8), np.uint8), 8)
+    with pytest.raises(ValueError, match=r"image: expected shape \(H, W, 3\), got \(8, 8, 4\)"):
+        corrector.correct(np.zeros((8, 8, 4), np.uint8), 8)
+    with pytest.raises(ValueError, match=r"image: expected shape \(H, W, 3\), got \(0, 8, 3\)"):
+        corrector.correct(np.zeros((0, 8, 3), np.uint8), 8)
+    with pytest.raises(TypeError, match="clamp: expected a bool"):
+        corrector.correct(np.zeros((8, 8, 3), np.uint8), 8, clamp=1)
+
+
+@pytest.mark.parametrize(
+    ("levels", "exc", "match"),
+    [
+        (1, ValueError, "levels: expected 2..256, got 1"),
+        (257, ValueError, "levels: expected 2..256, got 257"),
+        ([4, 4], ValueError, r"levels: expected one value per channel \(3\), got 2"),
+        ([4, 4, 1], ValueError, "levels: expected 2..256, got 1"),
+        ("8", TypeError, "levels: expected an int"),
+        (8.0, TypeError, "levels: expected an int"),
+        (True, TypeError, "levels: expected an int"),
+        (None, TypeError, "levels: expected an int"),
+    ],
+)
+def test_bad_levels(corrector: qfast.Corrector, levels, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        corrector.correct(np.zeros((8, 8, 3), np.uint8), levels)
+
+
+def test_missing_and_corrupt_model_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model: no such model file .*nowhere\.onnx"):
+        qfast.Corrector(tmp_path / "nowhere.onnx")
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"this is not an ONNX model")
+    with pytest.raises(ValueError, match=r"model: .*corrupt\.onnx is not a valid ONNX model"):
+        qfast.Corrector(bad)
+    with pytest.raises(TypeError, match="model: expected 'default', 'int8' or a path, got int"):
+        qfast.Corrector(3)
+
+
+def test_bad_tiles() -> None:
+    with pytest.raises(ValueError, match="tile: expected a multiple of 16, got 100"):
+        qfast.Corrector(tile=100)
+    with pytest.raises(ValueError, match="tile: expected 64.., got 32"):
+        qfast.Corrector(tile=32)
+    with pytest.raises(ValueError, match="overlap: expected 0..64, got 80"):
+        qfast.Corrector(tile=128, overlap=80)
+    with pytest.raises(ValueError, match="overlap: expected a multiple of 16, got 8"):
+        qfast.Corrector(tile=128, overlap=8)

@@ -1,0 +1,101 @@
+"""A tiny training run, its resumption, the ONNX export and onnxruntime parity: keeps onnx/ from rotting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ONNX_DIR = Path(__file__).resolve().parents[1] / "onnx"
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    torch.set_num_threads(2)
+    sys.path.insert(0, str(ONNX_DIR))
+    try:
+        import export
+        import model
+        import train
+
+        yield train, export, model
+    finally:
+        sys.path.remove(str(ONNX_DIR))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six small synthetic photos (gradients, edges, texture): the test needs no data set."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:80, 0:96].astype(np.float32)
+    for k in range(6):
+        img = 128 + 100 * np.sin(xx[..., None] / (9 + k) + yy[..., None] / 17 + np.arange(3))
+        img[yy > 40 + 3 * k] += 30
+        img += rng.normal(0, 4, img.shape)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"img{k}.png")
+    return folder
+
+
+def test_tiny_training_export_and_parity(scripts, data: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+    import torch
+
+    train, export, model = scripts
+    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--tiny", "--batch", "4", "--crop", "32",
+            "--val-every", "3", "--val-crops", "1", "--eval-interval", "5", "--log-interval", "5", "--warmup", "2"]
+    first = train.main([*args, "--steps", "6"])
+    assert first["steps"] == 6 and Path(first["last"]).exists() and Path(first["best"]).exists()
+    resumed = train.main([*args, "--steps", "10"])
+    assert resumed["steps"] == 10
+    assert "resumed from" in (tmp_path / "run" / "train.log").read_text()
+
+    onnx_path = export.main([first["last"], "--out-dir", str(tmp_path / "models")])
+    assert onnx_path.name.startswith("qann-") and onnx_path.suffix == ".onnx"
+
+    net = export.load_checkpoint(Path(first["last"]))
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(1)
+    for h, w in ((32, 48), (80, 16)):  # dynamic height and width
+        x = torch.rand(2, 3, h, w, generator=g)
+        lv = torch.tensor([[2.0, 17.0, 64.0], [5.0, 5.0, 33.0]])
+        with torch.no_grad():
+            ref = net(x, lv).numpy()
+        got = sess.run(None, {"image": x.numpy(), "levels": lv.numpy()})[0]
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_model_budget_and_identity_at_start(scripts) -> None:
+    import torch
+
+    _, _, model = scripts
+    net = model.Corrector().eval()
+    assert model.macs(net) <= 25e9  # the issue's budget for 768 x 512
+    assert sum(p.numel() for p in net.parameters()) * 4 <= 8_000_000
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        np.testing.assert_array_equal(net(x, torch.full((1, 3), 4.0)).numpy(), x.numpy())  # untrained: identity
+
+
+def test_levels_drawn_log_uniform_in_range(scripts) -> None:
+    train, _, _ = scripts
+    lv = train.random_levels(np.random.default_rng(0), 20000)
+    assert lv.min() == 2 and lv.max() == 64
+    # log-uniform: about as many draws in 2..8 as in 8..32
+    a, b = ((lv >= 2) & (lv < 8)).mean(), ((lv >= 8) & (lv < 32)).mean()
+    assert 0.8 < a / b < 1.25
+
+
+def test_bad_crop_size(scripts) -> None:
+    train, _, _ = scripts
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", "x", "--crop", "40"])
