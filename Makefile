@@ -15,12 +15,12 @@ build-prod:  ## a release wheel in dist/
 format:  ## rustfmt and ruff format
 	cargo fmt
 	$(PY) -m ruff format python tests benchmarks
-	$(PY) -m ruff check --fix python tests benchmarks web
+	$(PY) -m ruff check --fix python tests benchmarks web onnx
 
 lint:  ## the checks CI runs before the tests
 	cargo fmt --check
 	cargo clippy --release --all-targets --features python -- -D warnings
-	$(PY) -m ruff check python tests benchmarks web
+	$(PY) -m ruff check python tests benchmarks web onnx
 	cd tests && $(PY) -m mypy.stubtest qfast._core --allowlist stubtest-allowlist.txt
 
 test:  ## Rust and Python tests

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import qfast
 from PIL import Image
+
+import qfast
 
 DEFAULT_KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 TABLE_LEVELS = (4, 8, 16, 32, 64)

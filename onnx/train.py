@@ -33,8 +33,9 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import qfast  # noqa: E402
 from model import MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
+
+import qfast  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)

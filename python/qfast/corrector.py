@@ -14,7 +14,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ._validate import Levels, _per_channel
+from ._validate import Levels, per_channel
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MAX_LEVELS = 64  # the trained range is 2..64; channels with more levels pass through unchanged
@@ -84,9 +84,9 @@ def select_providers(providers: Optional[Sequence[str]], available: Sequence[str
 
 def _levels(levels: Levels) -> np.ndarray:
     if isinstance(levels, (np.integer, int)) and not isinstance(levels, bool):
-        return np.array(_per_channel(int(levels), "levels", 3, 2, 256), np.int64)
+        return np.array(per_channel(int(levels), "levels", 3, 2, 256), np.int64)
     if isinstance(levels, (Sequence, np.ndarray)) and not isinstance(levels, (str, bytes)):
-        return np.array(_per_channel(list(levels), "levels", 3, 2, 256), np.int64)
+        return np.array(per_channel(list(levels), "levels", 3, 2, 256), np.int64)
     raise TypeError(f"levels: expected an int or one int per channel, got {type(levels).__name__}")
 
 
