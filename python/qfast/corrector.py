@@ -220,7 +220,8 @@ class Corrector:
             levels: the level count it was quantized with, 2..256: one int for all channels or one per channel.
                 The model was trained on 2..64; a channel with more than 64 levels passes through unchanged.
             clamp: keep every value inside its quantization bin (bin i of L holds ``ceil(256 i / L)`` ..
-                ``ceil(256 (i + 1) / L) - 1``), so the plain quantizer's maximum error still holds.
+                ``ceil(256 (i + 1) / L) - 1``): the output never leaves the bin the original value lay in, so its error
+                is below the bin's width (the plain midpoint's is about half of it).
 
         Returns:
             The corrected uint8 array (H, W, 3).
