@@ -73,8 +73,12 @@ def _default_corrector() -> Optional[Any]:
     import qfast
 
     corrector_cls = getattr(qfast, "Corrector", None)
-    if corrector_cls is None:
-        return None
+    return None if corrector_cls is None else _corrector_of(corrector_cls)
+
+
+@functools.lru_cache(maxsize=4)
+def _corrector_of(corrector_cls: Any) -> Optional[Any]:
+    # Made once per process (per class): an onnxruntime session costs tens of milliseconds, more than encoding.
     try:
         return corrector_cls(model="default")
     except (ImportError, OSError, ValueError, RuntimeError):
