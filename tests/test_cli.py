@@ -130,3 +130,21 @@ def test_in_process_main_returns_status(png, tmp_path, capsys):
     assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 0
     assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_bundled_samples_are_real_photos_and_named_in_the_sources():
+    sources = (qfast.samples.path("parrots").parent / "SOURCES.md").read_text()
+    assert set(qfast.samples.names()) >= {"parrots", "hats", "plane"}
+    for name in qfast.samples.names():
+        img = qfast.samples.load(name)
+        assert img.shape == (512, 768, 3) and img.dtype == np.uint8 and img.std() > 20
+        assert f"`{name}.png`" in sources
+    with pytest.raises(ValueError, match="name: expected one of"):
+        qfast.samples.load("nonexistent")
+
+
+def test_demo_other_sample_and_unknown_sample(tmp_path):
+    r = run("demo", "--sample", "hats", "-o", str(tmp_path / "h.png"))
+    assert r.returncode == 0 and "'hats'" in r.stdout and (tmp_path / "h.png").exists()
+    r = run("demo", "--sample", "nope", "-o", str(tmp_path / "n.png"))
+    assert r.returncode == 1 and "name: expected one of" in r.stderr and not (tmp_path / "n.png").exists()
