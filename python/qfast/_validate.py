@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any, Optional, Union
@@ -62,6 +63,14 @@ def as_float(value: Any, arg: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{arg}: expected a number, got {type(value).__name__}")
     return float(value)
+
+
+def as_positive(value: Any, arg: str, *, allow_zero: bool) -> float:
+    """`value` as a finite float > 0 (>= 0 with ``allow_zero``); TypeError or ValueError naming `arg`."""
+    v = as_float(value, arg)
+    if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+        raise ValueError(f"{arg}: expected a finite number {'>=' if allow_zero else '>'} 0, got {v}")
+    return v
 
 
 def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import as_float, as_image
+from ._validate import as_image, as_positive
 
 
 def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +34,7 @@ def mse(a: Any, b: Any) -> float:
 
 def psnr(a: Any, b: Any, data_range: float = 255) -> float:
     """Peak signal-to-noise ratio in dB: ``10 * log10(data_range**2 / mse(a, b))``; ``inf`` for identical images."""
-    r = as_float(data_range, "data_range")
-    if not (r > 0 and math.isfinite(r)):
-        raise ValueError(f"data_range: expected a finite number > 0, got {r}")
+    r = as_positive(data_range, "data_range", allow_zero=False)
     e = mse(a, b)
     return math.inf if e == 0 else 10.0 * math.log10(r * r / e)
 
@@ -52,7 +50,5 @@ def ssim(a: Any, b: Any, data_range: float = 255) -> float:
         TypeError: not uint8. ValueError: shapes differ, or an image smaller than 11 x 11.
     """
     x, y = _pair(a, b)
-    r = as_float(data_range, "data_range")
-    if not (r > 0 and math.isfinite(r)):
-        raise ValueError(f"data_range: expected a finite number > 0, got {r}")
+    r = as_positive(data_range, "data_range", allow_zero=False)
     return float(_core.ssim(x, y, r))

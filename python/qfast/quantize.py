@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_float, as_image, as_int, channels_of, resolve_levels
+from ._validate import Levels, as_image, as_int, as_positive, channels_of, resolve_levels
 
 _RECONSTRUCTIONS = ("midpoint", "full-range")
 
@@ -154,9 +154,7 @@ def quantize_lloyd_max(
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
-    t = as_float(tol, "tol")
-    if not (t >= 0 and np.isfinite(t)):
-        raise ValueError(f"tol: expected a finite number >= 0, got {t}")
+    t = as_positive(tol, "tol", allow_zero=True)
     indices, codebooks = _core.quantize_lloyd_max(img, lv, it, t)
     return ScalarQuantization(indices, tuple(codebooks), "lloyd-max")
 
@@ -183,8 +181,6 @@ def quantize_mu_law(
     """
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
-    m = as_float(mu, "mu")
-    if not (m > 0 and np.isfinite(m)):
-        raise ValueError(f"mu: expected a finite number > 0, got {m}")
+    m = as_positive(mu, "mu", allow_zero=False)
     indices, codebooks = _core.quantize_mu_law(img, lv, m)
     return ScalarQuantization(indices, tuple(codebooks), "mu-law")

@@ -52,7 +52,7 @@ pub(crate) fn image<'a>(arr: &'a PyReadonlyArrayDyn<'_, u8>, arg: &'static str) 
     Ok(Image { data, shape, channels })
 }
 
-#[allow(dead_code)] // for feature modules whose output size is known only after the work
+/// A NumPy array owning `data`, for outputs whose size is known only after the work.
 pub(crate) fn to_array<'py>(py: Python<'py>, shape: &[usize], data: Vec<u8>) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let arr = ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| Error::value("output", e.to_string()))?;
     Ok(arr.into_pyarray(py))
