@@ -58,7 +58,8 @@ def measure(
     decode: Callable[[bytes], np.ndarray],
     correct: Optional[Callable[[bytes], np.ndarray]] = None,
 ) -> dict:
-    """Mean bpp, PSNR, SSIM, max error, PSNR after the corrector, and median encode / decode ms over ``images``."""
+    """Mean bpp, PSNR, SSIM, max error (with and without the corrector), PSNR after the corrector, and median
+    encode / decode ms (decode without the corrector) over ``images``."""
     rows = []
     for img in images:
         data, te = _timed(lambda img=img: encode(img))
@@ -72,7 +73,9 @@ def measure(
             "dec": td,
         }
         if correct is not None:
-            r["psnr_c"] = qfast.psnr(img, correct(data))
+            fixed = correct(data)
+            r["psnr_c"] = qfast.psnr(img, fixed)
+            r["max"] = max(r["max"], int(np.abs(img.astype(int) - fixed).max()))
         rows.append(r)
     out_row = {k: statistics.fmean(r[k] for r in rows) for k in ("bpp", "ssim")}
     psnrs = [r["psnr"] for r in rows]
@@ -98,17 +101,30 @@ def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:
     corr = _has_corrector()
     for d in (0, 1, 2, 4, 8):
         print(f"  bounded d={d}", file=sys.stderr, flush=True)
+        # Without a corrector: bins of 2d + 1 values, the smallest file for the bound.
         rows.append(
             (
                 f"qfast d={d}",
                 measure(
                     images,
-                    lambda im, d=d: qfast.encode(im, max_error=d),
+                    lambda im, d=d: qfast.encode(im, max_error=d, corrector=None),
                     lambda b: qfast.decode(b, correct=False),
-                    (lambda b: qfast.decode(b, correct=True)) if corr and d > 0 else None,
                 ),
             )
         )
+        if corr and d > 0:
+            # With the corrector (the default where it is installed): narrower bins, corrected within the bound.
+            rows.append(
+                (
+                    f"qfast d={d} + corrector",
+                    measure(
+                        images,
+                        lambda im, d=d: qfast.encode(im, max_error=d),
+                        lambda b: qfast.decode(b, correct=False),
+                        qfast.decode,
+                    ),
+                )
+            )
         if d == 0:
             rows.append(
                 (
@@ -228,9 +244,15 @@ def plot(path: Path, bounded: list[tuple[str, dict]], ours: dict, curves: dict) 
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8))
-    for prefix, style in (("qfast d=", "o-"), ("JPEG-LS d=", "s--")):
-        pts = [(r["bpp"], r["psnr"]) for n, r in bounded if n.startswith(prefix) and np.isfinite(r["psnr"])]
-        a.plot(*zip(*pts), style, label=prefix.rstrip(" d=") + " (d = 1, 2, 4, 8)")
+    series = (
+        ("qfast", "o-", lambda n: n.startswith("qfast d=") and n.count(" ") == 1, "psnr"),
+        ("qfast + corrector", "^-", lambda n: n.endswith("+ corrector"), "psnr_c"),
+        ("JPEG-LS", "s--", lambda n: n.startswith("JPEG-LS d="), "psnr"),
+    )
+    for label, style, pick, key in series:
+        pts = [(r["bpp"], r[key]) for n, r in bounded if pick(n) and np.isfinite(r.get(key, float("nan")))]
+        if pts:
+            a.plot(*zip(*pts), style, label=label + " (d = 1, 2, 4, 8)")
     for n, r in bounded:
         if r["psnr"] == float("inf"):
             a.axvline(r["bpp"], lw=0.8, ls=":", color="grey")

@@ -5,7 +5,9 @@
 //! corrector, when used, runs after this in Python.
 
 use crate::colour;
-use crate::container::{self, bounded_levels, levels_max_error, ChannelInfo, Coder, Color, Header, Mode, Subsampling};
+use crate::container::{
+    self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
+};
 use crate::entropy;
 use crate::error::{zeroed_bytes, Error, Result};
 use crate::predict::{self, Plane};
@@ -14,8 +16,13 @@ use crate::uniform::{index_of, value_of, Reconstruction};
 /// How to quantize: a max error per channel (bounded mode) or a level count per channel (levels mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Quantization {
-    /// Max error `d` in `0..=32` per channel; `d = 0` is lossless.
+    /// Max error `d` in `0..=32` per channel on bins of `2d + 1` values (the fewest levels for the bound, as JPEG-LS's
+    /// near-lossless mode); `d = 0` is lossless.
     Bounded(Vec<u8>),
+    /// Max error `d` per channel on the uniform bins of `L` levels per channel (`L` at least the fewest whose
+    /// mid-bin error stays within `d`). Narrower bins than `2d + 1` cost bits but leave a decoder-side corrector a
+    /// window in each bin inside which any output keeps the bound.
+    BoundedUniform(Vec<u8>, Vec<u16>),
     /// Level count in `2..=256` per channel.
     Levels(Vec<u16>),
 }
@@ -65,16 +72,22 @@ fn plane_specs(h: &Header) -> Vec<(usize, usize, i32, i32)> {
     specs
 }
 
+/// Whether the channels use the step-`2d + 1` bins of bounded mode (otherwise the uniform bins of their levels).
+fn step_bins(h: &Header) -> bool {
+    h.mode == Mode::Bounded && !h.uniform_bins
+}
+
 /// Quantizes channel values to indices.
 fn index_tables(h: &Header) -> Vec<[u8; 256]> {
     h.channel_info
         .iter()
-        .map(|ch| match h.mode {
-            Mode::Bounded => {
+        .map(|ch| {
+            if step_bins(h) {
                 let (d, s) = (ch.max_error as u32, 2 * ch.max_error as u32 + 1);
                 std::array::from_fn(|x| ((x as u32 + d) / s) as u8)
+            } else {
+                std::array::from_fn(|x| index_of(x as u8, ch.levels))
             }
-            Mode::Levels => std::array::from_fn(|x| index_of(x as u8, ch.levels)),
         })
         .collect()
 }
@@ -88,9 +101,10 @@ fn value_tables(h: &Header) -> Vec<[u8; 256]> {
                 if i >= ch.levels as usize {
                     return 0;
                 }
-                match h.mode {
-                    Mode::Bounded => (i as u32 * (2 * ch.max_error as u32 + 1)).min(255) as u8,
-                    Mode::Levels => value_of(i as u8, ch.levels, Reconstruction::Midpoint),
+                if step_bins(h) {
+                    (i as u32 * (2 * ch.max_error as u32 + 1)).min(255) as u8
+                } else {
+                    value_of(i as u8, ch.levels, Reconstruction::Midpoint)
                 }
             })
         })
@@ -121,23 +135,51 @@ pub fn encode(
         u32::try_from(width).map_err(|_| Error::value("image", "too wide"))?,
         u32::try_from(height).map_err(|_| Error::value("image", "too tall"))?,
     );
-    let (mode, channel_info): (Mode, Vec<ChannelInfo>) = match q {
+    let check_bound = |ds: &[u8]| {
+        if ds.len() != channels {
+            return Err(Error::value("max_error", "expected one value per channel"));
+        }
+        match ds.iter().find(|&&d| d > container::MAX_ERROR_LIMIT) {
+            Some(&d) => Err(Error::value("max_error", format!("expected 0..32, got {d}"))),
+            None => Ok(()),
+        }
+    };
+    let (mode, uniform_bins, channel_info): (Mode, bool, Vec<ChannelInfo>) = match q {
         Quantization::Bounded(ds) => {
-            if ds.len() != channels {
-                return Err(Error::value("max_error", "expected one value per channel"));
+            check_bound(ds)?;
+            (
+                Mode::Bounded,
+                false,
+                ds.iter().map(|&d| ChannelInfo { levels: bounded_levels(d), max_error: d }).collect(),
+            )
+        }
+        Quantization::BoundedUniform(ds, ls) => {
+            check_bound(ds)?;
+            crate::uniform::check_levels(ls, channels)?;
+            let mut info = Vec::with_capacity(channels);
+            for (&d, &l) in ds.iter().zip(ls) {
+                if l < uniform_levels_for(d) {
+                    return Err(Error::value(
+                        "levels",
+                        format!("{l} levels cannot keep max error {d} (at least {} needed)", uniform_levels_for(d)),
+                    ));
+                }
+                info.push(ChannelInfo { levels: l, max_error: d });
             }
-            if let Some(&d) = ds.iter().find(|&&d| d > container::MAX_ERROR_LIMIT) {
-                return Err(Error::value("max_error", format!("expected 0..32, got {d}")));
-            }
-            (Mode::Bounded, ds.iter().map(|&d| ChannelInfo { levels: bounded_levels(d), max_error: d }).collect())
+            (Mode::Bounded, true, info)
         }
         Quantization::Levels(ls) => {
             crate::uniform::check_levels(ls, channels)?;
-            (Mode::Levels, ls.iter().map(|&l| ChannelInfo { levels: l, max_error: levels_max_error(l) }).collect())
+            (
+                Mode::Levels,
+                false,
+                ls.iter().map(|&l| ChannelInfo { levels: l, max_error: levels_max_error(l) }).collect(),
+            )
         }
     };
     let header = Header {
-        version: container::VERSION,
+        // The oldest version that holds the file, so older readers read it.
+        version: if uniform_bins { 2 } else { 1 },
         width: w32,
         height: h32,
         channels: channels as u8,
@@ -146,6 +188,7 @@ pub fn encode(
         subsampling: if channels == 1 { Subsampling::None } else { opts.subsampling },
         predictor: container::PREDICTOR_MED,
         coder: opts.coder,
+        uniform_bins,
         corrector: opts.corrector,
         channel_info,
         payload_len: 0,
@@ -402,6 +445,30 @@ mod tests {
 
     fn opts(color: Color, coder: Coder) -> Options {
         Options { color, subsampling: Subsampling::None, coder, brotli_quality: 5, corrector: [0; 8] }
+    }
+
+    #[test]
+    fn uniform_bins_keep_the_bound_and_write_version_2() {
+        let img = image(23, 17, 3, 7);
+        for d in [0u8, 1, 2, 4, 8, 32] {
+            let fewest = uniform_levels_for(d);
+            for l in [fewest, (fewest + 40).min(256), 256] {
+                let q = Quantization::BoundedUniform(vec![d; 3], vec![l; 3]);
+                let f = encode(&img, 23, 17, 3, &q, &opts(Color::YCoCgR, Coder::Qac)).unwrap();
+                let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
+                assert!(dec.header.uniform_bins && dec.header.version == 2);
+                let worst = img.iter().zip(&dec.image).map(|(&a, &b)| a.abs_diff(b)).max().unwrap();
+                assert!(worst <= d, "d={d} L={l}: {worst}");
+                // The same bins as levels mode: the same reconstruction.
+                let lv = encode(&img, 23, 17, 3, &Quantization::Levels(vec![l; 3]), &opts(Color::YCoCgR, Coder::Qac));
+                assert_eq!(dec.image, decode(&lv.unwrap(), container::DEFAULT_MAX_PIXELS).unwrap().image);
+            }
+        }
+        let too_few = Quantization::BoundedUniform(vec![2; 3], vec![51; 3]);
+        let e = encode(&img, 23, 17, 3, &too_few, &opts(Color::YCoCgR, Coder::Qac)).unwrap_err();
+        assert!(e.to_string().contains("51 levels cannot keep max error 2"), "{e}");
+        let plain = encode(&img, 23, 17, 3, &Quantization::Bounded(vec![2; 3]), &opts(Color::YCoCgR, Coder::Qac));
+        assert_eq!(decode(&plain.unwrap(), container::DEFAULT_MAX_PIXELS).unwrap().header.version, 1);
     }
 
     #[test]

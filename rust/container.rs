@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! 0   4  magic 89 51 46 5A ("\x89QFZ")
-//! 4   2  version (1)
+//! 4   2  version (1 or 2)
 //! 6   2  header length H in bytes, CRC included (44 + 4 * channels)
 //! 8   4  width, 12 4 height
 //! 16  1  channels (1, 3 or 4)      17 1 mode (0 bounded, 1 levels)
 //! 18  1  colour (0 none, 1 YCoCg-R on indices, 2 YCbCr)
 //! 19  1  subsampling (0 none, 1 4:2:0 chroma)      20 1 predictor (1 MED)
-//! 21  1  coder (1 Brotli, 2 QAC)   22 1 flags (0)   23 1 reserved (0)
+//! 21  1  coder (1 Brotli, 2 QAC)   22 1 flags (version 2: bit 0 uniform bins)   23 1 reserved (0)
 //! 24  8  corrector id (8 bytes of the model's hash; zeros: none)
 //! 32  4 per channel: levels u16, max error u8, reserved u8 (0)
 //! ..  8  payload length P
@@ -23,8 +23,11 @@ use crate::error::{Error, Result};
 
 /// The first four bytes of every `.qfz` file.
 pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
-/// The newest format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The newest format version this build reads. It writes the oldest version that can hold the file: 1, or 2 for
+/// bounded mode on uniform bins.
+pub const VERSION: u16 = 2;
+/// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
+pub const FLAG_UNIFORM_BINS: u8 = 1;
 /// The default limit on `width * height` for the parser: 2^28 pixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 1 << 28;
 /// The largest max error of the bounded mode.
@@ -33,7 +36,8 @@ pub const MAX_ERROR_LIMIT: u8 = 32;
 /// How the image was quantized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Step `2d + 1` per channel: every value within `d` of the original (`d = 0` is lossless).
+    /// Every value within `d` of the original (`d = 0` is lossless): on step `2d + 1` bins, or (version 2) on
+    /// uniform bins at least that narrow.
     Bounded = 0,
     /// `L` uniform levels per channel, `floor(x * L / 256)`, mid-bin reconstruction.
     Levels = 1,
@@ -71,7 +75,7 @@ pub enum Coder {
 /// Per-channel quantization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelInfo {
-    /// Level count: 2..=256 (bounded mode: `floor((255 + d) / (2d + 1)) + 1`).
+    /// Level count: 2..=256 (bounded mode on step bins: `floor((255 + d) / (2d + 1)) + 1`).
     pub levels: u16,
     /// Largest difference between a decoded value and the original, in the coded space (bounded: `d`).
     pub max_error: u8,
@@ -98,6 +102,9 @@ pub struct Header {
     pub predictor: u8,
     /// Entropy coder.
     pub coder: Coder,
+    /// Bounded mode only (version 2): the bins are the uniform `L`-level bins of levels mode, where `L` may exceed
+    /// the fewest levels the bound needs, which leaves the corrector a window inside each bin.
+    pub uniform_bins: bool,
     /// The corrector's id (a prefix of its model hash), or zeros when decode should not use one.
     pub corrector: [u8; 8],
     /// One entry per channel.
@@ -113,6 +120,11 @@ pub const PREDICTOR_MED: u8 = 1;
 pub fn bounded_levels(d: u8) -> u16 {
     let s = 2 * d as u16 + 1;
     (255 + d as u16) / s + 1
+}
+
+/// The fewest uniform levels whose mid-bin error stays within `d` (256 for `d = 0`).
+pub fn uniform_levels_for(d: u8) -> u16 {
+    (2..=256).find(|&l| levels_max_error(l) <= d).unwrap_or(256)
 }
 
 /// The largest error of uniform `levels`-level quantization with mid-bin reconstruction over 0..=255.
@@ -161,6 +173,9 @@ impl Header {
         if self.predictor != PREDICTOR_MED {
             return Err(Error::format(format!("unknown predictor id {}", self.predictor)));
         }
+        if self.uniform_bins && (self.mode != Mode::Bounded || self.version < 2) {
+            return Err(Error::format("uniform bins are only valid in bounded mode from version 2 on"));
+        }
         for (i, ch) in self.channel_info.iter().enumerate() {
             match self.mode {
                 Mode::Bounded => {
@@ -170,7 +185,14 @@ impl Header {
                             ch.max_error
                         )));
                     }
-                    if ch.levels != bounded_levels(ch.max_error) {
+                    if self.uniform_bins {
+                        if !(2..=256).contains(&ch.levels) || levels_max_error(ch.levels) > ch.max_error {
+                            return Err(Error::format(format!(
+                                "channel {i}: {} uniform levels cannot keep max error {}",
+                                ch.levels, ch.max_error
+                            )));
+                        }
+                    } else if ch.levels != bounded_levels(ch.max_error) {
                         return Err(Error::format(format!(
                             "channel {i}: {} levels do not match max error {}",
                             ch.levels, ch.max_error
@@ -208,7 +230,7 @@ impl Header {
             self.subsampling as u8,
             self.predictor,
             self.coder as u8,
-            0,
+            if self.uniform_bins { FLAG_UNIFORM_BINS } else { 0 },
             0,
         ]);
         b.extend_from_slice(&self.corrector);
@@ -328,8 +350,11 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
     let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac)])?;
     let flags = r.u8()?;
     let reserved = r.u8()?;
-    if flags != 0 || reserved != 0 {
-        return Err(Error::format(format!("unknown flags {flags:#04x} / reserved byte {reserved:#04x}")));
+    let known = if version >= 2 { FLAG_UNIFORM_BINS } else { 0 };
+    if flags & !known != 0 || reserved != 0 {
+        return Err(Error::format(format!(
+            "unknown flags {flags:#04x} / reserved byte {reserved:#04x} for version {version}"
+        )));
     }
     let corrector = r.bytes::<8>()?;
     let mut channel_info = Vec::with_capacity(channels as usize);
@@ -352,6 +377,7 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
         subsampling,
         predictor,
         coder,
+        uniform_bins: flags & FLAG_UNIFORM_BINS != 0,
         corrector,
         channel_info,
         payload_len,
@@ -392,6 +418,7 @@ mod tests {
             subsampling: Subsampling::None,
             predictor: PREDICTOR_MED,
             coder: Coder::Qac,
+            uniform_bins: false,
             corrector: [0; 8],
             channel_info: vec![ChannelInfo { levels: bounded_levels(2), max_error: 2 }; 3],
             payload_len: 0,
@@ -417,6 +444,45 @@ mod tests {
         }
         assert_eq!(levels_max_error(256), 0);
         assert_eq!(levels_max_error(2), 64);
+    }
+
+    #[test]
+    fn uniform_bins_need_version_2_and_levels_that_keep_the_bound() {
+        let uni = |levels: u16, version: u16| Header {
+            version,
+            uniform_bins: true,
+            channel_info: vec![ChannelInfo { levels, max_error: 2 }; 3],
+            ..header()
+        };
+        let file = write(&uni(59, 2), b"p").unwrap();
+        assert_eq!(file[22], FLAG_UNIFORM_BINS);
+        assert_eq!(parse(&file, DEFAULT_MAX_PIXELS).unwrap().0, Header { payload_len: 1, ..uni(59, 2) });
+        // 51 levels have bins of 6 values: an error of 3 > 2.
+        assert!(write(&uni(51, 2), b"p").unwrap_err().to_string().contains("cannot keep max error 2"));
+        assert!(write(&uni(59, 1), b"p").unwrap_err().to_string().contains("version 2"));
+        let levels =
+            Header { mode: Mode::Levels, channel_info: vec![ChannelInfo { levels: 8, max_error: 16 }; 3], ..uni(8, 2) };
+        assert!(write(&levels, b"p").is_err());
+        // A version-1 file with the flag set is refused by its flags.
+        let mut f = write(&header(), b"p").unwrap();
+        f[22] = FLAG_UNIFORM_BINS;
+        let crc = crc32fast::hash(&f[..Header::len_for(3) - 4]);
+        let at = Header::len_for(3) - 4;
+        f[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        assert!(err(&f).contains("unknown flags"));
+    }
+
+    #[test]
+    fn fewest_uniform_levels_keep_the_bound() {
+        for d in 0..=MAX_ERROR_LIMIT {
+            let l = uniform_levels_for(d);
+            assert!(levels_max_error(l) <= d);
+            assert!(l == 2 || levels_max_error(l - 1) > d, "d={d}: {l} is not the fewest");
+            // The step-bins count covers 0..=255 with bins of 2d + 1 too, so it is never fewer.
+            assert!(l <= bounded_levels(d) || d == 0);
+        }
+        assert_eq!(uniform_levels_for(0), 256);
+        assert_eq!(uniform_levels_for(1), 86);
     }
 
     fn err(data: &[u8]) -> String {

@@ -172,7 +172,8 @@ def test_pil_input() -> None:
 
 
 class _FakeCorrector:
-    """Stands in for qfast.Corrector (another branch): pushes every value up by 3, clamped like the real one."""
+    """Stands in for qfast.Corrector: pushes values up by 3 in even columns and down by 3 in odd ones, clamped like
+    the real one."""
 
     path = None
     calls: list = []
@@ -180,13 +181,17 @@ class _FakeCorrector:
     def __init__(self, model: str = "default") -> None:
         self.model = model
 
-    def correct(self, image: np.ndarray, levels, clamp: bool = False) -> np.ndarray:
-        type(self).calls.append((image.shape, list(levels), clamp))
-        out = np.clip(image.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+    def correct(self, image: np.ndarray, levels, clamp: bool = False, max_error=None) -> np.ndarray:
+        type(self).calls.append((image.shape, list(levels), clamp, max_error))
+        shift = np.where(np.arange(image.shape[1]) % 2, -3, 3)[None, :, None]
+        out = np.clip(image.astype(np.int16) + shift, 0, 255)
         if clamp:
             lo, hi = _bins(image, levels)
+            if max_error is not None:
+                d = np.asarray(max_error).reshape(1, 1, -1)
+                lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
             out = np.clip(out, lo, hi)
-        return out
+        return out.astype(np.uint8)
 
 
 def _bins(rec: np.ndarray, levels) -> tuple[np.ndarray, np.ndarray]:
@@ -222,24 +227,39 @@ def test_corrector_is_recorded_and_used_in_levels_mode(fake_corrector) -> None:
     assert h["corrector"] == codec._file_id(str(fake_corrector.path)).hex()
     plain = qfast.decode(data, correct=False)
     fixed = qfast.decode(data)
-    assert fake_corrector.calls == [((17, 29, 3), [8, 8, 4], True)]
+    assert fake_corrector.calls == [((17, 29, 3), [8, 8, 4], True, None)]
     assert not np.array_equal(plain, fixed)
     np.testing.assert_array_equal(fixed[..., 3], plain[..., 3])
     lo, hi = _bins(plain[..., :3], [8, 8, 4])
     assert (fixed[..., :3] >= lo).all() and (fixed[..., :3] <= hi).all()
 
 
-def test_corrector_keeps_the_bound_in_bounded_mode(fake_corrector) -> None:
-    img = IMAGES["rgb"]
-    d = 3
+@pytest.mark.parametrize("d", [1, 2, 3, 8])
+def test_corrector_keeps_the_bound_in_bounded_mode(fake_corrector, d: int) -> None:
+    img = IMAGES["parrots"]
     data = qfast.encode(img, max_error=d)
-    # By default the bound d holds: bounded mode does not run the corrector.
-    np.testing.assert_array_equal(qfast.decode(data), qfast.decode(data, correct=False))
+    h = qfast.inspect(data)
+    # With a corrector the bins are narrower than 2d + 1 (version 2), which leaves it a window in each bin.
+    assert h["version"] == 2 and h["bins"] == "uniform" and h["max_error"] == [d] * 3
+    assert all(256 / L < 2 * d + 1 and -(-256 // L) <= 2 * d + 1 for L in h["levels"])
+    plain = qfast.decode(data, correct=False)
+    fixed = qfast.decode(data)
+    assert [c[1:] for c in fake_corrector.calls] == [(h["levels"], True, [d] * 3)]
+    assert _max_err(plain, img) <= d and _max_err(fixed, img) <= d
+    assert (fixed != plain).any(), "the corrector had no room"
+
+
+def test_bounded_without_corrector_uses_step_bins(fake_corrector) -> None:
+    img = IMAGES["parrots"]
+    data = qfast.encode(img, max_error=2, corrector=None)
+    h = qfast.inspect(data)
+    assert (h["version"], h["bins"], h["levels"]) == (1, "step", [52] * 3)
+    # Bins of 2d + 1 values leave no room: even when forced, decode does not run the corrector.
+    np.testing.assert_array_equal(qfast.decode(data, correct=True), qfast.decode(data, correct=False))
     assert fake_corrector.calls == []
-    # Forced, the output stays in each pixel's bin: within 2d of the original.
-    forced = qfast.decode(data, correct=True)
-    assert fake_corrector.calls and _max_err(forced, img) <= 2 * d
-    assert _max_err(forced, qfast.decode(data, correct=False)) <= d
+    assert len(data) < len(qfast.encode(img, max_error=2))
+    # Lossless needs every level, so no corrector is worth recording bins for: version 1 either way.
+    assert qfast.inspect(qfast.encode(img, max_error=0))["version"] == 1
 
 
 def test_mismatched_corrector_is_not_used(fake_corrector) -> None:
@@ -315,14 +335,15 @@ def test_decode_bad_arguments() -> None:
 
 
 def _file(**kw) -> bytes:
-    return qfast.encode(IMAGES["rgb"], **(kw or {"max_error": 1}))
+    return qfast.encode(IMAGES["rgb"], **(kw or {"max_error": 1, "corrector": None}))
 
 
-# (offset, struct format, value, message) for a 3-channel file: each field set to a bad value, CRCs resealed.
+# (offset, struct format, value, message) for a 3-channel version-1 file: each field set to a bad value, CRCs
+# resealed.
 FIELDS = [
     (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
     (4, "<H", 0, "unsupported .qfz version 0"),
-    (4, "<H", 2, "unsupported .qfz version 2 \\(this qfast reads versions 1..1\\)"),
+    (4, "<H", 3, "unsupported .qfz version 3 \\(this qfast reads versions 1..2\\)"),
     (4, "<H", 65535, "unsupported .qfz version 65535"),
     (6, "<H", 52, "header length 52 does not match 3 channels"),
     (6, "<H", 20, "header length 20 too small"),
@@ -340,7 +361,7 @@ FIELDS = [
     (20, "<B", 2, "unknown predictor id 2"),
     (21, "<B", 0, "unknown entropy coder id 0"),
     (21, "<B", 3, "unknown entropy coder id 3"),
-    (22, "<B", 1, "unknown flags 0x01"),
+    (22, "<B", 1, "unknown flags 0x01 / reserved byte 0x00 for version 1"),
     (23, "<B", 1, "reserved byte 0x01"),
     (32, "<H", 85, "channel 0: 85 levels do not match max error 1"),
     (34, "<B", 33, "channel 0: max error 33 out of range 0..32"),
@@ -357,6 +378,26 @@ def test_every_header_field_is_checked(offset: int, fmt: str, value: int, match:
         qfast.decode(_patch(_file(), offset, fmt, value))
     with pytest.raises(qfast.FormatError, match=match):
         qfast.inspect(_patch(_file(), offset, fmt, value))
+
+
+# The same for a version-2 file: bounded mode on uniform bins (99 levels for max error 1).
+FIELDS_V2 = [
+    (4, "<H", 1, "unknown flags 0x01 / reserved byte 0x00 for version 1"),
+    (17, "<B", 1, "uniform bins are only valid in bounded mode"),
+    (22, "<B", 0, "channel 0: 99 levels do not match max error 1"),
+    (22, "<B", 3, "unknown flags 0x03"),
+    (32, "<H", 85, "channel 0: 85 uniform levels cannot keep max error 1"),
+    (32, "<H", 257, "channel 0: 257 uniform levels cannot keep max error 1"),
+    (42, "<B", 0, "channel 2: 99 uniform levels cannot keep max error 0"),
+]
+
+
+@pytest.mark.parametrize(("offset", "fmt", "value", "match"), FIELDS_V2)
+def test_every_version_2_field_is_checked(offset: int, fmt: str, value: int, match: str) -> None:
+    data = _file(max_error=1, corrector="0123456789abcdef")
+    assert qfast.inspect(data)["levels"] == [99] * 3
+    with pytest.raises(qfast.FormatError, match=match):
+        qfast.decode(_patch(data, offset, fmt, value), correct=False)
 
 
 @pytest.mark.parametrize(
@@ -484,6 +525,7 @@ GOLDEN = {
     "lossless-rgb": (lambda: IMAGES["parrots"][:24, :32], {"max_error": 0}),
     "bounded2-rgba": (lambda: IMAGES["rgba"], {"max_error": 2}),
     "bounded4-grey-brotli": (lambda: IMAGES["grey"], {"max_error": 4, "effort": 1}),
+    "bounded3-uniform-v2": (lambda: IMAGES["parrots"][:24, :32], {"max_error": 3, "corrector": "00112233445566ff"}),
     "levels8-rgb": (lambda: IMAGES["parrots"][:24, :32], {"levels": [8, 8, 4]}),
     "levels32-ycbcr420": (lambda: IMAGES["parrots"][:24, :33], {"levels": 32, "subsample": True}),
 }
@@ -495,7 +537,7 @@ def test_golden_files(name: str) -> None:
     readable: a new version keeps decoding these)."""
     make, opts = GOLDEN[name]
     img = make()
-    data = qfast.encode(img, corrector=None, **opts)
+    data = qfast.encode(img, **{"corrector": None, **opts})
     path = EXPECTED / f"codec-{name}.qfz"
     pixels = EXPECTED / f"codec-{name}.npy"
     if os.environ.get("GENERATE_EXPECTED"):

@@ -31,6 +31,16 @@ def test_encode_decode_info(png: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert np.abs(src.astype(int) - dec).max() <= 2
 
 
+def test_no_corrector_gives_step_bins(png: Path, tmp_path: Path) -> None:
+    qfz, out = tmp_path / "a.qfz", tmp_path / "out.png"
+    assert main(["encode", str(png), "-o", str(qfz), "--max-error", "3", "--no-corrector"]) == 0
+    h = qfast.inspect(qfz)
+    assert (h["bins"], h["corrector"], h["levels"]) == ("step", None, [37] * 3)
+    assert main(["decode", str(qfz), "-o", str(out)]) == 0
+    src, dec = np.asarray(Image.open(png)), np.asarray(Image.open(out))
+    assert np.abs(src.astype(int) - dec).max() <= 3
+
+
 def test_lossless_and_levels(png: Path, tmp_path: Path) -> None:
     assert main(["encode", str(png), "-o", str(tmp_path / "l.qfz"), "--max-error", "0", "--effort", "3"]) == 0
     assert main(["decode", str(tmp_path / "l.qfz"), "-o", str(tmp_path / "l.png")]) == 0

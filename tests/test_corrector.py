@@ -79,6 +79,28 @@ def test_clamp_keeps_every_pixel_in_its_bin(corrector: qfast.Corrector, levels) 
     assert ((img >= lo) & (img <= hi)).all()
 
 
+@pytest.mark.parametrize(("levels", "d"), [(59, 2), (33, 4), ([18, 20, 17], 8), ([40, 9, 64], [3, 14, 2])])
+def test_max_error_keeps_the_bound_whatever_the_original(corrector: qfast.Corrector, levels, d) -> None:
+    img = kodak_crop("kodim05.png", 200, 200, 96)
+    lv = levels if isinstance(levels, list) else [levels] * 3
+    dv = np.array(d if isinstance(d, list) else [d] * 3)
+    mid = qfast.quantize_uniform(img, levels)
+    out = corrector.correct(mid, levels, max_error=d)
+    lo, hi = expected_bins(mid, lv)
+    # Every value of the bin, not only the original, stays within d of the output.
+    assert (out.astype(int) - lo <= dv).all() and (hi.astype(int) - out <= dv).all()
+    assert (np.abs(out.astype(int) - img) <= dv).all()
+    assert not np.array_equal(out, mid), "the window left the corrector no room"
+
+
+def test_max_error_needs_bins_narrow_enough(corrector: qfast.Corrector) -> None:
+    mid = qfast.quantize_uniform(synthetic(16, 16), 51)
+    with pytest.raises(ValueError, match="max_error: 51 levels have bins of 6 values, too wide for max_error 2"):
+        corrector.correct(mid, 51, max_error=2)
+    with pytest.raises(TypeError, match="max_error: expected an int"):
+        corrector.correct(mid, 51, max_error=2.5)
+
+
 def test_levels_above_64_pass_through(corrector: qfast.Corrector) -> None:
     img = synthetic(48, 64)
     mid = qfast.quantize_uniform(img, [4, 128, 256])
@@ -158,8 +180,11 @@ def test_shipped_models_named_by_hash_and_listed() -> None:
 
 def test_provider_order() -> None:
     have = ["CPUExecutionProvider", "CoreMLExecutionProvider", "CUDAExecutionProvider", "AzureExecutionProvider"]
-    assert qc.select_providers(None, have) == ["CUDAExecutionProvider", "CoreMLExecutionProvider",
-                                               "CPUExecutionProvider"]
+    assert qc.select_providers(None, have) == [
+        "CUDAExecutionProvider",
+        "CoreMLExecutionProvider",
+        "CPUExecutionProvider",
+    ]
     assert qc.select_providers(None, ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     assert qc.select_providers(["CPUExecutionProvider"], have) == ["CPUExecutionProvider"]
 

@@ -155,8 +155,9 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
         "encode",
         help="compress an image file into a .qfz file",
         description="Compress IN into a .qfz file: with --max-error D every value decodes within D of the original "
-        "(0 is lossless); with --levels L each channel keeps L levels (decoded through the corrector where one is "
-        "installed).",
+        "(0 is lossless; where the corrector is installed the bins are a little narrower than 2D+1, so on decode it "
+        "can raise PSNR inside the bound); with --levels L each channel keeps L levels (decoded through the "
+        "corrector where one is installed).",
     )
     p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the .qfz file to write")
@@ -167,6 +168,11 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--color", choices=["auto", "rgb", "ycocg", "ycbcr"], default="auto")
     p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
     p.add_argument("--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 also tries RGB")
+    p.add_argument(
+        "--no-corrector",
+        action="store_true",
+        help="record no corrector (with --max-error: bins of 2D+1 values, the smallest file for the bound)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=_run_encode)
 
@@ -185,6 +191,7 @@ def _run_encode(args: argparse.Namespace) -> int:
         color=args.color,
         subsample=args.subsample,
         effort=args.effort,
+        corrector=None if args.no_corrector else "auto",
     )
     write_bytes(args.output, data, args.force)
     h = codec.inspect(data)

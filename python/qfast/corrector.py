@@ -90,6 +90,19 @@ def _levels(levels: Levels) -> np.ndarray:
     raise TypeError(f"levels: expected an int or one int per channel, got {type(levels).__name__}")
 
 
+def _bound(max_error: Levels, levels: np.ndarray) -> np.ndarray:
+    """``max_error`` as one int16 per channel, checked against the widest bin of each channel's levels."""
+    d = np.array(per_channel(max_error, "max_error", 3, 0, 255), np.int16)
+    widest = -(-256 // levels)  # ceil(256 / L): the widest bin has this many values
+    for k in range(3):
+        if widest[k] > 2 * d[k] + 1:
+            raise ValueError(
+                f"max_error: {levels[k]} levels have bins of {widest[k]} values, too wide for max_error {d[k]} "
+                f"(at most {2 * d[k] + 1})"
+            )
+    return d
+
+
 def bin_bounds(image: np.ndarray, levels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """The lowest and highest value of each pixel's uniform quantization bin.
 
@@ -212,7 +225,9 @@ class Corrector:
         out = self.session.run(None, {"image": inp, "levels": levels[None].astype(np.float32)})[0]
         return out[0].transpose(1, 2, 0)
 
-    def correct(self, image: Any, levels: Levels, *, clamp: bool = False) -> np.ndarray:
+    def correct(
+        self, image: Any, levels: Levels, *, clamp: bool = False, max_error: Optional[Levels] = None
+    ) -> np.ndarray:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
 
         Args:
@@ -222,13 +237,19 @@ class Corrector:
             clamp: keep every value inside its quantization bin (bin i of L holds ``ceil(256 i / L)`` ..
                 ``ceil(256 (i + 1) / L) - 1``): the output never leaves the bin the original value lay in, so its error
                 is below the bin's width (the plain midpoint's is about half of it).
+            max_error: keep every value within this many grey levels of every value of its bin (one int, or one per
+                channel), so whatever the original was, the error stays within it: the window
+                ``[hi - max_error, lo + max_error]`` of each bin ``lo..hi``. The bins must be at most
+                ``2 * max_error + 1`` values wide; the narrower they are, the more room the corrector has. This is
+                how ``qfast.decode`` keeps the bound of a bounded ``.qfz`` file.
 
         Returns:
             The corrected uint8 array (H, W, 3).
 
         Raises:
             TypeError: ``image`` is not a uint8 array, or ``levels`` is not an int or a sequence of ints.
-            ValueError: ``image`` is not (H, W, 3), or ``levels`` is out of 2..256 or not one per channel.
+            ValueError: ``image`` is not (H, W, 3), ``levels`` is out of 2..256 or not one per channel, or a
+                channel's bins are too wide for its ``max_error``.
 
         Example:
             >>> c.correct(qfast.quantize_uniform(img, [8, 8, 4]), [8, 8, 4], clamp=True).shape
@@ -243,6 +264,7 @@ class Corrector:
         if not isinstance(clamp, (bool, np.bool_)):
             raise TypeError(f"clamp: expected a bool, got {type(clamp).__name__}")
         lv = _levels(levels)
+        bound = None if max_error is None else _bound(max_error, lv)
         active = lv <= MAX_LEVELS
         img = np.ascontiguousarray(image)
         if not active.any():
@@ -261,9 +283,12 @@ class Corrector:
             y = self._tiled(x, net)[:h, :w]
         out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
         out[..., ~active] = img[..., ~active]
-        if clamp:
+        if clamp or bound is not None:
             lo, hi = bin_bounds(img, lv.tolist())
-            out = np.clip(out, lo, hi)
+            if bound is not None:
+                d = bound.reshape(1, 1, 3)
+                lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
+            out = np.clip(out, lo, hi).astype(np.uint8)
         return out
 
     def _tiled(self, x: np.ndarray, levels: np.ndarray) -> np.ndarray:

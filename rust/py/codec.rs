@@ -39,6 +39,7 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
     d.set_item("height", h.height)?;
     d.set_item("channels", h.channels)?;
     d.set_item("mode", if h.mode == Mode::Bounded { "bounded" } else { "levels" })?;
+    d.set_item("bins", if h.mode == Mode::Bounded && !h.uniform_bins { "step" } else { "uniform" })?;
     d.set_item("color", color_name(h.color))?;
     d.set_item("subsampling", if h.subsampling == Subsampling::Chroma420 { "4:2:0" } else { "none" })?;
     d.set_item("predictor", "med")?;
@@ -54,8 +55,9 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Encodes an image into `.qfz` bytes. `mode` is "bounded" (values: max error per channel) or "levels" (values:
-/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "qac" | "brotli"; `corrector` 8 bytes or empty.
-#[pyfunction(name = "encode")]
+/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "qac" | "brotli"; `corrector` 8 bytes or empty;
+/// `bins` (bounded mode): None for step-`2d + 1` bins, or the uniform level count per channel.
+#[pyfunction(name = "encode", signature = (image, mode, values, color, subsample, coder, brotli_quality, corrector, bins=None))]
 #[allow(clippy::too_many_arguments)]
 fn py_encode<'py>(
     py: Python<'py>,
@@ -67,15 +69,20 @@ fn py_encode<'py>(
     coder: &str,
     brotli_quality: u32,
     corrector: Vec<u8>,
+    bins: Option<Vec<u16>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let img = self::image(&image, "image")?;
     let q = match mode {
-        "bounded" => Quantization::Bounded(
-            values
+        "bounded" => {
+            let ds = values
                 .iter()
                 .map(|&v| u8::try_from(v).map_err(|_| Error::value("max_error", format!("expected 0..32, got {v}"))))
-                .collect::<crate::Result<_>>()?,
-        ),
+                .collect::<crate::Result<_>>()?;
+            match bins {
+                None => Quantization::Bounded(ds),
+                Some(levels) => Quantization::BoundedUniform(ds, levels),
+            }
+        }
         "levels" => Quantization::Levels(values),
         _ => return Err(Error::value("mode", format!("expected 'bounded' or 'levels', got {mode:?}")).into()),
     };
