@@ -159,7 +159,11 @@ def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:
 
 LEVELS = {
     "qfast levels": [(L, {"levels": L}) for L in (6, 8, 12, 16, 24, 32)],
-    "qfast levels YCbCr 4:2:0": [(L, {"levels": L, "subsample": True}) for L in (12, 16, 24, 32, 48, 64, 96, 128)],
+    # chroma with twice the levels of luma, as target_bpp's rate control does
+    "qfast levels YCbCr 4:2:0": [
+        (L, {"levels": [L, min(256, 2 * L), min(256, 2 * L)], "subsample": True})
+        for L in (12, 16, 20, 24, 32, 48, 64, 96, 128)
+    ],
 }
 ANCHORS = {
     "JPEG": [(q, _pil_codec("JPEG", quality=q)) for q in (10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98)],

@@ -39,6 +39,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--keep-float", default=r"^/head/|^/decs\.0/",
                    help="regular expression: nodes whose names match stay float")
     p.add_argument("--name", default=None, help="file name (default: qann-int8-<sha256 prefix>.onnx)")
+    p.add_argument("--ops", default="Conv,ConvTranspose,MatMul", help="operator types to quantize, comma-separated")
+    p.add_argument("--calibration", default="MinMax", choices=["MinMax", "Entropy", "Percentile"])
     return p.parse_args(argv)
 
 
@@ -77,7 +79,7 @@ def main(argv: Optional[list[str]] = None) -> Path:
         quantize_static(
             str(pre), str(out_tmp), _Reader(calibration_batches(args)), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv", "ConvTranspose", "MatMul"],
+            calibrate_method=CalibrationMethod[args.calibration], op_types_to_quantize=args.ops.split(","),
             nodes_to_exclude=keep,
         )
         data = out_tmp.read_bytes()

@@ -141,6 +141,17 @@ def test_target_bpp_picks_the_most_levels_within_budget() -> None:
     assert 8 * len(more) / npx > 4.0 or large["levels"][0] == 256
 
 
+def test_target_bpp_with_ycbcr_gives_chroma_twice_the_levels() -> None:
+    img = IMAGES["parrots"]
+    npx = img.shape[0] * img.shape[1]
+    h = qfast.inspect(qfast.encode(img, target_bpp=2.0, subsample=True))
+    ly = h["levels"][0]
+    assert h["bpp"] <= 2.0 and h["levels"] == [ly, min(256, 2 * ly), min(256, 2 * ly)]
+    c = min(256, 2 * (ly + 1))
+    more = qfast.encode(img, levels=[ly + 1, c, c], subsample=True)
+    assert 8 * len(more) / npx > 2.0
+
+
 def test_qac_beats_brotli() -> None:
     img = IMAGES["parrots"]
     for d in (0, 2):
