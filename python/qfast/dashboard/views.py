@@ -59,8 +59,9 @@ EXPLAIN: dict[str, str] = {
     "codec": (
         "The .qfz codec quantizes each channel (in bounded mode every value stays within <i>d</i> grey levels), "
         "predicts each index from its neighbours and entropy-codes the residuals. On decode the corrector can win "
-        "back quality. It is clamped inside each value's bin, so in bounded mode its error stays within 2<i>d</i>; "
-        "only the plain decode (the default for bounded files) keeps every value within <i>d</i>."
+        "back quality. It is clamped inside each value's bin; in bounded mode the bins are a little narrower than "
+        "2<i>d</i>+1 values, and the corrector may only move a value where it stays within <i>d</i> of everything "
+        "in its bin, so the bound holds with and without it."
     ),
     "corrector": (
         "<b>Model quantization.</b> The corrector is a neural network that undoes quantization artifacts. Its own "
