@@ -269,8 +269,9 @@ def test_bounded_without_corrector_uses_step_bins(fake_corrector) -> None:
     np.testing.assert_array_equal(qfast.decode(data, correct=True), qfast.decode(data, correct=False))
     assert fake_corrector.calls == []
     assert len(data) < len(qfast.encode(img, max_error=2))
-    # Lossless needs every level, so no corrector is worth recording bins for: version 1 either way.
+    # Lossless needs every level, and the corrector works on colour images only: step bins, version 1.
     assert qfast.inspect(qfast.encode(img, max_error=0))["version"] == 1
+    assert qfast.inspect(qfast.encode(IMAGES["grey"], max_error=2))["bins"] == "step"
 
 
 def test_mismatched_corrector_is_not_used(fake_corrector) -> None:

@@ -183,7 +183,7 @@ def encode(
 
     if max_error is not None:
         ds = per_channel(max_error, "max_error", ch, 0, _MAX_ERROR)
-        if not cid or not any(ds):
+        if not cid or not any(ds) or ch == 1:  # the corrector works on colour images only
             return run("bounded", ds, col)
         bins = [min(256, math.ceil(_CORRECTOR_HEADROOM * 256 / (2 * d + 1))) for d in ds]
         return run("bounded", ds, col, bins)
