@@ -41,9 +41,17 @@ impl Model {
     const NEW: Model = Model { fast: 1 << 15, slow: 1 << 15, seen: 0 };
 
     /// The probability of a 0 bit, in 1/65536, within 16..=65520 so neither outcome ever gets a zero-width range.
+    ///
+    /// The format clamps it into 16..=65520, but no sequence of updates leaves that range, so the clamp is left
+    /// out: both updates are monotonic in the state and the all-0 (all-1) sequence bounds it from above (below).
+    /// `fast` (shift 5) stops at 65504 from below and at 31 from above; `slow` gets no closer than 5000 to either end
+    /// in its first 15 updates and then (shift 7) stops at 65408 and 127. So `p0` is within 79..=65456
+    /// (`model_probability_stays_in_range` checks this).
     #[inline(always)]
     fn p0(&self) -> u32 {
-        ((self.fast as u32 + self.slow as u32) >> 1).clamp(16, 65520)
+        let p = (self.fast as u32 + self.slow as u32) >> 1;
+        debug_assert!((16..=65520).contains(&p));
+        p
     }
 
     #[inline(always)]
@@ -276,20 +284,20 @@ impl Bias {
             self.b >>= 1;
             self.n >>= 1;
         }
-        if self.b <= -self.n {
-            self.c -= 1;
-            self.b += self.n;
-            if self.b <= -self.n {
-                self.b = -self.n + 1;
-            }
-        } else if self.b > 0 {
-            self.c += 1;
-            self.b -= self.n;
-            if self.b > 0 {
-                self.b = 0;
-            }
-        }
-        self.c = self.c.clamp(-64, 64);
+        // b <= -n: the mean is below -1/2, so c goes down and b up by n (at most to -n + 1); b > 0: the other way.
+        // n >= 1, so at most one of the two holds. Selected without branches: which one holds is data-dependent.
+        let (b, n) = (self.b, self.n);
+        let (dec, inc) = (b <= -n, b > 0);
+        let down = (b + n).max(-n + 1);
+        let up = (b - n).min(0);
+        self.b = if dec {
+            down
+        } else if inc {
+            up
+        } else {
+            b
+        };
+        self.c = (self.c - dec as i32 + inc as i32).clamp(-64, 64);
     }
 }
 
@@ -812,6 +820,29 @@ mod tests {
                 let _ = decode_planes(&[&data, &data], &[(13, 11, -20, 20), (13, 11, 0, 200)]);
             }
         }
+    }
+
+    #[test]
+    fn model_probability_stays_in_range() {
+        let (mut lo, mut hi) = (u32::MAX, 0);
+        let mut s = 7u64;
+        for run in 0..200 {
+            let mut m = Model::NEW;
+            for i in 0..5000 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // All zeros, all ones, then random sequences with a drifting bias.
+                let bit = match run {
+                    0 => 0,
+                    1 => 1,
+                    _ => ((s >> 40) % 100 < (run as u64 * 7 + i as u64 / 50) % 101) as u32,
+                };
+                m.update(bit);
+                lo = lo.min(m.p0());
+                hi = hi.max(m.p0());
+            }
+        }
+        assert!(lo >= 79 && hi <= 65456, "{lo} {hi}");
+        assert_eq!((lo, hi), (79, 65456));
     }
 
     #[test]
