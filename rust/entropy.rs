@@ -56,8 +56,14 @@ impl Model {
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
-        let s = SLOW_SHIFT[self.seen as usize & 15];
-        self.seen += (self.seen < 15) as u8;
+        // A model has seen 15 bits or more almost always: then the slow shift is 7 and `seen` stays.
+        let s = if self.seen >= 15 {
+            7
+        } else {
+            let s = SLOW_SHIFT[self.seen as usize & 15];
+            self.seen += 1;
+            s
+        };
         // Both outcomes computed, one selected: the bit is unpredictable, so a branch on it would often miss.
         let (f, sl) = (self.fast, self.slow);
         let (f0, s0) = (f + ((65535 - f) >> 5), sl + ((65535 - sl) >> s));
