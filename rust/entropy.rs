@@ -75,7 +75,7 @@ impl Model {
 
 /// Codes one binary decision: the encoder writes `bit` and returns it, the decoder ignores `bit` and returns what
 /// it reads. One generic coding loop then serves both directions, so they cannot drift apart.
-pub(crate) trait BitIo {
+pub(crate) trait BitIo: Default {
     /// True for the encoder.
     const ENCODER: bool;
     /// Codes `bit` (0 or 1) with probability `p0 / 2^16` of a 0.
@@ -102,6 +102,7 @@ pub(crate) trait BitIo {
 }
 
 /// The range encoder.
+#[derive(Default)]
 pub(crate) struct Encoder {
     low: u64,
     range: u32,
@@ -160,6 +161,7 @@ impl BitIo for Encoder {
 }
 
 /// The range decoder over a hostile byte stream.
+#[derive(Default)]
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
@@ -529,13 +531,19 @@ impl PlaneCoder {
     /// Codes row `y` (rows in order). `side` is the sum of the context planes' residual magnitudes on the same row
     /// (zeros for none).
     fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
-        if self.fine {
-            self.row_impl::<C, true>(io, y, side)
+        // The coder's state moves into a local for the row, so that it can live in registers rather than be stored
+        // to and reloaded from memory for every bit.
+        let mut local = std::mem::take(io);
+        let r = if self.fine {
+            self.row_impl::<C, true>(&mut local, y, side)
         } else {
-            self.row_impl::<C, false>(io, y, side)
-        }
+            self.row_impl::<C, false>(&mut local, y, side)
+        };
+        *io = local;
+        r
     }
 
+    #[inline(always)]
     fn row_impl<C: BitIo, const FINE: bool>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
         let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
         let range = hi - lo + 1;
