@@ -64,12 +64,13 @@ impl Model {
             self.seen += 1;
             s
         };
-        // Both outcomes computed, one selected: the bit is unpredictable, so a branch on it would often miss.
-        let (f, sl) = (self.fast, self.slow);
-        let (f0, s0) = (f + ((65535 - f) >> 5), sl + ((65535 - sl) >> s));
-        let (f1, s1) = (f - (f >> 5), sl - (sl >> s));
-        self.fast = if bit == 0 { f0 } else { f1 };
-        self.slow = if bit == 0 { s0 } else { s1 };
+        // One formula for both outcomes, without branches (the bit is unpredictable): with `u = 65535 - x`,
+        // `x + (u >> k)` (bit 0) equals `x - ((x - (65536 - 2^k)) >> k)` with an arithmetic shift, and `x - (x >> k)`
+        // (bit 1) is the same with 0 in place of `65536 - 2^k`.
+        let zero = (bit as i32) - 1;
+        let (f, sl) = (self.fast as i32, self.slow as i32);
+        self.fast = (f - ((f - (zero & (65536 - (1 << 5)))) >> 5)) as u16;
+        self.slow = (sl - ((sl - (zero & (65536 - (1 << s)))) >> s)) as u16;
     }
 }
 
@@ -832,6 +833,25 @@ mod tests {
                     })
                     .collect();
                 let _ = decode_planes(&[&data, &data], &[(13, 11, -20, 20), (13, 11, 0, 200)]);
+            }
+        }
+    }
+
+    #[test]
+    fn model_update_matches_its_definition() {
+        for seen in 0..16u8 {
+            for x in 0..=65535u16 {
+                for bit in 0..2 {
+                    let mut m = Model { fast: x, slow: x, seen };
+                    m.update(bit);
+                    let k = SLOW_SHIFT[seen as usize];
+                    let (f, s) = if bit == 0 {
+                        (x + ((65535 - x) >> 5), x + ((65535 - x) >> k))
+                    } else {
+                        (x - (x >> 5), x - (x >> k))
+                    };
+                    assert_eq!((m.fast, m.slow), (f, s), "{seen} {x} {bit}");
+                }
             }
         }
     }
