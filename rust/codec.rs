@@ -216,14 +216,13 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
         Color::YCoCgR => {
             let (p0, rest) = planes.split_at_mut(1);
             let (p1, p2) = rest.split_at_mut(1);
-            for (i, px) in image.chunks_exact(c).enumerate().take(n) {
+            let dst = p0[0].data.iter_mut().zip(p1[0].data.iter_mut().zip(p2[0].data.iter_mut()));
+            for (px, (y, (co, cg))) in image.chunks_exact(c).take(n).zip(dst) {
                 let r = tables[0][px[0] as usize] as i32;
                 let g = tables[1][px[1] as usize] as i32;
                 let b = tables[2][px[2] as usize] as i32;
-                let (y, co, cg) = colour::ycocg_r(r, g, b);
-                p0[0].data[i] = y as i16;
-                p1[0].data[i] = co as i16;
-                p2[0].data[i] = cg as i16;
+                let (vy, vco, vcg) = colour::ycocg_r(r, g, b);
+                (*y, *co, *cg) = (vy as i16, vco as i16, vcg as i16);
             }
         }
         Color::YCbCr => {
@@ -385,13 +384,15 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
     match h.color {
         Color::YCoCgR => {
             let (y, co, cg) = (&planes[0].data, &planes[1].data, &planes[2].data);
-            for (i, px) in out.chunks_exact_mut(c).enumerate() {
-                let (r, g, b) = colour::ycocg_r_inverse(y[i] as i32, co[i] as i32, cg[i] as i32);
+            let pixels = out.chunks_exact_mut(c).zip(y.iter().zip(co).zip(cg));
+            for (px, ((&y, &co), &cg)) in pixels {
+                let (r, g, b) = colour::ycocg_r_inverse(y as i32, co as i32, cg as i32);
                 for (k, v) in [r, g, b].into_iter().enumerate() {
                     if v < 0 || v >= levels[k] {
                         return Err(bad(k));
                     }
-                    px[k] = values[k][v as usize];
+                    // v < levels <= 256.
+                    px[k] = values[k][v as usize & 255];
                 }
             }
         }

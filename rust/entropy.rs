@@ -41,30 +41,42 @@ impl Model {
     const NEW: Model = Model { fast: 1 << 15, slow: 1 << 15, seen: 0 };
 
     /// The probability of a 0 bit, in 1/65536, within 16..=65520 so neither outcome ever gets a zero-width range.
+    ///
+    /// The format clamps it into 16..=65520, but no sequence of updates leaves that range, so the clamp is left
+    /// out: both updates are monotonic in the state and the all-0 (all-1) sequence bounds it from above (below).
+    /// `fast` (shift 5) stops at 65504 from below and at 31 from above; `slow` gets no closer than 5000 to either end
+    /// in its first 15 updates and then (shift 7) stops at 65408 and 127. So `p0` is within 79..=65456
+    /// (`model_probability_stays_in_range` checks this).
     #[inline(always)]
     fn p0(&self) -> u32 {
-        ((self.fast as u32 + self.slow as u32) >> 1).clamp(16, 65520)
+        let p = (self.fast as u32 + self.slow as u32) >> 1;
+        debug_assert!((16..=65520).contains(&p));
+        p
     }
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
-        let s = SLOW_SHIFT[self.seen as usize];
-        if self.seen < 15 {
-            self.seen += 1;
-        }
-        if bit == 0 {
-            self.fast += (65535 - self.fast) >> 5;
-            self.slow += (65535 - self.slow) >> s;
+        // A model has seen 15 bits or more almost always: then the slow shift is 7 and `seen` stays.
+        let s = if self.seen >= 15 {
+            7
         } else {
-            self.fast -= self.fast >> 5;
-            self.slow -= self.slow >> s;
-        }
+            let s = SLOW_SHIFT[self.seen as usize & 15];
+            self.seen += 1;
+            s
+        };
+        // One formula for both outcomes, without branches (the bit is unpredictable): with `u = 65535 - x`,
+        // `x + (u >> k)` (bit 0) equals `x - ((x - (65536 - 2^k)) >> k)` with an arithmetic shift, and `x - (x >> k)`
+        // (bit 1) is the same with 0 in place of `65536 - 2^k`.
+        let zero = (bit as i32) - 1;
+        let (f, sl) = (self.fast as i32, self.slow as i32);
+        self.fast = (f - ((f - (zero & (65536 - (1 << 5)))) >> 5)) as u16;
+        self.slow = (sl - ((sl - (zero & (65536 - (1 << s)))) >> s)) as u16;
     }
 }
 
 /// Codes one binary decision: the encoder writes `bit` and returns it, the decoder ignores `bit` and returns what
 /// it reads. One generic coding loop then serves both directions, so they cannot drift apart.
-pub(crate) trait BitIo {
+pub(crate) trait BitIo: Default {
     /// True for the encoder.
     const ENCODER: bool;
     /// Codes `bit` (0 or 1) with probability `p0 / 2^16` of a 0.
@@ -91,6 +103,7 @@ pub(crate) trait BitIo {
 }
 
 /// The range encoder.
+#[derive(Default)]
 pub(crate) struct Encoder {
     low: u64,
     range: u32,
@@ -136,12 +149,10 @@ impl BitIo for Encoder {
     #[inline(always)]
     fn code(&mut self, p0: u32, bit: u32) -> u32 {
         let bound = (self.range >> PROB_BITS) * p0;
-        if bit == 0 {
-            self.range = bound;
-        } else {
-            self.low += bound as u64;
-            self.range -= bound;
-        }
+        // Branch-free: `mask` is all ones for a 1 bit.
+        let mask = 0u32.wrapping_sub(bit);
+        self.low += (bound & mask) as u64;
+        self.range = (bound & !mask) | ((self.range - bound) & mask);
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
@@ -151,6 +162,7 @@ impl BitIo for Encoder {
 }
 
 /// The range decoder over a hostile byte stream.
+#[derive(Default)]
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
@@ -203,16 +215,13 @@ impl BitIo for Decoder<'_> {
     }
     #[inline(always)]
     fn code(&mut self, p0: u32, _bit: u32) -> u32 {
+        // bound < range as p0 < 2^16. Branch-free: `mask` is all ones for a 1 bit. A corrupt stream can hold
+        // code >= range; wrapping keeps that garbage-in, garbage-out, never a panic.
         let bound = (self.range >> PROB_BITS) * p0;
-        let bit = if self.code < bound {
-            self.range = bound;
-            0
-        } else {
-            // A corrupt stream can hold code >= range; wrapping keeps that garbage-in, garbage-out, never a panic.
-            self.code = self.code.wrapping_sub(bound);
-            self.range -= bound;
-            1
-        };
+        let bit = (self.code >= bound) as u32;
+        let mask = 0u32.wrapping_sub(bit);
+        self.code = self.code.wrapping_sub(bound & mask);
+        self.range = (bound & !mask) | ((self.range - bound) & mask);
         while self.range < TOP {
             self.range <<= 8;
             self.code = (self.code << 8) | self.next() as u32;
@@ -233,16 +242,46 @@ struct Bias {
 /// Gradient contexts for the bias: three gradients, nine levels each.
 const BIAS_CONTEXTS: usize = 729;
 
-#[inline(always)]
-fn grad_level(g: i32) -> usize {
-    let q = match g.unsigned_abs() {
-        0 => 0,
-        1..=2 => 1,
-        3..=6 => 2,
-        7..=20 => 3,
-        _ => 4,
+/// The nine levels of a gradient: 0, +-1..2, +-3..6, +-7..20, beyond.
+const fn grad_level(g: i32) -> usize {
+    let m = g.unsigned_abs();
+    let q = if m == 0 {
+        0
+    } else if m <= 2 {
+        1
+    } else if m <= 6 {
+        2
+    } else if m <= 20 {
+        3
+    } else {
+        4
     };
     (if g < 0 { 4 - q } else { 4 + q }) as usize
+}
+
+/// Gradients beyond this all have the outermost level.
+const GRAD_CLAMP: i32 = 21;
+
+/// `grad_level(g) * scale` for `g` in `-GRAD_CLAMP..=GRAD_CLAMP`, indexed by `g + GRAD_CLAMP`.
+const fn grad_table(scale: u16) -> [u16; 2 * GRAD_CLAMP as usize + 1] {
+    let mut t = [0u16; 2 * GRAD_CLAMP as usize + 1];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = grad_level(i as i32 - GRAD_CLAMP) as u16 * scale;
+        i += 1;
+    }
+    t
+}
+
+static GRAD81: [u16; 2 * GRAD_CLAMP as usize + 1] = grad_table(81);
+static GRAD9: [u16; 2 * GRAD_CLAMP as usize + 1] = grad_table(9);
+static GRAD1: [u16; 2 * GRAD_CLAMP as usize + 1] = grad_table(1);
+
+/// The bias context of three gradients: `grad_level(g1) * 81 + grad_level(g2) * 9 + grad_level(g3)`, by table.
+#[inline(always)]
+fn grad_ctx(g1: i32, g2: i32, g3: i32) -> usize {
+    let ix = |g: i32| (g.clamp(-GRAD_CLAMP, GRAD_CLAMP) + GRAD_CLAMP) as usize;
+    (GRAD81[ix(g1)] + GRAD9[ix(g2)] + GRAD1[ix(g3)]) as usize
 }
 
 impl Bias {
@@ -254,20 +293,20 @@ impl Bias {
             self.b >>= 1;
             self.n >>= 1;
         }
-        if self.b <= -self.n {
-            self.c -= 1;
-            self.b += self.n;
-            if self.b <= -self.n {
-                self.b = -self.n + 1;
-            }
-        } else if self.b > 0 {
-            self.c += 1;
-            self.b -= self.n;
-            if self.b > 0 {
-                self.b = 0;
-            }
-        }
-        self.c = self.c.clamp(-64, 64);
+        // b <= -n: the mean is below -1/2, so c goes down and b up by n (at most to -n + 1); b > 0: the other way.
+        // n >= 1, so at most one of the two holds. Selected without branches: which one holds is data-dependent.
+        let (b, n) = (self.b, self.n);
+        let (dec, inc) = (b <= -n, b > 0);
+        let down = (b + n).max(-n + 1);
+        let up = (b - n).min(0);
+        self.b = if dec {
+            down
+        } else if inc {
+            up
+        } else {
+            b
+        };
+        self.c = (self.c - dec as i32 + inc as i32).clamp(-64, 64);
     }
 }
 
@@ -310,14 +349,34 @@ fn bucket(t: u32) -> usize {
 }
 
 /// 0, 1, 2, 3-4, 5-8, 9-16, 17-32, more: eight levels of a residual's magnitude.
-#[inline(always)]
-fn mag_level(e: i32) -> usize {
+const fn mag_level(e: i32) -> usize {
     let m = e.unsigned_abs();
     if m < 3 {
         m as usize
     } else {
-        ((33 - (m - 1).leading_zeros()) as usize).min(7)
+        let l = (33 - (m - 1).leading_zeros()) as usize;
+        if l < 7 {
+            l
+        } else {
+            7
+        }
     }
+}
+
+/// `mag_level` of magnitudes `0..=33` (all larger ones are level 7).
+static MAG_LEVEL: [u8; 34] = {
+    let mut t = [0u8; 34];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = mag_level(i as i32) as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn mag_ctx(e: i32) -> usize {
+    MAG_LEVEL[e.unsigned_abs().min(33) as usize] as usize
 }
 
 #[inline(always)]
@@ -325,13 +384,20 @@ fn sign_ctx(w: i32, n: i32) -> usize {
     (w.signum() + 1) as usize * 3 + (n.signum() + 1) as usize
 }
 
-/// Codes one residual `e` (encoder) or decodes it (decoder, `e` ignored) in activity bucket `b`.
+/// Codes one residual `e` (encoder) or decodes it (decoder, `e` ignored) in activity bucket `b`; on `FINE` planes
+/// the second context `b2` (< `CTX2`) is mixed in for the zero flag and the length.
 #[inline(always)]
-/// `b2` is the second context, or `usize::MAX` for none.
-fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx: usize, e: i32) -> Result<i32> {
-    let mix = b2 < CTX2;
+fn code_residual<C: BitIo, const FINE: bool>(
+    io: &mut C,
+    m: &mut Models,
+    b: usize,
+    b2: usize,
+    sctx: usize,
+    e: i32,
+) -> Result<i32> {
+    let b = b.min(BUCKETS - 1);
     let b2 = b2 & (CTX2 - 1);
-    let zero = if mix {
+    let zero = if FINE {
         io.bit2(&mut m.zero[b], &mut m.zero2[b2], (e == 0) as u32)
     } else {
         io.bit(&mut m.zero[b], (e == 0) as u32)
@@ -339,13 +405,13 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx
     if zero == 1 {
         return Ok(0);
     }
-    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
+    let neg = io.bit(&mut m.sign[sctx % 9], (e < 0) as u32);
     let mag = e.unsigned_abs();
     let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
     // Length n >= 1 in unary: n - 1 ones, then a zero (omitted at the longest length).
     let mut len = 1;
     while len < MAX_LEN {
-        let more = if mix {
+        let more = if FINE {
             io.bit2(&mut m.len[b][len - 1], &mut m.len2[b2][len - 1], (len < n) as u32)
         } else {
             io.bit(&mut m.len[b][len - 1], (len < n) as u32)
@@ -359,13 +425,79 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx
         return Err(Error::format("entropy stream: residual too long"));
     }
     let mut v: u32 = 1;
-    for j in (0..len - 1).rev() {
-        let model = if j == len - 2 { &mut m.mant_hi[b][len] } else { &mut m.mant_lo[len][j] };
-        let bit = io.bit(model, (mag >> j) & 1);
-        v = (v << 1) | bit;
+    if len >= 2 {
+        // The top mantissa bit has its own models per activity bucket, the others per length and position.
+        let j = len - 2;
+        v = (v << 1) | io.bit(&mut m.mant_hi[b][len], (mag >> j) & 1);
+        let lo = &mut m.mant_lo[len];
+        for j in (0..len - 2).rev() {
+            v = (v << 1) | io.bit(&mut lo[j], (mag >> j) & 1);
+        }
     }
     let v = v as i32;
     Ok(if neg == 1 { -v } else { v })
+}
+
+/// The fixed parameters of a plane's coding loop.
+#[derive(Clone, Copy)]
+struct RowParams {
+    lo: i32,
+    hi: i32,
+    range: i32,
+    emin: i32,
+    emax: i32,
+}
+
+/// Codes one pixel from its neighbours W `a`, N `b`, NW `c`, NE `d`, the W and N residuals `ew`, `en`, and `extra`
+/// (the rest of the activity: NW and NE residual magnitudes, twice the context planes' residuals). The encoder
+/// reads `*v`, the decoder writes it; returns the residual.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn code_pixel<C: BitIo, const FINE: bool>(
+    io: &mut C,
+    m: &mut Models,
+    p: RowParams,
+    (a, b, c, d): (i32, i32, i32, i32),
+    ew: i32,
+    en: i32,
+    extra: u32,
+    v: &mut i16,
+) -> Result<i32> {
+    let qctx = if FINE { grad_ctx(d - b, b - c, c - a) } else { 0 };
+    let bias = if FINE { m.bias[qctx].c } else { 0 };
+    let pred = (med(a, b, c) + bias).clamp(p.lo, p.hi);
+    let t =
+        ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32 + 2 * (ew.unsigned_abs() + en.unsigned_abs()) + extra;
+    let bk = bucket(t);
+    let sctx = sign_ctx(ew, en);
+    let b2 = if FINE { mag_ctx(ew) * 8 + mag_ctx(en) } else { 0 };
+    let e = if C::ENCODER {
+        let mut e = *v as i32 - pred;
+        if e < p.emin {
+            e += p.range;
+        } else if e > p.emax {
+            e -= p.range;
+        }
+        code_residual::<C, FINE>(io, m, bk, b2, sctx, e)?;
+        e
+    } else {
+        let e = code_residual::<C, FINE>(io, m, bk, b2, sctx, 0)?;
+        if e < p.emin || e > p.emax {
+            return Err(Error::format("entropy stream: residual out of the plane's range"));
+        }
+        let mut x = pred + e;
+        if x < p.lo {
+            x += p.range;
+        } else if x > p.hi {
+            x -= p.range;
+        }
+        *v = x as i16;
+        e
+    };
+    if FINE {
+        m.bias[qctx].update(e);
+    }
+    Ok(e)
 }
 
 /// Codes one plane row by row, both directions: the encoder reads `plane.data`, the decoder fills it. Row-wise so
@@ -373,8 +505,9 @@ fn code_residual<C: BitIo>(io: &mut C, m: &mut Models, b: usize, b2: usize, sctx
 struct PlaneCoder {
     plane: Plane,
     m: Box<Models>,
-    /// The residuals of the current and the previous row.
-    res: Vec<i16>,
+    /// The residuals of the previous row and of the current one.
+    res_prev: Vec<i16>,
+    res_cur: Vec<i16>,
     /// Bias cancellation and the second context pay on fine planes (lossless, d = 1); on coarse ones a whole-index
     /// correction overshoots and the second context only dilutes the statistics (measured on Kodak).
     fine: bool,
@@ -385,93 +518,87 @@ impl PlaneCoder {
         if plane.data.len() != plane.width * plane.height || plane.hi < plane.lo {
             return Err(Error::value("plane", "size mismatch"));
         }
-        let res = vec_i16(plane.width.checked_mul(2).ok_or(Error::OutOfMemory { bytes: usize::MAX })?)?;
+        let res_prev = vec_i16(plane.width)?;
+        let res_cur = vec_i16(plane.width)?;
         let fine = plane.hi >= 64;
-        Ok(PlaneCoder { plane, m: Models::new(), res, fine })
+        Ok(PlaneCoder { plane, m: Models::new(), res_prev, res_cur, fine })
     }
 
-    /// The residuals of row `y` (valid right after coding it).
-    fn res_row(&self, y: usize) -> &[i16] {
-        let w = self.plane.width;
-        &self.res[(y & 1) * w..(y & 1) * w + w]
+    /// The residuals of the row coded last.
+    fn res_row(&self) -> &[i16] {
+        &self.res_cur
     }
 
-    /// Codes row `y` (rows in order). `side` is the sum of the context planes' residual magnitudes on the same row,
-    /// or None.
-    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: Option<&[u16]>) -> Result<()> {
+    /// Codes row `y` (rows in order). `side` is the sum of the context planes' residual magnitudes on the same row
+    /// (zeros for none).
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
+        // The coder's state moves into a local for the row, so that it can live in registers rather than be stored
+        // to and reloaded from memory for every bit.
+        let mut local = std::mem::take(io);
+        let r = if self.fine {
+            self.row_impl::<C, true>(&mut local, y, side)
+        } else {
+            self.row_impl::<C, false>(&mut local, y, side)
+        };
+        *io = local;
+        r
+    }
+
+    #[inline(always)]
+    fn row_impl<C: BitIo, const FINE: bool>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
         let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
         let range = hi - lo + 1;
         let half = range / 2;
-        let (emin, emax) = (-half, range - 1 - half);
-        let fine = self.fine;
-        let m = &mut *self.m;
-        let data = &mut self.plane.data;
-        let res = &mut self.res;
-        if side.is_some_and(|s| s.len() != w) {
+        let p = RowParams { lo, hi, range, emin: -half, emax: range - 1 - half };
+        if side.len() != w || y >= self.plane.height || w == 0 {
             return Err(Error::value("plane", "side row size mismatch"));
         }
-        let row = y * w;
-        let (rcur, rup) = ((y & 1) * w, ((y + 1) & 1) * w);
-        for x in 0..w {
-            let i = row + x;
-            // Neighbours: W, N, NW, NE, with the usual edge rules (first row from W, first column from N).
-            let (a, b, c, d, ew, en) = if y == 0 {
-                let a = if x > 0 { data[i - 1] as i32 } else { lo.max(0).min(hi) };
-                let ew = if x > 0 { res[rcur + x - 1] as i32 } else { 0 };
-                (a, a, a, a, ew, ew)
-            } else {
-                let b = data[i - w] as i32;
-                let en = res[rup + x] as i32;
-                let (a, c, ew) = if x > 0 {
-                    (data[i - 1] as i32, data[i - w - 1] as i32, res[rcur + x - 1] as i32)
-                } else {
-                    (b, b, en)
-                };
-                let d = if x + 1 < w { data[i - w + 1] as i32 } else { b };
-                (a, b, c, d, ew, en)
-            };
-            let qctx = if fine { grad_level(d - b) * 81 + grad_level(b - c) * 9 + grad_level(c - a) } else { 0 };
-            let pred = (med(a, b, c) + m.bias[qctx].c).clamp(lo, hi);
-            let mut t =
-                ((a - c).abs() + (b - c).abs() + (b - d).abs()) as u32 + 2 * (ew.unsigned_abs() + en.unsigned_abs());
-            if y > 0 {
-                let enw = if x > 0 { res[rup + x - 1] } else { 0 };
-                let ene = if x + 1 < w { res[rup + x + 1] } else { 0 };
-                t += (enw.unsigned_abs() + ene.unsigned_abs()) as u32;
+        let m = &mut *self.m;
+        std::mem::swap(&mut self.res_prev, &mut self.res_cur);
+        let (rup, rcur) = (&self.res_prev[..w], &mut self.res_cur[..w]);
+        let (before, rest) = self.plane.data.split_at_mut(y * w);
+        let cur = &mut rest[..w];
+        // The activity from the context planes: twice their residual magnitudes.
+        let sx = |x: usize| 2 * side[x] as u32;
+        if y == 0 {
+            // First row: every neighbour is W (the first pixel's is the plane's value nearest 0).
+            let (mut a, mut ew) = (lo.max(0).min(hi), 0);
+            for x in 0..w {
+                let e = code_pixel::<C, FINE>(io, m, p, (a, a, a, a), ew, ew, sx(x), &mut cur[x])?;
+                rcur[x] = e as i16;
+                (a, ew) = (cur[x] as i32, e);
             }
-            if let Some(s) = side {
-                t += 2 * s[x] as u32;
+        } else {
+            let up = &before[(y - 1) * w..];
+            let up = &up[..w];
+            let last = w - 1;
+            let at = |v: &[i16], x: usize| v[x] as i32;
+            // First column: W and NW are N, the W residual is N's, no NW residual.
+            let b = at(up, 0);
+            let (d, ene) = if w > 1 { (at(up, 1), at(rup, 1)) } else { (b, 0) };
+            let en = at(rup, 0);
+            let extra = ene.unsigned_abs() + sx(0);
+            let e = code_pixel::<C, FINE>(io, m, p, (b, b, b, d), en, en, extra, &mut cur[0])?;
+            rcur[0] = e as i16;
+            let (mut a, mut ew) = (cur[0] as i32, e);
+            // Inner columns: every neighbour exists.
+            for x in 1..last {
+                let (b, c, d) = (at(up, x), at(up, x - 1), at(up, x + 1));
+                let en = at(rup, x);
+                let extra = at(rup, x - 1).unsigned_abs() + at(rup, x + 1).unsigned_abs() + sx(x);
+                let e = code_pixel::<C, FINE>(io, m, p, (a, b, c, d), ew, en, extra, &mut cur[x])?;
+                rcur[x] = e as i16;
+                (a, ew) = (cur[x] as i32, e);
             }
-            let bk = bucket(t);
-            let sctx = sign_ctx(ew, en);
-            let b2 = if fine { mag_level(ew) * 8 + mag_level(en) } else { usize::MAX };
-            let e = if C::ENCODER {
-                let mut e = data[i] as i32 - pred;
-                if e < emin {
-                    e += range;
-                } else if e > emax {
-                    e -= range;
-                }
-                code_residual(io, m, bk, b2, sctx, e)?;
-                e
-            } else {
-                let e = code_residual(io, m, bk, b2, sctx, 0)?;
-                if e < emin || e > emax {
-                    return Err(Error::format("entropy stream: residual out of the plane's range"));
-                }
-                let mut v = pred + e;
-                if v < lo {
-                    v += range;
-                } else if v > hi {
-                    v -= range;
-                }
-                data[i] = v as i16;
-                e
-            };
-            if fine {
-                m.bias[qctx].update(e);
+            // Last column: NE is N, no NE residual.
+            if last > 0 {
+                let x = last;
+                let (b, c) = (at(up, x), at(up, x - 1));
+                let en = at(rup, x);
+                let extra = at(rup, x - 1).unsigned_abs() + sx(x);
+                let e = code_pixel::<C, FINE>(io, m, p, (a, b, c, b), ew, en, extra, &mut cur[x])?;
+                rcur[x] = e as i16;
             }
-            res[rcur + x] = e as i16;
         }
         // A valid stream is never read past its end, so stop at the first row that did (a truncated or hostile
         // stream fails early instead of decoding a huge plane from zeros).
@@ -495,10 +622,14 @@ fn context_sources(planes: &[PlaneCoder], k: usize) -> Vec<usize> {
     }
 }
 
+/// Rows of residuals sent from a plane to the planes that use them at a time: fewer hand-overs between the threads
+/// than one a row, while the later planes still follow closely.
+const BATCH_ROWS: usize = 8;
+
 /// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes use earlier planes'
 /// residuals at the same pixels as context (see [`context_sources`]), so they are coded in a pipeline: one thread
-/// per plane, each sending every row's residuals to the planes that use them, which follow a row behind. The
-/// result does not depend on the threads' timing.
+/// per plane, each sending its rows' residuals (in batches of [`BATCH_ROWS`]) to the planes that use them, which
+/// follow behind. The result does not depend on the threads' timing.
 fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<C>, Vec<Plane>)> {
     use std::sync::mpsc::{channel, Receiver, Sender};
     if ios.len() != planes.len() || planes.is_empty() {
@@ -523,23 +654,43 @@ fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<
             .zip(inputs.into_iter().zip(outputs))
             .map(|((coder, io), (rx, tx))| {
                 scope.spawn(move || -> Result<()> {
-                    let w = coder.plane.width;
-                    let mut side = vec![0u16; if rx.is_empty() { 0 } else { w }];
-                    for y in 0..coder.plane.height {
+                    let (w, h) = (coder.plane.width, coder.plane.height);
+                    let batch = BATCH_ROWS.min(h.max(1)) * w;
+                    let mut side = vec![0u16; w];
+                    // Each source's current batch, and where its next row starts.
+                    let mut inbox: Vec<(Vec<i16>, usize)> = rx.iter().map(|_| (Vec::new(), 0)).collect();
+                    let mut outbox: Vec<i16> = Vec::new();
+                    for y in 0..h {
                         if !rx.is_empty() {
                             side.iter_mut().for_each(|v| *v = 0);
-                            for r in &rx {
-                                // A source that stopped has failed: its own error is the one reported.
-                                let row = r.recv().map_err(|_| Error::format("a context plane failed"))?;
-                                for (v, e) in side.iter_mut().zip(&row) {
+                            for (r, (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
+                                if *at >= rows.len() {
+                                    // A source that stopped has failed: its own error is the one reported.
+                                    *rows = r.recv().map_err(|_| Error::format("a context plane failed"))?;
+                                    *at = 0;
+                                }
+                                let row =
+                                    rows.get(*at..*at + w).ok_or_else(|| Error::format("a context plane failed"))?;
+                                *at += w;
+                                for (v, e) in side.iter_mut().zip(row) {
                                     *v = v.saturating_add(e.unsigned_abs());
                                 }
                             }
                         }
-                        coder.row(io, y, if rx.is_empty() { None } else { Some(&side) })?;
-                        for t in &tx {
-                            // A receiver that has failed is gone; its error is reported from its thread.
-                            let _ = t.send(coder.res_row(y).to_vec());
+                        coder.row(io, y, &side)?;
+                        if !tx.is_empty() {
+                            if outbox.capacity() == 0 {
+                                outbox.reserve_exact(batch);
+                            }
+                            outbox.extend_from_slice(coder.res_row());
+                            if outbox.len() >= batch || y + 1 == h {
+                                let rows = std::mem::take(&mut outbox);
+                                for t in &tx[1..] {
+                                    // A receiver that has failed is gone; its error is reported from its thread.
+                                    let _ = t.send(rows.clone());
+                                }
+                                let _ = tx[0].send(rows);
+                            }
                         }
                     }
                     Ok(())
@@ -684,6 +835,48 @@ mod tests {
                 let _ = decode_planes(&[&data, &data], &[(13, 11, -20, 20), (13, 11, 0, 200)]);
             }
         }
+    }
+
+    #[test]
+    fn model_update_matches_its_definition() {
+        for seen in 0..16u8 {
+            for x in 0..=65535u16 {
+                for bit in 0..2 {
+                    let mut m = Model { fast: x, slow: x, seen };
+                    m.update(bit);
+                    let k = SLOW_SHIFT[seen as usize];
+                    let (f, s) = if bit == 0 {
+                        (x + ((65535 - x) >> 5), x + ((65535 - x) >> k))
+                    } else {
+                        (x - (x >> 5), x - (x >> k))
+                    };
+                    assert_eq!((m.fast, m.slow), (f, s), "{seen} {x} {bit}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn model_probability_stays_in_range() {
+        let (mut lo, mut hi) = (u32::MAX, 0);
+        let mut s = 7u64;
+        for run in 0..200 {
+            let mut m = Model::NEW;
+            for i in 0..5000 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // All zeros, all ones, then random sequences with a drifting bias.
+                let bit = match run {
+                    0 => 0,
+                    1 => 1,
+                    _ => ((s >> 40) % 100 < (run as u64 * 7 + i as u64 / 50) % 101) as u32,
+                };
+                m.update(bit);
+                lo = lo.min(m.p0());
+                hi = hi.max(m.p0());
+            }
+        }
+        assert!(lo >= 79 && hi <= 65456, "{lo} {hi}");
+        assert_eq!((lo, hi), (79, 65456));
     }
 
     #[test]

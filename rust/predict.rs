@@ -22,14 +22,10 @@ pub struct Plane {
 /// `a` is the west neighbour, `b` the north, `c` the north-west.
 #[inline(always)]
 pub fn med(a: i32, b: i32, c: i32) -> i32 {
-    let (mn, mx) = if a < b { (a, b) } else { (b, a) };
-    if c >= mx {
-        mn
-    } else if c <= mn {
-        mx
-    } else {
-        a + b - c
-    }
+    // The same as choosing by cases (c >= max(a, b): min(a, b); c <= min(a, b): max(a, b); else a + b - c), since
+    // a + b - c falls below min(a, b) exactly when c > max(a, b), and so on; without branches, which mispredict.
+    let (mn, mx) = (a.min(b), a.max(b));
+    (a + b - c).max(mn).min(mx)
 }
 
 #[inline(always)]
@@ -105,6 +101,22 @@ mod tests {
         assert_eq!(med(10, 20, 25), 10);
         assert_eq!(med(10, 20, 5), 20);
         assert_eq!(med(10, 20, 15), 15);
+        // Against the definition by cases.
+        for a in -6..=6 {
+            for b in -6..=6 {
+                for c in -6..=6 {
+                    let (mn, mx) = if a < b { (a, b) } else { (b, a) };
+                    let want = if c >= mx {
+                        mn
+                    } else if c <= mn {
+                        mx
+                    } else {
+                        a + b - c
+                    };
+                    assert_eq!(med(a, b, c), want, "{a} {b} {c}");
+                }
+            }
+        }
     }
 
     #[test]
