@@ -406,7 +406,9 @@ mod tests {
                 let v = values(8, B, seed);
                 let x = u64::from_le_bytes(v.clone().try_into().unwrap());
                 let y = gather::<B>(x);
-                assert_eq!(y >> (8 * B) & if B == 8 { 0 } else { u64::MAX }, 0);
+                if B < 8 {
+                    assert_eq!(y >> (8 * B), 0); // a shift by 64 would overflow
+                }
                 assert_eq!(spread::<B>(y), x);
             }
         }
