@@ -4,7 +4,7 @@
 //! -> MED prediction -> QAC or Brotli -> container. Decode reverses it up to the mid-bin reconstruction; the learned
 //! corrector, when used, runs after this in Python.
 
-use crate::colour;
+use crate::colour_transform;
 use crate::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
@@ -56,7 +56,8 @@ fn plane_specs(h: &Header) -> Vec<(usize, usize, i32, i32)> {
         }
         Color::YCbCr => {
             specs.push((w, ht, 0, l(0)));
-            let (cw, ch) = if h.subsampling == Subsampling::Chroma420 { colour::half(w, ht) } else { (w, ht) };
+            let (cw, ch) =
+                if h.subsampling == Subsampling::Chroma420 { colour_transform::half(w, ht) } else { (w, ht) };
             specs.push((cw, ch, 0, l(1)));
             specs.push((cw, ch, 0, l(2)));
         }
@@ -221,21 +222,21 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
                 let r = tables[0][px[0] as usize] as i32;
                 let g = tables[1][px[1] as usize] as i32;
                 let b = tables[2][px[2] as usize] as i32;
-                let (vy, vco, vcg) = colour::ycocg_r(r, g, b);
+                let (vy, vco, vcg) = colour_transform::ycocg_r(r, g, b);
                 (*y, *co, *cg) = (vy as i16, vco as i16, vcg as i16);
             }
         }
         Color::YCbCr => {
             let mut ycc = [zeroed_bytes(n)?, zeroed_bytes(n)?, zeroed_bytes(n)?];
             for (i, px) in image.chunks_exact(c).enumerate().take(n) {
-                let (y, cb, cr) = colour::rgb_to_ycbcr(px[0], px[1], px[2]);
+                let (y, cb, cr) = colour_transform::rgb_to_ycbcr(px[0], px[1], px[2]);
                 ycc[0][i] = y;
                 ycc[1][i] = cb;
                 ycc[2][i] = cr;
             }
             for k in 0..3 {
                 let src = if k > 0 && h.subsampling == Subsampling::Chroma420 {
-                    colour::downsample(&ycc[k], w, ht)
+                    colour_transform::downsample(&ycc[k], w, ht)
                 } else {
                     std::mem::take(&mut ycc[k])
                 };
@@ -386,7 +387,7 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
             let (y, co, cg) = (&planes[0].data, &planes[1].data, &planes[2].data);
             let pixels = out.chunks_exact_mut(c).zip(y.iter().zip(co).zip(cg));
             for (px, ((&y, &co), &cg)) in pixels {
-                let (r, g, b) = colour::ycocg_r_inverse(y as i32, co as i32, cg as i32);
+                let (r, g, b) = colour_transform::ycocg_r_inverse(y as i32, co as i32, cg as i32);
                 for (k, v) in [r, g, b].into_iter().enumerate() {
                     if v < 0 || v >= levels[k] {
                         return Err(bad(k));
@@ -400,10 +401,10 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
             let mut ycc: Vec<Vec<u8>> = Vec::with_capacity(3);
             for (k, p) in planes.iter().enumerate().take(3) {
                 let v: Vec<u8> = p.data.iter().map(|&i| values[k][(i as usize) & 255]).collect();
-                ycc.push(if p.data.len() != n { colour::upsample(&v, w, ht) } else { v });
+                ycc.push(if p.data.len() != n { colour_transform::upsample(&v, w, ht) } else { v });
             }
             for (i, px) in out.chunks_exact_mut(c).enumerate() {
-                let (r, g, b) = colour::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
+                let (r, g, b) = colour_transform::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
                 px[0] = r;
                 px[1] = g;
                 px[2] = b;

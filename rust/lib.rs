@@ -8,7 +8,7 @@
 
 pub mod codec;
 pub mod colorspace;
-pub mod colour;
+pub mod colour_transform;
 pub mod container;
 pub mod dither;
 pub mod entropy;
