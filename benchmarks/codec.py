@@ -89,9 +89,9 @@ def measure(
 
 
 def _has_corrector() -> bool:
-    from qfast.codec import _default_corrector
+    from qfast.codec import _shipped_corrector
 
-    return _default_corrector() is not None
+    return _shipped_corrector() is not None
 
 
 def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:

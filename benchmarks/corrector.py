@@ -1,24 +1,59 @@
 """The QANN corrector's two shipped models, fp32 and int8, side by side: time per image and PSNR.
 
-    python benchmarks/corrector.py [--repeat N] [--levels L]
+    python benchmarks/corrector.py [--repeat N] [--levels L] [--profile]
 
 On the bundled 768 x 512 photo quantized to L levels (mid-bin), ``Corrector.correct`` with each model, the models
 taking turns so that both see the same machine load; each time is the median of N runs after a warm-up.
+``--profile`` also prints where each model's time goes: onnxruntime's per-operator kernel times (its profiler),
+summed by operator type, per run.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import statistics
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 import qfast
+from qfast.corrector import model_path
+
+
+def profile(name: str, image: np.ndarray, levels: int, runs: int, top: int = 8) -> str:
+    """The ``top`` operator types by kernel time (ms per run) of model ``name`` on ``image``, with the CPU
+    provider and, as ``Corrector``, no spinning threads."""
+    import onnxruntime as ort
+
+    x = np.ascontiguousarray((image.astype(np.float32) / 255).transpose(2, 0, 1)[None])
+    lv = np.full((1, 3), levels, np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "profile")
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        sess = ort.InferenceSession(str(model_path(name)), opts, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 1):
+            sess.run(None, {"image": x, "levels": lv})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    kernels = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    per_op: collections.Counter = collections.Counter()
+    for e in kernels[len(kernels) // (runs + 1) :]:  # the first run is a warm-up
+        per_op[e["args"]["op_name"]] += e["dur"] / 1000 / runs
+    total = sum(per_op.values())
+    parts = ", ".join(f"{op} {ms:.1f}" for op, ms in per_op.most_common(top))
+    return f"{name}: kernels {total:.1f} ms per run; {parts}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--levels", type=int, default=8)
+    p.add_argument("--profile", action="store_true", help="also print kernel time by operator type")
     args = p.parse_args(argv)
     img = qfast.samples.load()
     mid = qfast.quantize_uniform(img, args.levels)
@@ -39,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         db = qfast.psnr(img, c.correct(mid, args.levels))
         print(f"| {name} | {ms[name]:.1f} | {db:.2f} | {', '.join(c.providers)} |")
     print(f"int8 is {ms['default'] / ms['int8']:.2f}x the speed of fp32")
+    if args.profile:
+        h, w = (s // 16 * 16 for s in mid.shape[:2])
+        for name in models:
+            print(profile(name, mid[:h, :w], args.levels, args.repeat))
     return 0
 
 

@@ -5,10 +5,16 @@ For 4, 8, 16, 32 and 64 levels per channel: mean RGB PSNR and SSIM of the mid-bi
 model, all through ``qfast.Corrector`` (what users run). Then every level count 2..64 on the 256 x 256 centre crops
 of the 24 images (the "never worse than mid-bin" check), and the time of one 768 x 512 image, fp32 and int8.
 
-Example:
+With ``--ycbcr`` instead, the YCbCr 4:2:0 model: the codec's levels mode (``qfast.encode(img, levels=[L, 2L, 2L],
+subsample=True)``) decoded without and with it, for several L: bpp, PSNR, SSIM. Either run updates only its own
+entries of ``--manifest``.
+
+Examples:
     python onnx/evaluate.py --fp32 python/qfast/models/qann-<hash>.onnx \\
         --int8 python/qfast/models/qann-int8-<hash>.onnx --checkpoint runs/main/best.pt \\
         --md onnx/RESULTS.md --manifest python/qfast/models/manifest.json
+    python onnx/evaluate.py --ycbcr python/qfast/models/qann-ycbcr420-<hash>.onnx --checkpoint runs/ycc/last.pt \\
+        --md onnx/RESULTS-ycbcr420.md --manifest python/qfast/models/manifest.json
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ import qfast
 DEFAULT_KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 TABLE_LEVELS = (4, 8, 16, 32, 64)
 TARGETS = {4: (2.5, 4.0), 8: (3.0, 4.5), 16: (2.5, 4.0), 32: (1.5, 2.5), 64: (0.5, 1.0)}  # required, goal (dB)
+YCBCR_LEVELS = (6, 8, 12, 16, 20, 24, 32, 48, 64)  # luma levels; chroma gets twice as many
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     """The command-line options (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--fp32", type=Path, required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--fp32", type=Path, help="the RGB model")
+    what.add_argument("--ycbcr", type=Path, help="the YCbCr 4:2:0 model")
     p.add_argument("--int8", type=Path, default=None)
     p.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
     p.add_argument("--checkpoint", type=Path, default=None, help="train.py checkpoint (training budget)")
@@ -100,6 +109,65 @@ def speed(corrector: qfast.Corrector, img: np.ndarray, repeats: int = 5) -> floa
     return statistics.median(times)
 
 
+def ycbcr_table(images: list[np.ndarray], model: qfast.Corrector) -> dict:
+    """{luma levels: {metric: mean}}: the codec's YCbCr 4:2:0 levels mode decoded without and with ``model``."""
+    res = {}
+    for L in YCBCR_LEVELS:
+        levels = [L, 2 * L, 2 * L]
+        cols: dict[str, list[float]] = {k: [] for k in ("bpp", "mid_psnr", "mid_ssim", "psnr", "ssim", "worse")}
+        for img in images:
+            data = qfast.encode(img, levels=levels, subsample=True, corrector=None)
+            plain = qfast.decode(data, correct=False)
+            out = model.correct(plain, levels)
+            cols["bpp"].append(8 * len(data) / (img.shape[0] * img.shape[1]))
+            cols["mid_psnr"].append(qfast.psnr(img, plain))
+            cols["mid_ssim"].append(qfast.ssim(img, plain))
+            cols["psnr"].append(qfast.psnr(img, out))
+            cols["ssim"].append(qfast.ssim(img, out))
+            cols["worse"].append(float(cols["psnr"][-1] < cols["mid_psnr"][-1]))
+        res[L] = {k: _mean(v) for k, v in cols.items()}
+        res[L]["worse"] = sum(cols["worse"])
+        res[L]["n"] = len(images)
+        print(f"L={L}: " + ", ".join(f"{k} {v:.3f}" for k, v in res[L].items()), flush=True)
+    return res
+
+
+def ycbcr_markdown(res: dict, seconds: float, size: int, budget: dict) -> str:
+    """The YCbCr model's report."""
+    n_img = next(iter(res.values()))["n"]
+    lines = ["# The QANN corrector for YCbCr 4:2:0 on Kodak", "",
+             "The codec's levels mode in YCbCr 4:2:0 (`qfast.encode(img, levels=[L, 2L, 2L], subsample=True)`) on",
+             f"the {n_img} Kodak images (768 x 512), decoded without the corrector (mid-bin, chroma upsampled) and",
+             "with the `ycbcr420` model. Means of RGB PSNR (dB) and SSIM; bpp of the file.",
+             "Written by `onnx/evaluate.py --ycbcr`; Kodak was never used in training.", "",
+             "| Y levels | Cb, Cr levels | bpp | plain PSNR | corrected PSNR (gain) | plain SSIM | corrected SSIM "
+             "| images made worse |", "|---|---|---|---|---|---|---|---|"]
+    for L, r in res.items():
+        lines.append(f"| {L} | {2 * L} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
+                     f"({r['psnr'] - r['mid_psnr']:+.2f}) | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
+                     f"| {r['worse']:.0f} of {r['n']} |")
+    lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU).", ""]
+    if budget:
+        lines += ["## Training budget", "",
+                  f"Fine-tuned from the RGB model's last state: {budget['steps']:,} steps "
+                  f"({budget['minutes']:.0f} minutes) on {budget['hardware']}, batch {budget['batch']} crops of "
+                  f"{budget['crop']} x {budget['crop']}, {budget['train_images']} training photos.", ""]
+    return "\n".join(lines)
+
+
+def training_budget(checkpoint: Path, hardware: str) -> dict:
+    """Steps, minutes and batch of a train.py checkpoint (and of its run's ``last.pt``)."""
+    import torch
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    last = checkpoint.with_name("last.pt")
+    total = torch.load(last, map_location="cpu", weights_only=False) if last.exists() else ck
+    targs = ck.get("args") or {"batch": 12, "crop": 96}  # the first run's checkpoints did not record them
+    return {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
+            "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
+            "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415}
+
+
 def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> str:
     """The report."""
     n_img = next(iter(res.values()))["n"]
@@ -151,6 +219,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
         raise FileNotFoundError(f"--kodak: no kodim*.png in {args.kodak}")
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     cpu = ["CPUExecutionProvider"]
+    if args.ycbcr:
+        return main_ycbcr(args, images)
     fp32 = qfast.Corrector(args.fp32, providers=cpu)
     int8 = qfast.Corrector(args.int8, providers=cpu) if args.int8 else None
     res = table(images, fp32, int8)
@@ -161,25 +231,15 @@ def main(argv: Optional[list[str]] = None) -> dict:
         speeds["int8"] = speed(int8, images[0])
         sizes["int8"] = args.int8.stat().st_size
     print("speed (s):", speeds, "sizes:", sizes)
-    budget = {}
-    if args.checkpoint:
-        import torch
-
-        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        last = args.checkpoint.with_name("last.pt")
-        total = torch.load(last, map_location="cpu", weights_only=False) if last.exists() else ck
-        targs = ck.get("args") or {"batch": 12, "crop": 96}  # the first run's checkpoints did not record them
-        budget = {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
-                  "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
-                  "hardware": args.hardware_train, "batch": targs["batch"], "crop": targs["crop"],
-                  "train_images": 415}
+    budget = training_budget(args.checkpoint, args.hardware_train) if args.checkpoint else {}
     args.md.write_text(markdown(res, sw, speeds, sizes, budget))
     print(f"wrote {args.md}")
     if args.manifest:
-        manifest = {
+        manifest = _read_manifest(args.manifest)
+        manifest.update({
             "format": 1,
             "levels": [2, 64],
-            "naming": "qann[-int8]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
+            "naming": "qann[-int8|-ycbcr420]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
             "opset": 17,
             "int8": "onnxruntime static quantization, QDQ, per-channel int8 weights, uint8 activations (MinMax, "
                     "64 training crops); the last decoder block, the output convolution and the residual stay float",
@@ -188,16 +248,51 @@ def main(argv: Optional[list[str]] = None) -> dict:
             "output": "corrected (N, 3, H, W) float32",
             "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak",
             "training_budget": budget,
-            "models": {"default": {"file": args.fp32.name, "bytes": sizes["fp32"], "seconds_768x512": speeds["fp32"]}},
             "kodak": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()},
             "kodak_sweep_256_centre": {str(L): [round(m, 3), round(c, 3)] for L, (m, c) in sw.items()},
-        }
+        })
+        manifest.setdefault("models", {})["default"] = {"file": args.fp32.name, "bytes": sizes["fp32"],
+                                                        "seconds_768x512": speeds["fp32"]}
         if int8 is not None:
             manifest["models"]["int8"] = {"file": args.int8.name, "bytes": sizes["int8"],
                                           "seconds_768x512": speeds["int8"]}
         args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
         print(f"wrote {args.manifest}")
     return {"table": res, "sweep": sw, "speeds": speeds, "sizes": sizes}
+
+
+def _read_manifest(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main_ycbcr(args: argparse.Namespace, images: list[np.ndarray]) -> dict:
+    """The ``--ycbcr`` run: its report and its manifest entries (``models.ycbcr420``, ``kodak_ycbcr420``)."""
+    model = qfast.Corrector(args.ycbcr, providers=["CPUExecutionProvider"])
+    if model.quantizer != "ycbcr420":
+        raise ValueError(f"--ycbcr: {args.ycbcr} undoes {model.quantizer!r}, not 'ycbcr420'")
+    res = ycbcr_table(images, model)
+    plain = qfast.decode(qfast.encode(images[0], levels=[8, 16, 16], subsample=True, corrector=None))
+    model.correct(plain, [8, 16, 16])
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        model.correct(plain, [8, 16, 16])
+        times.append(time.perf_counter() - t)
+    seconds, size = statistics.median(times), args.ycbcr.stat().st_size
+    budget = training_budget(args.checkpoint, args.hardware_train) if args.checkpoint else {}
+    args.md.write_text(ycbcr_markdown(res, seconds, size, budget))
+    print(f"wrote {args.md}")
+    if args.manifest:
+        manifest = _read_manifest(args.manifest)
+        manifest.setdefault("models", {})["ycbcr420"] = {
+            "file": args.ycbcr.name, "bytes": size, "seconds_768x512": seconds,
+            "undoes": "the codec's levels mode in YCbCr 4:2:0; levels input [Y, Cb, Cr], Y 2..64, chroma up to 128",
+            "training_budget": budget,
+        }
+        manifest["kodak_ycbcr420"] = {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()}
+        args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
+        print(f"wrote {args.manifest}")
+    return {"table": res, "seconds": seconds, "size": size}
 
 
 if __name__ == "__main__":

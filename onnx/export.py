@@ -2,7 +2,9 @@
 
 The graph has a fixed opset (:data:`OPSET`), inputs ``image`` (N, 3, H, W) float32 in [0, 1] and ``levels``
 (N, 3) float32, output ``corrected`` (N, 3, H, W) float32 (not clipped), with dynamic N, H and W (H and W multiples
-of 16). The file is named ``qann-<first 12 hex of the sha256 of the ONNX file>.onnx`` unless ``--name`` is given.
+of 16). The graph's metadata ``quantizer`` records what the model undoes (``rgb`` or ``ycbcr420``, from the
+checkpoint), which ``qfast.Corrector`` reads. The file is named ``qann-<first 12 hex of the sha256 of the ONNX
+file>.onnx`` (``qann-ycbcr420-...`` for a YCbCr model) unless ``--name`` is given.
 
 Example:
     python onnx/export.py runs/main/best.pt --out-dir python/qfast/models
@@ -37,16 +39,20 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_checkpoint(path: Path) -> Corrector:
-    """The model in a train.py checkpoint (the moving average of its weights where there is one), in eval mode."""
+def load_checkpoint(path: Path) -> tuple[Corrector, str]:
+    """The model in a train.py checkpoint (the moving average of its weights where there is one), in eval mode,
+    and the quantizer it was trained to undo."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = Corrector(Config.from_dict(ck["config"]))
     model.load_state_dict(ck.get("ema", ck["model"]))
-    return model.eval()
+    return model.eval(), ck.get("quantizer", "rgb")
 
 
-def to_onnx_bytes(model: Corrector) -> bytes:
-    """The model as ONNX bytes (TorchScript exporter, opset OPSET, dynamic batch, height and width)."""
+def to_onnx_bytes(model: Corrector, quantizer: str = "rgb") -> bytes:
+    """The model as ONNX bytes (TorchScript exporter, opset OPSET, dynamic batch, height and width), with the
+    metadata ``quantizer``."""
+    import onnx
+
     buf = io.BytesIO()
     x = torch.rand(1, 3, 64, 64)
     lv = torch.full((1, 3), 8.0)
@@ -60,7 +66,9 @@ def to_onnx_bytes(model: Corrector) -> bytes:
             dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "levels": {0: "N"}, "corrected": {0: "N", 2: "H", 3: "W"}},
             do_constant_folding=True, **kwargs,
         )
-    return buf.getvalue()
+    graph = onnx.load_from_string(buf.getvalue())
+    onnx.helper.set_model_props(graph, {"quantizer": quantizer})
+    return graph.SerializeToString()
 
 
 def parity(model: Corrector, onnx_bytes: bytes, seed: int = 0) -> float:
@@ -87,12 +95,13 @@ def main(argv: Optional[list[str]] = None) -> Path:
         RuntimeError: onnxruntime differs from PyTorch by more than ``--atol``.
     """
     args = parse_args(argv)
-    model = load_checkpoint(args.checkpoint)
-    data = to_onnx_bytes(model)
+    model, quantizer = load_checkpoint(args.checkpoint)
+    data = to_onnx_bytes(model, quantizer)
     err = parity(model, data)
     if err > args.atol:
         raise RuntimeError(f"onnxruntime differs from PyTorch by {err:.2e} > {args.atol:.0e}")
-    name = args.name or f"qann-{hashlib.sha256(data).hexdigest()[:12]}.onnx"
+    prefix = "qann-" if quantizer == "rgb" else f"qann-{quantizer}-"
+    name = args.name or f"{prefix}{hashlib.sha256(data).hexdigest()[:12]}.onnx"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / name
     out.write_bytes(data)

@@ -5,6 +5,11 @@ log-uniform in 2..64, and reconstructed at mid-bin by :func:`qfast.quantize_unif
 squared error divided by the squared bin width (1 / L), so fine levels weigh as much as coarse ones: it tracks the
 PSNR gain in dB rather than the raw error, which coarse levels would dominate.
 
+``--quantizer ycbcr420`` trains the corrector of the codec's levels mode in YCbCr 4:2:0 instead: each crop goes
+through ``qfast.encode(crop, levels=[Ly, Lcb, Lcr], subsample=True)`` and ``qfast.decode`` (Ly log-uniform in
+2..64, each chroma count 1 to 3 times Ly), the model's ``levels`` input is [Ly, Lcb, Lcr], and every channel's error
+is divided by the luma bin width. ``--init`` starts such a run from another run's weights (fine-tuning).
+
 A held-out slice of the photos (every ``--val-every``-th file, sorted by name) is used for validation only:
 fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bin. Checkpoints (``last.pt`` and
 ``best.pt``, the best validation gain) go to ``--out``; running again with the same ``--out`` resumes from
@@ -39,6 +44,7 @@ import qfast  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
+QUANTIZERS = ("rgb", "ycbcr420")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -62,6 +68,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
     p.add_argument("--tiny", action="store_true", help="a tiny model (tests)")
+    p.add_argument("--quantizer", choices=QUANTIZERS, default="rgb",
+                   help="what the corrector undoes: per-channel RGB levels, or the codec's YCbCr 4:2:0 levels")
+    p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (a new run only)")
     args = p.parse_args(argv)
     if args.crop % 16 or args.crop < 16:
         p.error(f"--crop: expected a multiple of 16, got {args.crop}")
@@ -83,18 +92,37 @@ def split(images: list[np.ndarray], every: int) -> tuple[list[np.ndarray], list[
     return train, val
 
 
-def random_levels(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, 3) integer level counts, log-uniform in 2..MAX_LEVELS, drawn per channel."""
+def random_levels(rng: np.random.Generator, n: int, quantizer: str = "rgb") -> np.ndarray:
+    """(n, 3) integer level counts, log-uniform in 2..MAX_LEVELS, drawn per channel; for ``"ycbcr420"``, the luma
+    count so and each chroma count 1 to 3 times it (log-uniform, at most 2 * MAX_LEVELS)."""
     lo, hi = math.log(1.5), math.log(MAX_LEVELS + 0.5)
-    return np.clip(np.rint(np.exp(rng.uniform(lo, hi, size=(n, 3)))), 2, MAX_LEVELS).astype(np.int64)
+    levels = np.clip(np.rint(np.exp(rng.uniform(lo, hi, size=(n, 3)))), 2, MAX_LEVELS)
+    if quantizer == "ycbcr420":
+        ratio = np.exp(rng.uniform(0.0, math.log(3.0), size=(n, 2)))
+        levels[:, 1:] = np.clip(np.rint(levels[:, :1] * ratio), 2, 2 * MAX_LEVELS)
+    return levels.astype(np.int64)
+
+
+def val_levels(level: int, quantizer: str) -> list[int]:
+    """The per-channel levels validation uses for ``level``: chroma at twice luma for ``"ycbcr420"``."""
+    return [level, 2 * level, 2 * level] if quantizer == "ycbcr420" else [level] * 3
+
+
+def degrade(patch: np.ndarray, levels: list[int], quantizer: str) -> np.ndarray:
+    """What the corrector sees: ``patch`` quantized to ``levels`` and reconstructed (uint8 RGB)."""
+    if quantizer == "ycbcr420":
+        data = qfast.encode(patch, levels=levels, subsample=True, corrector=None, effort=2)
+        return qfast.decode(data, correct=False)
+    return qfast.quantize_uniform(patch, levels)
 
 
 def make_batch(
-    images: list[np.ndarray], rng: np.random.Generator, n: int, crop: int, levels: Optional[np.ndarray] = None
+    images: list[np.ndarray], rng: np.random.Generator, n: int, crop: int, levels: Optional[np.ndarray] = None,
+    quantizer: str = "rgb",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mid-bin input, levels, target) for ``n`` random crops with flips and transposes."""
     if levels is None:
-        levels = random_levels(rng, n)
+        levels = random_levels(rng, n, quantizer)
     xs, ys = [], []
     for i in range(n):
         im = images[rng.integers(len(images))]
@@ -109,25 +137,27 @@ def make_batch(
         if rng.random() < 0.5:
             patch = patch.transpose(1, 0, 2)
         patch = np.ascontiguousarray(patch)
-        xs.append(qfast.quantize_uniform(patch, [int(v) for v in levels[i]]))
+        xs.append(degrade(patch, [int(v) for v in levels[i]], quantizer))
         ys.append(patch)
     to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)  # noqa: E731
     return to_t(xs), torch.from_numpy(levels).float(), to_t(ys)
 
 
-def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of each channel divided by its squared bin width (1 / L)."""
+def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor, quantizer: str = "rgb") -> torch.Tensor:
+    """Mean squared error of each channel divided by its squared bin width (1 / L; the luma bin for YCbCr)."""
     err = (out - target).pow(2).mean(dim=(2, 3))  # (N, 3)
-    return (err * levels.pow(2)).mean()
+    weight = levels[:, :1] if quantizer == "ycbcr420" else levels
+    return (err * weight.pow(2)).mean()
 
 
-def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int) -> list[tuple]:
+def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int, quantizer: str = "rgb") -> list[tuple]:
     """Fixed validation batches: each level of VAL_LEVELS on the same crops of the held-out images."""
     out = []
     for L in VAL_LEVELS:
         rng = np.random.default_rng(seed + 1000)  # the same crops at every level
         n = crops * len(images)
-        out.append((L, *make_batch(images, rng, n, crop, np.full((n, 3), L, np.int64))))
+        levels = np.tile(np.array(val_levels(L, quantizer), np.int64), (n, 1))
+        out.append((L, *make_batch(images, rng, n, crop, levels, quantizer)))
     return out
 
 
@@ -165,6 +195,7 @@ def save(path: Path, model: Corrector, ema: Corrector, opt: torch.optim.Optimize
     """Writes a checkpoint atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "config": model.config.to_dict(),
+                "quantizer": extra.get("args", {}).get("quantizer", "rgb"),
                 "opt": opt.state_dict(),
                 "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
                 **extra}, tmp)
@@ -187,7 +218,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         log_file.flush()
 
     train_imgs, val_imgs = split(load_images(args.data, args.limit_images), args.val_every)
-    val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed)
+    val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed, args.quantizer)
     config = TINY if args.tiny else Config()
     model = Corrector(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -195,6 +226,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
     last = args.out / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
+        if ck.get("quantizer", "rgb") != args.quantizer:
+            log_file.close()
+            raise SystemExit(f"--quantizer: {last} was trained with {ck.get('quantizer', 'rgb')!r}")
         model = Corrector(Config.from_dict(ck["config"]))
         model.load_state_dict(ck["model"])
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -204,6 +238,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {last} at step {step} (best score {best:.3f} dB, {trained_s / 60:.1f} min trained)")
+    elif args.init is not None:
+        ck = torch.load(args.init, map_location="cpu", weights_only=False)
+        model = Corrector(Config.from_dict(ck["config"]))
+        model.load_state_dict(ck.get("ema", ck["model"]))
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        log(f"starting from the weights of {args.init} (step {ck['step']})")
     ema = copy.deepcopy(model).eval()
     if last.exists():
         ema.load_state_dict(ema_state)
@@ -220,10 +260,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     while step < args.steps:
         if args.minutes is not None and time.time() - t0 > 60 * args.minutes:
             break
-        x, lv, y = make_batch(train_imgs, rng, args.batch, args.crop)
+        x, lv, y = make_batch(train_imgs, rng, args.batch, args.crop, quantizer=args.quantizer)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss = loss_fn(model(x, lv), y, lv)
+        loss = loss_fn(model(x, lv), y, lv, args.quantizer)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

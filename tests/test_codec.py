@@ -261,6 +261,18 @@ def test_corrector_keeps_the_bound_in_bounded_mode(fake_corrector, d: int) -> No
     assert (fixed != plain).any(), "the corrector had no room"
 
 
+def test_alpha_gets_the_fewest_uniform_levels_that_keep_the_bound(fake_corrector) -> None:
+    img = IMAGES["rgba"]
+    for d in (1, 2, 5):
+        data = qfast.encode(img, max_error=d)
+        h = qfast.inspect(data)
+        alpha = h["levels"][3]
+        # the widest of L uniform bins holds ceil(256 / L) values: alpha's L is the smallest with at most 2d + 1
+        assert -(-256 // alpha) <= 2 * d + 1 < -(-256 // (alpha - 1))
+        assert all(L > alpha for L in h["levels"][:3])
+        assert _max_err(qfast.decode(data), img) <= d
+
+
 def test_bounded_without_corrector_uses_step_bins(fake_corrector) -> None:
     img = IMAGES["parrots"]
     data = qfast.encode(img, max_error=2, corrector=None)
@@ -273,6 +285,22 @@ def test_bounded_without_corrector_uses_step_bins(fake_corrector) -> None:
     # Lossless needs every level, and the corrector works on colour images only: step bins, version 1.
     assert qfast.inspect(qfast.encode(img, max_error=0))["version"] == 1
     assert qfast.inspect(qfast.encode(IMAGES["grey"], max_error=2))["bins"] == "step"
+
+
+def test_ycbcr420_files_use_the_ycbcr_model(fake_corrector) -> None:
+    img = IMAGES["parrots"]
+    data = qfast.encode(img, levels=[8, 16, 12], subsample=True)
+    assert qfast.inspect(data)["corrector"] == codec._file_id(str(fake_corrector.path)).hex()
+    plain = qfast.decode(data, correct=False)
+    fixed = qfast.decode(data)
+    # the YCbCr model gets the file's Y, Cb, Cr levels and no RGB bins to keep
+    assert fake_corrector.calls == [(img.shape, [8, 16, 12], False, None)]
+    assert not np.array_equal(plain, fixed)
+    assert codec._corrector_of(fake_corrector, "ycbcr420").model == "ycbcr420"
+    # YCbCr without subsampling: no shipped model undoes it, so the file names none
+    full = qfast.encode(img, levels=8, color="ycbcr")
+    assert qfast.inspect(full)["corrector"] is None
+    np.testing.assert_array_equal(qfast.decode(full, correct=True), qfast.decode(full, correct=False))
 
 
 def test_mismatched_corrector_is_not_used(fake_corrector) -> None:

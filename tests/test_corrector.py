@@ -143,6 +143,42 @@ def test_weights_of_overlapping_tiles_sum_to_one() -> None:
         np.testing.assert_allclose(total, 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("levels", [[6, 12, 12], [12, 24, 24], [24, 48, 48], [40, 80, 80]])
+def test_ycbcr420_model_improves_the_codecs_levels_mode(levels: list[int]) -> None:
+    c = qfast.Corrector("ycbcr420", providers=["CPUExecutionProvider"])
+    assert c.quantizer == "ycbcr420"
+    gains = []
+    for name, y, x in CROPS:
+        img = kodak_crop(name, y, x)
+        data = qfast.encode(img, levels=levels, subsample=True, corrector=None)
+        plain = qfast.decode(data, correct=False)  # YCbCr 4:2:0 mid-bin, upsampled, back in RGB: the baseline
+        gains.append(qfast.psnr(img, c.correct(plain, levels)) - qfast.psnr(img, plain))
+    assert np.mean(gains) > 0.3, gains
+
+
+def test_codec_decodes_ycbcr420_files_through_the_ycbcr_model() -> None:
+    img = kodak_crop("kodim05.png", 200, 200)
+    data = qfast.encode(img, levels=[12, 24, 24], subsample=True)
+    ycbcr_id = hashlib.sha256(qc.model_path("ycbcr420").read_bytes()).hexdigest()[:16]
+    assert qfast.inspect(data)["corrector"] == ycbcr_id
+    plain = qfast.decode(data, correct=False)
+    assert qfast.psnr(img, qfast.decode(data)) > qfast.psnr(img, plain) + 0.3
+    # files written before the YCbCr model named the RGB one, which does not apply: decoded plain, no warning
+    rgb_id = hashlib.sha256(qc.model_path("default").read_bytes()).hexdigest()[:16]
+    old = qfast.encode(img, levels=[12, 24, 24], subsample=True, corrector=rgb_id)
+    np.testing.assert_array_equal(qfast.decode(old), plain)
+
+
+def test_ycbcr420_model_refuses_rgb_bins() -> None:
+    c = qfast.Corrector("ycbcr420", providers=["CPUExecutionProvider"])
+    mid = qfast.quantize_uniform(synthetic(32, 32), 8)
+    for kwargs in ({"clamp": True}, {"max_error": 20}):
+        with pytest.raises(ValueError, match="clamp: a 'ycbcr420' model"):
+            c.correct(mid, 8, **kwargs)
+    np.testing.assert_array_equal(c.correct(mid, [65, 8, 8]), mid)  # more luma levels than trained: unchanged
+    assert qfast.Corrector("default").quantizer == qfast.Corrector("int8").quantizer == "rgb"
+
+
 def test_int8_model_close_to_fp32() -> None:
     img = synthetic(96, 128, seed=3)
     mid = qfast.quantize_uniform(img, 8)
@@ -167,7 +203,8 @@ def test_session_created_once(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_shipped_models_named_by_hash_and_listed() -> None:
     manifest = json.loads((MODELS / "manifest.json").read_text())
     assert manifest["levels"] == [2, 64]
-    for key in ("default", "int8"):
+    assert set(manifest["models"]) == set(qc.SHIPPED)
+    for key in qc.SHIPPED:
         path = MODELS / manifest["models"][key]["file"]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert path.stem.endswith(digest[:12])
@@ -250,8 +287,18 @@ def test_missing_and_corrupt_model_files(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not an ONNX model")
     with pytest.raises(ValueError, match=r"model: .*corrupt\.onnx is not a valid ONNX model"):
         qfast.Corrector(bad)
-    with pytest.raises(TypeError, match="model: expected 'default', 'int8' or a path, got int"):
+    with pytest.raises(TypeError, match="model: expected 'default', 'int8', 'ycbcr420' or a path, got int"):
         qfast.Corrector(3)
+
+
+def test_model_of_an_unknown_quantizer(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(qc.model_path("default")))
+    onnx.helper.set_model_props(graph, {"quantizer": "hsv"})
+    path = tmp_path / "hsv.onnx"
+    onnx.save(graph, str(path))
+    with pytest.raises(ValueError, match=r"model: .*hsv\.onnx undoes quantizer 'hsv', expected one of"):
+        qfast.Corrector(path)
 
 
 def test_bad_tiles() -> None:

@@ -62,7 +62,8 @@ def test_tiny_training_export_and_parity(scripts, data: Path, tmp_path: Path) ->
     onnx_path = export.main([first["last"], "--out-dir", str(tmp_path / "models")])
     assert onnx_path.name.startswith("qann-") and onnx_path.suffix == ".onnx"
 
-    net = export.load_checkpoint(Path(first["last"]))
+    net, quantizer = export.load_checkpoint(Path(first["last"]))
+    assert quantizer == "rgb"
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(1)
     for h, w in ((32, 48), (80, 16)):  # dynamic height and width
@@ -93,6 +94,44 @@ def test_levels_drawn_log_uniform_in_range(scripts) -> None:
     # log-uniform: about as many draws in 2..8 as in 8..32
     a, b = ((lv >= 2) & (lv < 8)).mean(), ((lv >= 8) & (lv < 32)).mean()
     assert 0.8 < a / b < 1.25
+
+
+def test_ycbcr420_fine_tuning_exports_a_model_the_runtime_knows(scripts, data: Path, tmp_path: Path) -> None:
+    import qfast
+
+    train, export, _ = scripts
+    base = ["--data", str(data), "--tiny", "--batch", "2", "--crop", "32", "--val-every", "3", "--val-crops", "1",
+            "--eval-interval", "3", "--log-interval", "3", "--warmup", "1", "--steps", "3"]
+    rgb = train.main([*base, "--out", str(tmp_path / "rgb")])
+    ycc = train.main([*base, "--out", str(tmp_path / "ycc"), "--quantizer", "ycbcr420", "--init", rgb["last"]])
+    assert "starting from the weights of" in (tmp_path / "ycc" / "train.log").read_text()
+    with pytest.raises(SystemExit, match="quantizer"):  # resuming under the other quantizer
+        train.main([*base, "--out", str(tmp_path / "ycc"), "--steps", "4"])
+    path = export.main([ycc["last"], "--out-dir", str(tmp_path / "models")])
+    assert path.name.startswith("qann-ycbcr420-")
+    c = qfast.Corrector(path)
+    assert c.quantizer == "ycbcr420"
+    img = np.asarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3)), np.uint8)
+    mid = qfast.decode(qfast.encode(img, levels=[8, 16, 16], subsample=True, corrector=None))
+    assert c.correct(mid, [8, 16, 16]).shape == img.shape
+    with pytest.raises(ValueError, match="clamp"):
+        c.correct(mid, [8, 16, 16], clamp=True)
+    assert qfast.Corrector(export.main([rgb["last"], "--out-dir", str(tmp_path / "models")])).quantizer == "rgb"
+
+
+def test_ycbcr420_levels_and_inputs(scripts) -> None:
+    train, _, _ = scripts
+    lv = train.random_levels(np.random.default_rng(0), 5000, "ycbcr420")
+    assert lv[:, 0].min() == 2 and lv[:, 0].max() == 64
+    ratio = lv[:, 1:] / lv[:, :1]
+    assert ratio.min() >= 1 and ratio.max() <= 3 and lv[:, 1:].max() <= 128
+    # the input is exactly what the codec's decoder reconstructs
+    img = np.asarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3)), np.uint8)
+    import qfast
+
+    ref = qfast.decode(qfast.encode(img, levels=[6, 12, 9], subsample=True, corrector=None), correct=False)
+    np.testing.assert_array_equal(train.degrade(img, [6, 12, 9], "ycbcr420"), ref)
+    np.testing.assert_array_equal(train.degrade(img, [6, 12, 9], "rgb"), qfast.quantize_uniform(img, [6, 12, 9]))
 
 
 def test_bad_crop_size(scripts) -> None:

@@ -74,21 +74,30 @@ def _file_id(path: str) -> bytes:
     return h.digest()[:8]
 
 
-def _default_corrector() -> Optional[Any]:
-    """The default ``qfast.Corrector``, or None where the corrector (or its model or onnxruntime) is not installed."""
+def _shipped_corrector(name: str = "default") -> Optional[Any]:
+    """The shipped ``qfast.Corrector`` ``name`` ("default" for RGB bins, "ycbcr420" for YCbCr 4:2:0 files), or None
+    where the corrector (or that model, or onnxruntime) is not installed."""
     import qfast
 
     corrector_cls = getattr(qfast, "Corrector", None)
-    return None if corrector_cls is None else _corrector_of(corrector_cls)
+    return None if corrector_cls is None else _corrector_of(corrector_cls, name)
 
 
-@functools.lru_cache(maxsize=4)
-def _corrector_of(corrector_cls: Any) -> Optional[Any]:
+@functools.lru_cache(maxsize=8)
+def _corrector_of(corrector_cls: Any, name: str) -> Optional[Any]:
     # Made once per process (per class): an onnxruntime session costs tens of milliseconds, more than encoding.
     try:
-        return corrector_cls(model="default")
-    except (ImportError, OSError, ValueError, RuntimeError):
+        return corrector_cls(model=name)
+    except (ImportError, OSError, ValueError, RuntimeError, KeyError):
         return None
+
+
+def _model_for(color: str, subsample: bool) -> Optional[str]:
+    """The shipped corrector that undoes a file's quantization: "ycbcr420" for YCbCr 4:2:0, none for other YCbCr,
+    else "default"."""
+    if color == "ycbcr":
+        return "ycbcr420" if subsample else None
+    return "default"
 
 
 def _corrector_id(corrector: Any) -> bytes:
@@ -97,11 +106,11 @@ def _corrector_id(corrector: Any) -> bytes:
     return _file_id(str(path)) if path is not None else b""
 
 
-def _resolve_corrector(spec: Any) -> bytes:
+def _resolve_corrector(spec: Any, model: Optional[str]) -> bytes:
     if spec is None:
         return b""
     if spec == "auto":
-        c = _default_corrector()
+        c = _shipped_corrector(model) if model is not None else None
         return _corrector_id(c) if c is not None else b""
     if isinstance(spec, str) and len(spec) == 16:
         try:
@@ -143,8 +152,9 @@ def encode(
         subsample: levels mode: code Cb and Cr at half width and height (4:2:0).
         effort: 1 is Brotli (the simple baseline), 2 (default) qfast's context-adaptive arithmetic coder, 3 also
             tries coding without a colour transform and keeps the smaller file.
-        corrector: ``"auto"`` records the installed default corrector's id (if any) so decode uses it, ``None``
-            records none, or 16 hex digits of a model id.
+        corrector: ``"auto"`` records the id of the installed corrector for the file (if any: the ``"ycbcr420"``
+            model for YCbCr 4:2:0, none for YCbCr without subsampling, else the default model) so decode uses it,
+            ``None`` records none, or 16 hex digits of a model id.
 
     Returns:
         The ``.qfz`` file as bytes.
@@ -168,9 +178,9 @@ def encode(
     if not isinstance(subsample, bool):
         raise TypeError(f"subsample: expected a bool, got {type(subsample).__name__}")
     eff = as_int(effort, "effort", 1, 3)
-    cid = _resolve_corrector(corrector)
     mode = "bounded" if max_error is not None else "levels"
     col = _color(color, mode, ch, subsample)
+    cid = _resolve_corrector(corrector, _model_for(col, subsample))
     coder = "brotli" if eff == 1 else "qac"
 
     def run(mode: str, values: list[int], col: str, bins: Optional[list[int]] = None) -> bytes:
@@ -185,7 +195,9 @@ def encode(
         ds = per_channel(max_error, "max_error", ch, 0, _MAX_ERROR)
         if not cid or not any(ds) or ch == 1:  # the corrector works on colour images only
             return run("bounded", ds, col)
-        bins = [min(256, math.ceil(_CORRECTOR_HEADROOM * 256 / (2 * d + 1))) for d in ds]
+        # the corrector moves R, G and B only: alpha gets the fewest uniform levels that keep its bound
+        bins = [min(256, math.ceil(_CORRECTOR_HEADROOM * 256 / (2 * d + 1))) for d in ds[:3]]
+        bins += [math.ceil(256 / (2 * d + 1)) for d in ds[3:]]
         return run("bounded", ds, col, bins)
     if levels is not None:
         return run("levels", per_channel(levels, "levels", ch, 2, 256), col)
@@ -232,28 +244,38 @@ def _max_pixels(max_pixels: Any) -> int:
 def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Optional[np.ndarray]:
     """Runs the QANN corrector on a decoded reconstruction, or returns None where it does not apply.
 
-    It applies when ``qfast.Corrector`` and its default model are installed, the file names a corrector (or
-    ``force``), and the reconstruction lies on uniform RGB bins: levels mode with ``color`` "none" or "ycocg", or
-    bounded mode on uniform bins, with 3 or 4 channels (alpha passes through). The output stays in each pixel's
-    quantization bin; in bounded mode, in the part of it within ``max_error`` of every value of the bin, so the
-    bound holds whatever the original was.
+    It applies when ``qfast.Corrector`` and the model for the file are installed, the file names that model (or
+    ``force`` and it names none), and the image has 3 or 4 channels (alpha passes through):
+
+    - the default model when the reconstruction lies on uniform RGB bins (levels mode with ``color`` "none" or
+      "ycocg", or bounded mode on uniform bins). The output stays in each pixel's quantization bin; in bounded mode,
+      in the part of it within ``max_error`` of every value of the bin, so the bound holds whatever the original
+      was;
+    - the ``"ycbcr420"`` model for levels mode in YCbCr 4:2:0 (no bins to keep: levels mode promises no bound).
     """
-    if image.ndim != 3 or header["color"] == "ycbcr" or header["bins"] != "uniform":
+    if image.ndim != 3 or header["bins"] != "uniform":
         return None
-    if header["corrector"] is None and not force:
+    subsampled = header["subsampling"] == "4:2:0"
+    name = _model_for(header["color"], subsampled)
+    if name is None or (header["corrector"] is None and not force):
         return None
-    corrector = _default_corrector()
+    corrector = _shipped_corrector(name)
     if corrector is None:
         return None
     if header["corrector"] is not None and _corrector_id(corrector).hex() != header["corrector"]:
-        warnings.warn(
-            f"the file names corrector {header['corrector']}, the installed one differs; decoding without it",
-            stacklevel=3,
-        )
+        others = {_corrector_id(c).hex() for c in map(_shipped_corrector, ("default", "ycbcr420")) if c is not None}
+        if header["corrector"] not in others:  # files from before the YCbCr model name the RGB one: no warning
+            warnings.warn(
+                f"the file names corrector {header['corrector']}, the installed one differs; decoding without it",
+                stacklevel=3,
+            )
         return None
     rgb = np.ascontiguousarray(image[..., :3])
     out = image.copy()
     levels = [int(v) for v in header["levels"][:3]]
+    if name == "ycbcr420":
+        out[..., :3] = corrector.correct(rgb, levels)
+        return out
     bound = header["max_error"][:3] if header["mode"] == "bounded" else None
     out[..., :3] = corrector.correct(rgb, levels, clamp=True, max_error=bound)
     return out
@@ -268,7 +290,8 @@ def decode(data: Any, *, correct: Optional[bool] = None, max_pixels: int = DEFAU
             file names a corrector and it is installed; ``True``: also when the file names none; ``False``: never.
             In bounded mode the corrector's output stays within ``max_error`` of every value of its bin, so the
             bound holds either way; it runs only on files with uniform bins (those written with a corrector), since
-            bins of ``2d + 1`` values leave it no room.
+            bins of ``2d + 1`` values leave it no room. Levels-mode files in YCbCr 4:2:0 use the ``"ycbcr420"``
+            model; YCbCr without subsampling has none.
         max_pixels: refuse files whose header claims more than this many pixels (width x height).
 
     Returns:

@@ -1,8 +1,9 @@
 """The QANN corrector at run time: onnxruntime only (no PyTorch).
 
 A small U-Net, trained on photos quantized uniformly to 2..64 levels per channel, that takes the mid-bin
-reconstruction and the level count of each channel and removes much of the banding and flattening. See the README
-section "The corrector" for its measured gain and ``onnx/`` for how it was trained.
+reconstruction and the level count of each channel and removes much of the banding and flattening. A second model
+of the same shape, ``"ycbcr420"``, undoes the codec's levels mode in YCbCr 4:2:0 instead. See the README section
+"The corrector" for the measured gains and ``onnx/`` for how they were trained.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from ._validate import Levels, per_channel
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MAX_LEVELS = 64  # the trained range is 2..64; channels with more levels pass through unchanged
+MAX_CHROMA_LEVELS = 128  # the YCbCr model's chroma was trained on up to this many levels
+SHIPPED = ("default", "int8", "ycbcr420")  # the shipped models' names (manifest.json)
+QUANTIZERS = ("rgb", "ycbcr420")  # what a model undoes: its ONNX metadata "quantizer" (absent: "rgb")
 STRIDE = 16  # the network's height and width must be multiples of this
 PROVIDER_ORDER = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
 
@@ -31,19 +35,20 @@ def _manifest() -> dict:
 
 
 def model_path(model: Union[str, Path] = "default") -> Path:
-    """The file of a shipped model (``"default"`` for fp32, ``"int8"``) or ``model`` itself as a path.
+    """The file of a shipped model (``"default"`` for fp32, ``"int8"``, ``"ycbcr420"``) or ``model`` as a path.
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
         TypeError: ``model`` is not a str or a path.
     """
-    if isinstance(model, str) and model in ("default", "int8"):
+    if isinstance(model, str) and model in SHIPPED:
         entry = _manifest()["models"][model]
         path = MODELS_DIR / entry["file"]
     elif isinstance(model, (str, Path)):
         path = Path(model)
     else:
-        raise TypeError(f"model: expected 'default', 'int8' or a path, got {type(model).__name__}")
+        names = ", ".join(repr(n) for n in SHIPPED)
+        raise TypeError(f"model: expected {names} or a path, got {type(model).__name__}")
     if not path.is_file():
         raise FileNotFoundError(f"model: no such model file {path}")
     return path
@@ -158,7 +163,9 @@ class Corrector:
 
     Args:
         model: ``"default"`` (the fp32 model), ``"int8"`` (its int8 quantized variant, faster on CPUs, slightly less
-            accurate) or the path of an ONNX file with the same inputs and output.
+            accurate), ``"ycbcr420"`` (the fp32 model for the codec's YCbCr 4:2:0 levels mode) or the path of an ONNX
+            file with the same inputs and output. The model's ONNX metadata ``quantizer`` says which kind it is
+            (:attr:`quantizer`).
         providers: onnxruntime execution providers to use, in order; ``None`` picks from those available in the
             order CUDA, CoreML, CPU.
         tile: largest tile side in pixels (a multiple of 16, >= 64): larger images run in overlapping tiles, so
@@ -214,6 +221,11 @@ class Corrector:
         names = {i.name for i in self.session.get_inputs()}
         if names != {"image", "levels"}:
             raise ValueError(f"model: {self.path} has inputs {sorted(names)}, expected ['image', 'levels']")
+        quantizer = self.session.get_modelmeta().custom_metadata_map.get("quantizer", "rgb")
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"model: {self.path} undoes quantizer {quantizer!r}, expected one of {QUANTIZERS}")
+        #: ``"rgb"``: ``levels`` are uniform RGB levels; ``"ycbcr420"``: the Y, Cb, Cr levels of a 4:2:0 ``.qfz``.
+        self.quantizer: str = quantizer
         self.providers: list[str] = self.session.get_providers()
 
     def __repr__(self) -> str:
@@ -231,9 +243,13 @@ class Corrector:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
 
         Args:
-            image: uint8 array (H, W, 3): the output of ``qfast.quantize_uniform(original, levels)`` (mid-bin).
+            image: uint8 array (H, W, 3): the output of ``qfast.quantize_uniform(original, levels)`` (mid-bin). For
+                a ``"ycbcr420"`` model: ``qfast.decode(data, correct=False)`` of a levels-mode file with
+                ``subsample=True``.
             levels: the level count it was quantized with, 2..256: one int for all channels or one per channel.
-                The model was trained on 2..64; a channel with more than 64 levels passes through unchanged.
+                The model was trained on 2..64; a channel with more than 64 levels passes through unchanged. For a
+                ``"ycbcr420"`` model: the file's Y, Cb and Cr levels (trained on Y 2..64, chroma up to 128; with
+                more than 64 luma levels the image passes through unchanged).
             clamp: keep every value inside its quantization bin (bin i of L holds ``ceil(256 i / L)`` ..
                 ``ceil(256 (i + 1) / L) - 1``): the output never leaves the bin the original value lay in, so its error
                 is below the bin's width (the plain midpoint's is about half of it).
@@ -248,8 +264,9 @@ class Corrector:
 
         Raises:
             TypeError: ``image`` is not a uint8 array, or ``levels`` is not an int or a sequence of ints.
-            ValueError: ``image`` is not (H, W, 3), ``levels`` is out of 2..256 or not one per channel, or a
-                channel's bins are too wide for its ``max_error``.
+            ValueError: ``image`` is not (H, W, 3), ``levels`` is out of 2..256 or not one per channel, a
+                channel's bins are too wide for its ``max_error``, or ``clamp``/``max_error`` with a ``"ycbcr420"``
+                model (its bins are not RGB bins).
 
         Example:
             >>> c.correct(qfast.quantize_uniform(img, [8, 8, 4]), [8, 8, 4], clamp=True).shape
@@ -264,13 +281,19 @@ class Corrector:
         if not isinstance(clamp, (bool, np.bool_)):
             raise TypeError(f"clamp: expected a bool, got {type(clamp).__name__}")
         lv = _levels(levels)
+        if self.quantizer == "ycbcr420":
+            if clamp or max_error is not None:
+                raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
+            active = np.repeat(lv[0] <= MAX_LEVELS, 3)
+            net = np.minimum(lv, [MAX_LEVELS, MAX_CHROMA_LEVELS, MAX_CHROMA_LEVELS]).astype(np.float32)
+        else:
+            active = lv <= MAX_LEVELS
+            net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
         bound = None if max_error is None else _bound(max_error, lv)
-        active = lv <= MAX_LEVELS
         img = np.ascontiguousarray(image)
         if not active.any():
             return img.copy()
         x = img.astype(np.float32) / 255.0
-        net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
         # pad once, by reflection, to multiples of the network's stride: tiles then see the same borders and the
         # same downsampling grid as one pass over the whole image
         h, w = img.shape[:2]

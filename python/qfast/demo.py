@@ -61,9 +61,9 @@ def rows(img: np.ndarray) -> list[Row]:
 def codec_rows(img: np.ndarray) -> list[Row]:
     """The ``.qfz`` codec on ``img``: bounded at a few max errors, then levels mode; ms is encode plus decode (with
     the corrector where one is installed, made before the clock starts)."""
-    from .codec import _default_corrector, decode, encode, inspect
+    from .codec import _shipped_corrector, decode, encode, inspect
 
-    _default_corrector()  # its onnxruntime session is made once per process: not part of any row's time
+    _shipped_corrector()  # its onnxruntime session is made once per process: not part of any row's time
     out: list[Row] = []
     for label, opts in [
         ("qfz lossless", {"max_error": 0}),
