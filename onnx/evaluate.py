@@ -34,7 +34,7 @@ import qfast
 DEFAULT_KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 TABLE_LEVELS = (4, 8, 16, 32, 64)
 TARGETS = {4: (2.5, 4.0), 8: (3.0, 4.5), 16: (2.5, 4.0), 32: (1.5, 2.5), 64: (0.5, 1.0)}  # required, goal (dB)
-YCBCR_LEVELS = (6, 8, 12, 16, 20, 24, 32, 48, 64)  # luma levels; chroma gets twice as many
+YCBCR_LEVELS = (6, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128)  # luma levels; chroma gets twice as many (up to 256)
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -113,7 +113,7 @@ def ycbcr_table(images: list[np.ndarray], model: qfast.Corrector) -> dict:
     """{luma levels: {metric: mean}}: the codec's YCbCr 4:2:0 levels mode decoded without and with ``model``."""
     res = {}
     for L in YCBCR_LEVELS:
-        levels = [L, 2 * L, 2 * L]
+        levels = [L, min(256, 2 * L), min(256, 2 * L)]
         cols: dict[str, list[float]] = {k: [] for k in ("bpp", "mid_psnr", "mid_ssim", "psnr", "ssim", "worse")}
         for img in images:
             data = qfast.encode(img, levels=levels, subsample=True, corrector=None)
@@ -136,22 +136,27 @@ def ycbcr_markdown(res: dict, seconds: float, size: int, budget: dict) -> str:
     """The YCbCr model's report."""
     n_img = next(iter(res.values()))["n"]
     lines = ["# The QANN corrector for YCbCr 4:2:0 on Kodak", "",
-             "The codec's levels mode in YCbCr 4:2:0 (`qfast.encode(img, levels=[L, 2L, 2L], subsample=True)`) on",
-             f"the {n_img} Kodak images (768 x 512), decoded without the corrector (mid-bin, chroma upsampled) and",
-             "with the `ycbcr420` model. Means of RGB PSNR (dB) and SSIM; bpp of the file.",
+             "The codec's levels mode in YCbCr 4:2:0 (`qfast.encode(img, levels=[L, 2L, 2L], subsample=True)`, 2L at",
+             f"most 256) on the {n_img} Kodak images (768 x 512), decoded without the corrector (mid-bin, chroma",
+             "upsampled) and with the `ycbcr420` model. Means of RGB PSNR (dB) and SSIM; bpp of the file.",
              "Written by `onnx/evaluate.py --ycbcr`; Kodak was never used in training.", "",
              "| Y levels | Cb, Cr levels | bpp | plain PSNR | corrected PSNR (gain) | plain SSIM | corrected SSIM "
              "| images made worse |", "|---|---|---|---|---|---|---|---|"]
     for L, r in res.items():
-        lines.append(f"| {L} | {2 * L} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
+        lines.append(f"| {L} | {min(256, 2 * L)} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
                      f"({r['psnr'] - r['mid_psnr']:+.2f}) | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
                      f"| {r['worse']:.0f} of {r['n']} |")
-    lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU).", ""]
+    lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU "
+              "provider, on 2 cores other jobs may share: noisy).", ""]
     if budget:
+        runs = [*budget["started_from"], {"from": "(this run)", "quantizer": "ycbcr420", "steps": budget["steps"],
+                                          "minutes": budget["minutes"]}]
         lines += ["## Training budget", "",
-                  f"Fine-tuned from the RGB model's last state: {budget['steps']:,} steps "
-                  f"({budget['minutes']:.0f} minutes) on {budget['hardware']}, batch {budget['batch']} crops of "
-                  f"{budget['crop']} x {budget['crop']}, {budget['train_images']} training photos.", ""]
+                  f"On {budget['hardware']}, batch {budget['batch']} crops of {budget['crop']} x {budget['crop']}, "
+                  f"{budget['train_images']} training photos; each run started from the weights of the one before:", "",
+                  "| run | undoes | steps | minutes |", "|---|---|---|---|"]
+        lines += [f"| {i + 1} | {r['quantizer']} | {r['steps']:,} | {r['minutes']:.0f} |" for i, r in enumerate(runs)]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -165,7 +170,8 @@ def training_budget(checkpoint: Path, hardware: str) -> dict:
     targs = ck.get("args") or {"batch": 12, "crop": 96}  # the first run's checkpoints did not record them
     return {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
             "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
-            "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415}
+            "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415,
+            "started_from": ck.get("lineage", [])}
 
 
 def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> str:
@@ -286,7 +292,7 @@ def main_ycbcr(args: argparse.Namespace, images: list[np.ndarray]) -> dict:
         manifest = _read_manifest(args.manifest)
         manifest.setdefault("models", {})["ycbcr420"] = {
             "file": args.ycbcr.name, "bytes": size, "seconds_768x512": seconds,
-            "undoes": "the codec's levels mode in YCbCr 4:2:0; levels input [Y, Cb, Cr], Y 2..64, chroma up to 128",
+            "undoes": "the codec's levels mode in YCbCr 4:2:0; levels input [Y, Cb, Cr], Y 2..128, chroma up to 256",
             "training_budget": budget,
         }
         manifest["kodak_ycbcr420"] = {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()}

@@ -10,6 +10,11 @@ count of each channel (float32, shape (N, 3)) and returns the corrected image: t
   lowest resolution (1/16), upsampling with skip connections, and a pixel shuffle back to full resolution. H and W
   must be multiples of :data:`STRIDE` (the runtime pads).
 - The last convolution starts at zero, so an untrained model is the identity (the mid-bin reconstruction).
+- Blocks (``Config.block``): ``"silu"`` (the shipped models) is SiLU, conv, FiLM, SiLU, conv, and the head sees
+  SiLU of the features; ``"relu"`` is conv, ReLU, conv, FiLM, and the head sees the features as they are, built for
+  int8: each ReLU fuses into its int8 convolution, and the one FiLM per block can be
+  quantized too, so the int8 graph has no float islands between convolutions (onnxruntime then keeps it in NHWC
+  without a layout change around every block).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 STRIDE = 16  # H and W must be multiples of this: 2 ** (number of downsamplings)
+BLOCKS = ("silu", "relu")
 MAX_LEVELS = 64  # trained on 2..MAX_LEVELS levels per channel
 
 
@@ -33,6 +39,11 @@ class Config:
     emb_dim: int = 64
     freqs: int = 6
     heads: int = 2
+    block: str = "silu"  # "silu" or "relu" (see the module's docstring)
+
+    def __post_init__(self) -> None:
+        if self.block not in BLOCKS:
+            raise ValueError(f"block: expected one of {BLOCKS}, got {self.block!r}")
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (for checkpoints)."""
@@ -47,6 +58,8 @@ class Config:
 
 
 TINY = Config(widths=(4, 8, 8, 8), emb_dim=8, freqs=2, heads=1)
+#: The int8-friendly shape: ReLU blocks, twice the width (about 4x the MACs of the default, still far under budget).
+INT8 = Config(widths=(32, 48, 64, 96), block="relu")
 
 
 class LevelEmbedding(nn.Module):
@@ -67,10 +80,12 @@ class LevelEmbedding(nn.Module):
 
 
 class Block(nn.Module):
-    """Residual block: conv, FiLM (scale and shift from the level embedding), SiLU, conv, plus the input."""
+    """Residual block with FiLM (scale and shift from the level embedding). ``"silu"``: SiLU, conv, FiLM, SiLU, conv;
+    ``"relu"``: conv, ReLU, conv, FiLM. Plus the input (through a 1x1 conv where the widths differ)."""
 
-    def __init__(self, cin: int, cout: int, emb_dim: int):
+    def __init__(self, cin: int, cout: int, emb_dim: int, kind: str = "silu"):
         super().__init__()
+        self.kind = kind
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * cout)
@@ -80,6 +95,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(emb).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        if self.kind == "relu":
+            return self.skip(x) + self.conv2(F.relu(self.conv1(x))) * (1 + scale) + shift
         h = self.conv1(F.silu(x))
         h = h * (1 + scale) + shift
         h = self.conv2(F.silu(h))
@@ -115,13 +132,14 @@ class Corrector(nn.Module):
         w, e = config.widths, config.emb_dim
         self.embed = LevelEmbedding(config.freqs, e)
         self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, w[0], 3, padding=1))
-        self.enc0 = Block(w[0], w[0], e)
+        b = config.block
+        self.enc0 = Block(w[0], w[0], e, b)
         self.downs = nn.ModuleList(nn.Conv2d(w[i], w[i + 1], 2, stride=2) for i in range(len(w) - 1))
-        self.encs = nn.ModuleList(Block(w[i + 1], w[i + 1], e) for i in range(len(w) - 1))
+        self.encs = nn.ModuleList(Block(w[i + 1], w[i + 1], e, b) for i in range(len(w) - 1))
         self.attn = Attention(w[-1], config.heads)
-        self.mid = Block(w[-1], w[-1], e)
+        self.mid = Block(w[-1], w[-1], e, b)
         self.ups = nn.ModuleList(nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in range(len(w) - 1))
-        self.decs = nn.ModuleList(Block(2 * w[i], w[i], e) for i in range(len(w) - 1))
+        self.decs = nn.ModuleList(Block(2 * w[i], w[i], e, b) for i in range(len(w) - 1))
         self.head = nn.Conv2d(w[0], 12, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -138,7 +156,10 @@ class Corrector(nn.Module):
         skips.pop()
         for i in reversed(range(len(self.ups))):
             h = self.decs[i](torch.cat([self.ups[i](h), skips.pop()], dim=1), emb)
-        return image + self.unfold(self.head(F.silu(h)))
+        # "relu": the head sees the residual stream itself; a ReLU there can die (all inputs negative), which stops
+        # all learning while the head is still near zero
+        head_in = h if self.config.block == "relu" else F.silu(h)
+        return image + self.unfold(self.head(head_in))
 
 
 def macs(model: nn.Module, height: int = 512, width: int = 768) -> int:

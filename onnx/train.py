@@ -7,8 +7,8 @@ PSNR gain in dB rather than the raw error, which coarse levels would dominate.
 
 ``--quantizer ycbcr420`` trains the corrector of the codec's levels mode in YCbCr 4:2:0 instead: each crop goes
 through ``qfast.encode(crop, levels=[Ly, Lcb, Lcr], subsample=True)`` and ``qfast.decode`` (Ly log-uniform in
-2..64, each chroma count 1 to 3 times Ly), the model's ``levels`` input is [Ly, Lcb, Lcr], and every channel's error
-is divided by the luma bin width. ``--init`` starts such a run from another run's weights (fine-tuning).
+2..128, each chroma count 1 to 3 times Ly, at most 256), the model's ``levels`` input is [Ly, Lcb, Lcr], and every
+channel's error is divided by the luma bin width. ``--init`` starts such a run from another run's weights (fine-tuning).
 
 A held-out slice of the photos (every ``--val-every``-th file, sorted by name) is used for validation only:
 fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bin. Checkpoints (``last.pt`` and
@@ -38,13 +38,15 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
+from model import INT8, MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
 
 import qfast  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
 QUANTIZERS = ("rgb", "ycbcr420")
+SHAPES = {"default": Config(), "int8": INT8, "tiny": TINY}
+YCBCR_MAX_LEVELS = (128, 256)  # the YCbCr model's luma and chroma ranges (qfast.corrector.MAX_YCBCR_LEVELS)
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -67,7 +69,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
-    p.add_argument("--tiny", action="store_true", help="a tiny model (tests)")
+    p.add_argument("--shape", choices=sorted(SHAPES), default="default",
+                   help="the model's size and blocks: default (the shipped models), int8 (ReLU blocks, wider), tiny "
+                        "(tests); a resumed run keeps its checkpoint's")
     p.add_argument("--quantizer", choices=QUANTIZERS, default="rgb",
                    help="what the corrector undoes: per-channel RGB levels, or the codec's YCbCr 4:2:0 levels")
     p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (a new run only)")
@@ -94,12 +98,13 @@ def split(images: list[np.ndarray], every: int) -> tuple[list[np.ndarray], list[
 
 def random_levels(rng: np.random.Generator, n: int, quantizer: str = "rgb") -> np.ndarray:
     """(n, 3) integer level counts, log-uniform in 2..MAX_LEVELS, drawn per channel; for ``"ycbcr420"``, the luma
-    count so and each chroma count 1 to 3 times it (log-uniform, at most 2 * MAX_LEVELS)."""
-    lo, hi = math.log(1.5), math.log(MAX_LEVELS + 0.5)
-    levels = np.clip(np.rint(np.exp(rng.uniform(lo, hi, size=(n, 3)))), 2, MAX_LEVELS)
+    count log-uniform in 2..YCBCR_MAX_LEVELS[0] and each chroma count 1 to 3 times it (log-uniform, at most 256)."""
+    top = YCBCR_MAX_LEVELS[0] if quantizer == "ycbcr420" else MAX_LEVELS
+    lo, hi = math.log(1.5), math.log(top + 0.5)
+    levels = np.clip(np.rint(np.exp(rng.uniform(lo, hi, size=(n, 3)))), 2, top)
     if quantizer == "ycbcr420":
         ratio = np.exp(rng.uniform(0.0, math.log(3.0), size=(n, 2)))
-        levels[:, 1:] = np.clip(np.rint(levels[:, :1] * ratio), 2, 2 * MAX_LEVELS)
+        levels[:, 1:] = np.clip(np.rint(levels[:, :1] * ratio), 2, YCBCR_MAX_LEVELS[1])
     return levels.astype(np.int64)
 
 
@@ -219,10 +224,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
 
     train_imgs, val_imgs = split(load_images(args.data, args.limit_images), args.val_every)
     val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed, args.quantizer)
-    config = TINY if args.tiny else Config()
+    config = SHAPES[args.shape]
     model = Corrector(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best, trained_s = 0, -math.inf, 0.0
+    lineage: list[dict] = []  # the runs whose weights this one started from, oldest first
     last = args.out / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -235,6 +241,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         opt.load_state_dict(ck["opt"])
         ema_state = ck.get("ema", ck["model"])  # checkpoints from before the moving average: start it here
         step, best, trained_s = ck["step"], ck["best"], ck.get("trained_s", 0.0)
+        lineage = ck.get("lineage", [])
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {last} at step {step} (best score {best:.3f} dB, {trained_s / 60:.1f} min trained)")
@@ -243,6 +250,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
         model = Corrector(Config.from_dict(ck["config"]))
         model.load_state_dict(ck.get("ema", ck["model"]))
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        lineage = [*ck.get("lineage", []), {"from": str(args.init), "quantizer": ck.get("quantizer", "rgb"),
+                                            "steps": int(ck["step"]), "minutes": ck.get("trained_s", 0.0) / 60}]
         log(f"starting from the weights of {args.init} (step {ck['step']})")
     ema = copy.deepcopy(model).eval()
     if last.exists():
@@ -286,15 +295,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
             log(f"val step {step}: " + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
                 + f"; mean gain {gain:+.3f} dB, score {score:+.3f}")
             extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()},
-                     "args": run_args}
+                     "args": run_args, "lineage": lineage}
             if score > best:
                 best = score
                 save(args.out / "best.pt", model, ema, opt, step, rng, best, extra)
             save(last, model, ema, opt, step, rng, best, extra)
     total_s = trained_s + time.time() - t0
-    save(last, model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+    final = {"trained_s": total_s, "args": run_args, "lineage": lineage}
+    save(last, model, ema, opt, step, rng, best, final)
     if not (args.out / "best.pt").exists():
-        save(args.out / "best.pt", model, ema, opt, step, rng, best, {"trained_s": total_s, "args": run_args})
+        save(args.out / "best.pt", model, ema, opt, step, rng, best, final)
     log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best score {best:+.3f} dB")
     log_file.close()
     return {"steps": step, "seconds": total_s, "best_score_db": best, "last": str(last),

@@ -143,7 +143,7 @@ def test_weights_of_overlapping_tiles_sum_to_one() -> None:
         np.testing.assert_allclose(total, 1.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("levels", [[6, 12, 12], [12, 24, 24], [24, 48, 48], [40, 80, 80]])
+@pytest.mark.parametrize("levels", [[6, 12, 12], [12, 24, 24], [24, 48, 48], [40, 80, 80], [96, 192, 192]])
 def test_ycbcr420_model_improves_the_codecs_levels_mode(levels: list[int]) -> None:
     c = qfast.Corrector("ycbcr420", providers=["CPUExecutionProvider"])
     assert c.quantizer == "ycbcr420"
@@ -175,7 +175,7 @@ def test_ycbcr420_model_refuses_rgb_bins() -> None:
     for kwargs in ({"clamp": True}, {"max_error": 20}):
         with pytest.raises(ValueError, match="clamp: a 'ycbcr420' model"):
             c.correct(mid, 8, **kwargs)
-    np.testing.assert_array_equal(c.correct(mid, [65, 8, 8]), mid)  # more luma levels than trained: unchanged
+    np.testing.assert_array_equal(c.correct(mid, [129, 8, 8]), mid)  # more luma levels than trained: unchanged
     assert qfast.Corrector("default").quantizer == qfast.Corrector("int8").quantizer == "rgb"
 
 

@@ -19,7 +19,7 @@ from ._validate import Levels, per_channel
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MAX_LEVELS = 64  # the trained range is 2..64; channels with more levels pass through unchanged
-MAX_CHROMA_LEVELS = 128  # the YCbCr model's chroma was trained on up to this many levels
+MAX_YCBCR_LEVELS = (128, 256, 256)  # the YCbCr model's trained Y, Cb, Cr ranges; more luma levels pass through
 SHIPPED = ("default", "int8", "ycbcr420")  # the shipped models' names (manifest.json)
 QUANTIZERS = ("rgb", "ycbcr420")  # what a model undoes: its ONNX metadata "quantizer" (absent: "rgb")
 STRIDE = 16  # the network's height and width must be multiples of this
@@ -248,8 +248,8 @@ class Corrector:
                 ``subsample=True``.
             levels: the level count it was quantized with, 2..256: one int for all channels or one per channel.
                 The model was trained on 2..64; a channel with more than 64 levels passes through unchanged. For a
-                ``"ycbcr420"`` model: the file's Y, Cb and Cr levels (trained on Y 2..64, chroma up to 128; with
-                more than 64 luma levels the image passes through unchanged).
+                ``"ycbcr420"`` model: the file's Y, Cb and Cr levels (trained on Y 2..128, chroma up to 256; with
+                more than 128 luma levels the image passes through unchanged).
             clamp: keep every value inside its quantization bin (bin i of L holds ``ceil(256 i / L)`` ..
                 ``ceil(256 (i + 1) / L) - 1``): the output never leaves the bin the original value lay in, so its error
                 is below the bin's width (the plain midpoint's is about half of it).
@@ -284,8 +284,8 @@ class Corrector:
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
-            active = np.repeat(lv[0] <= MAX_LEVELS, 3)
-            net = np.minimum(lv, [MAX_LEVELS, MAX_CHROMA_LEVELS, MAX_CHROMA_LEVELS]).astype(np.float32)
+            active = np.repeat(lv[0] <= MAX_YCBCR_LEVELS[0], 3)
+            net = np.minimum(lv, MAX_YCBCR_LEVELS).astype(np.float32)
         else:
             active = lv <= MAX_LEVELS
             net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
