@@ -1,11 +1,11 @@
 """The QANN corrector's two shipped models, fp32 and int8, side by side: time per image and PSNR.
 
-    python benchmarks/corrector.py [--repeat N] [--levels L] [--profile]
+    python benchmarks/corrector.py [--repeat N] [--levels L] [--profile] [--fp32 PATH --int8 PATH]
 
 On the bundled 768 x 512 photo quantized to L levels (mid-bin), ``Corrector.correct`` with each model, the models
 taking turns so that both see the same machine load; each time is the median of N runs after a warm-up.
 ``--profile`` also prints where each model's time goes: onnxruntime's per-operator kernel times (its profiler),
-summed by operator type, per run.
+summed by operator type, per run. ``--fp32`` and ``--int8`` compare other model files (default: the shipped ones).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import qfast
 from qfast.corrector import model_path
 
 
-def profile(name: str, image: np.ndarray, levels: int, runs: int, top: int = 8) -> str:
-    """The ``top`` operator types by kernel time (ms per run) of model ``name`` on ``image``, with the CPU
+def profile(name: str, path: Path, image: np.ndarray, levels: int, runs: int, top: int = 8) -> str:
+    """The ``top`` operator types by kernel time (ms per run) of the model file ``path`` on ``image``, with the CPU
     provider and, as ``Corrector``, no spinning threads."""
     import onnxruntime as ort
 
@@ -36,7 +36,7 @@ def profile(name: str, image: np.ndarray, levels: int, runs: int, top: int = 8) 
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tmp) / "profile")
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sess = ort.InferenceSession(str(model_path(name)), opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         for _ in range(runs + 1):
             sess.run(None, {"image": x, "levels": lv})
         events = json.loads(Path(sess.end_profiling()).read_text())
@@ -54,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--levels", type=int, default=8)
     p.add_argument("--profile", action="store_true", help="also print kernel time by operator type")
+    p.add_argument("--fp32", type=Path, default=model_path("default"), help="the fp32 model file")
+    p.add_argument("--int8", type=Path, default=model_path("int8"), help="the int8 model file")
     args = p.parse_args(argv)
     img = qfast.samples.load()
     mid = qfast.quantize_uniform(img, args.levels)
-    models = {name: qfast.Corrector(name) for name in ("default", "int8")}
+    models = {"fp32": qfast.Corrector(args.fp32), "int8": qfast.Corrector(args.int8)}
     times: dict[str, list[float]] = {name: [] for name in models}
     for c in models.values():
         c.correct(mid, args.levels)
@@ -72,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | ms | PSNR dB | providers |\n|---|---|---|---|")
     for name, c in models.items():
         db = qfast.psnr(img, c.correct(mid, args.levels))
-        print(f"| {name} | {ms[name]:.1f} | {db:.2f} | {', '.join(c.providers)} |")
-    print(f"int8 is {ms['default'] / ms['int8']:.2f}x the speed of fp32")
+        print(f"| {name} ({c.path.name}) | {ms[name]:.1f} | {db:.2f} | {', '.join(c.providers)} |")
+    print(f"int8 is {ms['fp32'] / ms['int8']:.2f}x the speed of fp32")
     if args.profile:
         h, w = (s // 16 * 16 for s in mid.shape[:2])
-        for name in models:
-            print(profile(name, mid[:h, :w], args.levels, args.repeat))
+        for name, c in models.items():
+            print(profile(name, c.path, mid[:h, :w], args.levels, args.repeat))
     return 0
 
 
