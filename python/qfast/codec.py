@@ -106,6 +106,20 @@ def _corrector_id(corrector: Any) -> bytes:
     return _file_id(str(path)) if path is not None else b""
 
 
+def _shipped_ids() -> set[str]:
+    """The hex ids of the shipped decode models ("default", "ycbcr420") that are installed: their files' hashes, so
+    no onnxruntime session is made to learn them."""
+    from .corrector import model_path
+
+    ids = set()
+    for name in ("default", "ycbcr420"):
+        try:
+            ids.add(_file_id(str(model_path(name))).hex())
+        except (OSError, KeyError):
+            pass
+    return ids
+
+
 def _resolve_corrector(spec: Any, model: Optional[str]) -> bytes:
     if spec is None:
         return b""
@@ -263,8 +277,7 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
     if corrector is None:
         return None
     if header["corrector"] is not None and _corrector_id(corrector).hex() != header["corrector"]:
-        others = {_corrector_id(c).hex() for c in map(_shipped_corrector, ("default", "ycbcr420")) if c is not None}
-        if header["corrector"] not in others:  # files from before the YCbCr model name the RGB one: no warning
+        if header["corrector"] not in _shipped_ids():  # files from before the YCbCr model name the RGB one: no warning
             warnings.warn(
                 f"the file names corrector {header['corrector']}, the installed one differs; decoding without it",
                 stacklevel=3,
