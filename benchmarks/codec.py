@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 import qfast
+from qfast.codec import _rate_levels
 
 Codec = Callable[[np.ndarray], tuple[bytes, Callable[[], np.ndarray]]]
 
@@ -161,7 +162,7 @@ LEVELS = {
     "qfast levels": [(L, {"levels": L}) for L in (6, 8, 12, 16, 24, 32)],
     # chroma with twice the levels of luma, as target_bpp's rate control does
     "qfast levels YCbCr 4:2:0": [
-        (L, {"levels": [L, min(256, 2 * L), min(256, 2 * L)], "subsample": True})
+        (L, {"levels": _rate_levels(L, 3, "ycbcr"), "subsample": True})
         for L in (12, 16, 20, 24, 32, 48, 64, 96, 128)
     ],
 }

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 import qfast
+from qfast.codec import _rate_levels
 
 DEFAULT_KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 TABLE_LEVELS = (4, 8, 16, 32, 64)
@@ -97,14 +98,13 @@ def sweep(images: list[np.ndarray], fp32: qfast.Corrector, size: int = 256) -> d
     return res
 
 
-def speed(corrector: qfast.Corrector, img: np.ndarray, repeats: int = 5) -> float:
-    """Median seconds of ``correct`` on ``img`` at 8 levels (after one warm-up run)."""
-    q = qfast.quantize_uniform(img, 8)
-    corrector.correct(q, 8)
+def speed(corrector: qfast.Corrector, rec: np.ndarray, levels: list[int], repeats: int = 5) -> float:
+    """Median seconds of ``corrector.correct(rec, levels)`` (after one warm-up run)."""
+    corrector.correct(rec, levels)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        corrector.correct(q, 8)
+        corrector.correct(rec, levels)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -113,7 +113,7 @@ def ycbcr_table(images: list[np.ndarray], model: qfast.Corrector) -> dict:
     """{luma levels: {metric: mean}}: the codec's YCbCr 4:2:0 levels mode decoded without and with ``model``."""
     res = {}
     for L in YCBCR_LEVELS:
-        levels = [L, min(256, 2 * L), min(256, 2 * L)]
+        levels = _rate_levels(L, 3, "ycbcr")  # as target_bpp's rate control sets them
         cols: dict[str, list[float]] = {k: [] for k in ("bpp", "mid_psnr", "mid_ssim", "psnr", "ssim", "worse")}
         for img in images:
             data = qfast.encode(img, levels=levels, subsample=True, corrector=None)
@@ -143,7 +143,8 @@ def ycbcr_markdown(res: dict, seconds: float, size: int, budget: dict) -> str:
              "| Y levels | Cb, Cr levels | bpp | plain PSNR | corrected PSNR (gain) | plain SSIM | corrected SSIM "
              "| images made worse |", "|---|---|---|---|---|---|---|---|"]
     for L, r in res.items():
-        lines.append(f"| {L} | {min(256, 2 * L)} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
+        chroma = _rate_levels(L, 3, "ycbcr")[1]
+        lines.append(f"| {L} | {chroma} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
                      f"({r['psnr'] - r['mid_psnr']:+.2f}) | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
                      f"| {r['worse']:.0f} of {r['n']} |")
     lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU "
@@ -231,10 +232,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
     int8 = qfast.Corrector(args.int8, providers=cpu) if args.int8 else None
     res = table(images, fp32, int8)
     sw = sweep(images, fp32)
-    speeds = {"fp32": speed(fp32, images[0])}
+    mid8 = qfast.quantize_uniform(images[0], 8)
+    speeds = {"fp32": speed(fp32, mid8, [8] * 3)}
     sizes = {"fp32": args.fp32.stat().st_size}
     if int8 is not None:
-        speeds["int8"] = speed(int8, images[0])
+        speeds["int8"] = speed(int8, mid8, [8] * 3)
         sizes["int8"] = args.int8.stat().st_size
     print("speed (s):", speeds, "sizes:", sizes)
     budget = training_budget(args.checkpoint, args.hardware_train) if args.checkpoint else {}
@@ -277,14 +279,9 @@ def main_ycbcr(args: argparse.Namespace, images: list[np.ndarray]) -> dict:
     if model.quantizer != "ycbcr420":
         raise ValueError(f"--ycbcr: {args.ycbcr} undoes {model.quantizer!r}, not 'ycbcr420'")
     res = ycbcr_table(images, model)
-    plain = qfast.decode(qfast.encode(images[0], levels=[8, 16, 16], subsample=True, corrector=None))
-    model.correct(plain, [8, 16, 16])
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        model.correct(plain, [8, 16, 16])
-        times.append(time.perf_counter() - t)
-    seconds, size = statistics.median(times), args.ycbcr.stat().st_size
+    levels = _rate_levels(8, 3, "ycbcr")
+    plain = qfast.decode(qfast.encode(images[0], levels=levels, subsample=True, corrector=None))
+    seconds, size = speed(model, plain, levels), args.ycbcr.stat().st_size
     budget = training_budget(args.checkpoint, args.hardware_train) if args.checkpoint else {}
     args.md.write_text(ycbcr_markdown(res, seconds, size, budget))
     print(f"wrote {args.md}")

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import INT8, MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
 
 import qfast  # noqa: E402
+from qfast.codec import _rate_levels  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
@@ -109,8 +110,9 @@ def random_levels(rng: np.random.Generator, n: int, quantizer: str = "rgb") -> n
 
 
 def val_levels(level: int, quantizer: str) -> list[int]:
-    """The per-channel levels validation uses for ``level``: chroma at twice luma for ``"ycbcr420"``."""
-    return [level, 2 * level, 2 * level] if quantizer == "ycbcr420" else [level] * 3
+    """The per-channel levels validation uses for ``level``: for ``"ycbcr420"`` those of the codec's rate control
+    (chroma at twice luma)."""
+    return _rate_levels(level, 3, "ycbcr") if quantizer == "ycbcr420" else [level] * 3
 
 
 def degrade(patch: np.ndarray, levels: list[int], quantizer: str) -> np.ndarray:
