@@ -149,16 +149,25 @@ def ycbcr_markdown(res: dict, seconds: float, size: int, budget: dict) -> str:
                      f"| {r['worse']:.0f} of {r['n']} |")
     lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU "
               "provider, on 2 cores other jobs may share: noisy).", ""]
-    if budget:
-        runs = [*budget["started_from"], {"from": "(this run)", "quantizer": "ycbcr420", "steps": budget["steps"],
-                                          "minutes": budget["minutes"]}]
-        lines += ["## Training budget", "",
-                  f"On {budget['hardware']}, batch {budget['batch']} crops of {budget['crop']} x {budget['crop']}, "
-                  f"{budget['train_images']} training photos; each run started from the weights of the one before:", "",
-                  "| run | undoes | steps | minutes |", "|---|---|---|---|"]
-        lines += [f"| {i + 1} | {r['quantizer']} | {r['steps']:,} | {r['minutes']:.0f} |" for i, r in enumerate(runs)]
-        lines.append("")
+    lines += budget_lines(budget, "ycbcr420")
     return "\n".join(lines)
+
+
+def budget_lines(budget: dict, quantizer: str) -> list[str]:
+    """The report's training budget: every run the checkpoint's weights went through, oldest first."""
+    if not budget:
+        return []
+    runs = [*budget["started_from"], {"quantizer": quantizer, "steps": budget["steps"], "minutes": budget["minutes"],
+                                      "qat": budget["qat"]}]
+    lines = ["## Training budget", "",
+             f"On {budget['hardware']}, batch {budget['batch']} crops of {budget['crop']} x {budget['crop']}, "
+             f"{budget['train_images']} training photos (BSDS500 train and test splits); each run started from the "
+             "weights of the one before:", "",
+             "| run | undoes | quantization-aware | steps | minutes |", "|---|---|---|---|---|"]
+    lines += [f"| {i + 1} | {r['quantizer']} | {'yes' if r.get('qat') else 'no'} | {r['steps']:,} | "
+              f"{r['minutes']:.0f} |" for i, r in enumerate(runs)]
+    total = sum(r["minutes"] for r in runs)
+    return [*lines, "", f"In all {sum(r['steps'] for r in runs):,} steps, {total:.0f} minutes.", ""]
 
 
 def training_budget(checkpoint: Path, hardware: str) -> dict:
@@ -172,7 +181,7 @@ def training_budget(checkpoint: Path, hardware: str) -> dict:
     return {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
             "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
             "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415,
-            "started_from": ck.get("lineage", [])}
+            "qat": bool(ck.get("qat", False)), "started_from": ck.get("lineage", [])}
 
 
 def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> str:
@@ -210,12 +219,8 @@ def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> st
               "| model | file | seconds for 768 x 512 |", "|---|---|---|"]
     for k in speeds:
         lines.append(f"| {k} | {sizes[k] / 1e6:.2f} MB | {speeds[k]:.3f} |")
-    if budget:
-        lines += ["", "## Training budget", "",
-                  f"{budget['steps']:,} steps ({budget['minutes']:.0f} minutes) on {budget['hardware']}, "
-                  f"batch {budget['batch']} crops of {budget['crop']} x {budget['crop']}, "
-                  f"{budget['train_images']} training photos (BSDS500 train and test splits)."]
-    return "\n".join(lines) + "\n"
+    lines += ["", *budget_lines(budget, "rgb")]
+    return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
@@ -249,8 +254,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
             "levels": [2, 64],
             "naming": "qann[-int8|-ycbcr420]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
             "opset": 17,
-            "int8": "onnxruntime static quantization, QDQ, per-channel int8 weights, uint8 activations (MinMax, "
-                    "64 training crops); the last decoder block, the output convolution and the residual stay float",
+            "int8": "the default model quantized by onnxruntime (static, QDQ, onnx/quantize_model.py): per-channel "
+                    "int8 weights, uint8 activations with the ranges of its quantization-aware training (the rest "
+                    "MinMax on 64 training crops); the level embedding, the attention's softmax, the division by "
+                    "the levels and the residual addition stay float",
             "inputs": {"image": "(N, 3, H, W) float32 in [0, 1], H and W multiples of 16",
                        "levels": "(N, 3) float32, 2..64"},
             "output": "corrected (N, 3, H, W) float32",

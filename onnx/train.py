@@ -10,6 +10,12 @@ through ``qfast.encode(crop, levels=[Ly, Lcb, Lcr], subsample=True)`` and ``qfas
 2..128, each chroma count 1 to 3 times Ly, at most 256), the model's ``levels`` input is [Ly, Lcb, Lcr], and every
 channel's error is divided by the luma bin width. ``--init`` starts such a run from another run's weights (fine-tuning).
 
+``--qat`` fine-tunes a ``"relu"`` model (``--shape int8``) for its int8 graph: every tensor that
+``quantize_model.py`` turns into uint8 is rounded the same way in training (ranges fixed by ``--qat-calibration``
+batches first) and every convolution weight to int8 (see ``model.set_qat``). Checkpoints hold plain float weights,
+which ``export.py`` exports as usual and ``quantize_model.py`` then quantizes. ``--residual bins`` (the int8 shape's
+default) makes the head predict the correction in bins; with ``--init`` from an ``"image"`` model it converts it.
+
 A held-out slice of the photos (every ``--val-every``-th file, sorted by name) is used for validation only:
 fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bin. Checkpoints (``last.pt`` and
 ``best.pt``, the best validation gain) go to ``--out``; running again with the same ``--out`` resumes from
@@ -28,8 +34,10 @@ import argparse
 import copy
 import json
 import math
+import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -38,7 +46,19 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import INT8, MAX_LEVELS, TINY, Config, Corrector  # noqa: E402
+from model import (  # noqa: E402
+    INT8,
+    MAX_LEVELS,
+    RESIDUALS,
+    TINY,
+    Config,
+    Corrector,
+    FakeQuant,
+    float_state,
+    load_qat_ranges,
+    qat_ranges,
+    set_qat,
+)
 
 import qfast  # noqa: E402
 from qfast.codec import _rate_levels  # noqa: E402
@@ -46,7 +66,7 @@ from qfast.codec import _rate_levels  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
 QUANTIZERS = ("rgb", "ycbcr420")
-SHAPES = {"default": Config(), "int8": INT8, "tiny": TINY}
+SHAPES = {"default": Config(), "int8": INT8, "tiny": TINY, "tiny-int8": replace(TINY, block="relu", residual="bins")}
 YCBCR_MAX_LEVELS = (128, 256)  # the YCbCr model's luma and chroma ranges (qfast.corrector.MAX_YCBCR_LEVELS)
 
 
@@ -71,12 +91,21 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
     p.add_argument("--shape", choices=sorted(SHAPES), default="default",
-                   help="the model's size and blocks: default (the shipped models), int8 (ReLU blocks, wider), tiny "
-                        "(tests); a resumed run keeps its checkpoint's")
+                   help="the model's size and blocks: default (the first shipped models), int8 (ReLU blocks, wider, "
+                        "the correction in bins), tiny and tiny-int8 (tests); a resumed run keeps its checkpoint's")
     p.add_argument("--quantizer", choices=QUANTIZERS, default="rgb",
                    help="what the corrector undoes: per-channel RGB levels, or the codec's YCbCr 4:2:0 levels")
     p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (a new run only)")
+    p.add_argument("--residual", choices=RESIDUALS, default=None,
+                   help="the head's unit (model.Config.residual); with --init, an 'image' model becomes a 'bins' one "
+                        "(its head scaled so that the correction is unchanged at 11 levels); default: the shape's")
+    p.add_argument("--qat", action="store_true",
+                   help="quantization-aware training for the int8 graph ('relu' blocks; a new run, with --init)")
+    p.add_argument("--qat-calibration", type=int, default=50,
+                   help="batches that set the fake quantizers' ranges before quantization-aware training")
     args = p.parse_args(argv)
+    if args.qat and args.init is None and not (args.out / "last.pt").exists():
+        p.error("--qat: fine-tunes a trained model; give --init")
     if args.crop % 16 or args.crop < 16:
         p.error(f"--crop: expected a multiple of 16, got {args.crop}")
     return args
@@ -189,6 +218,24 @@ def validate(model: Corrector, val: list[tuple], batch: int) -> dict[int, tuple[
     return res
 
 
+@torch.no_grad()
+def calibrate_qat(model: Corrector, ema: Corrector, images: list[np.ndarray], rng: np.random.Generator,
+                  args: argparse.Namespace) -> None:
+    """Starts quantization-aware training on ``model`` and its moving average: the fake quantizers observe
+    ``--qat-calibration`` batches through ``model`` (the widest values seen, as onnxruntime's MinMax calibration
+    takes them), ``ema`` gets the same ranges, and both then quantize."""
+    set_qat(model, "observe")
+    for _ in range(args.qat_calibration):
+        x, lv, _ = make_batch(images, rng, args.batch, args.crop, quantizer=args.quantizer)
+        model(x, lv)
+    set_qat(model, "quant")
+    set_qat(ema, "quant")
+    for a, b in zip((m for m in model.modules() if isinstance(m, FakeQuant)),
+                    (m for m in ema.modules() if isinstance(m, FakeQuant))):
+        b.lo.copy_(a.lo)
+        b.hi.copy_(a.hi)
+
+
 def lr_at(step: int, args: argparse.Namespace) -> float:
     """Linear warm-up, then cosine decay to 5% of the rate over ``--decay-steps``, then constant."""
     if step < args.warmup:
@@ -201,8 +248,10 @@ def save(path: Path, model: Corrector, ema: Corrector, opt: torch.optim.Optimize
          rng: np.random.Generator, best: float, extra: dict) -> None:
     """Writes a checkpoint atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "config": model.config.to_dict(),
+    torch.save({"model": float_state(model), "ema": float_state(ema), "config": model.config.to_dict(),
                 "quantizer": extra.get("args", {}).get("quantizer", "rgb"),
+                "qat": extra.get("args", {}).get("qat", False),
+                **({"qat_ranges": qat_ranges(ema)} if extra.get("args", {}).get("qat") else {}),
                 "opt": opt.state_dict(),
                 "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
                 **extra}, tmp)
@@ -226,21 +275,20 @@ def main(argv: Optional[list[str]] = None) -> dict:
 
     train_imgs, val_imgs = split(load_images(args.data, args.limit_images), args.val_every)
     val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed, args.quantizer)
-    config = SHAPES[args.shape]
-    model = Corrector(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    shape = SHAPES[args.shape]
+    model = Corrector(replace(shape, residual=args.residual or shape.residual))
     step, best, trained_s = 0, -math.inf, 0.0
     lineage: list[dict] = []  # the runs whose weights this one started from, oldest first
     last = args.out / "last.pt"
+    ck = None
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         if ck.get("quantizer", "rgb") != args.quantizer:
             log_file.close()
             raise SystemExit(f"--quantizer: {last} was trained with {ck.get('quantizer', 'rgb')!r}")
+        args.qat = ck.get("qat", False)
         model = Corrector(Config.from_dict(ck["config"]))
         model.load_state_dict(ck["model"])
-        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        opt.load_state_dict(ck["opt"])
         ema_state = ck.get("ema", ck["model"])  # checkpoints from before the moving average: start it here
         step, best, trained_s = ck["step"], ck["best"], ck.get("trained_s", 0.0)
         lineage = ck.get("lineage", [])
@@ -248,23 +296,43 @@ def main(argv: Optional[list[str]] = None) -> dict:
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {last} at step {step} (best score {best:.3f} dB, {trained_s / 60:.1f} min trained)")
     elif args.init is not None:
-        ck = torch.load(args.init, map_location="cpu", weights_only=False)
-        model = Corrector(Config.from_dict(ck["config"]))
-        model.load_state_dict(ck.get("ema", ck["model"]))
-        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        lineage = [*ck.get("lineage", []), {"from": str(args.init), "quantizer": ck.get("quantizer", "rgb"),
-                                            "steps": int(ck["step"]), "minutes": ck.get("trained_s", 0.0) / 60}]
-        log(f"starting from the weights of {args.init} (step {ck['step']})")
+        init = torch.load(args.init, map_location="cpu", weights_only=False)
+        config = Config.from_dict(init["config"])
+        model = Corrector(replace(config, residual=args.residual or config.residual))
+        ema_state = init.get("ema", init["model"])
+        if (config.residual, model.config.residual) == ("image", "bins"):
+            gain = math.sqrt(2 * MAX_LEVELS)  # the geometric middle of 2..MAX_LEVELS
+            ema_state = {**ema_state, "head.weight": ema_state["head.weight"] * gain,
+                         "head.bias": ema_state["head.bias"] * gain}
+        elif config.residual != model.config.residual:
+            raise SystemExit(f"--residual: cannot turn a {config.residual!r} model into a {args.residual!r} one")
+        model.load_state_dict(ema_state)
+        lineage = [*init.get("lineage", []), {
+            "from": os.path.relpath(args.init), "quantizer": init.get("quantizer", "rgb"), "steps": int(init["step"]),
+            "minutes": init.get("trained_s", 0.0) / 60, "qat": init.get("qat", False)}]
+        log(f"starting from the weights of {args.init} (step {init['step']})")
     ema = copy.deepcopy(model).eval()
-    if last.exists():
+    if ck is not None or args.init is not None:
         ema.load_state_dict(ema_state)
+    if args.qat and ck is not None and "qat_ranges" in ck:
+        for m in (model, ema):
+            set_qat(m, "quant")
+            load_qat_ranges(m, ck["qat_ranges"])
+        log("quantization-aware: activation ranges restored from the checkpoint")
+    elif args.qat:
+        calibrate_qat(model, ema, train_imgs, np.random.default_rng(args.seed + 2000), args)
+        log(f"quantization-aware: activation ranges observed on {args.qat_calibration} batches")
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    if ck is not None:
+        opt.load_state_dict(ck["opt"])
     for p in ema.parameters():
         p.requires_grad_(False)
+    # paths as given, relative to the working directory: logs and checkpoints name no machine's folders
+    run_args = {k: os.path.relpath(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     n_params = sum(p.numel() for p in model.parameters())
     log(f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
-        f"{json.dumps(vars(args), default=str)}")
+        f"{json.dumps(run_args)}")
 
-    run_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     t0 = time.time()
     running = 0.0
     model.train()

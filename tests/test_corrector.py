@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,25 @@ def test_codec_decodes_ycbcr420_files_through_the_ycbcr_model() -> None:
     np.testing.assert_array_equal(qfast.decode(old), plain)
 
 
+def test_codec_decodes_files_of_the_earlier_rgb_model_with_it() -> None:
+    img = kodak_crop("kodim23.png", 150, 380)
+    v1_id = hashlib.sha256(qc.model_path("rgb-v1").read_bytes()).hexdigest()[:16]
+    default_id = hashlib.sha256(qc.model_path("default").read_bytes()).hexdigest()[:16]
+    assert v1_id != default_id
+    new = qfast.encode(img, levels=8)
+    assert qfast.inspect(new)["corrector"] == default_id  # encode records the current default
+    old = qfast.encode(img, levels=8, corrector=v1_id)  # as written before the default changed
+    plain = qfast.decode(old, correct=False)
+    levels = [int(v) for v in qfast.inspect(old)["levels"][:3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a shipped model: no warning
+        decoded = qfast.decode(old)
+    v1 = qfast.Corrector("rgb-v1", providers=["CPUExecutionProvider"]).correct(plain, levels, clamp=True)
+    np.testing.assert_array_equal(decoded, v1)
+    assert qfast.psnr(img, decoded) > qfast.psnr(img, plain) + 0.3
+    assert not np.array_equal(qfast.decode(new), decoded)  # the new default is another model
+
+
 def test_ycbcr420_model_refuses_rgb_bins() -> None:
     c = qfast.Corrector("ycbcr420", providers=["CPUExecutionProvider"])
     mid = qfast.quantize_uniform(synthetic(32, 32), 8)
@@ -287,7 +307,7 @@ def test_missing_and_corrupt_model_files(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not an ONNX model")
     with pytest.raises(ValueError, match=r"model: .*corrupt\.onnx is not a valid ONNX model"):
         qfast.Corrector(bad)
-    with pytest.raises(TypeError, match="model: expected 'default', 'int8', 'ycbcr420' or a path, got int"):
+    with pytest.raises(TypeError, match="model: expected 'default', 'int8', 'ycbcr420', 'rgb-v1' or a path, got int"):
         qfast.Corrector(3)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -104,6 +105,111 @@ def test_relu_blocks_export_without_float_activations(scripts) -> None:
     assert export.parity(net, graph.SerializeToString()) < 1e-4
     with pytest.raises(ValueError, match="block: expected one of"):
         model.Config(block="gelu")
+
+
+def test_fake_quant_rounds_like_uint8_and_int8(scripts) -> None:
+    import torch
+
+    _, _, model = scripts
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.2, 1.0, 1000).astype(np.float32)
+    fq = model.FakeQuant()
+    fq.mode = "observe"
+    np.testing.assert_array_equal(fq(torch.from_numpy(x)).numpy(), x)  # observing passes values through
+    fq(torch.tensor([-0.5, 0.5]))  # wider on the low side only
+    lo, hi = min(-0.5, x.min()), max(0.0, x.max())
+    assert float(fq.lo) == pytest.approx(lo) and float(fq.hi) == pytest.approx(hi)
+    fq.mode = "quant"
+    # the uint8 round trip of onnxruntime's QuantizeLinear / DequantizeLinear, written out in NumPy
+    scale = np.float32((hi - lo) / 255)
+    zero = np.round(-lo / scale)
+    ref = (np.clip(np.round(x / scale) + zero, 0, 255) - zero) * scale
+    np.testing.assert_allclose(fq(torch.from_numpy(x)).numpy(), ref, atol=1e-6)
+
+    w = rng.normal(0, 1, (5, 4, 3, 3)).astype(np.float32) * np.arange(1, 6, dtype=np.float32)[:, None, None, None]
+    got = model.WeightQuant(0)(torch.from_numpy(w)).numpy()
+    s = np.abs(w).max(axis=(1, 2, 3), keepdims=True) / 127.5  # symmetric int8, one scale per output channel
+    ref = np.clip(np.round(w / s), -128, 127) * s
+    inner = np.abs(w) < np.abs(w).max(axis=(1, 2, 3), keepdims=True)  # each channel's extreme sits on a half step
+    np.testing.assert_allclose(got[inner], ref[inner], atol=1e-6)
+    assert np.all(np.abs(got - w) <= np.broadcast_to(s, w.shape) * 0.5001)
+    assert len(np.unique(got[2])) <= 256
+
+
+def test_bins_residual_divides_the_head_by_the_levels(scripts) -> None:
+    import torch
+
+    train, _, model = scripts
+    net = model.Corrector(train.SHAPES["tiny-int8"]).eval()
+    with torch.no_grad():
+        net.head.bias.copy_(torch.arange(12, dtype=torch.float32))  # pixel shuffle: channel c gets 4c .. 4c + 3
+    x = torch.rand(1, 3, 32, 32)
+    lv = torch.tensor([[2.0, 8.0, 64.0]])
+    with torch.no_grad():
+        got = (net(x, lv) - x).numpy()[0]
+    for c, L in enumerate((2, 8, 64)):
+        np.testing.assert_allclose(got[c, 0::2, 0::2], 4 * c / L, atol=1e-6)
+        np.testing.assert_allclose(got[c, 1::2, 1::2], (4 * c + 3) / L, atol=1e-6)
+
+
+def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path, tmp_path: Path) -> None:
+    import torch
+
+    train, export, model = scripts
+    base = ["--data", str(data), "--batch", "2", "--crop", "32", "--val-every", "3", "--val-crops", "1",
+            "--eval-interval", "4", "--log-interval", "4", "--warmup", "1"]
+    plain = model.Config(widths=(4, 8, 8, 8), emb_dim=8, freqs=2, heads=1, block="relu")
+    ck = tmp_path / "plain.pt"
+    torch.save({"model": model.Corrector(plain).state_dict(), "config": plain.to_dict(), "step": 0}, ck)
+    qat_args = [*base, "--out", str(tmp_path / "qat"), "--init", str(ck), "--residual", "bins", "--qat",
+                "--qat-calibration", "2"]
+    assert train.main([*qat_args, "--steps", "4"])["steps"] == 4
+    first = torch.load(tmp_path / "qat" / "last.pt", map_location="cpu", weights_only=False)["qat_ranges"]
+    assert train.main([*base, "--out", str(tmp_path / "qat"), "--steps", "6"])["steps"] == 6  # resumes, still QAT
+    log = (tmp_path / "qat" / "train.log").read_text()
+    assert log.count("quantization-aware: activation ranges observed") == 1
+    assert log.count("quantization-aware: activation ranges restored") == 1
+    saved = torch.load(tmp_path / "qat" / "last.pt", map_location="cpu", weights_only=False)
+    assert saved["qat_ranges"] == first  # the ranges stay those the run started with
+    assert saved["qat"] and saved["config"]["residual"] == "bins"
+    assert not any("parametrizations" in k for k in saved["model"])  # plain weights: loadable without QAT
+    assert Path(saved["lineage"][-1]["from"]).resolve() == ck.resolve()
+    assert not Path(saved["args"]["out"]).is_absolute()  # checkpoints name no machine's folders
+    assert len(saved["qat_ranges"]) == sum(isinstance(m, model.FakeQuant) for m in model.Corrector(plain).modules())
+    onnx_path = export.main([str(tmp_path / "qat" / "last.pt"), "--out-dir", str(tmp_path / "models")])
+
+    # the export names the graph tensor of each fake quantizer; int8 quantization keeps those trained ranges
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path))
+    assert not any(n.domain == "qfast" for n in graph.graph.node)  # the marks are gone
+    ranges = json.loads({p.key: p.value for p in graph.metadata_props}["qat_ranges"])
+    produced = {o for n in graph.graph.node for o in n.output}
+    assert len(ranges) >= 20 and set(ranges) <= produced
+    assert {tuple(r) for r in ranges.values()} <= {tuple(r) for r in saved["qat_ranges"].values()}
+    quantize = _quantize_module()
+    int8_path = quantize.main([str(onnx_path), "--out-dir", str(tmp_path / "models"), "--data", str(data),
+                               "--crops", "2", "--crop", "32", "--name", "int8.onnx"])
+    q = onnx.load(str(int8_path))
+    consts = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    scales = {n.input[0]: float(consts[n.input[1]]) for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    checked = [t for t in ranges if t in scales and ranges[t][1] > ranges[t][0]]  # (zero-initialised layers: none)
+    assert len(checked) >= 15
+    for t in checked:  # uint8, the range widened to hold 0, as the fake quantizer rounds
+        lo, hi = min(ranges[t][0], 0.0), max(ranges[t][1], 0.0)
+        assert scales[t] == pytest.approx((hi - lo) / 255, rel=1e-5), t
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", str(tmp_path / "new"), "--qat"])  # QAT fine-tunes: it needs --init
+    with pytest.raises(ValueError, match="'relu' blocks"):
+        model.set_qat(model.Corrector(train.SHAPES["tiny"]), "quant")
+
+
+def _quantize_module():
+    pytest.importorskip("onnxruntime.quantization")
+    import quantize_model
+
+    return quantize_model
 
 
 def test_levels_drawn_log_uniform_in_range(scripts) -> None:

@@ -106,13 +106,18 @@ def _corrector_id(corrector: Any) -> bytes:
     return _file_id(str(path)) if path is not None else b""
 
 
+#: The shipped models that decode each kind of file, newest first: encode records the first one's id; decode runs
+#: whichever one the file names, so files written with an earlier model keep their corrector.
+DECODE_MODELS = {"default": ("default", "rgb-v1"), "ycbcr420": ("ycbcr420",)}
+
+
 def _shipped_ids() -> set[str]:
-    """The hex ids of the shipped decode models ("default", "ycbcr420") that are installed: their files' hashes, so
-    no onnxruntime session is made to learn them."""
+    """The hex ids of every installed shipped decode model: their files' hashes, so no onnxruntime session is made
+    to learn them."""
     from .corrector import model_path
 
     ids = set()
-    for name in ("default", "ycbcr420"):
+    for name in (n for names in DECODE_MODELS.values() for n in names):
         try:
             ids.add(_file_id(str(model_path(name))).hex())
         except (OSError, KeyError):
@@ -261,10 +266,10 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
     It applies when ``qfast.Corrector`` and the model for the file are installed, the file names that model (or
     ``force`` and it names none), and the image has 3 or 4 channels (alpha passes through):
 
-    - the default model when the reconstruction lies on uniform RGB bins (levels mode with ``color`` "none" or
-      "ycocg", or bounded mode on uniform bins). The output stays in each pixel's quantization bin; in bounded mode,
-      in the part of it within ``max_error`` of every value of the bin, so the bound holds whatever the original
-      was;
+    - the default model (or the earlier RGB model the file names, :data:`DECODE_MODELS`) when the reconstruction
+      lies on uniform RGB bins (levels mode with ``color`` "none" or "ycocg", or bounded mode on uniform bins). The
+      output stays in each pixel's quantization bin; in bounded mode, in the part of it within ``max_error`` of
+      every value of the bin, so the bound holds whatever the original was;
     - the ``"ycbcr420"`` model for levels mode in YCbCr 4:2:0 (no bins to keep: levels mode promises no bound).
     """
     if image.ndim != 3 or header["bins"] != "uniform":
@@ -273,15 +278,20 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
     name = _model_for(header["color"], subsampled)
     if name is None or (header["corrector"] is None and not force):
         return None
-    corrector = _shipped_corrector(name)
+    if header["corrector"] is None:
+        corrector = _shipped_corrector(name)
+    else:
+        # the model the file names: the current one, else an earlier one of the same kind
+        named = (c for c in map(_shipped_corrector, DECODE_MODELS[name]) if c is not None)
+        corrector = next((c for c in named if _corrector_id(c).hex() == header["corrector"]), None)
+        if corrector is None:
+            if header["corrector"] not in _shipped_ids():  # files from before the YCbCr model name the RGB one
+                warnings.warn(
+                    f"the file names corrector {header['corrector']}, which is not installed; decoding without it",
+                    stacklevel=3,
+                )
+            return None
     if corrector is None:
-        return None
-    if header["corrector"] is not None and _corrector_id(corrector).hex() != header["corrector"]:
-        if header["corrector"] not in _shipped_ids():  # files from before the YCbCr model name the RGB one: no warning
-            warnings.warn(
-                f"the file names corrector {header['corrector']}, the installed one differs; decoding without it",
-                stacklevel=3,
-            )
         return None
     rgb = np.ascontiguousarray(image[..., :3])
     out = image.copy()

@@ -1,9 +1,10 @@
 """The QANN corrector at run time: onnxruntime only (no PyTorch).
 
 A small U-Net, trained on photos quantized uniformly to 2..64 levels per channel, that takes the mid-bin
-reconstruction and the level count of each channel and removes much of the banding and flattening. A second model
-of the same shape, ``"ycbcr420"``, undoes the codec's levels mode in YCbCr 4:2:0 instead. See the README section
-"The corrector" for the measured gains and ``onnx/`` for how they were trained.
+reconstruction and the level count of each channel and removes much of the banding and flattening. ``"int8"`` is
+the same network quantized (after quantization-aware training); ``"ycbcr420"`` undoes the codec's levels mode in
+YCbCr 4:2:0 instead; ``"rgb-v1"`` is the first default model, kept for the ``.qfz`` files that name it. See the
+README section "The corrector" for the measured gains and ``onnx/`` for how they were trained.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._validate import Levels, per_channel
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MAX_LEVELS = 64  # the trained range is 2..64; channels with more levels pass through unchanged
 MAX_YCBCR_LEVELS = (128, 256, 256)  # the YCbCr model's trained Y, Cb, Cr ranges; more luma levels pass through
-SHIPPED = ("default", "int8", "ycbcr420")  # the shipped models' names (manifest.json)
+SHIPPED = ("default", "int8", "ycbcr420", "rgb-v1")  # the shipped models' names (manifest.json)
 QUANTIZERS = ("rgb", "ycbcr420")  # what a model undoes: its ONNX metadata "quantizer" (absent: "rgb")
 STRIDE = 16  # the network's height and width must be multiples of this
 PROVIDER_ORDER = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
@@ -35,7 +36,8 @@ def _manifest() -> dict:
 
 
 def model_path(model: Union[str, Path] = "default") -> Path:
-    """The file of a shipped model (``"default"`` for fp32, ``"int8"``, ``"ycbcr420"``) or ``model`` as a path.
+    """The file of a shipped model (``"default"`` for fp32, ``"int8"``, ``"ycbcr420"``, ``"rgb-v1"``) or ``model``
+    as a path.
 
     Raises:
         FileNotFoundError: the file does not exist (the message names it).
@@ -163,7 +165,8 @@ class Corrector:
 
     Args:
         model: ``"default"`` (the fp32 model), ``"int8"`` (its int8 quantized variant, faster on CPUs, slightly less
-            accurate), ``"ycbcr420"`` (the fp32 model for the codec's YCbCr 4:2:0 levels mode) or the path of an ONNX
+            accurate), ``"ycbcr420"`` (the fp32 model for the codec's YCbCr 4:2:0 levels mode), ``"rgb-v1"`` (the
+            first default model, kept so that ``.qfz`` files written with it decode with it) or the path of an ONNX
             file with the same inputs and output. The model's ONNX metadata ``quantizer`` says which kind it is
             (:attr:`quantizer`).
         providers: onnxruntime execution providers to use, in order; ``None`` picks from those available in the
