@@ -21,12 +21,13 @@ count of each channel (float32, shape (N, 3)) and returns the corrected image: t
   rounding of them (one step per tensor, set by the widest values, which the coarsest levels make) costs fine
   levels no more than coarse ones: in image units it shrinks with the bin. Without it, int8 lost 2.3 dB at 64
   levels.
-- Quantization-aware training (:func:`set_qat`, ``"relu"`` blocks only): every tensor that onnxruntime's static QDQ
-  quantization (``onnx/quantize_model.py``) turns into uint8 passes through a :class:`FakeQuant` (per tensor,
+- Quantization-aware training (:func:`set_qat`, ``"relu"`` blocks only): the tensors that onnxruntime's static QDQ
+  quantization (``onnx/quantize_model.py``) turns into uint8 pass through a :class:`FakeQuant` (per tensor,
   asymmetric, 0..255, its range fixed by a calibration pass and kept with the checkpoint), and every convolution
-  weight except the head's through a per-output-channel symmetric int8 rounding, so the network learns weights that
-  survive the int8 graph. Gradients pass the rounding straight through. Off (the default), the fake quantizers are
-  the identity and export nothing.
+  weight through a per-output-channel symmetric int8 rounding, so the network learns weights that survive the int8
+  graph. Gradients pass the rounding straight through. Not simulated, as small: the head (its output is in bins),
+  the FiLM scale before its ``1 +``, and the attention's inner tensors beyond q, k, v as one. Off (the default),
+  the fake quantizers are the identity and export nothing.
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ class Corrector(nn.Module):
 def set_qat(model: Corrector, mode: str) -> None:
     """Switches quantization-aware training: ``mode`` is each :class:`FakeQuant`'s (``"off"``, ``"observe"`` or
     ``"quant"``). The first call with another mode than ``"off"`` also puts :class:`WeightQuant` on every convolution
-    weight but the head's (the int8 graph keeps the head float); :func:`float_state` gives the plain state dict."""
+    weight but the head's (not simulated: see the module's docstring); :func:`float_state` gives the plain state
+    dict."""
     if model.config.block != "relu":
         raise ValueError(f"quantization-aware training needs the 'relu' blocks, not {model.config.block!r}")
     for m in model.modules():
