@@ -2,7 +2,7 @@
 
 Weights are int8 per output channel, activations uint8. By default every convolution (the output one too), ReLU,
 matrix product, FiLM multiply-add, skip sum and concatenation is quantized, so the int8 graph has no float islands
-between its convolutions. Only the level embedding (three numbers per image: rounding them blurs the level), the
+between its convolutions. Only the level embedding (computed once per image; rounding it blurs the level), the
 attention's scaled logits and softmax (onnxruntime's int8 softmax took about a tenth of the model's time), the last
 pixel shuffle, the division by the levels and the residual addition stay float (``--keep-float``). ReLU is in the
 list so that onnxruntime folds it into the convolution before it (one rounding, over the ReLU's range).
