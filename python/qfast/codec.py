@@ -111,18 +111,20 @@ def _corrector_id(corrector: Any) -> bytes:
 DECODE_MODELS = {"default": ("default", "rgb-v1"), "ycbcr420": ("ycbcr420",)}
 
 
-def _shipped_ids() -> set[str]:
-    """The hex ids of every installed shipped decode model: their files' hashes, so no onnxruntime session is made
-    to learn them."""
+def _shipped_id(name: str) -> Optional[str]:
+    """The hex id of the shipped model ``name`` (its file's hash, so no onnxruntime session is made to learn it), or
+    None where it is not installed."""
     from .corrector import model_path
 
-    ids = set()
-    for name in (n for names in DECODE_MODELS.values() for n in names):
-        try:
-            ids.add(_file_id(str(model_path(name))).hex())
-        except (OSError, KeyError):
-            pass
-    return ids
+    try:
+        return _file_id(str(model_path(name))).hex()
+    except (OSError, KeyError):
+        return None
+
+
+def _shipped_ids() -> set[str]:
+    """The hex ids of every installed shipped decode model."""
+    return {i for names in DECODE_MODELS.values() for i in map(_shipped_id, names) if i is not None}
 
 
 def _resolve_corrector(spec: Any, model: Optional[str]) -> bytes:
@@ -278,21 +280,20 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
     name = _model_for(header["color"], subsampled)
     if name is None or (header["corrector"] is None and not force):
         return None
-    if header["corrector"] is None:
-        corrector = _shipped_corrector(name)
-    else:
-        # the model the file names: the current one, else an earlier one of the same kind
-        named = (c for c in map(_shipped_corrector, DECODE_MODELS[name]) if c is not None)
-        corrector = next((c for c in named if _corrector_id(c).hex() == header["corrector"]), None)
-        if corrector is None:
-            if header["corrector"] not in _shipped_ids():  # files from before the YCbCr model name the RGB one
-                warnings.warn(
-                    f"the file names corrector {header['corrector']}, which is not installed; decoding without it",
-                    stacklevel=3,
-                )
-            return None
+    corrector = _shipped_corrector(name)
     if corrector is None:
         return None
+    cid = header["corrector"]
+    if cid is not None and _corrector_id(corrector).hex() != cid:
+        # an earlier model of the same kind, found by its file's hash: a session only for the one the file names
+        earlier = [n for n in DECODE_MODELS[name][1:] if _shipped_id(n) == cid]
+        corrector = _shipped_corrector(earlier[0]) if earlier else None
+        if corrector is None:
+            if cid not in _shipped_ids():  # files from before the YCbCr model name the RGB one: no warning
+                warnings.warn(
+                    f"the file names corrector {cid}, which is not installed; decoding without it", stacklevel=3
+                )
+            return None
     rgb = np.ascontiguousarray(image[..., :3])
     out = image.copy()
     levels = [int(v) for v in header["levels"][:3]]
