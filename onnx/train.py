@@ -53,7 +53,6 @@ from model import (  # noqa: E402
     TINY,
     Config,
     Corrector,
-    FakeQuant,
     float_state,
     load_qat_ranges,
     qat_ranges,
@@ -230,10 +229,7 @@ def calibrate_qat(model: Corrector, ema: Corrector, images: list[np.ndarray], rn
         model(x, lv)
     set_qat(model, "quant")
     set_qat(ema, "quant")
-    for a, b in zip((m for m in model.modules() if isinstance(m, FakeQuant)),
-                    (m for m in ema.modules() if isinstance(m, FakeQuant))):
-        b.lo.copy_(a.lo)
-        b.hi.copy_(a.hi)
+    load_qat_ranges(ema, qat_ranges(model))
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
