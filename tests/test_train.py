@@ -199,6 +199,18 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     for t in checked:  # uint8, the range widened to hold 0, as the fake quantizer rounds
         lo, hi = min(ranges[t][0], 0.0), max(ranges[t][1], 0.0)
         assert scales[t] == pytest.approx((hi - lo) / 255, rel=1e-5), t
+
+    # bad input: ranges for tensors the graph lacks, or for other fake quantizers, are refused by name
+    graph.metadata_props[-1].value = json.dumps({"/no/such/tensor": [0.0, 1.0]})
+    stale = tmp_path / "models" / "stale.onnx"
+    onnx.save(graph, str(stale))
+    with pytest.raises(ValueError, match="qat_ranges: the graph has no tensors"):
+        quantize.main([str(stale), "--out-dir", str(tmp_path / "models"), "--data", str(data), "--crops", "1",
+                       "--crop", "32"])
+    with pytest.raises(ValueError, match="qat ranges: expected"):
+        model.load_qat_ranges(model.Corrector(plain), {"fq.0": [0.0, 1.0]})
+    with pytest.raises(ValueError, match="residual: expected one of"):
+        model.Config(residual="pixels")
     with pytest.raises(SystemExit):
         train.parse_args(["--out", str(tmp_path / "new"), "--qat"])  # QAT fine-tunes: it needs --init
     with pytest.raises(ValueError, match="'relu' blocks"):
