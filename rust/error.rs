@@ -1,7 +1,7 @@
 //! The one error type of the core.
 //!
 //! Every fallible function of the core returns `Result<T, Error>`. The Python bindings map the variants to Python
-//! exceptions in one place (`py.rs`): `Value` to `ValueError`, `Format` to `qfast.FormatError` (a `ValueError`),
+//! exceptions in one place (`py/mod.rs`): `Value` to `ValueError`, `Format` to `qfast.FormatError` (a `ValueError`),
 //! `OutOfMemory` to `MemoryError`.
 
 use std::fmt;
@@ -53,26 +53,6 @@ impl std::error::Error for Error {}
 /// Shorthand for results of the core.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A zero-filled byte buffer of `n` bytes, or `Error::OutOfMemory` instead of aborting.
-///
-/// Large zeroed allocations come from the OS already zeroed, so this costs no extra pass over the memory.
-pub fn zeroed_bytes(n: usize) -> Result<Vec<u8>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let layout = std::alloc::Layout::array::<u8>(n).map_err(|_| Error::OutOfMemory { bytes: n })?;
-    // SAFETY: the layout has non-zero size; a null pointer is handled; the pointer comes from the global allocator
-    // with exactly this layout (align 1, size n == capacity), as `Vec::from_raw_parts` requires, and every byte is
-    // initialised (zeroed).
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout);
-        if ptr.is_null() {
-            return Err(Error::OutOfMemory { bytes: n });
-        }
-        Ok(Vec::from_raw_parts(ptr, n, n))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,18 +61,5 @@ mod tests {
     fn display_names_the_argument() {
         let e = Error::value("levels", "expected 2..256, got 1");
         assert_eq!(e.to_string(), "levels: expected 2..256, got 1");
-    }
-
-    #[test]
-    fn zeroed_bytes_is_zeroed_and_sized() {
-        let v = zeroed_bytes(1 << 20).unwrap();
-        assert_eq!(v.len(), 1 << 20);
-        assert!(v.iter().all(|&b| b == 0));
-        assert!(zeroed_bytes(0).unwrap().is_empty());
-    }
-
-    #[test]
-    fn zeroed_bytes_refuses_impossible_sizes() {
-        assert!(matches!(zeroed_bytes(usize::MAX), Err(Error::OutOfMemory { .. })));
     }
 }

@@ -8,7 +8,8 @@
 //! The work is done eight values (one u64, `bits` output bytes) at a time with shifts and masks that gather or spread
 //! the fields (SWAR), specialised for each width so the shifts are constants, and spread over both cores.
 
-use crate::error::{zeroed_bytes, Error, Result};
+use crate::alloc::zeroed;
+use crate::error::{Error, Result};
 use rayon::prelude::*;
 
 /// Values per parallel work item (a multiple of 8, so every item starts on a byte boundary of the stream).
@@ -307,7 +308,7 @@ mod x86 {
 /// Packs `values` (each below `2^bits`) into `ceil(n * bits / 8)` bytes.
 pub fn pack(values: &[u8], bits: u32) -> Result<Vec<u8>> {
     check_bits(bits)?;
-    let mut out = zeroed_bytes(packed_len(values.len(), bits))?;
+    let mut out = zeroed::<u8>(packed_len(values.len(), bits))?;
     pack_into(values, bits, &mut out)?;
     Ok(out)
 }
@@ -359,7 +360,7 @@ pub fn check_unpack(packed_bytes: usize, bits: u32, count: usize) -> Result<()> 
 /// (extra bytes are ignored).
 pub fn unpack(packed: &[u8], bits: u32, count: usize) -> Result<Vec<u8>> {
     check_unpack(packed.len(), bits, count)?;
-    let mut out = zeroed_bytes(count)?;
+    let mut out = zeroed::<u8>(count)?;
     unpack_into(packed, bits, &mut out)?;
     Ok(out)
 }

@@ -129,7 +129,7 @@ pub fn uniform_levels_for(d: u8) -> u16 {
 
 /// The largest error of uniform `levels`-level quantization with mid-bin reconstruction over 0..=255.
 pub fn levels_max_error(levels: u16) -> u8 {
-    use crate::uniform::{index_of, value_of, Reconstruction};
+    use crate::quantize::uniform::{index_of, value_of, Reconstruction};
     (0..=255u8)
         .map(|x| (x as i32 - value_of(index_of(x, levels), levels, Reconstruction::Midpoint) as i32).unsigned_abs())
         .max()

@@ -12,8 +12,8 @@
 //! plane's size, and a residual outside the plane's range is an error, so a corrupt stream gives `Error::Format` or
 //! garbage pixels inside the declared range, never a panic, a hang or an allocation larger than the plane.
 
+use crate::codec::predict::{med, Plane};
 use crate::error::{Error, Result};
-use crate::predict::{med, Plane};
 
 /// Bits of probability precision: a model's probability of a 0 bit is `p / 2^16`.
 const PROB_BITS: u32 = 16;
@@ -518,8 +518,8 @@ impl PlaneCoder {
         if plane.data.len() != plane.width * plane.height || plane.hi < plane.lo {
             return Err(Error::value("plane", "size mismatch"));
         }
-        let res_prev = vec_i16(plane.width)?;
-        let res_cur = vec_i16(plane.width)?;
+        let res_prev = crate::alloc::zeroed::<i16>(plane.width)?;
+        let res_cur = crate::alloc::zeroed::<i16>(plane.width)?;
         let fine = plane.hi >= 64;
         Ok(PlaneCoder { plane, m: Models::new(), res_prev, res_cur, fine })
     }
@@ -727,35 +727,13 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
     let mut planes = Vec::with_capacity(specs.len());
     for &(width, height, lo, hi) in specs {
         let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-        planes.push(Plane { width, height, lo, hi, data: vec_i16(n)? });
+        planes.push(Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? });
     }
     let (ios, planes) = code_planes(ios, planes)?;
     for io in ios {
         io.finish()?;
     }
     Ok(planes)
-}
-
-/// A zeroed `Vec<i16>` of `n` values, or `Error::OutOfMemory`.
-///
-/// The memory comes zeroed from the allocator (calloc), so pages a decoder never reaches (a hostile file that fails
-/// early) are never touched.
-pub(crate) fn vec_i16(n: usize) -> Result<Vec<i16>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let bytes = n.checked_mul(2).ok_or(Error::OutOfMemory { bytes: usize::MAX })?;
-    let layout = std::alloc::Layout::array::<i16>(n).map_err(|_| Error::OutOfMemory { bytes })?;
-    // SAFETY: the layout has non-zero size; a null pointer is handled; the pointer comes from the global allocator
-    // with exactly this layout (align of i16, n elements == capacity), as `Vec::from_raw_parts` requires, and every
-    // element is initialised (all-zero bytes are a valid i16 0).
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout) as *mut i16;
-        if ptr.is_null() {
-            return Err(Error::OutOfMemory { bytes });
-        }
-        Ok(Vec::from_raw_parts(ptr, n, n))
-    }
 }
 
 #[cfg(test)]

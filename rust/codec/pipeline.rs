@@ -4,14 +4,15 @@
 //! -> MED prediction -> QAC or Brotli -> container. Decode reverses it up to the mid-bin reconstruction; the learned
 //! corrector, when used, runs after this in Python.
 
-use crate::colour_transform;
-use crate::container::{
+use crate::alloc::zeroed;
+use crate::codec::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
-use crate::entropy;
-use crate::error::{zeroed_bytes, Error, Result};
-use crate::predict::{self, Plane};
-use crate::uniform::{index_of, value_of, Reconstruction};
+use crate::codec::entropy;
+use crate::codec::predict::{self, Plane};
+use crate::codec::transform;
+use crate::error::{Error, Result};
+use crate::quantize::uniform::{index_of, value_of, Reconstruction};
 
 /// How to quantize: a max error per channel (bounded mode) or a level count per channel (levels mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +57,7 @@ fn plane_specs(h: &Header) -> Vec<(usize, usize, i32, i32)> {
         }
         Color::YCbCr => {
             specs.push((w, ht, 0, l(0)));
-            let (cw, ch) =
-                if h.subsampling == Subsampling::Chroma420 { colour_transform::half(w, ht) } else { (w, ht) };
+            let (cw, ch) = if h.subsampling == Subsampling::Chroma420 { transform::half(w, ht) } else { (w, ht) };
             specs.push((cw, ch, 0, l(1)));
             specs.push((cw, ch, 0, l(2)));
         }
@@ -113,7 +113,7 @@ fn value_tables(h: &Header) -> Vec<[u8; 256]> {
 }
 
 fn new_plane(w: usize, h: usize, lo: i32, hi: i32) -> Result<Plane> {
-    Ok(Plane { width: w, height: h, lo, hi, data: entropy::vec_i16(w * h)? })
+    Ok(Plane { width: w, height: h, lo, hi, data: crate::alloc::zeroed::<i16>(w * h)? })
 }
 
 /// Encodes an interleaved `height x width x channels` uint8 image (channels 1, 3 or 4) into a `.qfz` file.
@@ -156,7 +156,7 @@ pub fn encode(
         }
         Quantization::BoundedUniform(ds, ls) => {
             check_bound(ds)?;
-            crate::uniform::check_levels(ls, channels)?;
+            crate::quantize::uniform::check_levels(ls, channels)?;
             let mut info = Vec::with_capacity(channels);
             for (&d, &l) in ds.iter().zip(ls) {
                 if l < uniform_levels_for(d) {
@@ -170,7 +170,7 @@ pub fn encode(
             (Mode::Bounded, true, info)
         }
         Quantization::Levels(ls) => {
-            crate::uniform::check_levels(ls, channels)?;
+            crate::quantize::uniform::check_levels(ls, channels)?;
             (
                 Mode::Levels,
                 false,
@@ -222,21 +222,21 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
                 let r = tables[0][px[0] as usize] as i32;
                 let g = tables[1][px[1] as usize] as i32;
                 let b = tables[2][px[2] as usize] as i32;
-                let (vy, vco, vcg) = colour_transform::ycocg_r(r, g, b);
+                let (vy, vco, vcg) = transform::ycocg_r(r, g, b);
                 (*y, *co, *cg) = (vy as i16, vco as i16, vcg as i16);
             }
         }
         Color::YCbCr => {
-            let mut ycc = [zeroed_bytes(n)?, zeroed_bytes(n)?, zeroed_bytes(n)?];
+            let mut ycc = [zeroed::<u8>(n)?, zeroed::<u8>(n)?, zeroed::<u8>(n)?];
             for (i, px) in image.chunks_exact(c).enumerate().take(n) {
-                let (y, cb, cr) = colour_transform::rgb_to_ycbcr(px[0], px[1], px[2]);
+                let (y, cb, cr) = transform::rgb_to_ycbcr(px[0], px[1], px[2]);
                 ycc[0][i] = y;
                 ycc[1][i] = cb;
                 ycc[2][i] = cr;
             }
             for k in 0..3 {
                 let src = if k > 0 && h.subsampling == Subsampling::Chroma420 {
-                    colour_transform::downsample(&ycc[k], w, ht)
+                    transform::downsample(&ycc[k], w, ht)
                 } else {
                     std::mem::take(&mut ycc[k])
                 };
@@ -375,7 +375,7 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
     let (w, ht, c) = (h.width as usize, h.height as usize, h.channels as usize);
     let n = w * ht;
     let size = n.checked_mul(c).ok_or_else(|| Error::format("image size overflows"))?;
-    let mut out = zeroed_bytes(size)?;
+    let mut out = zeroed::<u8>(size)?;
     let values = value_tables(h);
     let levels: Vec<i32> = h.channel_info.iter().map(|ch| ch.levels as i32).collect();
     let bad = |k: usize| Error::format(format!("decoded index out of range in channel {k}"));
@@ -387,7 +387,7 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
             let (y, co, cg) = (&planes[0].data, &planes[1].data, &planes[2].data);
             let pixels = out.chunks_exact_mut(c).zip(y.iter().zip(co).zip(cg));
             for (px, ((&y, &co), &cg)) in pixels {
-                let (r, g, b) = colour_transform::ycocg_r_inverse(y as i32, co as i32, cg as i32);
+                let (r, g, b) = transform::ycocg_r_inverse(y as i32, co as i32, cg as i32);
                 for (k, v) in [r, g, b].into_iter().enumerate() {
                     if v < 0 || v >= levels[k] {
                         return Err(bad(k));
@@ -401,10 +401,10 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
             let mut ycc: Vec<Vec<u8>> = Vec::with_capacity(3);
             for (k, p) in planes.iter().enumerate().take(3) {
                 let v: Vec<u8> = p.data.iter().map(|&i| values[k][(i as usize) & 255]).collect();
-                ycc.push(if p.data.len() != n { colour_transform::upsample(&v, w, ht) } else { v });
+                ycc.push(if p.data.len() != n { transform::upsample(&v, w, ht) } else { v });
             }
             for (i, px) in out.chunks_exact_mut(c).enumerate() {
-                let (r, g, b) = colour_transform::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
+                let (r, g, b) = transform::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
                 px[0] = r;
                 px[1] = g;
                 px[2] = b;
@@ -501,7 +501,7 @@ mod tests {
         let f = encode(&img, 31, 9, 3, &Quantization::Levels(ls.clone()), &opts(Color::YCoCgR, Coder::Qac)).unwrap();
         let dec = decode(&f, container::DEFAULT_MAX_PIXELS).unwrap();
         let mut want = vec![0u8; img.len()];
-        crate::uniform::quantize(&img, &mut want, &ls, Reconstruction::Midpoint).unwrap();
+        crate::quantize::uniform::quantize(&img, &mut want, &ls, Reconstruction::Midpoint).unwrap();
         assert_eq!(dec.image, want);
     }
 

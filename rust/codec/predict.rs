@@ -73,7 +73,7 @@ pub fn unresiduals(res: &[u16], width: usize, height: usize, lo: i32, hi: i32) -
         return Err(Error::format("residual count does not match the plane size"));
     }
     let first = lo.max(0).min(hi);
-    let mut data = crate::entropy::vec_i16(n)?;
+    let mut data = crate::alloc::zeroed::<i16>(n)?;
     for y in 0..height {
         for x in 0..width {
             let (a, b, c) = neighbours(&data, width, x, y, first);

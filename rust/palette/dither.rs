@@ -5,10 +5,11 @@
 //! dithering adds a fixed threshold pattern, scaled by the palette's typical spacing, and is then a plain exact
 //! remap of the offset image, in parallel.
 
-use crate::colorspace::ColorSpace;
-use crate::error::{zeroed_bytes, Error, Result};
-use crate::kmeans::{rgb_of, ImageRef};
-use crate::remap::{self, Nearest};
+use crate::alloc::zeroed;
+use crate::error::{Error, Result};
+use crate::palette::color_space::ColorSpace;
+use crate::palette::histogram::{rgb_of, ImageRef};
+use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
 
 /// How pixels are mapped onto the palette.
@@ -84,7 +85,7 @@ fn diffuse(
     let ch = img.channels;
     let mut nearest = Nearest::for_floats(palette, space)?;
     let pal: Vec<[f32; 3]> = palette.iter().map(|c| c.map(f32::from)).collect();
-    let mut out = zeroed_bytes(img.pixels())?;
+    let mut out = zeroed::<u8>(img.pixels())?;
     // Three rows of error (this one and the next two), padded by two pixels on each side.
     let stride = width + 4;
     let mut err = vec![[0.0f32; 3]; 3 * stride];
@@ -171,7 +172,7 @@ fn ordered(img: ImageRef<'_>, width: usize, palette: &[[u8; 3]], space: ColorSpa
     let s = spacing(palette);
     // Threshold offsets centred on zero: (m + 0.5) / n^2 - 0.5, times the spacing.
     let offs: Vec<f32> = m.iter().map(|&v| ((v as f32 + 0.5) / (n * n) as f32 - 0.5) * s).collect();
-    let mut shifted = zeroed_bytes(img.pixels().saturating_mul(3))?;
+    let mut shifted = zeroed::<u8>(img.pixels().saturating_mul(3))?;
     shifted.par_chunks_mut(width * 3).zip(img.data.par_chunks(width * ch)).enumerate().for_each(|(y, (o, row))| {
         for (x, (oi, px)) in o.chunks_exact_mut(3).zip(row.chunks_exact(ch)).enumerate() {
             let off = offs.get((y % n) * n + x % n).copied().unwrap_or(0.0);

@@ -1,6 +1,6 @@
 //! Exact nearest-palette-colour mapping, accelerated by a grid of candidate lists.
 //!
-//! For each histogram grid cell (`kmeans::cell_of`) that holds a pixel, the palette colours that can be the nearest
+//! For each histogram grid cell (`histogram::cell_of`) that holds a pixel, the palette colours that can be the nearest
 //! to any point of the cell's box are listed once: with `c` the box centre, `r` its half-diagonal and `d0` the
 //! distance from `c` to its nearest palette colour, a colour `p` can only win for some `x` in the box if
 //! `|c - p| <= d0 + 2r` (triangle inequality). Most cells have one or a few candidates, so a pixel costs a lookup and
@@ -9,9 +9,10 @@
 //! In Oklab the box argument does not hold (the map is not uniformly Lipschitz near black), so pixels are compared
 //! with every palette colour there: exact, but slower.
 
-use crate::colorspace::ColorSpace;
-use crate::error::{zeroed_bytes, Error, Result};
-use crate::kmeans::{cell_of, rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
+use crate::alloc::zeroed;
+use crate::error::{Error, Result};
+use crate::palette::color_space::ColorSpace;
+use crate::palette::histogram::{cell_of, rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use rayon::prelude::*;
 
 /// Pixels per parallel work item.
@@ -306,7 +307,7 @@ pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Resul
 pub fn remap_with(img: ImageRef<'_>, nearest: &Nearest) -> Result<Vec<u8>> {
     img.check("image")?;
     let ch = img.channels;
-    let mut out = zeroed_bytes(img.pixels())?;
+    let mut out = zeroed::<u8>(img.pixels())?;
     out.par_chunks_mut(PIXEL_CHUNK).zip(img.data.par_chunks(PIXEL_CHUNK * ch)).for_each(|(o, s)| {
         // Runs of equal pixels (flat areas) are common: reuse the last answer.
         let mut last: Option<([u8; 3], u8)> = None;

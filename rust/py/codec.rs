@@ -1,8 +1,8 @@
 //! Bindings of the `.qfz` codec: `encode`, `decode`, `inspect` and the `FormatError` exception.
 
 use super::{image, to_array};
+use crate::codec::container::{self, Coder, Color, Header, Mode, Subsampling};
 use crate::codec::{self, Options, Quantization};
-use crate::container::{self, Coder, Color, Header, Mode, Subsampling};
 use crate::error::Error;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;

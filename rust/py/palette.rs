@@ -1,11 +1,12 @@
 //! Bindings of the colour palette stages: `kmeans_palette` and `remap`.
 
 use super::image;
-use crate::colorspace::ColorSpace;
-use crate::dither::{self, Dither};
 use crate::error::Error;
-use crate::kmeans::{self, ImageRef, Method, Params};
-use crate::remap::{self, Nearest};
+use crate::palette::color_space::ColorSpace;
+use crate::palette::dither::{self, Dither};
+use crate::palette::histogram::ImageRef;
+use crate::palette::kmeans::{self, Method, Params};
+use crate::palette::remap::{self, Nearest};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;

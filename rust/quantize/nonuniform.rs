@@ -4,8 +4,8 @@
 //! the same table lookup as for uniform quantization (`lut::apply`).
 
 use crate::error::{Error, Result};
-use crate::lut::{self, Table};
-use crate::uniform::{self, Reconstruction};
+use crate::quantize::lut::{self, Table};
+use crate::quantize::uniform::{self, Reconstruction};
 use rayon::prelude::*;
 
 /// A scalar quantizer of one channel.

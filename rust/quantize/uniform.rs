@@ -4,7 +4,7 @@
 //! `ceil(256 i / L) ..= ceil(256 (i + 1) / L) - 1`.
 
 use crate::error::{Error, Result};
-use crate::lut::{self, Table};
+use crate::quantize::lut::{self, Table};
 
 /// How an index is turned back into a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

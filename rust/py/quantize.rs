@@ -1,0 +1,125 @@
+//! Bindings of the scalar quantizers (`crate::quantize`): uniform, Lloyd-Max, mu-law and codebooks.
+
+use super::{image, map_image, Image};
+use crate::error::Error;
+use crate::quantize::{nonuniform, uniform};
+use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn};
+use pyo3::prelude::*;
+
+fn check_channels(levels: &[u16], img: &Image<'_>) -> PyResult<()> {
+    Ok(uniform::check_levels(levels, img.channels)?)
+}
+
+/// Uniform indices `floor(x * L / 256)`, `levels` one per channel.
+#[pyfunction(name = "uniform_indices")]
+fn py_uniform_indices<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    map_image(py, &img, |s, d| uniform::indices(s, d, &levels))
+}
+
+/// The reconstruction of uniform indices.
+#[pyfunction(name = "dequantize_uniform")]
+fn py_dequantize_uniform<'py>(
+    py: Python<'py>,
+    indices: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    reconstruction: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = image(&indices, "indices")?;
+    check_channels(&levels, &img)?;
+    let rec = uniform::Reconstruction::parse(reconstruction)?;
+    map_image(py, &img, |s, d| uniform::dequantize(s, d, &levels, rec))
+}
+
+/// Uniform quantization and reconstruction in one pass.
+#[pyfunction(name = "quantize_uniform")]
+fn py_quantize_uniform<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    reconstruction: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    let rec = uniform::Reconstruction::parse(reconstruction)?;
+    map_image(py, &img, |s, d| uniform::quantize(s, d, &levels, rec))
+}
+
+type Quantized<'py> = (Bound<'py, PyArrayDyn<u8>>, Vec<Bound<'py, PyArray1<u8>>>);
+
+/// Indices and per-channel codebooks for a set of per-channel quantizers.
+fn quantize_with<'py>(
+    py: Python<'py>,
+    img: &Image<'_>,
+    qs: Vec<nonuniform::ScalarQuantizer>,
+) -> PyResult<Quantized<'py>> {
+    let idx = map_image(py, img, |s, d| nonuniform::apply_indices(s, d, &qs))?;
+    let codebooks = qs.into_iter().map(|q| q.codebook.into_pyarray(py)).collect();
+    Ok((idx, codebooks))
+}
+
+/// Lloyd-Max quantization of each channel: `(indices, codebooks)`.
+#[pyfunction(name = "quantize_lloyd_max")]
+fn py_quantize_lloyd_max<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<Quantized<'py>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    let (data, channels) = (img.data, img.channels);
+    let qs = py.detach(|| -> crate::Result<Vec<nonuniform::ScalarQuantizer>> {
+        let hists = nonuniform::histograms(data, channels);
+        hists.iter().zip(&levels).map(|(h, &l)| nonuniform::lloyd_max(h, l, max_iter, tol)).collect()
+    })?;
+    quantize_with(py, &img, qs)
+}
+
+/// Mu-law companding quantization of each channel: `(indices, codebooks)`.
+#[pyfunction(name = "quantize_mu_law")]
+fn py_quantize_mu_law<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    mu: f64,
+) -> PyResult<Quantized<'py>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    let qs = levels.iter().map(|&l| nonuniform::mu_law(l, mu)).collect::<crate::Result<Vec<_>>>()?;
+    quantize_with(py, &img, qs)
+}
+
+/// Reconstructs an index image with one codebook per channel.
+#[pyfunction(name = "apply_codebooks")]
+fn py_apply_codebooks<'py>(
+    py: Python<'py>,
+    indices: PyReadonlyArrayDyn<'py, u8>,
+    codebooks: Vec<Vec<u8>>,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = image(&indices, "indices")?;
+    if codebooks.len() != img.channels {
+        return Err(Error::value(
+            "codebook",
+            format!("expected one codebook per channel ({}), got {}", img.channels, codebooks.len()),
+        )
+        .into());
+    }
+    map_image(py, &img, |s, d| nonuniform::apply_codebooks(s, d, &codebooks))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(py_uniform_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(py_dequantize_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_lloyd_max, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_mu_law, m)?)?;
+    m.add_function(wrap_pyfunction!(py_apply_codebooks, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Scalar quantizers: each maps a byte to a byte per channel, so all of them run as one table kernel.
+//!
+//! - `lut`: the 256-entry table type and its kernel over interleaved images (SIMD where the CPU has it);
+//! - `uniform`: uniform quantization to any level count per channel, with midpoint or full-range reconstruction;
+//! - `nonuniform`: Lloyd-Max (MSE-optimal for a channel's histogram) and mu-law companding, built on `uniform`.
+//!
+//! Imports: `error` only (and `lut` from the quantizers).
+
+pub mod lut;
+pub mod nonuniform;
+pub mod uniform;
