@@ -22,6 +22,8 @@ unsafe impl Zeroable for i16 {}
 unsafe impl Zeroable for i32 {}
 unsafe impl Zeroable for f32 {}
 unsafe impl Zeroable for f64 {}
+// SAFETY: an array of zeroable values is all-zero bytes exactly when each element is.
+unsafe impl<T: Zeroable, const N: usize> Zeroable for [T; N] {}
 
 /// A `Vec` of `n` zeros, or `Error::OutOfMemory` (with the size asked for) instead of aborting.
 pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {

@@ -1,5 +1,6 @@
 //! Image quality metrics on 8-bit images: squared error and SSIM.
 
+use crate::alloc::zeroed;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -80,26 +81,43 @@ pub fn ssim(a: &[u8], b: &[u8], height: usize, width: usize, channels: usize, da
     }
     let c1 = (K1 * data_range).powi(2);
     let c2 = (K2 * data_range).powi(2);
+    let range_error = || {
+        Error::value(
+            "data_range",
+            format!(
+                "expected a number at which SSIM is defined in floating point (about 1e-150..1e75), got {data_range:e}"
+            ),
+        )
+    };
+    // c1 must not underflow to 0 (0/0 on flat regions) and the formula's products must not overflow.
+    if !(c1 > 0.0 && (c1 * c2 * 16.0).is_finite()) {
+        return Err(range_error());
+    }
     let w = gaussian_window();
     let (out_h, out_w) = (height - 2 * SSIM_RADIUS, width - 2 * SSIM_RADIUS);
+    // Each task filters a tile of output pixels (BAND rows x TILE columns) of one channel: the horizontal pass over
+    // the tile's input rows into five moment planes, then the vertical pass. A task's buffer is
+    // (BAND + 10) x TILE x 40 bytes, about 1.7 MB whatever the image's size; the tiles' sums are added in a fixed
+    // order, so the result does not depend on the thread count.
     const BAND: usize = 32;
-    // Each task filters a band of output rows of one channel: horizontal pass over the band's input rows into five
-    // moment planes, then the vertical pass; memory stays O(band x width).
-    let tasks: Vec<(usize, usize)> =
-        (0..channels).flat_map(|c| (0..out_h).step_by(BAND).map(move |r| (c, r))).collect();
-    let total: f64 = tasks
+    const TILE: usize = 1024;
+    let tasks: Vec<(usize, usize, usize)> = (0..channels)
+        .flat_map(|c| (0..out_h).step_by(BAND).flat_map(move |r| (0..out_w).step_by(TILE).map(move |x| (c, r, x))))
+        .collect();
+    let sums = tasks
         .par_iter()
-        .map(|&(c, r0)| {
+        .map(|&(c, r0, x0)| -> Result<f64> {
             let r1 = (r0 + BAND).min(out_h);
+            let x1 = (x0 + TILE).min(out_w);
+            let tw = x1 - x0;
             let rows = r1 - r0 + 2 * SSIM_RADIUS;
-            let mut h = vec![[0.0f64; 5]; rows * out_w];
+            let mut h = zeroed::<[f64; 5]>(rows * tw)?;
             for i in 0..rows {
-                let y = r0 + i;
-                let base = y * width * channels + c;
-                for x in 0..out_w {
+                let base = (r0 + i) * width * channels + c;
+                for x in 0..tw {
                     let mut m = [0.0f64; 5];
                     for (k, &wk) in w.iter().enumerate() {
-                        let p = base + (x + k) * channels;
+                        let p = base + (x0 + x + k) * channels;
                         let (u, v) = (a[p] as f64, b[p] as f64);
                         m[0] += wk * u;
                         m[1] += wk * v;
@@ -107,15 +125,15 @@ pub fn ssim(a: &[u8], b: &[u8], height: usize, width: usize, channels: usize, da
                         m[3] += wk * v * v;
                         m[4] += wk * u * v;
                     }
-                    h[i * out_w + x] = m;
+                    h[i * tw + x] = m;
                 }
             }
             let mut sum = 0.0;
             for i in 0..(r1 - r0) {
-                for x in 0..out_w {
+                for x in 0..tw {
                     let mut m = [0.0f64; 5];
                     for (k, &wk) in w.iter().enumerate() {
-                        let hv = &h[(i + k) * out_w + x];
+                        let hv = &h[(i + k) * tw + x];
                         for j in 0..5 {
                             m[j] += wk * hv[j];
                         }
@@ -127,9 +145,13 @@ pub fn ssim(a: &[u8], b: &[u8], height: usize, width: usize, channels: usize, da
                     sum += ((2.0 * ux * uy + c1) * (2.0 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
                 }
             }
-            sum
+            Ok(sum)
         })
-        .sum();
+        .collect::<Result<Vec<f64>>>()?;
+    let total: f64 = sums.iter().sum();
+    if !total.is_finite() {
+        return Err(range_error());
+    }
     Ok(total / (out_h * out_w * channels) as f64)
 }
 
@@ -165,6 +187,35 @@ mod tests {
         let b: Vec<u8> = a.iter().enumerate().map(|(i, &v)| v.wrapping_add((i % 5) as u8 * 9)).collect();
         let s = ssim(&a, &b, h, w, 3, 255.0).unwrap();
         assert!(s < 0.99 && s > -1.0, "{s}");
+    }
+
+    #[test]
+    fn ssim_of_wide_images_matches_a_plain_reference() {
+        // Wider than one tile, so the column tiling is exercised; the reference is the textbook definition.
+        let (h, w) = (13, 2100);
+        let a: Vec<u8> = (0..h * w).map(|i| ((i * 7919) % 251) as u8).collect();
+        let b: Vec<u8> = a.iter().enumerate().map(|(i, &v)| v.wrapping_add((i % 7) as u8 * 5)).collect();
+        let g = gaussian_window();
+        let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
+        let mut want = 0.0;
+        for y in SSIM_RADIUS..h - SSIM_RADIUS {
+            for x in SSIM_RADIUS..w - SSIM_RADIUS {
+                let mut m = [0.0f64; 5];
+                for dy in 0..11 {
+                    for dx in 0..11 {
+                        let p = (y + dy - SSIM_RADIUS) * w + x + dx - SSIM_RADIUS;
+                        let (u, v, k) = (a[p] as f64, b[p] as f64, g[dy] * g[dx]);
+                        m = [m[0] + k * u, m[1] + k * v, m[2] + k * u * u, m[3] + k * v * v, m[4] + k * u * v];
+                    }
+                }
+                let (vx, vy, vxy) = (m[2] - m[0] * m[0], m[3] - m[1] * m[1], m[4] - m[0] * m[1]);
+                want +=
+                    ((2.0 * m[0] * m[1] + c1) * (2.0 * vxy + c2)) / ((m[0] * m[0] + m[1] * m[1] + c1) * (vx + vy + c2));
+            }
+        }
+        want /= ((h - 10) * (w - 10)) as f64;
+        let got = ssim(&a, &b, h, w, 1, 255.0).unwrap();
+        assert!((got - want).abs() < 1e-12, "{got} {want}");
     }
 
     #[test]

@@ -19,7 +19,14 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
 
     NumPy arrays of any strides and PIL images are accepted; palette ("P") images are expanded to RGB or RGBA and
     1-bit images to 8-bit greyscale. Raises TypeError for other types and dtypes, ValueError for other shapes.
+    Masked arrays are refused (TypeError): qfast would otherwise quantize the values under the mask as if they were
+    there; fill them first (``image.filled(0)``) or pass ``image.data`` to ignore the mask deliberately.
     """
+    if isinstance(image, np.ma.MaskedArray):
+        raise TypeError(
+            f"{arg}: masked arrays are not supported (the mask would be ignored); pass image.filled(value) "
+            "or image.data"
+        )
     if _is_pil(image):
         image = _from_pil(image, arg)
     if not isinstance(image, np.ndarray):
@@ -48,21 +55,39 @@ def channels_of(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else int(image.shape[2])
 
 
+#: The largest int the core takes (a signed 64-bit integer): larger ones are a ValueError here, not an OverflowError
+#: from the conversion.
+INT_MAX = 2**63 - 1
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d NumPy array's value (``np.array(8)`` -> 8): accepted wherever a number is."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def as_int(value: Any, arg: str, lo: int, hi: Optional[int] = None) -> int:
-    """`value` as an int in lo..hi (hi inclusive, None for no upper bound); bools are refused."""
+    """`value` (an int, a NumPy integer or a 0-d integer array) as an int in lo..hi (hi inclusive; None for up to
+    :data:`INT_MAX`); bools are refused."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{arg}: expected an int, got {type(value).__name__}")
     v = int(value)
-    if v < lo or (hi is not None and v > hi):
-        raise ValueError(f"{arg}: expected {lo}..{hi if hi is not None else ''}, got {v}")
+    top = INT_MAX if hi is None else hi
+    if v < lo or v > top:
+        raise ValueError(f"{arg}: expected {lo}..{top}, got {v}")
     return v
 
 
 def as_float(value: Any, arg: str) -> float:
-    """`value` as a float; bools and non-numbers are refused."""
+    """`value` (a real number, a NumPy number or a 0-d array) as a float; bools, non-numbers and numbers too large
+    for a float are refused."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{arg}: expected a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{arg}: expected a number within the float range, got one too large") from None
 
 
 def as_positive(value: Any, arg: str, *, allow_zero: bool) -> float:
@@ -86,7 +111,7 @@ def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: i
 def per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:
     """One int in lo..hi per channel from ``value``: an int for all channels, or a sequence of one per channel."""
     if isinstance(value, np.ndarray):
-        value = value.tolist()
+        value = value.tolist()  # a 0-d array becomes its scalar
     if isinstance(value, (list, tuple)):
         if len(value) != channels:
             raise ValueError(f"{arg}: expected one value per channel ({channels}), got {len(value)}")

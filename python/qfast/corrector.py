@@ -10,6 +10,7 @@ README section "The corrector" for the measured gains and ``onnx/`` for how they
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -89,7 +90,16 @@ def select_providers(providers: Optional[Sequence[str]], available: Sequence[str
     return list(providers)
 
 
+def _keep_forever(obj: Any) -> None:
+    """Takes a reference that is never released, so ``obj`` is never destroyed, not even at interpreter exit."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
 def _levels(levels: Levels) -> np.ndarray:
+    if isinstance(levels, np.ndarray) and levels.ndim == 0:
+        levels = levels.item()
     if isinstance(levels, (np.integer, int)) and not isinstance(levels, bool):
         return np.array(per_channel(int(levels), "levels", 3, 2, 256), np.int64)
     if isinstance(levels, (Sequence, np.ndarray)) and not isinstance(levels, (str, bytes)):
@@ -211,16 +221,8 @@ class Corrector:
         if self.overlap % STRIDE:
             raise ValueError(f"overlap: expected a multiple of {STRIDE}, got {self.overlap}")
         self.path = model_path(model)
-        chosen = select_providers(providers, ort.get_available_providers())
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # errors only: no provider-assignment chatter on stderr
-        # idle threads sleep instead of spinning: on a busy machine spinning threads steal each other's time
-        # (measured on 2 shared cores: 0.13 s instead of 0.32 s for 768 x 512)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=chosen)
-        except Exception as e:  # onnxruntime raises its own exception types for invalid files
-            raise ValueError(f"model: {self.path} is not a valid ONNX model: {e}") from e
+        self._chosen = select_providers(providers, ort.get_available_providers())
+        self._open()
         names = {i.name for i in self.session.get_inputs()}
         if names != {"image", "levels"}:
             raise ValueError(f"model: {self.path} has inputs {sorted(names)}, expected ['image', 'levels']")
@@ -231,12 +233,33 @@ class Corrector:
         self.quantizer: str = quantizer
         self.providers: list[str] = self.session.get_providers()
 
+    def _open(self) -> None:
+        """Creates the onnxruntime session, in this process (see :meth:`_run` for forked children)."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # errors only: no provider-assignment chatter on stderr
+        # idle threads sleep instead of spinning: on a busy machine spinning threads steal each other's time
+        # (measured on 2 shared cores: 0.13 s instead of 0.32 s for 768 x 512)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=self._chosen)
+        except Exception as e:  # onnxruntime raises its own exception types for invalid files
+            raise ValueError(f"model: {self.path} is not a valid ONNX model: {e}") from e
+        self._pid = os.getpid()
+
     def __repr__(self) -> str:
         return f"Corrector(model={str(self.path)!r}, providers={self.providers!r})"
 
     def _run(self, x: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """The network on a float32 (H, W, 3) image in [0, 1], H and W multiples of STRIDE."""
         inp = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        if self._pid != os.getpid():
+            # A child made by fork: the parent's session's worker threads did not survive the fork, so running it
+            # would wait for ever, and so would destroying it (its destructor joins those threads): it is kept
+            # alive for good, and a fresh session (tens of milliseconds, once per child) takes its place.
+            _keep_forever(self.session)
+            self._open()
         out = self.session.run(None, {"image": inp, "levels": levels[None].astype(np.float32)})[0]
         return out[0].transpose(1, 2, 0)
 

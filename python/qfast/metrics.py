@@ -36,7 +36,8 @@ def psnr(a: Any, b: Any, data_range: float = 255) -> float:
     """Peak signal-to-noise ratio in dB: ``10 * log10(data_range**2 / mse(a, b))``; ``inf`` for identical images."""
     r = as_positive(data_range, "data_range", allow_zero=False)
     e = mse(a, b)
-    return math.inf if e == 0 else 10.0 * math.log10(r * r / e)
+    # 20 log10(r) - 10 log10(e) rather than log10(r * r / e): r * r under- or overflows for extreme data ranges.
+    return math.inf if e == 0 else 20.0 * math.log10(r) - 10.0 * math.log10(e)
 
 
 def ssim(a: Any, b: Any, data_range: float = 255) -> float:

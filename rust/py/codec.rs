@@ -1,6 +1,6 @@
 //! Bindings of the `.qfz` codec: `encode`, `decode`, `inspect` and the `FormatError` exception.
 
-use super::{image, to_array};
+use super::{detach, image, to_array};
 use crate::codec::container::{self, Coder, Color, Header, Mode, Subsampling};
 use crate::codec::{self, Options, Quantization};
 use crate::error::Error;
@@ -105,7 +105,7 @@ fn py_encode<'py>(
     let opts = Options { color, subsampling, coder, brotli_quality, corrector };
     let (h, w, c) = (img.shape[0], img.shape[1], img.channels);
     let data = img.data;
-    let out = py.detach(|| codec::encode(data, w, h, c, &q, &opts))?;
+    let out = detach(py, || codec::encode(data, w, h, c, &q, &opts))?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -116,7 +116,7 @@ fn py_decode<'py>(
     data: &[u8],
     max_pixels: u64,
 ) -> PyResult<(Bound<'py, PyArrayDyn<u8>>, Bound<'py, PyDict>)> {
-    let dec = py.detach(|| codec::decode(data, max_pixels))?;
+    let dec = detach(py, || codec::decode(data, max_pixels))?;
     let h = &dec.header;
     let shape: Vec<usize> = if h.channels == 1 {
         vec![h.height as usize, h.width as usize]
@@ -130,7 +130,7 @@ fn py_decode<'py>(
 /// Parses and checks `.qfz` bytes (header, both CRCs, length) without decoding the pixels: the header as a dict.
 #[pyfunction(name = "inspect")]
 fn py_inspect<'py>(py: Python<'py>, data: &[u8], max_pixels: u64) -> PyResult<Bound<'py, PyDict>> {
-    let (h, _) = py.detach(|| container::parse(data, max_pixels))?;
+    let (h, _) = detach(py, || container::parse(data, max_pixels))?;
     header_dict(py, &h)
 }
 

@@ -1,6 +1,6 @@
 //! Bindings of the quality metrics (`crate::metrics`): MSE and SSIM.
 
-use super::{image, Image};
+use super::{detach, image, Image};
 use crate::error::Error;
 use crate::metrics;
 use numpy::PyReadonlyArrayDyn;
@@ -22,7 +22,7 @@ fn same_images<'a>(
 fn py_mse(py: Python<'_>, a: PyReadonlyArrayDyn<'_, u8>, b: PyReadonlyArrayDyn<'_, u8>) -> PyResult<f64> {
     let (ia, ib) = same_images(&a, &b)?;
     let (x, y) = (ia.data, ib.data);
-    Ok(py.detach(|| metrics::mse(x, y))?)
+    Ok(detach(py, || metrics::mse(x, y))?)
 }
 
 /// Gaussian SSIM of two uint8 images of the same shape.
@@ -36,7 +36,7 @@ fn py_ssim(
     let (ia, ib) = same_images(&a, &b)?;
     let (x, y) = (ia.data, ib.data);
     let (h, w, c) = (ia.shape[0], ia.shape[1], ia.channels);
-    Ok(py.detach(|| metrics::ssim(x, y, h, w, c, data_range))?)
+    Ok(detach(py, || metrics::ssim(x, y, h, w, c, data_range))?)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

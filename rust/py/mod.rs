@@ -14,12 +14,17 @@ mod metrics;
 mod pack;
 mod palette;
 mod quantize;
+mod threads;
+
+pub(crate) use threads::detach;
 
 use crate::error::Error;
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyTuple;
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
@@ -62,14 +67,22 @@ pub(crate) fn to_array<'py>(py: Python<'py>, shape: &[usize], data: Vec<u8>) -> 
 /// A new, uninitialised NumPy uint8 array of `shape` and its bytes, for the core to fill completely.
 ///
 /// Outputs are allocated by NumPy rather than by Rust: NumPy asks the kernel for transparent huge pages on large
-/// arrays, which makes writing a fresh 36 MB output several times cheaper than with 4 KiB page faults.
-pub(crate) fn new_array<'py>(py: Python<'py>, shape: &[usize]) -> (Bound<'py, PyArrayDyn<u8>>, *mut u8, usize) {
-    // SAFETY: a fresh C-contiguous array that no Python code has seen yet; callers write every byte before returning
-    // it, and u8 has no invalid bit patterns.
-    let arr = unsafe { PyArrayDyn::<u8>::new(py, IxDyn(shape), false) };
+/// arrays, which makes writing a fresh 36 MB output several times cheaper than with 4 KiB page faults. The array
+/// comes from `numpy.empty`, so a failed allocation is NumPy's `MemoryError` (rust-numpy's constructors would
+/// panic on it).
+pub(crate) fn new_array<'py>(
+    py: Python<'py>,
+    shape: &[usize],
+) -> PyResult<(Bound<'py, PyArrayDyn<u8>>, *mut u8, usize)> {
+    static EMPTY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let empty = EMPTY.import(py, "numpy", "empty")?;
+    let arr = empty.call1((PyTuple::new(py, shape)?, "uint8"))?.cast_into::<PyArrayDyn<u8>>()?;
+    if !arr.is_c_contiguous() {
+        return Err(Error::value("output", "numpy.empty returned a non-contiguous array").into());
+    }
     let len: usize = shape.iter().product();
     let ptr = arr.data();
-    (arr, ptr, len)
+    Ok((arr, ptr, len))
 }
 
 /// A raw output pointer that may cross into `py.detach` (the array it points into outlives the call).
@@ -92,17 +105,17 @@ pub(crate) fn map_image<'py>(
     f: impl FnOnce(&[u8], &mut [u8]) -> crate::Result<()> + Send,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let data = img.data;
-    let (arr, ptr, len) = new_array(py, &img.shape);
+    let (arr, ptr, len) = new_array(py, &img.shape)?;
     let out = Out(ptr, len);
     // SAFETY: `arr` is alive for the whole call and nobody else can reach it yet.
-    py.detach(move || f(data, unsafe { out.slice() }))?;
+    detach(py, move || f(data, unsafe { out.slice() }))?;
     Ok(arr)
 }
 
 /// The number of threads the core's pool uses.
 #[pyfunction(name = "thread_count")]
 fn py_thread_count() -> usize {
-    rayon::current_num_threads()
+    threads::thread_count()
 }
 
 /// qfast's compiled core.

@@ -1,6 +1,6 @@
 //! Bindings of n-bit packing (`crate::pack`).
 
-use super::{new_array, Out};
+use super::{detach, new_array, Out};
 use crate::error::Error;
 use crate::pack;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
@@ -21,10 +21,10 @@ fn py_pack_bits<'py>(
     if !(1..=8).contains(&bits) {
         return Err(Error::value("bits", format!("expected 1..8, got {bits}")).into());
     }
-    let (arr, ptr, len) = new_array(py, &[pack::packed_len(v.len(), bits)]);
+    let (arr, ptr, len) = new_array(py, &[pack::packed_len(v.len(), bits)])?;
     let out = Out(ptr, len);
     // SAFETY: `arr` is alive for the whole call and nobody else can reach it yet.
-    py.detach(move || pack::pack_into(v, bits, unsafe { out.slice() }))?;
+    detach(py, move || pack::pack_into(v, bits, unsafe { out.slice() }))?;
     arr.reshape([len])
 }
 
@@ -38,10 +38,10 @@ fn py_unpack_bits<'py>(
 ) -> PyResult<Bound<'py, PyArray1<u8>>> {
     let p = packed.as_slice().map_err(|_| Error::value("packed", "expected a C-contiguous array"))?;
     pack::check_unpack(p.len(), bits, count)?;
-    let (arr, ptr, len) = new_array(py, &[count]);
+    let (arr, ptr, len) = new_array(py, &[count])?;
     let out = Out(ptr, len);
     // SAFETY: `arr` is alive for the whole call and nobody else can reach it yet.
-    py.detach(move || pack::unpack_into(p, bits, unsafe { out.slice() }))?;
+    detach(py, move || pack::unpack_into(p, bits, unsafe { out.slice() }))?;
     arr.reshape([len])
 }
 

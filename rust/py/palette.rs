@@ -1,6 +1,6 @@
 //! Bindings of the colour palette stages: `kmeans_palette` and `remap`.
 
-use super::image;
+use super::{detach, image};
 use crate::error::Error;
 use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::{self, Dither};
@@ -58,7 +58,7 @@ fn py_kmeans_palette<'py>(
         }
     }
     let refs: Vec<ImageRef<'_>> = imgs.iter().map(|im| ImageRef { data: im.data, channels: im.channels }).collect();
-    let rows = py.detach(|| kmeans::palette(&refs, &params))?;
+    let rows = detach(py, || kmeans::palette(&refs, &params))?;
     to_palette(py, rows)
 }
 
@@ -77,7 +77,7 @@ fn py_remap<'py>(
     let d = Dither::parse(dither)?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let r = ImageRef { data: img.data, channels: img.channels };
-    let out = py.detach(|| dither::remap_dithered(r, w, &rows, space, d))?;
+    let out = detach(py, || dither::remap_dithered(r, w, &rows, space, d))?;
     super::to_array(py, &[h, w], out)
 }
 
@@ -103,7 +103,7 @@ fn py_quantize_colors<'py>(
     let img = self::image(&image, "image")?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let r = ImageRef { data: img.data, channels: img.channels };
-    let (rows, idx) = py.detach(|| -> crate::Result<(Vec<[u8; 3]>, Vec<u8>)> {
+    let (rows, idx) = detach(py, || -> crate::Result<(Vec<[u8; 3]>, Vec<u8>)> {
         let (rows, cells) = kmeans::palette_and_cells(&[r], &params)?;
         let idx = if d == Dither::None {
             let mut nearest = Nearest::new(&rows, space)?;

@@ -1,6 +1,6 @@
 //! Bindings of the scalar quantizers (`crate::quantize`): uniform, Lloyd-Max, mu-law and codebooks.
 
-use super::{image, map_image, Image};
+use super::{detach, image, map_image, Image};
 use crate::error::Error;
 use crate::quantize::{nonuniform, uniform};
 use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn};
@@ -75,7 +75,7 @@ fn py_quantize_lloyd_max<'py>(
     let img = self::image(&image, "image")?;
     check_channels(&levels, &img)?;
     let (data, channels) = (img.data, img.channels);
-    let qs = py.detach(|| -> crate::Result<Vec<nonuniform::ScalarQuantizer>> {
+    let qs = detach(py, || -> crate::Result<Vec<nonuniform::ScalarQuantizer>> {
         let hists = nonuniform::histograms(data, channels);
         hists.iter().zip(&levels).map(|(h, &l)| nonuniform::lloyd_max(h, l, max_iter, tol)).collect()
     })?;

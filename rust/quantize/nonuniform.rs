@@ -245,15 +245,17 @@ pub fn mu_law(levels: u16, mu: f64) -> Result<ScalarQuantizer> {
         return Err(Error::value("mu", format!("expected a finite number > 0, got {mu}")));
     }
     let l = levels as f64;
-    let norm = (1.0 + mu).ln();
+    // ln_1p and exp_m1 keep their precision as mu -> 0, where the curve tends to the identity (uniform
+    // quantization); (1 + mu).ln() would round to 0 for mu below about 1e-16 and make every codeword 0.
+    let norm = mu.ln_1p();
     let index = std::array::from_fn(|x| {
-        let y = (1.0 + mu * x as f64 / 255.0).ln() / norm;
+        let y = (mu * x as f64 / 255.0).ln_1p() / norm;
         ((y * l).floor() as i64).clamp(0, levels as i64 - 1) as u8
     });
     let codebook = (0..levels)
         .map(|i| {
             let y = (i as f64 + 0.5) / l;
-            let x = 255.0 / mu * ((1.0 + mu).powf(y) - 1.0);
+            let x = 255.0 / mu * (y * norm).exp_m1();
             x.round().clamp(0.0, 255.0) as u8
         })
         .collect();
