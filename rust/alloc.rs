@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// Implement only for types for which every all-zero bit pattern is a valid value.
 pub unsafe trait Zeroable: Copy {}
 
-// SAFETY: all-zero bytes are 0 for every primitive integer and 0.0 for the floats.
+// SAFETY: all-zero bytes are 0 for every primitive integer, 0.0 for the floats and false for bool.
+unsafe impl Zeroable for bool {}
 unsafe impl Zeroable for u8 {}
 unsafe impl Zeroable for u16 {}
 unsafe impl Zeroable for u32 {}
@@ -44,6 +45,32 @@ pub fn zeroed<T: Zeroable>(n: usize) -> Result<Vec<T>> {
     }
 }
 
+/// An empty `Vec` with room for `n` values, or `Error::OutOfMemory`.
+pub fn with_capacity<T>(n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n.saturating_mul(std::mem::size_of::<T>()) })?;
+    Ok(v)
+}
+
+/// A `Vec` of `n` copies of `value`, or `Error::OutOfMemory`.
+pub fn filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>> {
+    let mut v = with_capacity(n)?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// The items of an iterator of known length in a `Vec` allocated up front, or `Error::OutOfMemory`.
+pub fn collect<T>(items: impl ExactSizeIterator<Item = T>) -> Result<Vec<T>> {
+    let mut v = with_capacity(items.len())?;
+    v.extend(items);
+    Ok(v)
+}
+
+/// Makes room for `more` values in `v` (beyond its length), or `Error::OutOfMemory`.
+pub fn reserve<T>(v: &mut Vec<T>, more: usize) -> Result<()> {
+    v.try_reserve(more).map_err(|_| Error::OutOfMemory { bytes: more.saturating_mul(std::mem::size_of::<T>()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +83,18 @@ mod tests {
         assert!(zeroed::<u8>(0).unwrap().is_empty());
         let w = zeroed::<i16>(1000).unwrap();
         assert!(w.len() == 1000 && w.iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn the_other_helpers_allocate_or_refuse() {
+        assert_eq!(filled(3, 7u16).unwrap(), vec![7, 7, 7]);
+        assert_eq!(collect([1u8, 2, 3].iter().map(|v| v * 2)).unwrap(), vec![2, 4, 6]);
+        assert!(with_capacity::<u64>(10).unwrap().capacity() >= 10);
+        let mut v = vec![1u32];
+        reserve(&mut v, 100).unwrap();
+        assert!(v.capacity() >= 101);
+        assert!(matches!(filled(usize::MAX / 4, 0u64), Err(Error::OutOfMemory { .. })));
+        assert!(matches!(reserve(&mut v, usize::MAX / 2), Err(Error::OutOfMemory { .. })));
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn diffuse(
     let mut out = zeroed::<u8>(img.pixels())?;
     // Three rows of error (this one and the next two), padded by two pixels on each side.
     let stride = width + 4;
-    let mut err = vec![[0.0f32; 3]; 3 * stride];
+    let mut err = zeroed::<[f32; 3]>(stride.saturating_mul(3))?;
     for (y, (row, o)) in img.data.chunks_exact(width * ch).zip(out.chunks_exact_mut(width)).enumerate() {
         let _ = y;
         for (x, (px, oi)) in row.chunks_exact(ch).zip(o.iter_mut()).enumerate() {

@@ -9,6 +9,7 @@
 //!
 //! Determinism: the histogram is an integer sum, so it does not depend on thread scheduling.
 
+use crate::alloc::{collect, with_capacity, zeroed};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -74,20 +75,16 @@ pub fn cell_of_bits(c: [u8; 3], bits: u32) -> usize {
 
 /// The `GRID_BITS` histogram of a `bits`-bit histogram (`bits >= GRID_BITS`), and for each fine cell the position
 /// of its coarse cell in it.
-pub fn coarsen(cells: &[Cell], bits: u32) -> (Vec<Cell>, Vec<u32>) {
+pub fn coarsen(cells: &[Cell], bits: u32) -> Result<(Vec<Cell>, Vec<u32>)> {
     let d = bits.saturating_sub(GRID_BITS);
     let m = (1u32 << bits) - 1;
-    let mut keyed: Vec<(u32, u32)> = cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
-            (((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d), i as u32)
-        })
-        .collect();
+    let mut keyed: Vec<(u32, u32)> = collect(cells.iter().enumerate().map(|(i, c)| {
+        let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
+        (((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d), i as u32)
+    }))?;
     keyed.sort_unstable();
-    let mut out: Vec<Cell> = Vec::new();
-    let mut parent = vec![0u32; cells.len()];
+    let mut out: Vec<Cell> = with_capacity(cells.len())?;
+    let mut parent = zeroed::<u32>(cells.len())?;
     for (ci, i) in keyed {
         let Some(c) = cells.get(i as usize) else { continue };
         match out.last_mut() {
@@ -103,23 +100,20 @@ pub fn coarsen(cells: &[Cell], bits: u32) -> (Vec<Cell>, Vec<u32>) {
             *p = (out.len() - 1) as u32;
         }
     }
-    (out, parent)
+    Ok((out, parent))
 }
 
 /// The `GRID_BITS` cells of a set of cells of a `bits`-bit grid (`bits >= GRID_BITS`), sorted, without repeats.
-pub fn coarse_cells(cells: &[Cell], bits: u32) -> Vec<u32> {
+pub fn coarse_cells(cells: &[Cell], bits: u32) -> Result<Vec<u32>> {
     let d = bits.saturating_sub(GRID_BITS);
     let m = (1u32 << bits) - 1;
-    let mut out: Vec<u32> = cells
-        .iter()
-        .map(|c| {
-            let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
-            ((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d)
-        })
-        .collect();
+    let mut out: Vec<u32> = collect(cells.iter().map(|c| {
+        let (r, g, b) = (c.index >> (2 * bits), (c.index >> bits) & m, c.index & m);
+        ((r >> d) << (2 * GRID_BITS)) | ((g >> d) << GRID_BITS) | (b >> d)
+    }))?;
     out.sort_unstable();
     out.dedup();
-    out
+    Ok(out)
 }
 
 /// One occupied histogram cell: its grid index, pixel count and per-channel pixel sums.
@@ -140,14 +134,14 @@ thread_local! {
 }
 
 /// The occupied cells of a run of pixels (at most `PIXEL_CHUNK`), sorted by cell index.
-fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Vec<Cell> {
+fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Result<Vec<Cell>> {
     GRID.with(|g| {
         let mut grid = g.borrow_mut();
         let cells = 1usize << (3 * bits);
         if grid.len() < cells {
-            *grid = vec![[0u32; 4]; cells];
+            *grid = zeroed::<[u32; 4]>(cells)?;
         }
-        let mut touched: Vec<u32> = Vec::new();
+        let mut touched: Vec<u32> = with_capacity((data.len() / channels.max(1)).min(cells))?;
         for px in data.chunks_exact(channels) {
             let c = rgb_of(px, channels);
             let i = cell_of_bits(c, bits);
@@ -162,13 +156,10 @@ fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Vec<Cell> {
             e[3] += c[2] as u32;
         }
         touched.sort_unstable();
-        touched
-            .iter()
-            .map(|&i| {
-                let e = std::mem::take(&mut grid[i as usize]);
-                Cell { index: i, count: e[0] as u64, sum: [e[1] as u64, e[2] as u64, e[3] as u64] }
-            })
-            .collect()
+        collect(touched.iter().map(|&i| {
+            let e = std::mem::take(&mut grid[i as usize]);
+            Cell { index: i, count: e[0] as u64, sum: [e[1] as u64, e[2] as u64, e[3] as u64] }
+        }))
     })
 }
 
@@ -189,14 +180,17 @@ pub fn histogram(images: &[ImageRef<'_>], bits: u32) -> Result<Vec<Cell>> {
     let per = total.div_ceil(threads * rounds).clamp(1 << 18, PIXEL_CHUNK);
     let chunks: Vec<(&[u8], usize)> =
         images.iter().flat_map(|im| im.data.chunks(per * im.channels).map(move |d| (d, im.channels))).collect();
-    let mut parts: Vec<Vec<Cell>> = chunks.par_iter().map(|&(d, c)| chunk_cells(d, c, bits)).collect();
+    let mut parts: Vec<Vec<Cell>> = chunks.par_iter().map(|&(d, c)| chunk_cells(d, c, bits)).collect::<Result<_>>()?;
     if parts.len() == 1 {
         return Ok(parts.pop().unwrap_or_default());
     }
     // Merge: integer sums, so the order does not matter for the result.
-    let mut all: Vec<Cell> = parts.into_iter().flatten().collect();
+    let mut all: Vec<Cell> = with_capacity(parts.iter().map(Vec::len).sum())?;
+    for p in parts {
+        all.extend(p);
+    }
     all.sort_unstable_by_key(|c| c.index);
-    let mut out: Vec<Cell> = Vec::with_capacity(all.len());
+    let mut out: Vec<Cell> = with_capacity(all.len())?;
     for c in all {
         match out.last_mut() {
             Some(last) if last.index == c.index => {
@@ -224,7 +218,8 @@ pub fn distinct_colors(images: &[ImageRef<'_>]) -> Result<Vec<([u8; 3], u64)>> {
         }));
     }
     keys.par_sort_unstable();
-    let mut out: Vec<([u8; 3], u64)> = Vec::new();
+    let distinct = keys.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!keys.is_empty());
+    let mut out: Vec<([u8; 3], u64)> = with_capacity(distinct)?;
     let mut i = 0;
     while i < keys.len() {
         let k = keys[i];
@@ -292,13 +287,13 @@ mod tests {
         let data = noise(3 * 100_000, 8);
         let im = [ImageRef { data: &data, channels: 3 }];
         let fine = histogram(&im, FINE_BITS).unwrap();
-        let (coarse, parent) = coarsen(&fine, FINE_BITS);
+        let (coarse, parent) = coarsen(&fine, FINE_BITS).unwrap();
         assert_eq!(coarse, histogram(&im, GRID_BITS).unwrap());
         for (f, &p) in fine.iter().zip(&parent) {
             let c = &coarse[p as usize];
             let [r, g, b] = f.sum.map(|s| (s / f.count) as u8);
             assert_eq!(c.index as usize, cell_of([r, g, b]));
         }
-        assert_eq!(coarse_cells(&fine, FINE_BITS), coarse.iter().map(|c| c.index).collect::<Vec<_>>());
+        assert_eq!(coarse_cells(&fine, FINE_BITS).unwrap(), coarse.iter().map(|c| c.index).collect::<Vec<_>>());
     }
 }

@@ -5,6 +5,7 @@
 //! fixed chunking and reduced in chunk order (the Lloyd sums), so the same seed gives the same palette whatever the
 //! thread count.
 
+use crate::alloc::{collect, filled, with_capacity, zeroed};
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{
@@ -84,43 +85,38 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     let k = params.k;
     let bits = if k >= FINE_K { FINE_BITS } else { GRID_BITS };
     let cells = histogram(images, bits)?;
-    let occupied = coarse_cells(&cells, bits);
-    let (points, weights): (Vec<[f32; 3]>, Vec<f64>) = if cells.len() > k {
-        cells
-            .iter()
-            .map(|c| {
-                let n = c.count as f64;
-                let mean = c.sum.map(|s| (s as f64 / n) as f32);
-                (params.space.point(mean), n)
-            })
-            .unzip()
+    let occupied = coarse_cells(&cells, bits)?;
+    let cell_points = |cs: &[Cell]| {
+        unzip_points(cs.iter().map(|c| {
+            let n = c.count as f64;
+            (params.space.point(c.sum.map(|s| (s as f64 / n) as f32)), n)
+        }))
+    };
+    let (points, weights) = if cells.len() > k {
+        cell_points(&cells)?
     } else {
         // Few cells: work on the exact colours, and return them when there are no more than k.
         let colours = distinct_colors(images)?;
         if colours.len() <= k {
             return Ok((colours.into_iter().map(|(c, _)| c).collect(), occupied));
         }
-        colours.iter().map(|&(c, n)| (params.space.point(c.map(f32::from)), n as f64)).unzip()
+        unzip_points(colours.iter().map(|&(c, n)| (params.space.point(c.map(f32::from)), n as f64)))?
     };
     // With the fine grid, seed and iterate on the coarse one first (a quarter of the points or fewer), then finish
     // with a few rounds on the fine cells, each starting in its parent's cluster.
-    let coarse = if bits > GRID_BITS && cells.len() > k { Some(coarsen(&cells, bits)) } else { None };
+    let coarse = if bits > GRID_BITS && cells.len() > k { Some(coarsen(&cells, bits)?) } else { None };
     let coarse = coarse.filter(|(c, _)| c.len() > k);
-    let cell_points = |cs: &[Cell]| -> (Vec<[f32; 3]>, Vec<f64>) {
-        cs.iter()
-            .map(|c| {
-                let n = c.count as f64;
-                (params.space.point(c.sum.map(|s| (s as f64 / n) as f32)), n)
-            })
-            .unzip()
+    let coarse_points = match &coarse {
+        Some((c, _)) => Some(cell_points(c)?),
+        None => None,
     };
-    let (seed_points, seed_weights) = match &coarse {
-        Some((c, _)) => cell_points(c),
-        None => (points.clone(), weights.clone()),
+    let (seed_points, seed_weights) = match &coarse_points {
+        Some((p, w)) => (p.as_slice(), w.as_slice()),
+        None => (points.as_slice(), weights.as_slice()),
     };
     let (seeds, labels) = match params.method {
-        Method::KmeansPlusPlus => kmeans_plus_plus_labels(&seed_points, &seed_weights, k, params.seed),
-        Method::Kmeans | Method::MedianCut => median_cut_labels(&seed_points, &seed_weights, k),
+        Method::KmeansPlusPlus => kmeans_plus_plus_labels(seed_points, seed_weights, k, params.seed)?,
+        Method::Kmeans | Method::MedianCut => median_cut_labels(seed_points, seed_weights, k)?,
     };
     if params.method == Method::MedianCut {
         return Ok((seeds.into_iter().map(|c| params.space.to_rgb8(c)).collect(), occupied));
@@ -128,11 +124,11 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     let tol = params.tol as f32;
     let centers = match &coarse {
         Some((_, parent)) => {
-            let (c, a) = lloyd(&seed_points, &seed_weights, seeds, Some(&labels), params.max_iter, tol);
-            let init: Vec<u16> = parent.iter().map(|&p| a.get(p as usize).copied().unwrap_or(0)).collect();
-            lloyd(&points, &weights, c, Some(&init), params.max_iter.min(FINE_ITERS), tol).0
+            let (c, a) = lloyd(seed_points, seed_weights, seeds, Some(&labels), params.max_iter, tol)?;
+            let init: Vec<u16> = collect(parent.iter().map(|&p| a.get(p as usize).copied().unwrap_or(0)))?;
+            lloyd(&points, &weights, c, Some(&init), params.max_iter.min(FINE_ITERS), tol)?.0
         }
-        None => lloyd(&points, &weights, seeds, Some(&labels), params.max_iter, tol).0,
+        None => lloyd(&points, &weights, seeds, Some(&labels), params.max_iter, tol)?.0,
     };
     let mut pal: Vec<[u8; 3]> = centers.into_iter().map(|c| params.space.to_rgb8(c)).collect();
     if params.space == ColorSpace::Rgb && params.max_iter > 0 {
@@ -147,12 +143,22 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
     Ok((pal, occupied))
 }
 
+/// Weighted points and their weights in two vectors allocated up front.
+fn unzip_points(items: impl ExactSizeIterator<Item = ([f32; 3], f64)>) -> Result<(Vec<[f32; 3]>, Vec<f64>)> {
+    let (mut points, mut weights) = (with_capacity(items.len())?, with_capacity(items.len())?);
+    for (p, w) in items {
+        points.push(p);
+        weights.push(w);
+    }
+    Ok((points, weights))
+}
+
 /// One exact Lloyd step on the pixels: each pixel to its nearest palette colour, then each colour to the rounded
 /// mean of its pixels (colours without pixels stay). Above `REFINE_SAMPLE` pixels, every n-th pixel (a fixed
 /// stride) stands for the rest. Integer sums, so the result does not depend on thread count.
 pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
     let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
-    nearest.prepare(occupied);
+    nearest.prepare(occupied)?;
     let k = pal.len();
     let nr = &nearest;
     let mut sums = vec![[0u64; 4]; k];
@@ -207,23 +213,23 @@ pub fn lloyd(
     init: Option<&[u16]>,
     max_iter: u32,
     tol: f32,
-) -> (Vec<[f32; 3]>, Vec<u16>) {
+) -> Result<(Vec<[f32; 3]>, Vec<u16>)> {
     let n = points.len();
     let k = centers.len();
-    let mut assign = vec![0u16; n];
+    let mut assign = zeroed::<u16>(n)?;
     if n == 0 || k == 0 {
-        return (centers, assign);
+        return Ok((centers, assign));
     }
     if let Some(l) = init.filter(|l| l.len() == n && l.iter().all(|&a| (a as usize) < k)) {
         assign.copy_from_slice(l);
     }
-    let mut upper = vec![f32::INFINITY; n];
-    let mut lower = vec![0.0f32; n];
+    let mut upper = filled(n, f32::INFINITY)?;
+    let mut lower = zeroed::<f32>(n)?;
     let mut moved = vec![0.0f32; k];
     let mut max_moved = 0.0f32;
     let mut first = true;
     let mut half_gap = vec![0.0f32; k];
-    let mut between = vec![0.0f32; k * k];
+    let mut between = zeroed::<f32>(k.saturating_mul(k))?;
     let mut order: Vec<std::sync::OnceLock<Vec<(f32, u16)>>> = Vec::new();
     let mut drift = vec![0.0f32; k];
     let mut max_drift = 0.0f32;
@@ -382,7 +388,7 @@ pub fn lloyd(
             break;
         }
     }
-    (centers, assign)
+    Ok((centers, assign))
 }
 
 #[cfg(test)]
@@ -428,17 +434,17 @@ mod tests {
         let pts: Vec<[f32; 3]> = data.chunks(3).map(|c| [c[0] as f32, c[1] as f32, c[2] as f32]).collect();
         let w = vec![1.0; pts.len()];
         for k in [2, 7, 64] {
-            let seeds = kmeans_plus_plus(&pts, &w, k, 9);
+            let seeds = kmeans_plus_plus(&pts, &w, k, 9).unwrap();
             assert_eq!(seeds.len(), k);
-            let (c, _) = lloyd(&pts, &w, seeds.clone(), None, 50, 0.0);
+            let (c, _) = lloyd(&pts, &w, seeds.clone(), None, 50, 0.0).unwrap();
             assert!(sse(&pts, &w, &c) <= sse(&pts, &w, &seeds));
             // Run to convergence, the assignment is each point's nearest centre.
-            let (c, a) = lloyd(&pts, &w, c, None, 1000, 0.0);
+            let (c, a) = lloyd(&pts, &w, c, None, 1000, 0.0).unwrap();
             for (p, &ai) in pts.iter().zip(&a).take(2000) {
                 let best = c.iter().map(|q| dist2(p, q)).fold(f32::INFINITY, f32::min);
                 assert!(dist2(p, &c[ai as usize]) <= best * (1.0 + 1e-5) + 1e-3);
             }
-            let mc = median_cut(&pts, &w, k);
+            let mc = median_cut(&pts, &w, k).unwrap();
             assert_eq!(mc.len(), k);
         }
     }

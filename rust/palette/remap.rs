@@ -9,7 +9,7 @@
 //! In Oklab the box argument does not hold (the map is not uniformly Lipschitz near black), so pixels are compared
 //! with every palette colour there: exact, but slower.
 
-use crate::alloc::zeroed;
+use crate::alloc::{collect, filled, reserve, with_capacity, zeroed};
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{cell_of, rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
@@ -61,7 +61,7 @@ impl Nearest {
     fn with_box(palette: &[[u8; 3]], space: ColorSpace, half: f32) -> Result<Self> {
         check_palette(palette)?;
         let points = palette.iter().map(|c| space.point(c.map(f32::from))).collect();
-        let slot = if space == ColorSpace::Rgb { vec![NONE; GRID_CELLS] } else { Vec::new() };
+        let slot = if space == ColorSpace::Rgb { filled(GRID_CELLS, NONE)? } else { Vec::new() };
         let cands_single = palette.iter().enumerate().map(|(i, c)| [c[0], c[1], c[2], i as u8]).collect();
         let (lists, cands) = (Vec::new(), Vec::new());
         Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half })
@@ -149,9 +149,9 @@ impl Nearest {
     /// Two levels: cells are grouped by their parent in a grid half as fine (2x2x2 cells), the parent's box gets
     /// candidates from the whole palette, and each cell's from its parent's few. With 256 colours this is several
     /// times less work than searching the palette for every cell.
-    pub fn prepare(&mut self, cells: &[u32]) {
+    pub fn prepare(&mut self, cells: &[u32]) -> Result<()> {
         if self.space != ColorSpace::Rgb {
-            return;
+            return Ok(());
         }
         let b = GRID_BITS - 1;
         let parent_of = |cell: u32| -> u32 {
@@ -159,7 +159,7 @@ impl Nearest {
             let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
             ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
         };
-        let mut keyed: Vec<(u32, u32)> = cells.iter().map(|&c| (parent_of(c), c)).collect();
+        let mut keyed: Vec<(u32, u32)> = collect(cells.iter().map(|&c| (parent_of(c), c)))?;
         keyed.sort_unstable();
         let mut groups: Vec<&[(u32, u32)]> = Vec::new();
         let mut start = 0;
@@ -184,9 +184,13 @@ impl Nearest {
                     .collect()
             })
             .collect();
+        reserve(&mut self.lists, cells.len())?;
+        let total: usize = lists.iter().flatten().map(|(_, l)| if l.len() == 1 { 0 } else { l.len() }).sum();
+        reserve(&mut self.cands, total)?;
         for (c, l) in lists.into_iter().flatten() {
             self.push_list(c as usize, &l);
         }
+        Ok(())
     }
 
     fn push_list(&mut self, cell: usize, l: &[u8]) {
@@ -280,17 +284,19 @@ impl Nearest {
     }
 
     /// The occupied cells of an image, sorted (RGB only; empty otherwise).
-    pub fn cells_of(&self, img: ImageRef<'_>) -> Vec<u32> {
+    pub fn cells_of(&self, img: ImageRef<'_>) -> Result<Vec<u32>> {
         if self.space != ColorSpace::Rgb {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let mut seen = vec![false; GRID_CELLS];
+        let mut seen = zeroed::<bool>(GRID_CELLS)?;
         for px in img.data.chunks_exact(img.channels) {
             if let Some(s) = seen.get_mut(cell_of(rgb_of(px, img.channels))) {
                 *s = true;
             }
         }
-        seen.iter().enumerate().filter(|(_, &s)| s).map(|(i, _)| i as u32).collect()
+        let mut out = with_capacity(seen.iter().filter(|&&s| s).count())?;
+        out.extend(seen.iter().enumerate().filter(|(_, &s)| s).map(|(i, _)| i as u32));
+        Ok(out)
     }
 }
 
@@ -298,8 +304,8 @@ impl Nearest {
 pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Result<Vec<u8>> {
     img.check("image")?;
     let mut nearest = Nearest::new(palette, space)?;
-    let cells = nearest.cells_of(img);
-    nearest.prepare(&cells);
+    let cells = nearest.cells_of(img)?;
+    nearest.prepare(&cells)?;
     remap_with(img, &nearest)
 }
 

@@ -5,6 +5,8 @@
 //! the random numbers come from a seeded SplitMix64, so the same seed gives the same centres whatever the thread
 //! count.
 
+use crate::alloc::{collect, filled, zeroed};
+use crate::error::Result;
 use rayon::prelude::*;
 
 /// Points per parallel work item in the Lloyd and seeding loops. Fixed, so results do not depend on thread count.
@@ -67,25 +69,30 @@ fn sample(w: &[f64], block_sums: &[f64], block: usize, target: f64) -> usize {
 
 /// k-means++ seeding on weighted points: each next centre is drawn with probability proportional to weight times
 /// squared distance to the nearest centre so far. Returns fewer than `k` centres only when all points are covered.
-pub fn kmeans_plus_plus(points: &[[f32; 3]], weights: &[f64], k: usize, seed: u64) -> Vec<[f32; 3]> {
-    kmeans_plus_plus_labels(points, weights, k, seed).0
+pub fn kmeans_plus_plus(points: &[[f32; 3]], weights: &[f64], k: usize, seed: u64) -> Result<Vec<[f32; 3]>> {
+    Ok(kmeans_plus_plus_labels(points, weights, k, seed)?.0)
 }
 
 /// `kmeans_plus_plus`, and each point's nearest centre.
-pub fn kmeans_plus_plus_labels(points: &[[f32; 3]], weights: &[f64], k: usize, seed: u64) -> (Vec<[f32; 3]>, Vec<u16>) {
+pub fn kmeans_plus_plus_labels(
+    points: &[[f32; 3]],
+    weights: &[f64],
+    k: usize,
+    seed: u64,
+) -> Result<(Vec<[f32; 3]>, Vec<u16>)> {
     let n = points.len();
+    let mut labels = zeroed::<u16>(n)?;
     if n == 0 || k == 0 {
-        return (Vec::new(), vec![0; n]);
+        return Ok((Vec::new(), labels));
     }
-    let mut labels = vec![0u16; n];
     let mut rng = SplitMix(seed ^ 0x5146_4153_545F_504C);
     let nblocks = n.div_ceil(POINT_CHUNK);
     let total: f64 = weights.iter().sum();
     let wsums: Vec<f64> = weights.chunks(POINT_CHUNK).map(|c| c.iter().sum()).collect();
     let first = sample(weights, &wsums, POINT_CHUNK, rng.next_f64() * total);
     let mut centers = vec![points[first]];
-    let mut d2: Vec<f32> = vec![f32::INFINITY; n];
-    let mut wd: Vec<f64> = vec![0.0; n];
+    let mut d2: Vec<f32> = filled(n, f32::INFINITY)?;
+    let mut wd: Vec<f64> = zeroed(n)?;
     let mut block_sums = vec![0.0f64; nblocks];
     while centers.len() < k {
         let c = centers[centers.len() - 1];
@@ -124,18 +131,18 @@ pub fn kmeans_plus_plus_labels(points: &[[f32; 3]], weights: &[f64], k: usize, s
             }
         }
     }
-    (centers, labels)
+    Ok((centers, labels))
 }
 
 /// Variance-minimising median cut: repeatedly splits the box of points with the largest weighted squared error,
 /// across its widest-variance axis, at the position that minimises the two halves' total squared error (the
 /// optimal split along that axis, found with prefix sums). Returns the boxes' weighted means.
-pub fn median_cut(points: &[[f32; 3]], weights: &[f64], k: usize) -> Vec<[f32; 3]> {
-    median_cut_labels(points, weights, k).0
+pub fn median_cut(points: &[[f32; 3]], weights: &[f64], k: usize) -> Result<Vec<[f32; 3]>> {
+    Ok(median_cut_labels(points, weights, k)?.0)
 }
 
 /// `median_cut`, and each point's box (a good first assignment for `lloyd`).
-pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec<[f32; 3]>, Vec<u16>) {
+pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> Result<(Vec<[f32; 3]>, Vec<u16>)> {
     #[derive(Clone, Copy)]
     struct Box {
         start: usize,
@@ -163,9 +170,9 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
     };
     let n = points.len();
     if n == 0 || k == 0 {
-        return (Vec::new(), vec![0; n]);
+        return Ok((Vec::new(), zeroed(n)?));
     }
-    let mut idx: Vec<u32> = (0..n as u32).collect();
+    let mut idx: Vec<u32> = collect(0..n as u32)?;
     let mut boxes = vec![make(&idx, 0)];
     let mut prefix: Vec<(f64, [f64; 3], f64)> = Vec::new();
     let mut keys: Vec<u64> = Vec::new();
@@ -231,7 +238,7 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
         boxes[bi] = left;
         boxes.push(right);
     }
-    let mut labels = vec![0u16; n];
+    let mut labels = zeroed::<u16>(n)?;
     for (bi, b) in boxes.iter().enumerate() {
         for &i in &idx[b.start..b.end] {
             if let Some(l) = labels.get_mut(i as usize) {
@@ -239,5 +246,5 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> (Vec
             }
         }
     }
-    (boxes.into_iter().map(|b| b.mean).collect(), labels)
+    Ok((boxes.into_iter().map(|b| b.mean).collect(), labels))
 }

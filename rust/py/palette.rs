@@ -107,7 +107,7 @@ fn py_quantize_colors<'py>(
         let (rows, cells) = kmeans::palette_and_cells(&[r], &params)?;
         let idx = if d == Dither::None {
             let mut nearest = Nearest::new(&rows, space)?;
-            nearest.prepare(&cells);
+            nearest.prepare(&cells)?;
             remap::remap_with(r, &nearest)?
         } else {
             dither::remap_dithered(r, w, &rows, space, d)?
