@@ -72,9 +72,10 @@ def as_int(value: Any, arg: str, lo: int, hi: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{arg}: expected an int, got {type(value).__name__}")
     v = int(value)
-    top = INT_MAX if hi is None else hi
-    if v < lo or v > top:
-        raise ValueError(f"{arg}: expected {lo}..{top}, got {v}")
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"{arg}: expected {lo}..{hi if hi is not None else ''}, got {v}")
+    if v > INT_MAX:
+        raise ValueError(f"{arg}: expected {lo}..{INT_MAX}, got {v}")
     return v
 
 

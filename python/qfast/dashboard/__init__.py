@@ -1,15 +1,19 @@
 """The qfast dashboard: a Panel app that shows what quantization does (``qfast serve``), and an offline HTML report.
 
-:mod:`~qfast.dashboard.compute`, :mod:`~qfast.dashboard.views` and :mod:`~qfast.dashboard.report` need only NumPy
-and Pillow; :class:`Dashboard` and :func:`serve` need Panel (``pip install qfast[dashboard]``).
+The computations (:mod:`~qfast.dashboard.settings`, :mod:`~qfast.dashboard.upload`,
+:mod:`~qfast.dashboard.quantization`, :mod:`~qfast.dashboard.pictures`, :mod:`~qfast.dashboard.exports`,
+:mod:`~qfast.dashboard.rate_distortion`, :mod:`~qfast.dashboard.codec`),
+:mod:`~qfast.dashboard.views`, :mod:`~qfast.dashboard.charts` and :mod:`~qfast.dashboard.report` need only NumPy and
+Pillow; :class:`Dashboard` (:mod:`~qfast.dashboard.app`: the state of :mod:`~qfast.dashboard.state` with the page of
+:mod:`~qfast.dashboard.layout`) and :func:`serve` need Panel (``pip install qfast[dashboard]``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .compute import FEATURES, Settings
 from .report import build_report
+from .settings import FEATURES, Settings
 
 __all__ = ["FEATURES", "Dashboard", "Settings", "build_report", "create_app", "serve"]
 

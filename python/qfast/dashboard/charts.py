@@ -127,7 +127,7 @@ def histogram_chart(before: np.ndarray, after: np.ndarray, *, width: int = 620, 
     quantized image's few tall spikes stay visible.
 
     Args:
-        before, after: (C, 256) counts from :func:`qfast.dashboard.compute.histograms`.
+        before, after: (C, 256) counts from :func:`qfast.dashboard.pictures.histograms`.
     """
     c = before.shape[0]
     cols = CHANNEL_COLOURS.get(c, COLOURS)

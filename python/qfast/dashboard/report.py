@@ -9,9 +9,13 @@ import numpy as np
 
 import qfast
 
-from . import compute, views
+from . import views
 from .charts import histogram_chart
-from .compute import Result, Settings
+from .pictures import histograms, sample_pixels, scatter3d
+from .quantization import ladder_settings, quantize
+from .rate_distortion import rate_distortion
+from .settings import Result, Settings
+from .upload import channels
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px auto;
@@ -43,9 +47,9 @@ def build_report(
         The HTML text (UTF-8).
     """
     s = settings or Settings()
-    r = result if result is not None else compute.quantize(image, s)
-    rungs = rungs if rungs is not None else [compute.quantize(image, t) for t in compute.ladder_settings(s)]
-    rd = rd if rd is not None else compute.rate_distortion(image)
+    r = result if result is not None else quantize(image, s)
+    rungs = rungs if rungs is not None else [quantize(image, t) for t in ladder_settings(s)]
+    rd = rd if rd is not None else rate_distortion(image)
     npx = image.shape[0] * image.shape[1]
     h, w = image.shape[:2]
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -54,7 +58,7 @@ def build_report(
         f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>qfast report: {escape(name)}"
         f"</title><style>{_CSS}</style></head><body>",
         f"<h1>What quantization does to {escape(name)}</h1>",
-        f"<div class='muted'>{w} x {h}, {compute.channels(image)} channel(s); {escape(s.label())}; "
+        f"<div class='muted'>{w} x {h}, {channels(image)} channel(s); {escape(s.label())}; "
         f"qfast {escape(qfast.__version__)}; {when}</div>",
         "<h2>Comparison</h2><div class='row'><div style='flex:1;min-width:420px'>",
         views.swipe(image, r.image, controls=True),
@@ -66,7 +70,7 @@ def build_report(
         views.heat_map(image, r),
         f"<p class='explain' style='max-width:420px'>{views.EXPLAIN['error']}</p></div>",
         "<h2>Histograms</h2><div class='row'>",
-        histogram_chart(compute.histograms(image), compute.histograms(r.image)),
+        histogram_chart(histograms(image), histograms(r.image)),
         f"<p class='explain' style='max-width:380px'>{views.EXPLAIN['histogram']}</p></div>",
         "<h2>The ladder</h2>",
         views.ladder(image, rungs, current=s),
@@ -77,7 +81,7 @@ def build_report(
             "<h2>Palette</h2><div class='row'>",
             views.swatches(r.palette),
             views.figure(
-                compute.scatter3d(compute.sample_pixels(image), r.palette),
+                scatter3d(sample_pixels(image), r.palette),
                 "pixels and palette in the RGB cube",
                 width=360,
             ),

@@ -1,15 +1,16 @@
-"""The Panel dashboard: a :class:`Dashboard` viewer holding the state as ``param`` parameters, and :func:`serve`.
+"""The dashboard's state and computation: :class:`State`, a ``param`` class holding the controls as parameters.
 
-The state class calls only qfast's public API (through :mod:`qfast.dashboard.compute`), so unit tests drive it by
-setting parameters, with no browser. In a server, each change of a control starts one computation in a worker
-thread; changes that arrive meanwhile collapse into one follow-up (latest wins), so quick clicks never pile up stale
-work, and results are cached by (image, settings).
+It calls only qfast's public API (through the computation modules: :mod:`~qfast.dashboard.quantization`,
+:mod:`~qfast.dashboard.pictures`, :mod:`~qfast.dashboard.exports` and the others), so unit tests drive it by setting
+parameters, with no browser. In a server, each change of a control starts one computation in a worker thread;
+changes that arrive meanwhile collapse into one follow-up (latest wins), so quick clicks never pile up stale work, and
+results are cached by (image, settings). The page is :class:`~qfast.dashboard.layout.Page`;
+:class:`~qfast.dashboard.app.Dashboard` joins the two.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -23,18 +24,35 @@ import param
 
 import qfast
 
-from . import compute, views
+from . import views
 from .charts import histogram_chart
-from .compute import FEATURES, FeatureUnavailable, Result, Settings, UploadError
+from .codec import codec_roundtrip, corrector_comparison
+from .exports import data_uri, export_bytes, ladder_gif, to_pil
+from .pictures import histograms
+from .quantization import ladder_settings, quantize, ssim_or_nan
+from .rate_distortion import rate_distortion
+from .settings import (
+    COLOR_SPACES,
+    CORRECTORS,
+    DITHERS,
+    FEATURES,
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    PALETTE_SIZES,
+    RECONSTRUCTIONS,
+    FeatureUnavailable,
+    Result,
+    Settings,
+    UploadError,
+    require,
+)
+from .swipe import SwipeView
+from .upload import load_upload
 
-#: Uploads kept per page (older ones leave the image list).
 MAX_UPLOADS = 4
 
 #: Images with a longer side are reduced to this for the dashboard (the note says so), to keep it interactive.
 MAX_SIDE = 2048
-
-_METHOD_LABELS = {"uniform": "uniform", "lloyd-max": "Lloyd-Max", "mu-law": "mu-law", "palette": "k-means palette"}
-_UNAVAILABLE = "not available in this build of qfast"
 
 
 class _LRU:
@@ -81,77 +99,12 @@ class _LRU:
             return key in self._d
 
 
-class SwipeView(pn.custom.JSComponent):
-    """The swipe comparison as a browser-side component: the original left of a slider, the result right of it.
+class State(pn.viewable.Viewer):
+    """The dashboard's state: the controls as parameters, the loaded images, and the results computed from them.
 
-    Only the changed image travels when a setting changes (the original stays in the page), and the slider and zoom
-    work in the browser without a round trip.
-    """
-
-    before = param.String(default="", doc="The original as a data: URI.")
-    after = param.String(default="", doc="The result as a data: URI.")
-    image_width = param.Integer(default=1, doc="The images' width in pixels.")
-    image_height = param.Integer(default=1, doc="The images' height in pixels.")
-    zoom = param.Selector(default="fit", objects=["fit", "1:1", "2:1", "4:1"], doc="Fit the width, or n:1 pixels.")
-
-    _esm = """
-    export function render({ model, el }) {
-      const wrap = document.createElement('div');
-      wrap.className = 'qf-swipe';
-      const scroll = document.createElement('div');
-      scroll.style.cssText = 'overflow:auto;max-width:100%;max-height:640px;border:1px solid #ccc';
-      const stage = document.createElement('div');
-      stage.className = 'qf-stage';
-      stage.style.position = 'relative';
-      const css = 'position:absolute;left:0;top:0;width:100%;height:100%;image-rendering:pixelated;user-select:none';
-      const after = document.createElement('img');
-      after.className = 'qf-after'; after.alt = 'result'; after.style.cssText = css;
-      const before = document.createElement('img');
-      before.className = 'qf-before'; before.alt = 'original'; before.style.cssText = css;
-      const bar = document.createElement('div');
-      bar.style.cssText = 'position:absolute;top:0;bottom:0;width:2px;background:#fff;box-shadow:0 0 3px #000;' +
-        'pointer-events:none';
-      stage.append(after, before, bar);
-      scroll.append(stage);
-      const row = document.createElement('div');
-      row.style.cssText = 'display:flex;align-items:center;gap:8px;font-size:12px;margin-top:4px';
-      const slider = document.createElement('input');
-      slider.type = 'range'; slider.min = 0; slider.max = 100; slider.value = 50; slider.className = 'qf-slider';
-      slider.style.flex = '1';
-      row.append('original', slider, 'result');
-      const cut = () => {
-        before.style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
-        bar.style.left = `${slider.value}%`;
-      };
-      const size = () => {
-        const f = {'fit': 0, '1:1': 1, '2:1': 2, '4:1': 4}[model.zoom] || 0;
-        stage.style.width = f ? `${model.image_width * f}px` : '100%';
-        stage.style.aspectRatio = `${model.image_width} / ${model.image_height}`;
-      };
-      slider.addEventListener('input', cut);
-      after.src = model.after; before.src = model.before;
-      model.on('after', () => { after.src = model.after; });
-      model.on('before', () => { before.src = model.before; });
-      model.on('zoom', size); model.on('image_width', size); model.on('image_height', size);
-      cut(); size();
-      wrap.append(scroll, row);
-      return wrap;
-    }
-    """
-
-
-class Dashboard(pn.viewable.Viewer):
-    """What quantization does to an image: the state of the dashboard, and its page (``__panel__``).
-
-    Set the parameters (as the page's controls do) and read :attr:`result`; everything is computed through qfast's
-    public API. ``background=True`` (the server) computes in a worker thread; the default computes at once, which
-    is what tests and notebooks want.
-
-    Example:
-        >>> d = Dashboard()
-        >>> d.bits = 2
-        >>> round(d.result.psnr, 1)
-        22.7
+    :class:`~qfast.dashboard.app.Dashboard` adds the page (:class:`~qfast.dashboard.layout.Page`) to it. The
+    persistent panes the page shows (``_swipe``, ``_metrics``, ``_heat``, ``_hist``) are made here, because each new
+    result updates them in place.
     """
 
     source = param.Selector(
@@ -166,16 +119,16 @@ class Dashboard(pn.viewable.Viewer):
         default=16, bounds=(2, 256), label="Levels per channel", doc="Levels per channel, when level_mode is 'levels'."
     )
     reconstruction = param.Selector(
-        default="midpoint", objects=list(compute.RECONSTRUCTIONS), doc="Uniform: bin middles or 0..255 end to end."
+        default="midpoint", objects=list(RECONSTRUCTIONS), doc="Uniform: bin middles or 0..255 end to end."
     )
-    k = param.Selector(default=16, objects=list(compute.PALETTE_SIZES), label="Palette size K", doc="Palette size K.")
-    dither = param.Selector(default="none", objects=list(compute.DITHERS), label="Dithering", doc="Palette dithering.")
+    k = param.Selector(default=16, objects=list(PALETTE_SIZES), label="Palette size K", doc="Palette size K.")
+    dither = param.Selector(default="none", objects=list(DITHERS), label="Dithering", doc="Palette dithering.")
     color_space = param.Selector(
-        default="rgb", objects=list(compute.COLOR_SPACES), label="Colour space", doc="Palette clustering space."
+        default="rgb", objects=list(COLOR_SPACES), label="Colour space", doc="Palette clustering space."
     )
     corrector = param.Selector(
         default="off",
-        objects=list(compute.CORRECTORS),
+        objects=list(CORRECTORS),
         doc="Run the corrector on a uniform mid-bin result (fp32 or int8 model).",
     )
     zoom = param.Selector(
@@ -195,15 +148,15 @@ class Dashboard(pn.viewable.Viewer):
     message = param.String(default="", doc="An error for the page (a refused upload, a failed computation).")
     note = param.String(default="", doc="A remark about the image (converted, reduced).")
     busy = param.Boolean(default=False, doc="True while a computation runs.")
-    result = param.Parameter(default=None, doc="The current :class:`~qfast.dashboard.compute.Result`.")
+    result = param.Parameter(default=None, doc="The current :class:`~qfast.dashboard.settings.Result`.")
     revision = param.Integer(default=0, doc="Counts applied results; views that follow the result watch it.")
 
     def __init__(
         self,
         *,
         background: bool = False,
-        max_upload_bytes: int = compute.MAX_UPLOAD_BYTES,
-        max_pixels: int = compute.MAX_PIXELS,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_pixels: int = MAX_PIXELS,
         **params: Any,
     ) -> None:
         names = qfast.samples.names()
@@ -276,7 +229,7 @@ class Dashboard(pn.viewable.Viewer):
 
             f = MAX_SIDE / max(h, w)
             size = (max(1, round(w * f)), max(1, round(h * f)))
-            img = np.asarray(compute.to_pil(img).resize(size, Image.Resampling.LANCZOS))
+            img = np.asarray(to_pil(img).resize(size, Image.Resampling.LANCZOS))
             note = (note + "; " if note else "") + f"{w} x {h} reduced to {size[0]} x {size[1]} for the dashboard"
         self._images[name] = np.ascontiguousarray(img)
         self._tokens[name] = self._next_token
@@ -295,7 +248,7 @@ class Dashboard(pn.viewable.Viewer):
             True when it loaded; otherwise :attr:`message` says why and the previous image stays.
         """
         try:
-            img, note = compute.load_upload(filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+            img, note = load_upload(filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
         except UploadError as e:
             self.message = str(e)
             return False
@@ -308,9 +261,7 @@ class Dashboard(pn.viewable.Viewer):
         try:
             img, note = await asyncio.get_running_loop().run_in_executor(
                 self._views,
-                lambda: compute.load_upload(
-                    filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels
-                ),
+                lambda: load_upload(filename, data, max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels),
             )
         except UploadError as e:
             self.message = str(e)
@@ -410,10 +361,10 @@ class Dashboard(pn.viewable.Viewer):
             self.busy = False
 
     def _result(self, token: int, img: np.ndarray, s: Settings, *, with_ssim: bool = True) -> Result:
-        return self._cache.get(("result", token, s, with_ssim), lambda: compute.quantize(img, s, with_ssim=with_ssim))
+        return self._cache.get(("result", token, s, with_ssim), lambda: quantize(img, s, with_ssim=with_ssim))
 
     def _original_uri(self, token: int, img: np.ndarray) -> str:
-        return self._cache.get(("uri", token), lambda: compute.data_uri(img))
+        return self._cache.get(("uri", token), lambda: data_uri(img))
 
     def _compute_main(self, token: int, img: np.ndarray, s: Settings, *, defer_ssim: bool = False) -> dict[str, Any]:
         """Everything the Compare and Error tabs show, as HTML, computed off the page's thread.
@@ -430,11 +381,11 @@ class Dashboard(pn.viewable.Viewer):
             r = self._result(token, img, s)
         else:
             # SSIM is the slowest step: run it beside the picture encodings (both release the GIL).
-            r = compute.quantize(img, s, with_ssim=False)
-            ssim = self._side.submit(compute.ssim_or_nan, img, r.image)
+            r = quantize(img, s, with_ssim=False)
+            ssim = self._side.submit(ssim_or_nan, img, r.image)
         heat_future = self._side.submit(views.heat_map, img, r)
-        after = compute.data_uri(r.image)
-        hist = histogram_chart(self._hist_of(token, img), compute.histograms(r.image))
+        after = data_uri(r.image)
+        hist = histogram_chart(self._hist_of(token, img), histograms(r.image))
         h, w = img.shape[:2]
         out = {
             "result": r,
@@ -464,7 +415,7 @@ class Dashboard(pn.viewable.Viewer):
         return out
 
     def _hist_of(self, token: int, img: np.ndarray) -> np.ndarray:
-        return self._cache.get(("hist", token), lambda: compute.histograms(img))
+        return self._cache.get(("hist", token), lambda: histograms(img))
 
     def _apply(self, out: dict[str, Any]) -> None:
         w, h = out["size"]
@@ -480,25 +431,25 @@ class Dashboard(pn.viewable.Viewer):
     def ladder_results(self) -> list[Result]:
         """The ladder's rungs for the current method (8, 4, 2, 1 bits, or K = 256, 64, 16, 4, 2)."""
         token, img, s = self._token(), self.image, self.settings()
-        return [self._result(token, img, t) for t in compute.ladder_settings(s)]
+        return [self._result(token, img, t) for t in ladder_settings(s)]
 
     def rd_curves(self) -> dict[str, list[tuple[float, float, str]]]:
         """Rate-distortion curves of the current image (qfast's modes, JPEG, WebP)."""
         token, img = self._token(), self.image
-        return self._cache.get(("rd", token), lambda: compute.rate_distortion(img))
+        return self._cache.get(("rd", token), lambda: rate_distortion(img))
 
     def codec_result(self) -> dict[str, Any]:
         """The codec round trip with the current codec settings. Raises FeatureUnavailable without the codec."""
-        compute.require("codec")
+        require("codec")
         token, img = self._token(), self.image
         kw = {"max_error": self.max_error} if self.codec_mode == "bounded" else {"levels": self.codec_levels}
-        return self._cache.get(("codec", token, tuple(kw.items())), lambda: compute.codec_roundtrip(img, **kw))
+        return self._cache.get(("codec", token, tuple(kw.items())), lambda: codec_roundtrip(img, **kw))
 
     def corrector_result(self) -> dict[str, Any]:
         """fp32 against int8 corrector on the uniform mid-bin result at the current level count."""
-        compute.require("corrector")
+        require("corrector")
         token, img, L = self._token(), self.image, self.settings().level_count
-        return self._cache.get(("corrector", token, L), lambda: compute.corrector_comparison(img, L))
+        return self._cache.get(("corrector", token, L), lambda: corrector_comparison(img, L))
 
     # ----------------------------------------------------------------------------------------------------------
     # Exports
@@ -519,11 +470,11 @@ class Dashboard(pn.viewable.Viewer):
         r = self.result
         if kind in ("png", "indexed-png", "gif"):
             ext = ".gif" if kind == "gif" else ".png"
-            return self._stem() + ("-indexed" if kind == "indexed-png" else "") + ext, compute.export_bytes(r, kind)
+            return self._stem() + ("-indexed" if kind == "indexed-png" else "") + ext, export_bytes(r, kind)
         if kind == "qfz":
             return self._stem() + ".qfz", self.codec_result()["data"]
         if kind == "ladder-gif":
-            return self._stem() + "-ladder.gif", compute.ladder_gif(self.image, self.ladder_results())
+            return self._stem() + "-ladder.gif", ladder_gif(self.image, self.ladder_results())
         if kind == "report":
             from .report import build_report
 
@@ -537,278 +488,3 @@ class Dashboard(pn.viewable.Viewer):
             )
             return self._stem() + "-report.html", html.encode("utf-8")
         raise ValueError(f"kind: expected png, indexed-png, gif, qfz, ladder-gif or report, got {kind!r}")
-
-    def _download(self, kind: str, label: str) -> pn.widgets.FileDownload:
-        widget = pn.widgets.FileDownload(
-            label=label, filename=f"qfast.{kind}", sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"]
-        )
-
-        def callback() -> io.BytesIO | None:
-            try:
-                name, data = self.export(kind)
-            except (ValueError, FeatureUnavailable) as e:
-                self.message = f"export: {e}"
-                return None
-            widget.filename = name
-            return io.BytesIO(data)
-
-        widget.callback = callback
-        return widget
-
-    # ----------------------------------------------------------------------------------------------------------
-    # The page
-
-    def _explain(self, key: str, width: int = 300) -> pn.pane.HTML:
-        return pn.pane.HTML(f"<div style='font-size:13px;color:#333'>{views.EXPLAIN[key]}</div>", width=width)
-
-    @param.depends("revision")
-    def _ladder_view(self) -> Any:
-        return pn.pane.HTML(
-            views.ladder(self.image, self.ladder_results(), current=self.settings()), sizing_mode="stretch_width"
-        )
-
-    @param.depends("revision", "azimuth")
-    def _palette_view(self) -> Any:
-        if not FEATURES["palette"]:
-            return pn.pane.HTML(views.note(f"Colour palettes: {_UNAVAILABLE}."))
-        r = self.result
-        if r is None or r.palette is None:
-            return pn.pane.HTML(views.note("Choose the k-means palette method to see its palette."))
-        dots = self._cache.get(("pixels", self._token()), lambda: compute.sample_pixels(self.image))
-        scatter = compute.scatter3d(dots, r.palette, azimuth=self.azimuth)
-        return pn.Column(
-            pn.pane.HTML(views.swatches(r.palette)),
-            pn.pane.HTML(f"<img alt='colour scatter' src='{compute.data_uri(scatter)}'>"),
-        )
-
-    @param.depends("revision")
-    def _rd_view(self) -> Any:
-        r = self.result
-        npx = self.image.shape[0] * self.image.shape[1]
-        cur = (r.bpp(npx), r.psnr, r.settings.label()) if r is not None else None
-        return pn.pane.HTML(views.rd_plot(self.rd_curves(), cur))
-
-    @param.depends("source", "codec_mode", "max_error", "codec_levels")
-    def _codec_view(self) -> Any:
-        if not FEATURES["codec"]:
-            return pn.pane.HTML(views.note(f"The .qfz codec: {_UNAVAILABLE}."))
-        try:
-            res = self.codec_result()
-        except (ValueError, TypeError) as e:
-            return pn.pane.HTML(views.note(f"codec: {e}"))
-        figs = [views.figure(res["plain"]["image"], "decoded (no corrector)")]
-        if res.get("corrected"):
-            figs.append(views.figure(res["corrected"]["image"], "decoded with the corrector"))
-        return pn.Column(
-            pn.pane.HTML(views.codec_table(res, self.image)),
-            pn.pane.HTML("<div style='display:flex;gap:10px'>" + "".join(figs) + "</div>"),
-        )
-
-    @param.depends("revision")
-    def _corrector_view(self) -> Any:
-        if not FEATURES["corrector"]:
-            return pn.pane.HTML(views.note(f"The corrector: {_UNAVAILABLE}."))
-        if self.image.ndim != 3:
-            return pn.pane.HTML(views.note("The corrector works on RGB images."))
-        res = self.corrector_result()
-        L = self.settings().level_count
-        figs = "".join(
-            views.figure(res[k]["image"], cap, width=240)
-            for k, cap in (("midbin", f"mid-bin, {L} levels"), ("fp32", "corrector fp32"), ("int8", "corrector int8"))
-        )
-        return pn.Column(
-            pn.pane.HTML(views.corrector_table(res)), pn.pane.HTML(f"<div style='display:flex;gap:10px'>{figs}</div>")
-        )
-
-    def _controls(self) -> pn.Column:
-        p = self.param
-        w = pn.widgets
-        is_scalar = p.method.rx() != "palette"
-        is_palette = p.method.rx() == "palette"
-        dropper = w.FileDropper(
-            multiple=False,
-            max_file_size=f"{self.max_upload_bytes // (1024 * 1024)}MB",
-            layout="compact",
-            sizing_mode="stretch_width",
-            css_classes=["qf-upload"],
-        )
-
-        def on_upload(event: Any) -> None:
-            if event.new:
-                name, data = list(event.new.items())[-1]
-                data = data if isinstance(data, bytes) else str(data).encode()
-                if self._background and pn.state.curdoc is not None:
-                    pn.state.execute(partial(self._load_file_async, name, data))
-                else:
-                    self.load_file(name, data)
-
-        dropper.param.watch(on_upload, "value")
-        corr: Any
-        if FEATURES["corrector"]:
-            corr = w.RadioButtonGroup.from_param(
-                p.corrector, visible=(p.method.rx() == "uniform") & (p.reconstruction.rx() == "midpoint")
-            )
-        else:
-            corr = pn.pane.HTML(f"<div style='font-size:12px;color:#666'>Corrector: {_UNAVAILABLE}</div>")
-        palette_note = (
-            []
-            if FEATURES["palette"]
-            else [pn.pane.HTML(f"<div style='font-size:12px;color:#666'>k-means palettes: {_UNAVAILABLE}</div>")]
-        )
-        downloads = [
-            self._download("png", "Result (PNG)"),
-            self._download("indexed-png", "Result (indexed PNG)"),
-            self._download("gif", "Result (GIF)"),
-        ]
-        if FEATURES["codec"]:
-            downloads.append(self._download("qfz", "Compressed (.qfz)"))
-        downloads += [
-            self._download("ladder-gif", "Ladder (animated GIF)"),
-            self._download("report", "Report (offline HTML)"),
-        ]
-        limits = (
-            f"<div style='font-size:12px;color:#666'>PNG, JPEG, WebP, TIFF{', .qfz' if FEATURES['codec'] else ''};"
-            f" up to {self.max_upload_bytes // (1024 * 1024)} MB and {self.max_pixels // 1_000_000} MP</div>"
-        )
-        return pn.Column(
-            w.Select.from_param(p.source, css_classes=["qf-source"], sizing_mode="stretch_width"),
-            dropper,
-            pn.pane.HTML(limits),
-            pn.pane.HTML("<b>Quantizer</b>"),
-            w.Select.from_param(p.method, sizing_mode="stretch_width", css_classes=["qf-method"]),
-            w.RadioButtonGroup.from_param(p.level_mode, visible=is_scalar),
-            w.RadioButtonGroup.from_param(
-                p.bits,
-                options=list(range(1, 9)),
-                css_classes=["qf-bits"],
-                visible=is_scalar & (p.level_mode.rx() == "bits"),
-            ),
-            w.IntInput.from_param(
-                p.levels, css_classes=["qf-levels"], visible=is_scalar & (p.level_mode.rx() == "levels")
-            ),
-            w.RadioButtonGroup.from_param(p.reconstruction, visible=p.method.rx() == "uniform"),
-            w.Select.from_param(p.k, visible=is_palette),
-            w.Select.from_param(p.dither, visible=is_palette),
-            w.RadioButtonGroup.from_param(p.color_space, visible=is_palette),
-            *palette_note,
-            corr,
-            pn.pane.HTML("<b>Export</b>"),
-            *downloads,
-            width=300,
-        )
-
-    def __panel__(self) -> Any:
-        pn.extension("filedropper")
-        msg = pn.pane.Alert(
-            self.param.message,
-            alert_type="danger",
-            visible=self.param.message.rx() != "",
-            css_classes=["qf-message"],
-            sizing_mode="stretch_width",
-        )
-        note = pn.pane.Alert(
-            self.param.note, alert_type="info", visible=self.param.note.rx() != "", sizing_mode="stretch_width"
-        )
-        spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22, css_classes=["qf-busy"])
-        header = pn.Row(
-            pn.pane.HTML(
-                "<div style='font-size:22px;font-weight:600'>qfast: what quantization does"
-                "</div><div style='font-size:13px;color:#555'>Pick a method and a bit depth, "
-                "and see what it keeps, what it loses and what it saves.</div>"
-            ),
-            spinner,
-        )
-        compare = pn.Row(
-            pn.Column(
-                self._swipe, pn.widgets.RadioButtonGroup.from_param(self.param.zoom), sizing_mode="stretch_width"
-            ),
-            pn.Column(self._metrics, self._explain("compare", 380), self._explain("methods", 380), width=400),
-            sizing_mode="stretch_width",
-        )
-        error = pn.Row(
-            pn.Column(self._heat, self._hist), pn.Column(self._explain("error", 320), self._explain("histogram", 320))
-        )
-
-        def lazy(fn: Any) -> Any:
-            deps = [getattr(self.param, n) for n in fn._dinfo["dependencies"]]
-
-            # Heavy views (rate-distortion, codec, corrector) compute in a worker thread; the page stays live and
-            # shows a spinner meanwhile. Only the open tab computes (the tabs are dynamic, the views lazy).
-            @param.depends(*deps)
-            async def view(*_values: Any, **_named: Any) -> Any:
-                return await asyncio.get_running_loop().run_in_executor(self._views, fn)
-
-            if not self._background:
-                return pn.param.ParamMethod(fn, lazy=True, loading_indicator=True)
-            return pn.param.ParamFunction(view, lazy=True, loading_indicator=True)
-
-        codec_controls = (
-            pn.Row(
-                pn.widgets.RadioButtonGroup.from_param(self.param.codec_mode),
-                pn.widgets.IntSlider.from_param(self.param.max_error, visible=self.param.codec_mode.rx() == "bounded"),
-                pn.widgets.IntSlider.from_param(
-                    self.param.codec_levels, visible=self.param.codec_mode.rx() == "levels"
-                ),
-            )
-            if FEATURES["codec"]
-            else pn.Spacer(height=0)
-        )
-        tabs = pn.Tabs(
-            ("Compare", compare),
-            ("Error & histograms", error),
-            ("Ladder", pn.Column(self._explain("ladder", 700), lazy(self._ladder_view))),
-            (
-                "Palette",
-                pn.Row(
-                    pn.Column(lazy(self._palette_view), pn.widgets.IntSlider.from_param(self.param.azimuth)),
-                    self._explain("palette"),
-                ),
-            ),
-            ("Rate-distortion", pn.Row(lazy(self._rd_view), self._explain("rd"))),
-            ("Codec", pn.Row(pn.Column(codec_controls, lazy(self._codec_view)), self._explain("codec"))),
-            ("Model quantization", pn.Row(lazy(self._corrector_view), self._explain("corrector", 360))),
-            dynamic=True,
-            sizing_mode="stretch_width",
-            css_classes=["qf-tabs"],
-        )
-        return pn.Column(
-            header, msg, note, pn.Row(self._controls(), tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width"
-        )
-
-
-def create_app() -> pn.viewable.Viewable:
-    """One browser page: a fresh :class:`Dashboard` (its own state and uploads) that computes in the background."""
-    d = Dashboard(background=True)
-    if pn.state.curdoc is not None:
-        pn.state.on_session_destroyed(lambda _context: d.close())
-    return d.__panel__()
-
-
-def serve(
-    port: int = 5006, *, show: bool = False, address: str = "127.0.0.1", threaded: bool = False, **kwargs: Any
-) -> Any:
-    """Serves the dashboard with Panel (Bokeh's server); blocks unless ``threaded``.
-
-    Args:
-        port: TCP port (0 picks a free one).
-        show: open it in the default web browser.
-        address: the address to listen on (loopback by default).
-        threaded: run the server in a background thread and return it (``.stop()`` ends it).
-        **kwargs: passed to :func:`panel.serve`.
-
-    Returns:
-        The server, or its thread when ``threaded``.
-    """
-    pn.extension("filedropper")
-    kwargs.setdefault("websocket_max_message_size", 64 * 1024 * 1024)
-    return pn.serve(
-        {"/": create_app},
-        port=port,
-        address=address,
-        show=show,
-        threaded=threaded,
-        title="qfast dashboard",
-        websocket_origin=[f"{address}:{port}", f"localhost:{port}"] if port else "*",
-        verbose=False,
-        **kwargs,
-    )

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from . import compute
-from .compute import Result
+from .exports import data_uri, heat_png
+from .pictures import HEAT_LUT, error_levels, thumbnail
+from .settings import Result
 
 #: Short, plain explanations shown beside the views (and in the report).
 EXPLAIN: dict[str, str] = {
@@ -121,8 +122,8 @@ def swipe(
         f'<div class="qf-swipe" data-w="{w}" data-h="{h}">'
         '<div class="qf-scroll" style="overflow:auto;max-width:100%;max-height:640px;border:1px solid #ccc">'
         f'<div class="qf-stage" style="position:relative;width:{width};aspect-ratio:{w}/{h}">'
-        f'<img class="qf-after" alt="result" src="{compute.data_uri(result)}" style="{img_style}">'
-        f'<img class="qf-before" alt="original" src="{original_src or compute.data_uri(original)}" '
+        f'<img class="qf-after" alt="result" src="{data_uri(result)}" style="{img_style}">'
+        f'<img class="qf-before" alt="original" src="{original_src or data_uri(original)}" '
         f'style="{img_style};clip-path:inset(0 50% 0 0)">'
         '<div class="qf-bar" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;'
         'box-shadow:0 0 3px #000;pointer-events:none"></div></div></div>'
@@ -171,7 +172,7 @@ _BAR: list[str] = []
 
 def _heat_bar() -> str:
     if not _BAR:
-        _BAR.append(compute.data_uri(compute.HEAT_LUT[np.linspace(0, 255, 128).astype(int)][None].repeat(10, axis=0)))
+        _BAR.append(data_uri(HEAT_LUT[np.linspace(0, 255, 128).astype(int)][None].repeat(10, axis=0)))
     return _BAR[0]
 
 
@@ -179,8 +180,8 @@ def heat_map(original: np.ndarray, r: Result, *, width: int = 384) -> str:
     """The error heat map as an ``<img>`` with a colour scale."""
     import base64
 
-    levels, scale = compute.error_levels(original, r.image, block=max(1, original.shape[1] // width))
-    src = "data:image/png;base64," + base64.b64encode(compute.heat_png(levels)).decode("ascii")
+    levels, scale = error_levels(original, r.image, block=max(1, original.shape[1] // width))
+    src = "data:image/png;base64," + base64.b64encode(heat_png(levels)).decode("ascii")
     return (
         f'<div class="qf-heat"><img alt="error heat map" src="{src}" '
         f'style="width:{width}px;max-width:100%;image-rendering:pixelated;display:block">'
@@ -196,7 +197,7 @@ def ladder(original: np.ndarray, rungs: list[Result], *, current: Any | None = N
     cells = [
         (
             "original",
-            compute.thumbnail(original, 2 * width),
+            thumbnail(original, 2 * width),
             f"{fmt_bytes(original.nbytes)} raw ({8 * original.nbytes / npx:.0f} bpp)",
             False,
         )
@@ -206,12 +207,12 @@ def ladder(original: np.ndarray, rungs: list[Result], *, current: Any | None = N
         name = f"K = {s.k}" if s.method == "palette" else f"{s.bits} bit{'s' if s.bits > 1 else ''} ({s.level_count})"
         ss = "n/a" if math.isnan(r.ssim) else f"{r.ssim:.3f}"
         text = f"PSNR {fmt_db(r.psnr)}<br>SSIM {ss}<br>{fmt_bytes(r.packed_bytes)} ({r.bpp(npx):.2f} bpp)"
-        cells.append((name, compute.thumbnail(r.image, 2 * width), text, current is not None and s == current))
+        cells.append((name, thumbnail(r.image, 2 * width), text, current is not None and s == current))
     out = ['<div class="qf-ladder" style="display:flex;flex-wrap:wrap;gap:10px">']
     for name, img, text, mark in cells:
         border = "3px solid #e6550d" if mark else "1px solid #ccc"
         out.append(
-            f'<figure style="margin:0;width:{width}px"><img alt="{escape(name)}" src="{compute.data_uri(img)}" '
+            f'<figure style="margin:0;width:{width}px"><img alt="{escape(name)}" src="{data_uri(img)}" '
             f'style="width:{width}px;border:{border};display:block">'
             f'<figcaption style="font-size:12px"><b>{escape(name)}</b><br>{text}</figcaption></figure>'
         )
@@ -282,6 +283,6 @@ def figure(img: np.ndarray, caption: str, *, width: int = 300) -> str:
     """One captioned image."""
     return (
         f'<figure style="margin:0;width:{width}px"><img alt="{escape(caption)}" '
-        f'src="{compute.data_uri(compute.thumbnail(img, 2 * width))}" style="width:{width}px;display:block">'
+        f'src="{data_uri(thumbnail(img, 2 * width))}" style="width:{width}px;display:block">'
         f'<figcaption style="font-size:12px">{escape(caption)}</figcaption></figure>'
     )

@@ -1,4 +1,4 @@
-"""The qfast command line, run as a user would (the installed entry point) and in-process."""
+"""``qfast quantize``, run as a user would (the installed entry point) and in-process."""
 
 from __future__ import annotations
 
@@ -30,15 +30,6 @@ def png(tmp_path, photo):
 def read(p):
     with Image.open(p) as im:
         return np.asarray(im)
-
-
-def test_version_and_help():
-    r = run("--version")
-    assert r.returncode == 0 and r.stdout.strip() == f"qfast {qfast.__version__}"
-    r = run("--help")
-    assert r.returncode == 0 and "quantize" in r.stdout and "demo" in r.stdout
-    r = run("quantize", "--help")
-    assert r.returncode == 0 and "--levels" in r.stdout and "--force" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -102,20 +93,6 @@ def test_argument_errors_exit_non_zero(png, tmp_path):
     assert r.returncode == 2
 
 
-def test_demo_prints_a_table_and_writes_a_comparison(tmp_path):
-    r = run("demo", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    for word in ("PSNR", "SSIM", "packed", "uniform", "lloyd-max", "mu-law"):
-        assert word in r.stdout
-    first = tmp_path / "qfast-demo.png"
-    assert first.exists() and read(first).shape[1] >= 768
-    # A second run keeps the first file and picks a free name.
-    before = first.read_bytes()
-    r = run("demo", cwd=tmp_path)
-    assert r.returncode == 0 and (tmp_path / "qfast-demo-1.png").exists()
-    assert first.read_bytes() == before
-
-
 def test_written_files_get_the_usual_permissions(png, tmp_path):
     import os
 
@@ -124,27 +101,3 @@ def test_written_files_get_the_usual_permissions(png, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
-
-
-def test_in_process_main_returns_status(png, tmp_path, capsys):
-    assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 0
-    assert main(["quantize", str(png), "-o", str(tmp_path / "a.png"), "--bits", "1"]) == 1
-    assert "already exists" in capsys.readouterr().err
-
-
-def test_bundled_samples_are_real_photos_and_named_in_the_sources():
-    sources = (qfast.samples.path("parrots").parent / "SOURCES.md").read_text()
-    assert set(qfast.samples.names()) >= {"parrots", "hats", "plane"}
-    for name in qfast.samples.names():
-        img = qfast.samples.load(name)
-        assert img.shape == (512, 768, 3) and img.dtype == np.uint8 and img.std() > 20
-        assert f"`{name}.png`" in sources
-    with pytest.raises(ValueError, match="name: expected one of"):
-        qfast.samples.load("nonexistent")
-
-
-def test_demo_other_sample_and_unknown_sample(tmp_path):
-    r = run("demo", "--sample", "hats", "-o", str(tmp_path / "h.png"))
-    assert r.returncode == 0 and "'hats'" in r.stdout and (tmp_path / "h.png").exists()
-    r = run("demo", "--sample", "nope", "-o", str(tmp_path / "n.png"))
-    assert r.returncode == 1 and "name: expected one of" in r.stderr and not (tmp_path / "n.png").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ONNX_DIR = Path(__file__).resolve().parents[1] / "onnx"
+ONNX_DIR = Path(__file__).resolve().parents[2] / "onnx"
 
 pytestmark = pytest.mark.torch
 

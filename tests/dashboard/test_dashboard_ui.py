@@ -32,8 +32,8 @@ pytestmark = pytest.mark.ui
 
 HAS_PALETTE = hasattr(qfast, "quantize_colors")
 CHROMIUM = os.environ.get("QFAST_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
-WEB_APP = Path(__file__).resolve().parent.parent / "web" / "app.py"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+WEB_APP = Path(__file__).resolve().parents[2] / "web" / "app.py"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python (the test extra) is needed")
 pytest.importorskip("panel", reason="the dashboard extra (panel) is needed")

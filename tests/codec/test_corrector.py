@@ -13,7 +13,7 @@ import pytest
 import qfast
 from qfast import corrector as qc
 
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 MODELS = Path(qc.__file__).resolve().parent / "models"
 
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import qfast
 from qfast import codec
 
-EXPECTED = Path(__file__).parent / "expected"
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+EXPECTED = Path(__file__).parent.parent / "expected"
+KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 MAGIC = b"\x89QFZ"
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 import qfast
 
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 
 
 # ---------------------------------------------------------------- references

@@ -1,0 +1,118 @@
+"""The ``.qfz`` codec's commands: ``qfast encode``, ``qfast decode`` and ``qfast info``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._io import CliError, read_image, write_image
+from ._args import _levels_arg
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds ``encode``, ``decode`` and ``info`` to the subcommands."""
+    _add_encode(sub)
+    _add_decode(sub)
+    _add_info(sub)
+
+
+def _add_encode(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "encode",
+        help="compress an image file into a .qfz file",
+        description="Compress IN into a .qfz file: with --max-error D every value decodes within D of the original "
+        "(0 is lossless; where the corrector is installed the bins are a little narrower than 2D+1, so on decode it "
+        "can raise PSNR inside the bound); with --levels L each channel keeps L levels (decoded through the "
+        "corrector where one is installed).",
+    )
+    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the .qfz file to write")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--max-error", type=_levels_arg, metavar="D", help="max error per channel, 0..32 (0: lossless)")
+    g.add_argument("--levels", type=_levels_arg, metavar="L", help="levels per channel, 2..256 (one, or 8,8,4)")
+    g.add_argument("--target-bpp", type=float, metavar="BPP", help="levels mode: the most levels within BPP")
+    p.add_argument("--color", choices=["auto", "rgb", "ycocg", "ycbcr"], default="auto")
+    p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
+    p.add_argument("--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 also tries RGB")
+    p.add_argument(
+        "--no-corrector",
+        action="store_true",
+        help="record no corrector (with --max-error: bins of 2D+1 values, the smallest file for the bound)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(run=_run_encode)
+
+
+def _run_encode(args: argparse.Namespace) -> int:
+    from .. import codec
+    from .._io import check_writable, write_bytes
+
+    check_writable(args.output, args.force)
+    img = read_image(args.input)
+    data = codec.encode(
+        img,
+        max_error=args.max_error,
+        levels=args.levels,
+        target_bpp=args.target_bpp,
+        color=args.color,
+        subsample=args.subsample,
+        effort=args.effort,
+        corrector=None if args.no_corrector else "auto",
+    )
+    write_bytes(args.output, data, args.force)
+    h = codec.inspect(data)
+    print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, max error {h['max_error']})")
+    return 0
+
+
+def _add_decode(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="decompress a .qfz file into an image file",
+        description="Decompress IN.qfz and write the image to OUT (format from OUT's extension).",
+    )
+    p.add_argument("input", metavar="IN.qfz", help="the .qfz file")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image file (.png, .tif, ...)")
+    p.add_argument("--no-correct", action="store_true", help="do not run the QANN corrector")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(run=_run_decode)
+
+
+def _read_qfz(path: str) -> bytes:
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{p}: no such file")
+    return p.read_bytes()
+
+
+def _run_decode(args: argparse.Namespace) -> int:
+    from .. import codec
+    from .._io import check_writable
+
+    check_writable(args.output, args.force)
+    data = _read_qfz(args.input)
+    try:
+        img = codec.decode(data, correct=False if args.no_correct else None)
+    except codec.FormatError as e:
+        raise CliError(f"{args.input}: {e}") from e
+    write_image(img, args.output, force=args.force)
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="print a .qfz file's header", description="Check IN.qfz and print its header.")
+    p.add_argument("input", metavar="IN.qfz", help="the .qfz file")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from .. import codec
+
+    try:
+        h = codec.inspect(_read_qfz(args.input))
+    except codec.FormatError as e:
+        raise CliError(f"{args.input}: {e}") from e
+    for k, v in h.items():
+        print(f"{k:<14}{v:.3f}" if isinstance(v, float) else f"{k:<14}{v}")
+    return 0

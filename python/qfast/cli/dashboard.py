@@ -1,0 +1,81 @@
+"""The dashboard's commands: ``qfast serve`` (the Panel app) and ``qfast report`` (an offline HTML report).
+
+Panel is imported only when ``serve`` runs; ``report`` needs only NumPy and Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .._io import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds ``serve`` and ``report`` to the subcommands."""
+    _add_serve(sub)
+    _add_report(sub)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="start the dashboard (a web page that shows what quantization does)",
+        description="Serve the qfast dashboard on this machine's loopback address. Needs the dashboard extra: "
+        "pip install 'qfast[dashboard]'.",
+    )
+    p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006; 0 picks a free one)")
+    p.add_argument("--show", action="store_true", help="open the page in the default web browser")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port: expected 0..65535, got {args.port}")
+    try:
+        import panel  # noqa: F401
+    except ImportError:
+        raise CliError("the dashboard needs Panel: pip install 'qfast[dashboard]'") from None
+    from ..dashboard.app import serve
+
+    print(f"qfast dashboard on http://127.0.0.1:{args.port}/ (Ctrl+C stops it)", file=sys.stderr)
+    serve(args.port, show=args.show)
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of what quantization does to an image",
+        description="Quantize IN as the dashboard would and write a single HTML file (images inline, no network "
+        "needed) with the comparison, error map, histograms, ladder and rate-distortion plot.",
+    )
+    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="HTML file to write")
+    p.add_argument("--method", choices=["uniform", "lloyd-max", "mu-law", "palette"], default="uniform")
+    p.add_argument("--bits", type=int, default=4, help="bits per channel, 1..8 (default 4)")
+    p.add_argument("--colors", type=int, default=16, help="palette size K, 2..256 (palette method; default 16)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._io import check_writable, write_bytes
+    from ..dashboard import report
+    from ..dashboard.settings import FeatureUnavailable, Settings, UploadError
+    from ..dashboard.upload import load_upload
+
+    check_writable(args.output, args.force)
+    data = Path(args.input).read_bytes() if Path(args.input).is_file() else None
+    if data is None:
+        raise CliError(f"{args.input}: no such file")
+    try:
+        img, _ = load_upload(str(args.input), data)
+        settings = Settings(method=args.method, bits=args.bits, k=args.colors)
+        html = report.build_report(img, settings, name=Path(args.input).name)
+    except (UploadError, FeatureUnavailable) as e:
+        raise CliError(str(e)) from e
+    write_bytes(args.output, html.encode("utf-8"), args.force)
+    return 0
