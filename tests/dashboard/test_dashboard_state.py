@@ -256,7 +256,10 @@ def test_dashboard_download_reports_errors_in_the_page(img):
     d = Dashboard()
     d.bits = 8
     widget = d._download("gif", "GIF")
-    assert widget.callback() is None and "export: result:" in d.message
+    # A download callback must return a file (None was a server traceback): a text file says what the page says.
+    text = widget.callback().getvalue().decode()
+    assert "export: result:" in d.message and text.startswith("qfast could not export this result as gif: result:")
+    assert widget.filename == "parrots-uniform-256-gif-not-exported.txt"
     widget = d._download("png", "PNG")
     assert widget.callback().getvalue()[:8] == b"\x89PNG\r\n\x1a\n" and widget.filename == "parrots-uniform-256.png"
 

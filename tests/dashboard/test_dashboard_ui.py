@@ -365,6 +365,56 @@ def test_report_downloads_and_opens_offline(ui_page: Page, ui_browser: object, t
     ctx.close()
 
 
+def test_html_in_file_names_and_file_errors_is_shown_as_text(ui_page: Page) -> None:
+    # A file name is user input: as Markdown with raw HTML it ran script in the page.
+    evil = '<img src=x onerror="window.__qf_xss=1">.png'
+    _upload(ui_page, evil, b"not an image at all", "image/png")
+    ui_page.page.get_by_text(f"{evil}: not an image qfast can read").wait_for(timeout=30_000)
+    qfz = "<b>bold</b>.qfz"
+    _upload(ui_page, qfz, b"\x89QFZ\x09\x00" + b"\x00" * 60, "application/octet-stream")  # an unknown version
+    ui_page.page.get_by_text(qfz, exact=False).first.wait_for(timeout=30_000)
+    ui_page.shot("05-upload-html-name")
+    assert ui_page.page.evaluate("() => window.__qf_xss") is None
+    assert ui_page.page.evaluate(f"() => !({_FIND})('.qf-message b')")  # no element made from the name
+    assert not [u for u in ui_page.requests if u.rstrip("/").endswith("/x")]  # the <img src=x> was never made
+    assert ui_page.errors == []
+
+
+def test_a_whole_session_fetches_only_from_the_app(ui_page: Page, app_url: str, tmp_path: Path) -> None:
+    """Load, every tab, an upload (which shows the loading indicator), a bad upload and every download: each request
+    the page makes goes to the app itself (no CDN: the page must work on a machine with no internet)."""
+    for tab in ("Ladder", "Rate-distortion", "Error & histograms", "Palette", "Codec", "Model quantization"):
+        ui_page.page.locator(".bk-tab", has_text=tab).first.click()
+        ui_page.page.wait_for_timeout(300)
+    # Upload with a lazy tab open: its view recomputes under Panel's loading indicator (whose stylesheet once came
+    # from Panel's CDN).
+    before = ui_page.state()
+    ui_page.page.locator(".bk-tab", has_text="Rate-distortion").first.click()
+    _upload(ui_page, "gradient.png", _png(320, 240), "image/png")
+    deadline = time.monotonic() + 30
+    while ui_page.page.locator(".qf-source select").input_value() != "upload: gradient.png":
+        assert time.monotonic() < deadline, "the upload did not become the current image"
+        time.sleep(0.1)
+    ui_page.page.wait_for_function(f"() => !!({_FIND})('svg polyline')", timeout=60_000)
+    ui_page.page.locator(".bk-tab", has_text="Compare").first.click()
+    ui_page.wait_change(before)
+    _upload(ui_page, "notes.txt", b"not an image", "text/plain")
+    ui_page.page.get_by_text("notes.txt: not an image qfast can read").wait_for(timeout=30_000)
+    for kind in ("png", "indexed-png", "gif", "qfz", "ladder-gif", "report"):
+        button = ui_page.page.locator(f".qf-dl-{kind} button, .qf-dl-{kind} a").first
+        if not button.count():
+            continue  # a build without the codec has no .qfz download
+        with ui_page.page.expect_download(timeout=60_000) as info:
+            button.click()
+        info.value.save_as(tmp_path / info.value.suggested_filename)
+    ui_page.page.wait_for_timeout(500)
+    host = app_url.split("/")[2]
+    foreign = [u for u in ui_page.requests if not u.startswith(("data:", "blob:")) and u.split("/")[2] != host]
+    assert foreign == [], f"the page fetched from outside the app: {sorted(set(foreign))}"
+    assert ui_page.errors == []
+    assert len(list(tmp_path.iterdir())) >= 5
+
+
 @pytest.mark.skipif(not WEB_APP.exists(), reason="web/app.py is in a checkout, not in the wheel")
 def test_panel_serve_web_app(ui_browser: object) -> None:
     port = _free_port()

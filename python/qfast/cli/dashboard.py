@@ -36,10 +36,11 @@ def _run_serve(args: argparse.Namespace) -> int:
         import panel  # noqa: F401
     except ImportError:
         raise CliError("the dashboard needs Panel: pip install 'qfast[dashboard]'") from None
-    from ..dashboard.app import serve
+    from ..dashboard.app import free_port, serve
 
-    print(f"qfast dashboard on http://127.0.0.1:{args.port}/ (Ctrl+C stops it)", file=sys.stderr)
-    serve(args.port, show=args.show)
+    port = args.port or free_port()  # 0: the free port is chosen here, so the line below names the real one
+    print(f"qfast dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)", file=sys.stderr, flush=True)
+    serve(port, show=args.show)
     return 0
 
 

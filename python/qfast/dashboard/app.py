@@ -28,10 +28,36 @@ class Dashboard(Page, State):
 
 def create_app() -> pn.viewable.Viewable:
     """One browser page: a fresh :class:`Dashboard` (its own state and uploads) that computes in the background."""
+    _serve_stylesheets_locally()
     d = Dashboard(background=True)
     if pn.state.curdoc is not None:
         pn.state.on_session_destroyed(lambda _context: d.close())
     return d.__panel__()
+
+
+def _serve_stylesheets_locally() -> None:
+    """Makes Panel point stylesheets at this server whenever it cannot tell the page's address: never at its CDN.
+
+    Panel rewrites each stylesheet's address to the document's ``dist_url``; for a model outside any document it
+    falls back to its CDN (``panel.reactive.CDN_DIST``). The persistent panes of a hidden tab are such models (the
+    tabs are dynamic), and they are updated while hidden, so showing the tab again made the page fetch
+    ``loading.css`` and the theme's CSS from cdn.holoviz.org, which a machine with no internet cannot reach
+    (Panel issue 7073). The app serves those files itself (``/static/extensions/panel/``), so that is the fallback
+    here. ``tests/dashboard/test_dashboard_ui.py`` records every request of a whole session and guards this.
+    """
+    import panel.reactive
+    from panel.io.resources import LOCAL_DIST
+
+    panel.reactive.CDN_DIST = f"/{LOCAL_DIST}"
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``address`` now (the operating system's choice)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
 
 
 def serve(
@@ -39,8 +65,11 @@ def serve(
 ) -> Any:
     """Serves the dashboard with Panel (Bokeh's server); blocks unless ``threaded``.
 
+    Only pages served from this address and port may open a session (the websocket's ``Origin`` must be
+    ``address:port`` or ``localhost:port``): another web page open in the same browser cannot drive the app.
+
     Args:
-        port: TCP port (0 picks a free one).
+        port: TCP port; 0 picks a free one (:func:`free_port`; the server's ``port`` attribute says which).
         show: open it in the default web browser.
         address: the address to listen on (loopback by default).
         threaded: run the server in a background thread and return it (``.stop()`` ends it).
@@ -49,6 +78,8 @@ def serve(
     Returns:
         The server, or its thread when ``threaded``.
     """
+    if port == 0:
+        port = free_port(address)
     pn.extension("filedropper")
     kwargs.setdefault("websocket_max_message_size", 64 * 1024 * 1024)
     return pn.serve(
@@ -58,7 +89,7 @@ def serve(
         show=show,
         threaded=threaded,
         title="qfast dashboard",
-        websocket_origin=[f"{address}:{port}", f"localhost:{port}"] if port else "*",
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
         verbose=False,
         **kwargs,
     )

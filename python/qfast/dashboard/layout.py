@@ -31,12 +31,15 @@ class Page:
             label=label, filename=f"qfast.{kind}", sizing_mode="stretch_width", css_classes=[f"qf-dl-{kind}"]
         )
 
-        def callback() -> io.BytesIO | None:
+        def callback() -> io.BytesIO:
             try:
                 name, data = self.export(kind)
             except (ValueError, FeatureUnavailable) as e:
+                # The page says why; the browser, which asked for a file, gets a short text file saying the same
+                # (a download callback must return a file: returning nothing is a server error).
                 self.message = f"export: {e}"
-                return None
+                widget.filename = f"{self._stem()}-{kind}-not-exported.txt"
+                return io.BytesIO(f"qfast could not export this result as {kind}: {e}\n".encode())
             widget.filename = name
             return io.BytesIO(data)
 
@@ -187,15 +190,19 @@ class Page:
 
     def __panel__(self) -> Any:
         pn.extension("filedropper")
-        msg = pn.pane.Alert(
-            self.param.message,
-            alert_type="danger",
+        # Messages and notes hold what users control (file names, a file's own error text): they are shown as
+        # escaped text in an HTML pane, never through Markdown, which would render HTML inside them.
+        msg = pn.pane.HTML(
+            pn.bind(views.alert, self.param.message, "danger"),
             visible=self.param.message.rx() != "",
             css_classes=["qf-message"],
             sizing_mode="stretch_width",
         )
-        note = pn.pane.Alert(
-            self.param.note, alert_type="info", visible=self.param.note.rx() != "", sizing_mode="stretch_width"
+        note = pn.pane.HTML(
+            pn.bind(views.alert, self.param.note, "info"),
+            visible=self.param.note.rx() != "",
+            css_classes=["qf-note-pane"],
+            sizing_mode="stretch_width",
         )
         spinner = pn.indicators.LoadingSpinner(value=self.param.busy, size=22, css_classes=["qf-busy"])
         header = pn.Row(
@@ -248,13 +255,22 @@ class Page:
             (
                 "Palette",
                 pn.Row(
-                    pn.Column(lazy(self._palette_view), pn.widgets.IntSlider.from_param(self.param.azimuth)),
+                    pn.Column(
+                        lazy(self._palette_view),
+                        pn.widgets.IntSlider.from_param(self.param.azimuth),
+                    ),
                     self._explain("palette"),
                 ),
             ),
             ("Rate-distortion", pn.Row(lazy(self._rd_view), self._explain("rd"))),
-            ("Codec", pn.Row(pn.Column(codec_controls, lazy(self._codec_view)), self._explain("codec"))),
-            ("Model quantization", pn.Row(lazy(self._corrector_view), self._explain("corrector", 360))),
+            (
+                "Codec",
+                pn.Row(pn.Column(codec_controls, lazy(self._codec_view)), self._explain("codec")),
+            ),
+            (
+                "Model quantization",
+                pn.Row(lazy(self._corrector_view), self._explain("corrector", 360)),
+            ),
             dynamic=True,
             sizing_mode="stretch_width",
             css_classes=["qf-tabs"],

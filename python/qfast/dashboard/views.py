@@ -241,6 +241,18 @@ def rd_plot(curves: dict[str, list[tuple[float, float, str]]], current: tuple[fl
     )
 
 
+_ALERT_COLOURS = {"danger": ("#f8d7da", "#842029", "#f5c2c7"), "info": ("#cff4fc", "#055160", "#b6effb")}
+
+
+def alert(text: str, kind: str = "info") -> str:
+    """An alert box (``kind`` "danger" or "info") showing ``text`` as plain text: HTML in it is escaped."""
+    bg, fg, border = _ALERT_COLOURS[kind]
+    return (
+        f'<div class="qf-alert qf-alert-{kind}" role="alert" style="padding:10px 14px;background:{bg};color:{fg};'
+        f'border:1px solid {border};border-radius:4px;font-size:14px">{escape(text)}</div>'
+    )
+
+
 def note(text: str) -> str:
     """A short boxed note (e.g. "not available in this build")."""
     return (
