@@ -14,6 +14,7 @@ from .codec import FormatError, decode, encode, inspect, load, save
 from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
+from .pillow import register_pillow
 from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
 from .quantize import (
     ScalarQuantization,
@@ -42,6 +43,7 @@ __all__ = [
     "quantize_lloyd_max",
     "quantize_mu_law",
     "quantize_uniform",
+    "register_pillow",
     "remap",
     "samples",
     "save",
