@@ -7,7 +7,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build-dev:  ## editable install with the release extension, plus the test tools
-	$(PY) -m pip install -e ".[test]"
+	$(PY) -m pip install -e ".[test,dashboard,ui]"
 
 build-prod:  ## a release wheel in dist/
 	$(PY) -m maturin build --release --out dist

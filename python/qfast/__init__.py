@@ -14,8 +14,8 @@ from .codec import FormatError, decode, encode, inspect, load, save
 from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
-from .pillow import register_pillow
 from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
+from .pillow import register_pillow
 from .quantize import (
     ScalarQuantization,
     dequantize_uniform,

@@ -65,7 +65,7 @@ class Page:
         r = self.result
         if r is None or r.palette is None:
             return pn.pane.HTML(views.note("Choose the k-means palette method to see its palette."))
-        dots = self._cache.get(("pixels", self._token()), lambda: sample_pixels(self.image))
+        dots = self._cached(("pixels", self._token()), lambda: sample_pixels(self.image))
         scatter = scatter3d(dots, r.palette, azimuth=self.azimuth)
         return pn.Column(
             pn.pane.HTML(views.swatches(r.palette)),

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+import cachetools
 import numpy as np
 import panel as pn
 import param
@@ -53,50 +53,6 @@ MAX_UPLOADS = 4
 
 #: Images with a longer side are reduced to this for the dashboard (the note says so), to keep it interactive.
 MAX_SIDE = 2048
-
-
-class _LRU:
-    """A small thread-safe least-recently-used cache."""
-
-    def __init__(self, size: int) -> None:
-        self._d: OrderedDict[Any, Any] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                self.hits += 1
-                return self._d[key]
-            self.misses += 1
-        value = make()
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self._size:
-                self._d.popitem(last=False)
-        return value
-
-    def peek(self, key: Any) -> Any:
-        """The cached value, or None (counted as a hit when there)."""
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                self.hits += 1
-                return self._d[key]
-        return None
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._d[key] = value
-            while len(self._d) > self._size:
-                self._d.popitem(last=False)
-
-    def __contains__(self, key: Any) -> bool:
-        with self._lock:
-            return key in self._d
 
 
 class State(pn.viewable.Viewer):
@@ -170,7 +126,10 @@ class State(pn.viewable.Viewer):
         self._images: dict[str, np.ndarray] = {}
         self._tokens: dict[str, int] = {}
         self._next_token = 0
-        self._cache = _LRU(32)  # a result with its pictures is a few MB: keep a page's memory bounded
+        # Results by (image, settings): a result with its pictures is a few MB, so a page keeps the 32 most
+        # recently used (cachetools' LRU; the lock because the page's worker threads share it).
+        self._cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=32)
+        self._cache_lock = threading.Lock()
         self._gen = 0
         self._lock: asyncio.Lock | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfast-dashboard")
@@ -360,11 +319,24 @@ class State(pn.viewable.Viewer):
         elif gen == self._gen:
             self.busy = False
 
+    def _cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, made (outside the lock, so threads do not wait on each other) if missing."""
+        with self._cache_lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = make()
+        self._store(key, value)
+        return value
+
+    def _store(self, key: Any, value: Any) -> None:
+        with self._cache_lock:
+            self._cache[key] = value
+
     def _result(self, token: int, img: np.ndarray, s: Settings, *, with_ssim: bool = True) -> Result:
-        return self._cache.get(("result", token, s, with_ssim), lambda: quantize(img, s, with_ssim=with_ssim))
+        return self._cached(("result", token, s, with_ssim), lambda: quantize(img, s, with_ssim=with_ssim))
 
     def _original_uri(self, token: int, img: np.ndarray) -> str:
-        return self._cache.get(("uri", token), lambda: data_uri(img))
+        return self._cached(("uri", token), lambda: data_uri(img))
 
     def _compute_main(self, token: int, img: np.ndarray, s: Settings, *, defer_ssim: bool = False) -> dict[str, Any]:
         """Everything the Compare and Error tabs show, as HTML, computed off the page's thread.
@@ -373,7 +345,8 @@ class State(pn.viewable.Viewer):
         the pending future, and :meth:`_finish` completes (and caches) it.
         """
         key = ("main", token, s)
-        hit = self._cache.peek(key)
+        with self._cache_lock:
+            hit = self._cache.get(key)
         if hit is not None:
             return hit
         ssim = None
@@ -402,7 +375,7 @@ class State(pn.viewable.Viewer):
                 return out
             return self._finish(token, img, s, out)
         out["metrics"] = views.metrics_table(img, r)
-        self._cache.put(key, out)
+        self._store(key, out)
         return out
 
     def _finish(self, token: int, img: np.ndarray, s: Settings, out: dict[str, Any]) -> dict[str, Any]:
@@ -410,12 +383,12 @@ class State(pn.viewable.Viewer):
         r = out["result"]
         r.ssim = out.pop("ssim").result()
         out["metrics"] = views.metrics_table(img, r)
-        self._cache.put(("result", token, s, True), r)
-        self._cache.put(("main", token, s), out)
+        self._store(("result", token, s, True), r)
+        self._store(("main", token, s), out)
         return out
 
     def _hist_of(self, token: int, img: np.ndarray) -> np.ndarray:
-        return self._cache.get(("hist", token), lambda: histograms(img))
+        return self._cached(("hist", token), lambda: histograms(img))
 
     def _apply(self, out: dict[str, Any]) -> None:
         w, h = out["size"]
@@ -436,20 +409,20 @@ class State(pn.viewable.Viewer):
     def rd_curves(self) -> dict[str, list[tuple[float, float, str]]]:
         """Rate-distortion curves of the current image (qfast's modes, JPEG, WebP)."""
         token, img = self._token(), self.image
-        return self._cache.get(("rd", token), lambda: rate_distortion(img))
+        return self._cached(("rd", token), lambda: rate_distortion(img))
 
     def codec_result(self) -> dict[str, Any]:
         """The codec round trip with the current codec settings. Raises FeatureUnavailable without the codec."""
         require("codec")
         token, img = self._token(), self.image
         kw = {"max_error": self.max_error} if self.codec_mode == "bounded" else {"levels": self.codec_levels}
-        return self._cache.get(("codec", token, tuple(kw.items())), lambda: codec_roundtrip(img, **kw))
+        return self._cached(("codec", token, tuple(kw.items())), lambda: codec_roundtrip(img, **kw))
 
     def corrector_result(self) -> dict[str, Any]:
         """fp32 against int8 corrector on the uniform mid-bin result at the current level count."""
         require("corrector")
         token, img, L = self._token(), self.image, self.settings().level_count
-        return self._cache.get(("corrector", token, L), lambda: corrector_comparison(img, L))
+        return self._cached(("corrector", token, L), lambda: corrector_comparison(img, L))
 
     # ----------------------------------------------------------------------------------------------------------
     # Exports
