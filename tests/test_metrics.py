@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from skimage.metrics import structural_similarity
 
 import qfast
-from conftest import kodak
+from conftest import PHOTOS
 
 
 def sk_ssim(a, b):
@@ -45,10 +45,10 @@ def test_mse_large_images_are_exact(photo):
     assert qfast.mse(big, other) == pytest.approx(want, rel=1e-15)
 
 
-@pytest.mark.parametrize("n", [1, 8, 19, 23])
+@pytest.mark.parametrize("name", PHOTOS)
 @pytest.mark.parametrize("bits", [1, 3, 5])
-def test_ssim_matches_scikit_image_on_photos(n, bits):
-    img = kodak(n)
+def test_ssim_matches_scikit_image_on_photos(name, bits):
+    img = qfast.samples.load(name)
     q = qfast.quantize_uniform(img, bits=bits)
     assert qfast.ssim(img, q) == pytest.approx(sk_ssim(img, q), abs=1e-4)
 

@@ -17,7 +17,6 @@ import qfast
 from qfast import codec
 
 EXPECTED = Path(__file__).parent.parent / "expected"
-KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 MAGIC = b"\x89QFZ"
 
 
@@ -30,11 +29,9 @@ def _synthetic(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
     return img[..., 0] if c == 1 else img
 
 
-def _kodak(n: int = 3) -> list[np.ndarray]:
-    from PIL import Image
-
-    files = sorted(KODAK.glob("kodim*.png"))[:n]
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+def _photos() -> list[np.ndarray]:
+    """The bundled photos (three Kodak images)."""
+    return [qfast.samples.load(name) for name in qfast.samples.names()]
 
 
 IMAGES = {
@@ -95,9 +92,8 @@ def test_bounded_never_exceeds_d(name: str, d: int, color: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not KODAK.is_dir(), reason="Kodak images not available")
-def test_bounded_on_kodak() -> None:
-    for img in _kodak(3):
+def test_bounded_on_photos() -> None:
+    for img in _photos():
         np.testing.assert_array_equal(qfast.decode(qfast.encode(img, max_error=0)), img)
         for d in (1, 2, 4, 8):
             data = qfast.encode(img, max_error=d)

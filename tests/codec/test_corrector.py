@@ -9,26 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import qfast
+from conftest import DATA, photo_crop
 from qfast import corrector as qc
 
-KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 MODELS = Path(qc.__file__).resolve().parent / "models"
 
 
 @pytest.fixture(scope="module")
 def corrector() -> qfast.Corrector:
     return qfast.Corrector(providers=["CPUExecutionProvider"])
-
-
-def kodak_crop(name: str, y: int, x: int, size: int = 192) -> np.ndarray:
-    from PIL import Image
-
-    path = KODAK / name
-    if not path.exists():
-        pytest.skip(f"the Kodak images are not here ({KODAK})")
-    return np.asarray(Image.open(path).convert("RGB"))[y : y + size, x : x + size].copy()
 
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -51,14 +43,15 @@ def expected_bins(q: np.ndarray, levels: list[int]) -> tuple[np.ndarray, np.ndar
     return lo, hi
 
 
-CROPS = [("kodim01.png", 100, 300), ("kodim05.png", 200, 200), ("kodim15.png", 60, 250), ("kodim23.png", 150, 380)]
+# Crops of the bundled photos (Kodak 3, 20 and 23): faces, sky, fabric, feathers.
+CROPS = [("hats", 100, 300), ("plane", 200, 200), ("hats", 300, 40), ("parrots", 150, 380)]
 
 
 @pytest.mark.parametrize("levels", [4, 8, 16, 32, 64, [8, 16, 4]])
-def test_improves_psnr_on_kodak_crops(corrector: qfast.Corrector, levels) -> None:
+def test_improves_psnr_on_photo_crops(corrector: qfast.Corrector, levels) -> None:
     gains = []
     for name, y, x in CROPS:
-        img = kodak_crop(name, y, x)
+        img = photo_crop(name, y, x)
         mid = qfast.quantize_uniform(img, levels)  # the mid-bin reconstruction: the baseline
         out = corrector.correct(mid, levels)
         gains.append(qfast.psnr(img, out) - qfast.psnr(img, mid))
@@ -82,7 +75,7 @@ def test_clamp_keeps_every_pixel_in_its_bin(corrector: qfast.Corrector, levels) 
 
 @pytest.mark.parametrize(("levels", "d"), [(59, 2), (33, 4), ([18, 20, 17], 8), ([40, 9, 64], [3, 14, 2])])
 def test_max_error_keeps_the_bound_whatever_the_original(corrector: qfast.Corrector, levels, d) -> None:
-    img = kodak_crop("kodim05.png", 200, 200, 96)
+    img = photo_crop("hats", 200, 200, 96)
     lv = levels if isinstance(levels, list) else [levels] * 3
     dv = np.array(d if isinstance(d, list) else [d] * 3)
     mid = qfast.quantize_uniform(img, levels)
@@ -117,7 +110,7 @@ TILE, OVERLAP = 256, 128
 def test_tiling_matches_one_pass() -> None:
     """Four overlapping tiles against one pass: within 1 grey level except a few values (at most 1 in 10,000, off
     by 2), which self-attention over a tile instead of the whole image accounts for."""
-    img = kodak_crop("kodim05.png", 100, 100, size=320)[:300, :290]
+    img = np.asarray(Image.open(DATA / "kodim05-crop.png").convert("RGB"))  # (300, 290): a face, a wall, motorbikes
     mid = qfast.quantize_uniform(img, 8)
     one = qfast.Corrector(providers=["CPUExecutionProvider"]).correct(mid, 8)  # fits one 768 tile
     tiled = qfast.Corrector(providers=["CPUExecutionProvider"], tile=TILE, overlap=OVERLAP).correct(mid, 8)
@@ -150,7 +143,7 @@ def test_ycbcr420_model_improves_the_codecs_levels_mode(levels: list[int]) -> No
     assert c.quantizer == "ycbcr420"
     gains = []
     for name, y, x in CROPS:
-        img = kodak_crop(name, y, x)
+        img = photo_crop(name, y, x)
         data = qfast.encode(img, levels=levels, subsample=True, corrector=None)
         plain = qfast.decode(data, correct=False)  # YCbCr 4:2:0 mid-bin, upsampled, back in RGB: the baseline
         gains.append(qfast.psnr(img, c.correct(plain, levels)) - qfast.psnr(img, plain))
@@ -158,7 +151,7 @@ def test_ycbcr420_model_improves_the_codecs_levels_mode(levels: list[int]) -> No
 
 
 def test_codec_decodes_ycbcr420_files_through_the_ycbcr_model() -> None:
-    img = kodak_crop("kodim05.png", 200, 200)
+    img = photo_crop("hats", 200, 200)
     data = qfast.encode(img, levels=[12, 24, 24], subsample=True)
     ycbcr_id = hashlib.sha256(qc.model_path("ycbcr420").read_bytes()).hexdigest()[:16]
     assert qfast.inspect(data)["corrector"] == ycbcr_id
@@ -171,7 +164,7 @@ def test_codec_decodes_ycbcr420_files_through_the_ycbcr_model() -> None:
 
 
 def test_codec_decodes_files_of_the_earlier_rgb_model_with_it() -> None:
-    img = kodak_crop("kodim23.png", 150, 380)
+    img = photo_crop("parrots", 150, 380)
     v1_id = hashlib.sha256(qc.model_path("rgb-v1").read_bytes()).hexdigest()[:16]
     default_id = hashlib.sha256(qc.model_path("default").read_bytes()).hexdigest()[:16]
     assert v1_id != default_id
@@ -208,12 +201,12 @@ def test_int8_model_close_to_fp32() -> None:
 
 
 @pytest.mark.parametrize("levels", [8, 32, 64])
-def test_int8_model_within_0_3_db_of_fp32_on_kodak_crops(levels: int) -> None:
+def test_int8_model_within_0_3_db_of_fp32_on_photo_crops(levels: int) -> None:
     fp32 = qfast.Corrector("default", providers=["CPUExecutionProvider"])
     int8 = qfast.Corrector("int8", providers=["CPUExecutionProvider"])
     losses = []
     for name, y, x in CROPS:
-        img = kodak_crop(name, y, x)
+        img = photo_crop(name, y, x)
         mid = qfast.quantize_uniform(img, levels)
         losses.append(qfast.psnr(img, fp32.correct(mid, levels)) - qfast.psnr(img, int8.correct(mid, levels)))
     assert np.mean(losses) < 0.3, losses

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import qfast
-
-KODAK = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
-
 
 # ---------------------------------------------------------------- references
 
@@ -86,11 +82,9 @@ def parrots() -> np.ndarray:
     return qfast.samples.load("parrots")
 
 
-def kodak(n: int) -> list[np.ndarray]:
-    files = sorted(KODAK.glob("*.png"))[:n]
-    if not files:
-        pytest.skip("the Kodak images are not beside the checkout")
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+def photos(n: int) -> list[np.ndarray]:
+    """The first ``n`` of the bundled photos other than parrots (Kodak 3 and 20)."""
+    return [qfast.samples.load(name) for name in ("hats", "plane")[:n]]
 
 
 # ---------------------------------------------------------------- palette quality
@@ -107,8 +101,8 @@ def test_palette_is_as_good_as_numpy_lloyd(parrots, k):
 
 
 @pytest.mark.parametrize("k", [4, 64])
-def test_palette_quality_on_kodak(k):
-    for img in kodak(2):
+def test_palette_quality_on_photos(k):
+    for img in photos(2):
         img = small(img, 4)
         px = img.reshape(-1, 3)
         ours = mse_with(px, qfast.kmeans_palette(img, k))
@@ -216,7 +210,7 @@ def test_remap_is_the_bruteforce_nearest(k, h, w, seed, few):
 
 
 def test_remap_on_a_photo_and_palette_transfer(parrots):
-    kod = kodak(1)[0]
+    kod = photos(1)[0]
     pal = qfast.kmeans_palette(kod, 64)
     got = qfast.remap(parrots, pal)
     px = parrots.reshape(-1, 3)

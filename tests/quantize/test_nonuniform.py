@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import qfast
-from conftest import kodak
+from conftest import PHOTOS
 
 
 def planes(img):
@@ -51,10 +51,10 @@ def numpy_lloyd(plane, L, iters=200):
     return code[assign][plane]
 
 
-@pytest.mark.parametrize("n", [1, 5, 13, 23])
+@pytest.mark.parametrize("name", PHOTOS)
 @pytest.mark.parametrize("L", [2, 3, 4, 8, 16, 32, 64, 256])
-def test_lloyd_max_never_loses_to_uniform_midpoint_on_photos(n, L):
-    img = kodak(n)
+def test_lloyd_max_never_loses_to_uniform_midpoint_on_photos(name, L):
+    img = qfast.samples.load(name)
     q = qfast.quantize_lloyd_max(img, L)
     rec = q.image()
     for c, (p, r) in enumerate(zip(planes(img), planes(rec))):
