@@ -140,6 +140,11 @@ def bin_bounds(image: np.ndarray, levels: Sequence[int]) -> tuple[np.ndarray, np
     return lo.astype(np.uint8), hi.astype(np.uint8)
 
 
+def _padded_index(size: int, padded: int, mode: str) -> np.ndarray:
+    """Source index of each position of an axis padded from ``size`` to ``padded`` as ``np.pad(mode=mode)`` would."""
+    return np.pad(np.arange(size), (0, padded - size), mode=mode) if padded > size else np.arange(size)
+
+
 def _axis_weights(size: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
     """(start, weights) of each tile along one axis; the weights of the tiles covering a pixel sum to 1.
 
@@ -319,34 +324,61 @@ class Corrector:
         img = np.ascontiguousarray(image)
         if not active.any():
             return img.copy()
-        x = img.astype(np.float32) / 255.0
-        # pad once, by reflection, to multiples of the network's stride: tiles then see the same borders and the
-        # same downsampling grid as one pass over the whole image
-        h, w = img.shape[:2]
-        ph, pw = -h % STRIDE, -w % STRIDE
-        if ph or pw:
-            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect" if h > ph and w > pw else "edge")
-        if x.shape[0] <= self.tile and x.shape[1] <= self.tile:
-            y = self._run(x, net)[:h, :w]
-        else:
-            y = self._tiled(x, net)[:h, :w]
-        out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+        out = self._bands(img, net)
         out[..., ~active] = img[..., ~active]
         if clamp or bound is not None:
-            lo, hi = bin_bounds(img, lv.tolist())
-            if bound is not None:
-                d = bound.reshape(1, 1, 3)
-                lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
-            out = np.clip(out, lo, hi).astype(np.uint8)
+            for y0 in range(0, out.shape[0], 64):  # bin bounds in bands of rows: the int planes of a band only
+                band = img[y0 : y0 + 64]
+                lo, hi = bin_bounds(band, lv.tolist())
+                if bound is not None:
+                    d = bound.reshape(1, 1, 3)
+                    lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
+                np.clip(out[y0 : y0 + 64], lo, hi, out=out[y0 : y0 + 64], casting="unsafe")
         return out
 
-    def _tiled(self, x: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Runs overlapping tiles and blends them: only one tile's activations are in memory at a time."""
-        h, w = x.shape[:2]
-        acc = np.zeros_like(x)
-        for y0, wy in _axis_weights(h, self.tile, self.overlap):
-            for x0, wx in _axis_weights(w, self.tile, self.overlap):
-                th, tw = len(wy), len(wx)
-                out = self._run(x[y0 : y0 + th, x0 : x0 + tw], levels)
-                acc[y0 : y0 + th, x0 : x0 + tw] += out * (wy[:, None] * wx[None, :])[..., None]
-        return acc
+    def _bands(self, img: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """The network over ``img`` (uint8 (H, W, 3)) in overlapping tiles, blended, rounded into a new uint8 image.
+
+        The image is seen as padded by reflection to multiples of the network's stride (so tiles see the same
+        borders and downsampling grid as one pass would), but no padded or float copy of it is made: each tile is
+        read from the uint8 image, and the blended floats are kept only for the rows that a later row of tiles
+        still overlaps. Memory beyond the output: one tile's activations and input, plus a band of
+        ``tile x W x 3`` float32 (about 9 KB per image column at the default tile of 768).
+        """
+        h, w = img.shape[:2]
+        hp, wp = h + (-h % STRIDE), w + (-w % STRIDE)
+        mode = "reflect" if h > hp - h and w > wp - w else "edge"  # reflection needs more pixels than it adds
+        rows_of, cols_of = _padded_index(h, hp, mode), _padded_index(w, wp, mode)
+        out = np.empty_like(img)
+        row_tiles = _axis_weights(hp, self.tile, self.overlap)
+        col_tiles = _axis_weights(wp, self.tile, self.overlap)
+        acc = np.zeros((min(self.tile, hp), wp, 3), np.float32)  # rows acc_y0 .. acc_y0 + len(acc) of the blend
+        acc_y0 = 0
+        for k, (y0, wy) in enumerate(row_tiles):
+            th = len(wy)
+            if y0 > acc_y0:  # rows above y0 are final: no later tile reaches them
+                done = y0 - acc_y0
+                self._emit(out, acc[:done], acc_y0, h, w)
+                acc[:-done] = acc[done:].copy()
+                acc[-done:] = 0.0
+                acc_y0 = y0
+            ry = rows_of[y0 : y0 + th]
+            for x0, wx in col_tiles:
+                tw = len(wx)
+                tile = img[np.ix_(ry, cols_of[x0 : x0 + tw])].astype(np.float32) / 255.0
+                y = self._run(tile, levels)
+                acc[y0 - acc_y0 : y0 - acc_y0 + th, x0 : x0 + tw] += y * (wy[:, None] * wx[None, :])[..., None]
+            if k == len(row_tiles) - 1:
+                self._emit(out, acc[: hp - acc_y0], acc_y0, h, w)
+        return out
+
+    @staticmethod
+    def _emit(out: np.ndarray, rows: np.ndarray, y0: int, h: int, w: int) -> None:
+        """Writes blended rows (padded coordinates, starting at row ``y0``) into the uint8 output, dropping padding."""
+        n = max(0, min(len(rows), h - y0))
+        if n:
+            band = rows[:n, :w]  # final rows: scaled and rounded in place, so no float temporaries
+            np.multiply(band, 255.0, out=band)
+            np.rint(band, out=band)
+            np.clip(band, 0, 255, out=band)
+            out[y0 : y0 + n] = band  # exact integers in 0..255: the cast to uint8 loses nothing

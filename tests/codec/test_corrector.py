@@ -336,3 +336,25 @@ def test_bad_tiles() -> None:
         qfast.Corrector(tile=128, overlap=80)
     with pytest.raises(ValueError, match="overlap: expected a multiple of 16, got 8"):
         qfast.Corrector(tile=128, overlap=8)
+
+
+def test_memory_beyond_the_output_grows_with_the_width_not_the_area() -> None:
+    """The corrector keeps floats for a band of rows only (before: the whole image in float32 twice, about 73 bytes
+    a pixel): a four times taller image needs about the same memory beyond its output."""
+    import tracemalloc
+
+    c = qfast.Corrector(providers=["CPUExecutionProvider"], tile=256, overlap=64)
+    rng = np.random.default_rng(0)
+    beyond = {}
+    for h in (600, 2400):
+        img = qfast.quantize_uniform(rng.integers(0, 256, (h, 1600, 3), dtype=np.uint8), 8)
+        c.correct(img[:64, :64], 8)
+        tracemalloc.start()
+        try:
+            out = c.correct(img, 8, max_error=16)
+            beyond[h] = tracemalloc.get_traced_memory()[1] - out.nbytes
+        finally:
+            tracemalloc.stop()
+    band = 256 * 1600 * 3 * 4  # one tile-high band of float32
+    assert beyond[2400] < 1.5 * beyond[600], beyond
+    assert beyond[2400] < 4 * band, (beyond, band)  # the whole image in float32 would be 46 MB
