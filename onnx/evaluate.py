@@ -1,9 +1,11 @@
-"""Evaluates the shipped corrector on the 24 Kodak images and writes the Markdown report and the model manifest.
+"""Evaluates the shipped corrector on Kodak and on a set of other pictures; writes the report and the manifest.
 
 For 4, 8, 16, 32 and 64 levels per channel: mean RGB PSNR and SSIM of the mid-bin reconstruction
 (``qfast.quantize_uniform``), of the corrected image (fp32 model, with and without ``clamp=True``) and of the int8
 model, all through ``qfast.Corrector`` (what users run). Then every level count 2..64 on the 256 x 256 centre crops
-of the 24 images (the "never worse than mid-bin" check), and the time of one 768 x 512 image, fp32 and int8.
+of the 24 images (the "never worse than mid-bin" check), and the time of one 768 x 512 image, fp32 and int8. The
+table is repeated for ``--other`` (``../shared/data/other``: Set14 and Manga109 covers), beside Kodak: mean gain,
+the worst image's gain and SSIM per level.
 
 With ``--ycbcr`` instead, the YCbCr 4:2:0 model: the codec's levels mode (``qfast.encode(img, levels=[L, 2L, 2L],
 subsample=True)``) decoded without and with it, for several L: bpp, PSNR, SSIM. Either run updates only its own
@@ -33,6 +35,7 @@ import qfast
 from qfast.codec import _rate_levels
 
 DEFAULT_KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+DEFAULT_OTHER = Path(__file__).resolve().parents[2] / "shared" / "data" / "other"
 TABLE_LEVELS = (4, 8, 16, 32, 64)
 TARGETS = {4: (2.5, 4.0), 8: (3.0, 4.5), 16: (2.5, 4.0), 32: (1.5, 2.5), 64: (0.5, 1.0)}  # required, goal (dB)
 YCBCR_LEVELS = (6, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128)  # luma levels; chroma gets twice as many (up to 256)
@@ -46,6 +49,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     what.add_argument("--ycbcr", type=Path, help="the YCbCr 4:2:0 model")
     p.add_argument("--int8", type=Path, default=None)
     p.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
+    p.add_argument("--other", type=Path, default=DEFAULT_OTHER,
+                   help="the second evaluation set (pictures of other kinds), reported beside Kodak; '' to skip")
     p.add_argument("--checkpoint", type=Path, default=None, help="train.py checkpoint (training budget)")
     p.add_argument("--md", type=Path, required=True, help="Markdown report to write")
     p.add_argument("--manifest", type=Path, default=None, help="manifest JSON to write")
@@ -63,7 +68,7 @@ def table(images: list[np.ndarray], fp32: qfast.Corrector, int8: Optional[qfast.
     res = {}
     for L in TABLE_LEVELS:
         cols: dict[str, list[float]] = {k: [] for k in ("mid_psnr", "mid_ssim", "psnr", "ssim", "clamp_psnr",
-                                                         "int8_psnr", "worse")}
+                                                         "int8_psnr", "worse", "gain")}
         for img in images:
             q = qfast.quantize_uniform(img, L)
             out = fp32.correct(q, L)
@@ -75,9 +80,11 @@ def table(images: list[np.ndarray], fp32: qfast.Corrector, int8: Optional[qfast.
             cols["ssim"].append(qfast.ssim(img, out))
             cols["clamp_psnr"].append(qfast.psnr(img, cl))
             cols["worse"].append(float(cols["psnr"][-1] < cols["mid_psnr"][-1]))
+            cols["gain"].append(cols["psnr"][-1] - cols["mid_psnr"][-1])
             if int8 is not None:
                 cols["int8_psnr"].append(qfast.psnr(img, int8.correct(q, L)))
         res[L] = {k: _mean(v) for k, v in cols.items() if v}
+        res[L]["worst_gain"] = float(min(cols["gain"]))
         res[L]["worse"] = sum(cols["worse"])  # images made worse than mid-bin
         res[L]["n"] = len(images)
         print(f"L={L}: " + ", ".join(f"{k} {v:.3f}" for k, v in res[L].items()), flush=True)
@@ -125,6 +132,7 @@ def ycbcr_table(images: list[np.ndarray], model: qfast.Corrector) -> dict:
             cols["psnr"].append(qfast.psnr(img, out))
             cols["ssim"].append(qfast.ssim(img, out))
             cols["worse"].append(float(cols["psnr"][-1] < cols["mid_psnr"][-1]))
+            cols["gain"].append(cols["psnr"][-1] - cols["mid_psnr"][-1])
         res[L] = {k: _mean(v) for k, v in cols.items()}
         res[L]["worse"] = sum(cols["worse"])
         res[L]["n"] = len(images)
@@ -184,7 +192,34 @@ def training_budget(checkpoint: Path, hardware: str) -> dict:
             "qat": bool(ck.get("qat", False)), "started_from": ck.get("lineage", [])}
 
 
-def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> str:
+def sets_markdown(sets: dict[str, dict]) -> list[str]:
+    """Every evaluation set side by side: per level, the mean gain over mid-bin, the worst image's gain and SSIM."""
+    names = list(sets)
+    head = "| levels | " + " | ".join(f"{n}: mean gain | {n}: worst image | {n}: SSIM mid-bin -> corrected"
+                                      for n in names) + " |"
+    lines = ["## Every evaluation set", "",
+             "RGB PSNR gain of the corrected image over mid-bin (dB), mean and the worst single image, and mean SSIM;",
+             "" + ", ".join(f"{n}: {next(iter(r.values()))['n']} images" for n, r in sets.items()) + ".", "",
+             head, "|---" * (1 + 3 * len(names)) + "|"]
+    for L in TABLE_LEVELS:
+        cells = []
+        for n in names:
+            r = sets[n][L]
+            cells += [f"{r['psnr'] - r['mid_psnr']:+.2f}", f"{r['worst_gain']:+.2f}",
+                      f"{r['mid_ssim']:.4f} -> {r['ssim']:.4f}"]
+        lines.append(f"| {L} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def load_set(folder: Path, limit: Optional[int], pattern: str = "*.png") -> list[np.ndarray]:
+    """The images of an evaluation folder as RGB uint8 arrays (greyscale ones as RGB)."""
+    files = sorted(folder.glob(pattern))[:limit]
+    if not files:
+        raise FileNotFoundError(f"no {pattern} images in {folder}")
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict, sets: Optional[dict] = None) -> str:
     """The report."""
     n_img = next(iter(res.values()))["n"]
     lines = ["# The QANN corrector on Kodak", "",
@@ -220,22 +255,24 @@ def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict) -> st
     for k in speeds:
         lines.append(f"| {k} | {sizes[k] / 1e6:.2f} MB | {speeds[k]:.3f} |")
     lines += ["", *budget_lines(budget, "rgb")]
+    if sets and len(sets) > 1:
+        lines += ["", *sets_markdown(sets)]
     return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
     """Runs the evaluation, writes ``--md`` (and ``--manifest``) and returns the results."""
     args = parse_args(argv)
-    files = sorted(args.kodak.glob("kodim*.png"))[: args.limit]
-    if not files:
-        raise FileNotFoundError(f"--kodak: no kodim*.png in {args.kodak}")
-    images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    images = load_set(args.kodak, args.limit, "kodim*.png")
     cpu = ["CPUExecutionProvider"]
     if args.ycbcr:
         return main_ycbcr(args, images)
     fp32 = qfast.Corrector(args.fp32, providers=cpu)
     int8 = qfast.Corrector(args.int8, providers=cpu) if args.int8 else None
     res = table(images, fp32, int8)
+    sets = {"Kodak": res}
+    if str(args.other) not in ("", "."):
+        sets["other"] = table(load_set(args.other, args.limit), fp32, None)
     sw = sweep(images, fp32)
     mid8 = qfast.quantize_uniform(images[0], 8)
     speeds = {"fp32": speed(fp32, mid8, [8] * 3)}
@@ -245,7 +282,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         sizes["int8"] = args.int8.stat().st_size
     print("speed (s):", speeds, "sizes:", sizes)
     budget = training_budget(args.checkpoint, args.hardware_train) if args.checkpoint else {}
-    args.md.write_text(markdown(res, sw, speeds, sizes, budget))
+    args.md.write_text(markdown(res, sw, speeds, sizes, budget, sets))
     print(f"wrote {args.md}")
     if args.manifest:
         manifest = _read_manifest(args.manifest)
@@ -264,6 +301,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
             "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak",
             "training_budget": budget,
             "kodak": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()},
+            **({"other": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in sets["other"].items()}}
+               if "other" in sets else {}),
             "kodak_sweep_256_centre": {str(L): [round(m, 3), round(c, 3)] for L, (m, c) in sw.items()},
         })
         manifest.setdefault("models", {})["default"] = {"file": args.fp32.name, "bytes": sizes["fp32"],
@@ -273,7 +312,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
                                           "seconds_768x512": speeds["int8"]}
         args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
         print(f"wrote {args.manifest}")
-    return {"table": res, "sweep": sw, "speeds": speeds, "sizes": sizes}
+    return {"table": res, "sets": sets, "sweep": sw, "speeds": speeds, "sizes": sizes}
 
 
 def _read_manifest(path: Path) -> dict:
