@@ -108,6 +108,23 @@ def main(argv: list[str] | None = None) -> None:
     vs_cv2 = f", vs cv2.LUT: {times['cv2.LUT'] / q:.2f}x" if "cv2.LUT" in times else ""
     print(f"qfast vs best numpy: {best_numpy / q:.2f}x{vs_cv2}")
 
+    print("\n== into an existing buffer (out=): no fresh output to fault in")
+    buf = np.empty_like(img)
+    dst = np.empty_like(img)
+    np.testing.assert_array_equal(qfast.quantize_uniform(img, 16, out=buf), want)
+    t_copyto = timed(lambda: np.copyto(dst, img), r)
+    t_out = timed(lambda: qfast.quantize_uniform(img, 16, out=buf), r)
+    print(f"{'call':<44}{'ms':>8}{'GB/s':>8}{'vs np.copyto':>14}")
+    print(f"{'np.copyto(existing, img)':<44}{1000 * t_copyto:>8.2f}{gb / t_copyto:>8.2f}{1.0:>13.2f}x")
+    print(
+        f"{'qfast.quantize_uniform(img, 16, out=existing)':<44}{1000 * t_out:>8.2f}{gb / t_out:>8.2f}"
+        f"{t_copyto / t_out:>13.2f}x"
+    )
+    print(
+        f"quantize_uniform with out= runs at {100 * t_copyto / t_out:.0f}% of np.copyto's speed "
+        f"(fresh output: {100 * t_copyto / q:.0f}%)"
+    )
+
     print("\n== other level counts and quantizers (qfast)")
     print(f"{'call':<44}{'ms':>8}{'GB/s':>8}{'vs quantize_uniform':>21}")
     for name, f in [

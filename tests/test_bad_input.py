@@ -29,7 +29,7 @@ def test_wrong_dtype(fn, dtype):
         fn(IMG.astype(dtype), levels=4)
 
 
-@pytest.mark.parametrize("shape", [(5,), (2, 3, 4, 1), (4, 4, 5), (4, 4, 0)])
+@pytest.mark.parametrize("shape", [(5,), (2, 2, 3, 4, 1), (4, 4, 5), (4, 4, 0)])  # 4-D is a stack (test_arrays.py)
 def test_wrong_ndim_or_channels(fn, shape):
     with pytest.raises(ValueError, match=r"(image|indices): expected shape \(H, W\) or \(H, W, C\)"):
         fn(np.zeros(shape, np.uint8), levels=4)

@@ -9,6 +9,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from ._arrays import as_array
+
 Levels = Union[int, Sequence[int]]
 
 _PIL_MODES = {"1": "L", "P": None, "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
@@ -17,7 +19,8 @@ _PIL_MODES = {"1": "L", "P": None, "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", 
 def as_image(image: Any, arg: str = "image") -> np.ndarray:
     """Returns `image` as a C-contiguous uint8 array of shape (H, W) or (H, W, C) with C in 1..4.
 
-    NumPy arrays of any strides and PIL images are accepted; palette ("P") images are expanded to RGB or RGBA and
+    NumPy arrays of any strides, array-likes (``__array__``, ``__dlpack__``, buffers, CPU torch tensors in HWC
+    layout; see :mod:`qfast._arrays`) and PIL images are accepted; palette ("P") images are expanded to RGB or RGBA and
     1-bit images to 8-bit greyscale. Raises TypeError for other types and dtypes, ValueError for other shapes.
     Masked arrays are refused (TypeError): qfast would otherwise quantize the values under the mask as if they were
     there; fill them first (``image.filled(0)``) or pass ``image.data`` to ignore the mask deliberately.
@@ -29,6 +32,7 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         )
     if _is_pil(image):
         image = _from_pil(image, arg)
+    image = as_array(image, arg)
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{arg}: expected a NumPy uint8 array or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:

@@ -16,11 +16,12 @@ back untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from . import _core
+from ._arrays import check_out, stack_input
 from ._validate import as_choice, as_float, as_image, as_images, as_int, as_palette, channels_of
 
 DITHERS = ("none", "floyd-steinberg", "atkinson", "bayer4", "bayer8")
@@ -93,7 +94,9 @@ def kmeans_palette(
     return _core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol))
 
 
-def remap(image: Any, palette: Any, *, dither: str = "none", color_space: str = "rgb") -> np.ndarray:
+def remap(
+    image: Any, palette: Any, *, dither: str = "none", color_space: str = "rgb", out: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Maps every pixel to a palette index: its nearest colour, or a dithered choice.
 
     Args:
@@ -103,6 +106,10 @@ def remap(image: Any, palette: Any, *, dither: str = "none", color_space: str = 
         dither: ``"none"`` (the exact nearest colour; ties go to the lowest index), ``"floyd-steinberg"`` or
             ``"atkinson"`` (error diffusion) or ``"bayer4"``/``"bayer8"`` (ordered, scaled by the palette's spacing).
         color_space: where "nearest" is measured: ``"rgb"`` or ``"oklab"``.
+        out: a uint8 array (H, W) (or (N, H, W) for a stack) to write the indices into; checked and returned.
+
+    A stack of images ``(N, H, W, C)`` gives ``(N, H, W)`` indices, each image mapped on its own (dithering never
+    crosses from one image into the next).
 
     Returns:
         uint8 array (H, W) of palette indices.
@@ -117,11 +124,23 @@ def remap(image: Any, palette: Any, *, dither: str = "none", color_space: str = 
         >>> idx.shape == img.shape[:2]
         True
     """
-    img = as_image(image)
     pal = as_palette(palette)
     d = as_choice(dither, "dither", DITHERS)
     cs = as_choice(color_space, "color_space", COLOR_SPACES)
-    return _core.remap(img, pal, cs, d)
+    img, stack = stack_input(image, "image")
+    if stack is None:
+        res = _core.remap(img, pal, cs, d)
+        target, _ = check_out(out, res.shape, ())
+        if target is None:
+            return res
+        np.copyto(target, res)
+        return target
+    frames = img.reshape(stack)
+    target, _ = check_out(out, stack[:3], ())
+    result = np.empty(stack[:3], np.uint8) if target is None else target
+    for i, frame in enumerate(frames):
+        result[i] = _core.remap(frame, pal, cs, d)
+    return result
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_image, as_int, as_positive, channels_of, resolve_levels
+from ._arrays import elementwise, stack_input
+from ._validate import Levels, as_int, as_positive, channels_of, resolve_levels
 
 _RECONSTRUCTIONS = ("midpoint", "full-range")
 
@@ -19,7 +20,9 @@ def _reconstruction(value: Any) -> str:
     return str(value)
 
 
-def uniform_indices(image: Any, levels: Optional[Levels] = None, *, bits: Optional[Levels] = None) -> np.ndarray:
+def uniform_indices(
+    image: Any, levels: Optional[Levels] = None, *, bits: Optional[Levels] = None, out: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Uniform quantization indices: exactly ``floor(x * L / 256)`` for each value x.
 
     Args:
@@ -38,8 +41,8 @@ def uniform_indices(image: Any, levels: Optional[Levels] = None, *, bits: Option
         >>> qfast.uniform_indices(np.array([[0, 127, 128, 255]], np.uint8), 4)
         array([[0, 1, 2, 3]], dtype=uint8)
     """
-    img = as_image(image)
-    return _core.uniform_indices(img, resolve_levels(levels, bits, channels_of(img)))
+    img, stack = stack_input(image, "image")
+    return elementwise(_core.uniform_indices, img, stack, out, resolve_levels(levels, bits, channels_of(img)))
 
 
 def dequantize_uniform(
@@ -48,6 +51,7 @@ def dequantize_uniform(
     *,
     bits: Optional[Levels] = None,
     reconstruction: str = "midpoint",
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Maps uniform quantization indices back to 8-bit values.
 
@@ -68,9 +72,9 @@ def dequantize_uniform(
         >>> qfast.dequantize_uniform(np.array([[0, 3]], np.uint8), 4, reconstruction="full-range")
         array([[  0, 255]], dtype=uint8)
     """
-    idx = as_image(indices, "indices")
+    idx, stack = stack_input(indices, "indices")
     lv = resolve_levels(levels, bits, channels_of(idx))
-    return _core.dequantize_uniform(idx, lv, _reconstruction(reconstruction))
+    return elementwise(_core.dequantize_uniform, idx, stack, out, lv, _reconstruction(reconstruction))
 
 
 def quantize_uniform(
@@ -79,6 +83,7 @@ def quantize_uniform(
     *,
     bits: Optional[Levels] = None,
     reconstruction: str = "midpoint",
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Uniform quantization to L levels and back in one pass: ``dequantize_uniform(uniform_indices(x))``.
 
@@ -94,9 +99,9 @@ def quantize_uniform(
         >>> qfast.quantize_uniform(np.array([[0, 100, 200]], np.uint8), bits=1)
         array([[ 64,  64, 192]], dtype=uint8)
     """
-    img = as_image(image)
+    img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
-    return _core.quantize_uniform(img, lv, _reconstruction(reconstruction))
+    return elementwise(_core.quantize_uniform, img, stack, out, lv, _reconstruction(reconstruction))
 
 
 @dataclass(frozen=True)
@@ -118,9 +123,11 @@ class ScalarQuantization:
         """The level count of each channel."""
         return tuple(len(c) for c in self.codebook)
 
-    def image(self) -> np.ndarray:
-        """The reconstructed uint8 image: each index replaced by its channel's codeword."""
-        return _core.apply_codebooks(self.indices, [c.tolist() for c in self.codebook])
+    def image(self, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The reconstructed uint8 image (or stack): each index replaced by its channel's codeword; into ``out``
+        (checked, written and returned) if given."""
+        idx, stack = stack_input(self.indices, "indices")
+        return elementwise(_core.apply_codebooks, idx, stack, out, [c.tolist() for c in self.codebook])
 
 
 def quantize_lloyd_max(
@@ -151,12 +158,12 @@ def quantize_lloyd_max(
         >>> qfast.psnr(img, q.image()) >= qfast.psnr(img, qfast.quantize_uniform(img, 8))
         True
     """
-    img = as_image(image)
+    img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
     t = as_positive(tol, "tol", allow_zero=True)
-    indices, codebooks = _core.quantize_lloyd_max(img, lv, it, t)
-    return ScalarQuantization(indices, tuple(codebooks), "lloyd-max")
+    indices, codebooks = _core.quantize_lloyd_max(img, lv, it, t)  # a stack: one quantizer for its joint histogram
+    return ScalarQuantization(indices if stack is None else indices.reshape(stack), tuple(codebooks), "lloyd-max")
 
 
 def quantize_mu_law(
@@ -179,8 +186,8 @@ def quantize_mu_law(
     Returns:
         A :class:`ScalarQuantization` with ``.indices``, ``.codebook`` and ``.image()``.
     """
-    img = as_image(image)
+    img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
     m = as_positive(mu, "mu", allow_zero=False)
     indices, codebooks = _core.quantize_mu_law(img, lv, m)
-    return ScalarQuantization(indices, tuple(codebooks), "mu-law")
+    return ScalarQuantization(indices if stack is None else indices.reshape(stack), tuple(codebooks), "mu-law")

@@ -98,17 +98,40 @@ impl Out {
     }
 }
 
-/// Runs `f(src, dst)` without the GIL into a fresh output of the image's shape.
+/// Runs `f(src, dst)` without the GIL into `out` or, without one, a fresh output of the image's shape.
+///
+/// `out` (NumPy's `out=`) must have the image's shape and be C-contiguous and writeable; it is written whole and
+/// returned. An `out` that is the input array itself is refused here (the borrow check); Python passes a copy of an
+/// input that overlaps its output.
 pub(crate) fn map_image<'py>(
     py: Python<'py>,
     img: &Image<'_>,
+    out: Option<Bound<'py, PyArrayDyn<u8>>>,
     f: impl FnOnce(&[u8], &mut [u8]) -> crate::Result<()> + Send,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let data = img.data;
-    let (arr, ptr, len) = new_array(py, &img.shape)?;
-    let out = Out(ptr, len);
-    // SAFETY: `arr` is alive for the whole call and nobody else can reach it yet.
+    let Some(arr) = out else {
+        let (arr, ptr, len) = new_array(py, &img.shape)?;
+        let out = Out(ptr, len);
+        // SAFETY: `arr` is alive for the whole call and nobody else can reach it yet.
+        detach(py, move || f(data, unsafe { out.slice() }))?;
+        return Ok(arr);
+    };
+    if arr.shape() != img.shape.as_slice() {
+        return Err(Error::value(
+            "out",
+            format!("expected shape {:?} (the input's), got {:?}", img.shape, arr.shape()),
+        )
+        .into());
+    }
+    let mut guard = arr
+        .try_readwrite()
+        .map_err(|e| Error::value("out", format!("expected a writeable array not shared with the input ({e})")))?;
+    let dst = guard.as_slice_mut().map_err(|_| Error::value("out", "expected a C-contiguous array"))?;
+    let out = Out(dst.as_mut_ptr(), dst.len());
+    // SAFETY: the read-write borrow of `arr` is held until `detach` returns, so no other borrow can see the bytes.
     detach(py, move || f(data, unsafe { out.slice() }))?;
+    drop(guard);
     Ok(arr)
 }
 

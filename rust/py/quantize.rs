@@ -12,42 +12,48 @@ fn check_channels(levels: &[u16], img: &Image<'_>) -> PyResult<()> {
 
 /// Uniform indices `floor(x * L / 256)`, `levels` one per channel.
 #[pyfunction(name = "uniform_indices")]
+#[pyo3(signature = (image, levels, out=None))]
 fn py_uniform_indices<'py>(
     py: Python<'py>,
     image: PyReadonlyArrayDyn<'py, u8>,
     levels: Vec<u16>,
+    out: Option<Bound<'py, PyArrayDyn<u8>>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let img = self::image(&image, "image")?;
     check_channels(&levels, &img)?;
-    map_image(py, &img, |s, d| uniform::indices(s, d, &levels))
+    map_image(py, &img, out, |s, d| uniform::indices(s, d, &levels))
 }
 
 /// The reconstruction of uniform indices.
 #[pyfunction(name = "dequantize_uniform")]
+#[pyo3(signature = (indices, levels, reconstruction, out=None))]
 fn py_dequantize_uniform<'py>(
     py: Python<'py>,
     indices: PyReadonlyArrayDyn<'py, u8>,
     levels: Vec<u16>,
     reconstruction: &str,
+    out: Option<Bound<'py, PyArrayDyn<u8>>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let img = image(&indices, "indices")?;
     check_channels(&levels, &img)?;
     let rec = uniform::Reconstruction::parse(reconstruction)?;
-    map_image(py, &img, |s, d| uniform::dequantize(s, d, &levels, rec))
+    map_image(py, &img, out, |s, d| uniform::dequantize(s, d, &levels, rec))
 }
 
 /// Uniform quantization and reconstruction in one pass.
 #[pyfunction(name = "quantize_uniform")]
+#[pyo3(signature = (image, levels, reconstruction, out=None))]
 fn py_quantize_uniform<'py>(
     py: Python<'py>,
     image: PyReadonlyArrayDyn<'py, u8>,
     levels: Vec<u16>,
     reconstruction: &str,
+    out: Option<Bound<'py, PyArrayDyn<u8>>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let img = self::image(&image, "image")?;
     check_channels(&levels, &img)?;
     let rec = uniform::Reconstruction::parse(reconstruction)?;
-    map_image(py, &img, |s, d| uniform::quantize(s, d, &levels, rec))
+    map_image(py, &img, out, |s, d| uniform::quantize(s, d, &levels, rec))
 }
 
 type Quantized<'py> = (Bound<'py, PyArrayDyn<u8>>, Vec<Bound<'py, PyArray1<u8>>>);
@@ -58,7 +64,7 @@ fn quantize_with<'py>(
     img: &Image<'_>,
     qs: Vec<nonuniform::ScalarQuantizer>,
 ) -> PyResult<Quantized<'py>> {
-    let idx = map_image(py, img, |s, d| nonuniform::apply_indices(s, d, &qs))?;
+    let idx = map_image(py, img, None, |s, d| nonuniform::apply_indices(s, d, &qs))?;
     let codebooks = qs.into_iter().map(|q| q.codebook.into_pyarray(py)).collect();
     Ok((idx, codebooks))
 }
@@ -98,10 +104,12 @@ fn py_quantize_mu_law<'py>(
 
 /// Reconstructs an index image with one codebook per channel.
 #[pyfunction(name = "apply_codebooks")]
+#[pyo3(signature = (indices, codebooks, out=None))]
 fn py_apply_codebooks<'py>(
     py: Python<'py>,
     indices: PyReadonlyArrayDyn<'py, u8>,
     codebooks: Vec<Vec<u8>>,
+    out: Option<Bound<'py, PyArrayDyn<u8>>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let img = image(&indices, "indices")?;
     if codebooks.len() != img.channels {
@@ -111,7 +119,7 @@ fn py_apply_codebooks<'py>(
         )
         .into());
     }
-    map_image(py, &img, |s, d| nonuniform::apply_codebooks(s, d, &codebooks))
+    map_image(py, &img, out, |s, d| nonuniform::apply_codebooks(s, d, &codebooks))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
