@@ -57,7 +57,9 @@ def _quality(src: np.ndarray, out: np.ndarray, metrics: bool) -> tuple[Optional[
     a, b = _colour_part(src), _colour_part(out)
     if a.ndim == 3 and a.shape[2] == 1:
         a, b = a[..., 0], b.reshape(a.shape[:2])
-    return float(psnr(a, b)), float(ssim(a, b))
+    # SSIM's 11 x 11 window needs an image at least that large.
+    s = float(ssim(a, b)) if min(a.shape[:2]) >= 11 else None
+    return float(psnr(a, b)), s
 
 
 def _write(dst: Path, data: bytes, force: bool) -> int:
