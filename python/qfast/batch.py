@@ -21,7 +21,9 @@ its outputs at a time, and at most two tasks per worker are in flight.
   debugging; the Rust kernels then use every core). A worker that dies (killed, out of memory) costs only its file:
   the files that were in flight are retried one at a time, and the one that kills its worker again is failed.
 - **Shared palette**: ``qfast batch palette --shared K`` (``shared=K``) sums the colour histograms of all inputs
-  (:class:`qfast.ColorHistogram`, one per file, summed in the workers and then in a tree), runs k-means on the sum
+  (:class:`qfast.ColorHistogram`, one per file; each worker sums a chunk of files into a fixed table of 2**24
+  counts, this process the chunks' sums into another, so the memory does not grow with the number of files), runs
+  k-means on the sum
   (the palette :func:`qfast.kmeans_palette` of the list of all images would give) and maps every file onto it.
 
 :func:`run` adds the manifest (``out_dir/qfast-batch.jsonl`` or ``.csv``: one line per file as it finishes), a
@@ -58,6 +60,8 @@ IMAGE_SUFFIXES = frozenset(
 )
 #: The manifest's name in the output folder, without its extension.
 MANIFEST_NAME = "qfast-batch"
+#: At most this many files per task of the shared palette's histogram reduction.
+CHUNK_FILES = 256
 #: Manifest formats.
 MANIFEST_FORMATS = ("jsonl", "csv")
 
@@ -332,28 +336,34 @@ def skipped(task: Task) -> FileResult:
     return FileResult(task.input, task.output, "skipped", bytes_in=size_in, bytes_out=size_out)
 
 
-class _TreeSum:
-    """Sums histograms as a binary counter does (equal-sized partial sums merge), so n histograms cost
-    O(colours x log n) merging instead of O(colours x n) for a running total."""
+class _HistogramSum:
+    """A running sum of histograms in bounded memory: the first is kept as it is; from the second on they are added
+    into one dense table of 2**24 counts (:meth:`qfast.ColorHistogram.sum`), so the memory does not grow with their
+    number."""
 
     def __init__(self) -> None:
-        self.stack: list[tuple[int, Any]] = []
+        from . import _core
+
+        self._new = _core.ColorHistogramSum
+        self.first: Any = None
+        self.acc: Any = None
 
     def add(self, h: Any) -> None:
-        level = 0
-        while self.stack and self.stack[-1][0] == level:
-            _, top = self.stack.pop()
-            h = top + h
-            level += 1
-        self.stack.append((level, h))
+        if self.first is None and self.acc is None:
+            self.first = h
+            return
+        if self.acc is None:
+            self.acc = self._new()
+            self.acc.add(self.first._h)
+            self.first = None
+        self.acc.add(h._h)
 
     def total(self) -> Any:
         from .palette import ColorHistogram
 
-        out = ColorHistogram()
-        for _, h in reversed(self.stack):
-            out = h + out
-        return out
+        if self.acc is not None:
+            return ColorHistogram._wrap(self.acc.histogram())
+        return self.first if self.first is not None else ColorHistogram()
 
 
 def histogram_task(paths: list[str]) -> tuple[Any, list[tuple[str, str]]]:
@@ -363,7 +373,7 @@ def histogram_task(paths: list[str]) -> tuple[Any, list[tuple[str, str]]]:
     from ._io import read_image
     from .palette import ColorHistogram
 
-    acc, errors = _TreeSum(), []
+    acc, errors = _HistogramSum(), []
     for p in paths:
         try:
             acc.add(ColorHistogram(read_image(p)))
@@ -414,6 +424,9 @@ class LocalEngine:
         methods = mp.get_all_start_methods()
         # Not fork: a forked child inherits the parent's threads' locks (tqdm's, the Rust pool's) half-held.
         ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if ctx.get_start_method() == "forkserver":
+            # The server imports these once; each worker forked from it then starts in milliseconds.
+            ctx.set_forkserver_preload(["qfast.batch", "qfast._ops", "qfast.palette", "qfast.quantize", "PIL.Image"])
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(1,))
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
@@ -464,7 +477,7 @@ class LocalEngine:
 
     def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
         """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums."""
-        acc, errors = _TreeSum(), []
+        acc, errors = _HistogramSum(), []
         for chunk, res in self.map_unordered(histogram_task, chunks):
             if isinstance(res, Lost):
                 errors += [(p, res.message) for p in chunk]
@@ -599,8 +612,9 @@ def _palette_of(
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     from .palette import kmeans_palette
 
-    # Several chunks per worker, so a slow file does not hold up the end, and few enough that the sums are cheap.
-    parts = 4 * max(1, getattr(engine, "workers", 1) or 1)
+    # Several chunks per worker, so a slow file does not hold up the end, and at most CHUNK_FILES files each, so a
+    # worker lost on a chunk costs little; few enough that the sums are cheap.
+    parts = max(4 * max(1, getattr(engine, "workers", 1) or 1), -(-len(paths) // CHUNK_FILES))
     hist, errors = engine.sum_histograms(_chunks(paths, parts))
     if hist.total == 0:
         raise BatchError("no readable image among the inputs to build the shared palette from")

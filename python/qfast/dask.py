@@ -195,10 +195,7 @@ def _block_histogram(block: np.ndarray) -> Any:
 def _sum(*hs: Any) -> Any:
     from .palette import ColorHistogram
 
-    total = ColorHistogram()
-    for h in hs:
-        total = total + h
-    return total
+    return ColorHistogram.sum(hs)
 
 
 def histogram(image: Any) -> Any:

@@ -246,6 +246,9 @@ pub struct ColorCounts {
     counts: Vec<u64>,
 }
 
+/// The number of RGB colours, the length of a dense count table (`ColorCounts::add_to_dense`).
+pub const DENSE_COLORS: usize = 1 << 24;
+
 /// Magic of `ColorCounts::to_bytes` (version 1).
 const COUNTS_MAGIC: &[u8; 5] = b"QFCH\x01";
 
@@ -346,6 +349,34 @@ impl ColorCounts {
             };
             colors.push(c);
             counts.push(n);
+        }
+        Ok(ColorCounts { colors, counts })
+    }
+
+    /// Adds the counts into a dense table of `2^24` counts, one per colour (`DENSE_COLORS`): summing many
+    /// histograms this way costs one pass over each and a fixed 128 MiB, however many there are.
+    pub fn add_to_dense(&self, dense: &mut [u64]) -> Result<()> {
+        if dense.len() != DENSE_COLORS {
+            return Err(Error::value("dense", format!("expected {DENSE_COLORS} counts, got {}", dense.len())));
+        }
+        for (&c, &n) in self.colors.iter().zip(&self.counts) {
+            // `c < 2^24 = dense.len()` is an invariant of `ColorCounts`.
+            let e = &mut dense[c as usize];
+            *e = e.checked_add(n).ok_or_else(|| Error::value("histogram", "pixel count overflows 64 bits"))?;
+        }
+        Ok(())
+    }
+
+    /// The counts of a dense table of `2^24` counts (the colours with a non-zero count).
+    pub fn from_dense(dense: &[u64]) -> Result<Self> {
+        if dense.len() != DENSE_COLORS {
+            return Err(Error::value("dense", format!("expected {DENSE_COLORS} counts, got {}", dense.len())));
+        }
+        let n = dense.par_iter().filter(|&&v| v > 0).count();
+        let (mut colors, mut counts): (Vec<u32>, Vec<u64>) = (with_capacity(n)?, with_capacity(n)?);
+        for (c, &v) in dense.iter().enumerate().filter(|(_, v)| **v > 0) {
+            colors.push(c as u32);
+            counts.push(v);
         }
         Ok(ColorCounts { colors, counts })
     }
@@ -521,6 +552,11 @@ mod tests {
         let want: Vec<u32> = distinct_colors(&[ia, ib]).unwrap().iter().map(|&(c, _)| pack_rgb(c)).collect();
         assert_eq!(sum.colors(), want.as_slice());
         assert_eq!(ColorCounts::from_bytes(&sum.to_bytes().unwrap()).unwrap(), sum);
+        let mut dense = zeroed::<u64>(DENSE_COLORS).unwrap();
+        ColorCounts::of_images(&[ia]).unwrap().add_to_dense(&mut dense).unwrap();
+        ColorCounts::of_images(&[ib]).unwrap().add_to_dense(&mut dense).unwrap();
+        assert_eq!(ColorCounts::from_dense(&dense).unwrap(), sum);
+        assert!(sum.add_to_dense(&mut dense[1..]).is_err());
     }
 
     #[test]

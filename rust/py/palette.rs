@@ -5,7 +5,7 @@ use super::{detach, image};
 use crate::error::Error;
 use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::{self, Dither};
-use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef};
+use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef, DENSE_COLORS};
 use crate::palette::kmeans::{self, Method, Params};
 use crate::palette::remap::{self, Nearest};
 use numpy::ndarray::Array2;
@@ -188,6 +188,45 @@ impl PyColorHistogram {
     }
 }
 
+/// A running sum of histograms in a dense table of 2^24 counts (128 MiB, allocated zeroed on the first `add`, so the
+/// pages the counts never reach are never touched).
+#[pyclass(name = "ColorHistogramSum", module = "qfast._core")]
+pub(crate) struct PyColorHistogramSum {
+    dense: Vec<u64>,
+}
+
+#[pymethods]
+impl PyColorHistogramSum {
+    /// An empty sum.
+    #[new]
+    fn py_new() -> Self {
+        PyColorHistogramSum { dense: Vec::new() }
+    }
+
+    /// Adds a histogram's counts.
+    fn add(&mut self, py: Python<'_>, histogram: PyRef<'_, PyColorHistogram>) -> PyResult<()> {
+        let counts = &histogram.inner;
+        let dense = &mut self.dense;
+        detach(py, || {
+            if dense.is_empty() {
+                *dense = crate::alloc::zeroed::<u64>(DENSE_COLORS)?;
+            }
+            counts.add_to_dense(dense)
+        })?;
+        Ok(())
+    }
+
+    /// The histogram of everything added so far.
+    fn histogram(&self, py: Python<'_>) -> PyResult<PyColorHistogram> {
+        if self.dense.is_empty() {
+            return Ok(PyColorHistogram { inner: ColorCounts::default() });
+        }
+        let dense = &self.dense;
+        let inner = detach(py, || ColorCounts::from_dense(dense))?;
+        Ok(PyColorHistogram { inner })
+    }
+}
+
 /// A palette of at most `k` colours from a histogram: the palette of the pixels it counted.
 #[pyfunction(name = "kmeans_palette_histogram")]
 #[allow(clippy::too_many_arguments)]
@@ -210,6 +249,7 @@ fn py_kmeans_palette_histogram<'py>(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyColorHistogram>()?;
+    m.add_class::<PyColorHistogramSum>()?;
     m.add_function(wrap_pyfunction!(py_kmeans_palette_histogram, m)?)?;
     m.add_function(wrap_pyfunction!(py_kmeans_palette, m)?)?;
     m.add_function(wrap_pyfunction!(py_remap, m)?)?;

@@ -59,6 +59,8 @@ def test_sum_is_exact_and_order_free(photos):
     assert (hs[2] + hs[0]) + hs[1] == hs[0] + (hs[1] + hs[2])
     assert ColorHistogram.from_images(photos[:3]) == total
     assert ColorHistogram() + hs[0] == hs[0]
+    assert ColorHistogram.sum(hs) == total  # the dense table of 2**24 counts
+    assert ColorHistogram.sum(iter(hs[:1])) == hs[0] and ColorHistogram.sum([]) == ColorHistogram()
     assert len(ColorHistogram()) == 0 and ColorHistogram().total == 0
 
 
@@ -121,3 +123,5 @@ def test_bad_input():
         ColorHistogram.from_bytes("text")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ColorHistogram() + 1  # type: ignore[operator]
+    with pytest.raises(TypeError, match="ColorHistogram items"):
+        ColorHistogram.sum([ColorHistogram(), np.zeros((2, 2), np.uint8)])
