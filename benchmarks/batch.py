@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import resource
 import shutil
 import subprocess
@@ -154,14 +155,20 @@ def child(mode: str, folder: str, n: int, k: int, workers: int, out: str) -> Non
             with Image.open(f) as im:
                 imgs.append(np.asarray(im.convert("RGB")))
         pal = qfast.kmeans_palette(imgs, k)
+        size = 0
     else:
-        pal, bad = batch.shared_palette([str(f) for f in files], k, workers=workers)
+        hist, bad = batch.histogram([str(f) for f in files], workers=workers)
         assert not bad
+        pal = qfast.kmeans_palette(hist, k)
+        size = len(pickle.dumps(hist))
     dt = time.perf_counter() - t
     total, worker = mem.close()
     np.save(out, pal)
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": dt, "rss_mib": rss_self, "total_mib": total, "worker_mib": worker}))
+    res = {"seconds": dt, "rss_mib": rss_self, "total_mib": total, "worker_mib": worker, "hist_bytes": size}
+    if mode != "list":
+        res["colours"] = len(hist)
+    print(json.dumps(res))
 
 
 def run_child(mode: str, folder: Path, n: int, k: int, workers: int, tmp: Path) -> tuple[dict, np.ndarray]:
@@ -195,6 +202,11 @@ def main() -> None:
         n = len(files)
         px = sum(Image.open(f).size[0] * Image.open(f).size[1] for f in files)
         print(f"{n} images ({px / 1e6:.1f} Mpixels) in {folder}; {cores} cores; qfast {qfast.__version__}")
+        one = [len(pickle.dumps(qfast.ColorHistogram(Image.open(f).convert("RGB")))) for f in files[:: max(1, n // 20)]]
+        print(
+            f"one image's histogram pickled: median {np.median(one) / 1e3:.0f} kB (the PNG files: median "
+            f"{np.median([f.stat().st_size for f in files]) / 1e3:.0f} kB)"
+        )
         cluster = client = None
         if not a.no_dask:
             from distributed import Client, LocalCluster
@@ -248,6 +260,7 @@ def main() -> None:
                 f"  [{load()}]",
                 flush=True,
             )
+            print(f"         the sum: {hist['colours']:,} colours, {hist['hist_bytes'] / 1e6:.1f} MB pickled")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -559,6 +559,35 @@ def check_options(command: str, options: dict[str, Any], metrics: bool = True) -
             pass  # the probe's own file system (a full temporary folder): not the options' fault
 
 
+def histogram(
+    inputs: Iterable[Source], *, workers: Optional[int] = None, engine: Optional[Engine] = None
+) -> tuple[Any, list[tuple[str, str]]]:
+    """The summed colour histogram of many image files, computed by the workers (each reads its own files and sends
+    back one :class:`qfast.ColorHistogram` per chunk of files: no pixels travel).
+
+    Keep it (``pickle``, or :meth:`qfast.ColorHistogram.to_bytes`) to try several palette sizes, or to add a new
+    folder's histogram to it later, without reading the images again.
+
+    Args:
+        inputs: image files, folders or glob patterns (as :func:`run`).
+        workers: processes (default: the cores); ignored when ``engine`` is given.
+        engine: where the histograms are computed (:class:`LocalEngine`, or :class:`qfast.dask.DaskEngine`).
+
+    Returns:
+        The histogram, and the files that could not be read, with their errors.
+
+    Raises:
+        BatchError: no input files.
+
+    Example:
+        >>> hist, bad = qfast.batch.histogram(["photos/"])
+        >>> qfast.kmeans_palette(hist, 64).shape
+        (64, 3)
+    """
+    paths = sorted(str(p) for p, _ in collect_inputs("palette", inputs))
+    return _histogram_of(paths, engine or LocalEngine(workers))
+
+
 def shared_palette(
     inputs: Iterable[Source],
     k: int,
@@ -570,7 +599,8 @@ def shared_palette(
     color_space: str = "rgb",
     max_iter: Optional[int] = None,
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """One palette of ``k`` colours for many image files: the sum of their colour histograms, then k-means on it.
+    """One palette of ``k`` colours for many image files: the sum of their colour histograms (:func:`histogram`),
+    then k-means on it.
 
     The palette equals ``qfast.kmeans_palette(list_of_all_images, k, ...)`` bit for bit, but no more than one image
     per worker is in memory, and what travels between processes is one histogram per chunk of files.
@@ -612,13 +642,17 @@ def _palette_of(
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     from .palette import kmeans_palette
 
-    # Several chunks per worker, so a slow file does not hold up the end, and at most CHUNK_FILES files each, so a
-    # worker lost on a chunk costs little; few enough that the sums are cheap.
-    parts = max(4 * max(1, getattr(engine, "workers", 1) or 1), -(-len(paths) // CHUNK_FILES))
-    hist, errors = engine.sum_histograms(_chunks(paths, parts))
+    hist, errors = _histogram_of(paths, engine)
     if hist.total == 0:
         raise BatchError("no readable image among the inputs to build the shared palette from")
     return kmeans_palette(hist, k, method=method, seed=seed, color_space=color_space, max_iter=max_iter), errors
+
+
+def _histogram_of(paths: list[str], engine: Any) -> tuple[Any, list[tuple[str, str]]]:
+    # Several chunks per worker, so a slow file does not hold up the end, and at most CHUNK_FILES files each, so a
+    # worker lost on a chunk costs little; few enough that the sums are cheap.
+    parts = max(4 * max(1, getattr(engine, "workers", 1) or 1), -(-len(paths) // CHUNK_FILES))
+    return engine.sum_histograms(_chunks(paths, parts))
 
 
 # ---------------------------------------------------------------- running

@@ -81,6 +81,24 @@ def test_shared_palette_equals_the_palette_of_the_list(src, images, tmp_path):
     pal, bad = batch.shared_palette([src], 24, workers=2)
     np.testing.assert_array_equal(pal, want)
     assert bad == []
+    hist, bad = batch.histogram([src], workers=2)
+    assert hist == qfast.ColorHistogram.from_images(images.values()) and bad == []
+
+
+def test_histogram_and_shared_palette_bad_input(src, tmp_path):
+    (src / "broken.png").write_bytes(b"broken")
+    hist, bad = batch.histogram([src], workers=0)
+    assert [Path(p).name for p, _ in bad] == ["broken.png"] and "cannot read image" in bad[0][1]
+    assert hist.total > 0
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "x.png").write_bytes(b"broken")
+    with pytest.raises(batch.BatchError, match="no readable image"):
+        batch.shared_palette([only_bad], 8, workers=0)
+    with pytest.raises(batch.BatchError, match="no such file"):
+        batch.histogram([tmp_path / "missing"])
+    with pytest.raises(ValueError, match="k"):
+        batch.shared_palette([src], 300, workers=0)
 
 
 def test_resumes_skips_up_to_date_and_force_redoes(src, images, tmp_path):
