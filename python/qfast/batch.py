@@ -21,8 +21,8 @@ its outputs at a time, and at most two tasks per worker are in flight.
   debugging; the Rust kernels then use every core). A worker that dies (killed, out of memory) costs only its file:
   the files that were in flight are retried one at a time, and the one that kills its worker again is failed.
 - **Shared palette**: ``qfast batch palette --shared K`` (``shared=K``) sums the colour histograms of all inputs
-  (:class:`qfast.ColorHistogram`, one per file; each worker sums a chunk of files into a fixed table of 2**24
-  counts, this process the chunks' sums into another, so the memory does not grow with the number of files), runs
+  (:class:`qfast.ColorHistogram`, one per file; each worker sums a chunk of files, this process the chunks' sums,
+  each with a :class:`qfast.palette.HistogramSum`, whose memory does not grow with the number of files), runs
   k-means on the sum
   (the palette :func:`qfast.kmeans_palette` of the list of all images would give) and maps every file onto it.
 
@@ -336,44 +336,14 @@ def skipped(task: Task) -> FileResult:
     return FileResult(task.input, task.output, "skipped", bytes_in=size_in, bytes_out=size_out)
 
 
-class _HistogramSum:
-    """A running sum of histograms in bounded memory: the first is kept as it is; from the second on they are added
-    into one dense table of 2**24 counts (:meth:`qfast.ColorHistogram.sum`), so the memory does not grow with their
-    number."""
-
-    def __init__(self) -> None:
-        from . import _core
-
-        self._new = _core.ColorHistogramSum
-        self.first: Any = None
-        self.acc: Any = None
-
-    def add(self, h: Any) -> None:
-        if self.first is None and self.acc is None:
-            self.first = h
-            return
-        if self.acc is None:
-            self.acc = self._new()
-            self.acc.add(self.first._h)
-            self.first = None
-        self.acc.add(h._h)
-
-    def total(self) -> Any:
-        from .palette import ColorHistogram
-
-        if self.acc is not None:
-            return ColorHistogram._wrap(self.acc.histogram())
-        return self.first if self.first is not None else ColorHistogram()
-
-
 def histogram_task(paths: list[str]) -> tuple[Any, list[tuple[str, str]]]:
     """The summed colour histogram of image files (read one at a time), and the files that could not be read with
     their errors. A task of the shared palette's reduction: it returns a :class:`qfast.ColorHistogram` (pickled as
     compact bytes), never pixels."""
     from ._io import read_image
-    from .palette import ColorHistogram
+    from .palette import ColorHistogram, HistogramSum
 
-    acc, errors = _HistogramSum(), []
+    acc, errors = HistogramSum(), []
     for p in paths:
         try:
             acc.add(ColorHistogram(read_image(p)))
@@ -477,7 +447,9 @@ class LocalEngine:
 
     def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
         """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums."""
-        acc, errors = _HistogramSum(), []
+        from .palette import HistogramSum
+
+        acc, errors = HistogramSum(), []
         for chunk, res in self.map_unordered(histogram_task, chunks):
             if isinstance(res, Lost):
                 errors += [(p, res.message) for p in chunk]

@@ -86,28 +86,17 @@ class ColorHistogram:
 
     @classmethod
     def sum(cls, histograms: Any) -> ColorHistogram:
-        """The sum of an iterable of histograms, in bounded memory: each is added into one table of 2**24 counts
-        (128 MiB, whatever their number; the pages no colour reaches are never touched), then the table becomes a
-        histogram. ``a + b`` merges two sorted lists instead, cheaper for a few small histograms.
+        """The sum of an iterable of histograms, in bounded memory. Small sums merge sorted lists (pairwise, as a
+        binary counter does); once they hold more than :data:`DENSE_AFTER` colours, they go on in one table of 2**24
+        counts (128 MiB, however many histograms follow). The result is the same either way: exact counts.
 
         Raises:
             TypeError: an item that is not a ColorHistogram.
         """
-        acc = None
-        first = None
+        acc = HistogramSum()
         for h in histograms:
-            if not isinstance(h, ColorHistogram):
-                raise TypeError(f"histograms: expected ColorHistogram items, got {type(h).__name__}")
-            if first is None:
-                first = h
-                continue
-            if acc is None:
-                acc = _core.ColorHistogramSum()
-                acc.add(first._h)
-            acc.add(h._h)
-        if acc is None:
-            return first if first is not None else cls()
-        return cls._wrap(acc.histogram())
+            acc.add(h)
+        return acc.total()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ColorHistogram:
@@ -159,6 +148,56 @@ class ColorHistogram:
 
     def __repr__(self) -> str:
         return f"ColorHistogram({len(self)} colours, {self.total} pixels)"
+
+
+#: :class:`HistogramSum` switches from merging sorted lists to a dense table of 2**24 counts past this many colours
+#: (24 MiB as lists; the table is 128 MiB).
+DENSE_AFTER = 1 << 21
+
+
+class HistogramSum:
+    """A running sum of :class:`ColorHistogram` s in bounded memory: partial sums of equal rank merge (so n
+    histograms cost about colours x log n), and once the partial sums hold more than :data:`DENSE_AFTER` colours they
+    are folded into a dense table of 2**24 counts, which every later histogram is added into. Peak memory: about
+    3 x 24 MiB before the switch, 128 MiB plus one histogram after, whatever the number of histograms.
+
+    Example:
+        >>> acc = HistogramSum()
+        >>> for img in images:
+        ...     acc.add(ColorHistogram(img))
+        >>> total = acc.total()
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, ColorHistogram]] = []
+        self._dense: Any = None
+
+    def add(self, h: ColorHistogram) -> None:
+        """Adds one histogram. Raises TypeError for anything else."""
+        if not isinstance(h, ColorHistogram):
+            raise TypeError(f"histograms: expected ColorHistogram items, got {type(h).__name__}")
+        if self._dense is not None:
+            self._dense.add(h._h)
+            return
+        rank = 0
+        while self._stack and self._stack[-1][0] == rank:
+            h = self._stack.pop()[1] + h
+            rank += 1
+        self._stack.append((rank, h))
+        if sum(len(x) for _, x in self._stack) > DENSE_AFTER:
+            self._dense = _core.ColorHistogramSum()
+            for _, x in self._stack:
+                self._dense.add(x._h)
+            self._stack = []
+
+    def total(self) -> ColorHistogram:
+        """The sum of everything added so far."""
+        if self._dense is not None:
+            return ColorHistogram._wrap(self._dense.histogram())
+        out = ColorHistogram()
+        for _, x in reversed(self._stack):
+            out = x + out
+        return out
 
 
 def kmeans_palette(

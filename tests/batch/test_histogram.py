@@ -59,9 +59,26 @@ def test_sum_is_exact_and_order_free(photos):
     assert (hs[2] + hs[0]) + hs[1] == hs[0] + (hs[1] + hs[2])
     assert ColorHistogram.from_images(photos[:3]) == total
     assert ColorHistogram() + hs[0] == hs[0]
-    assert ColorHistogram.sum(hs) == total  # the dense table of 2**24 counts
+    assert ColorHistogram.sum(hs) == total
     assert ColorHistogram.sum(iter(hs[:1])) == hs[0] and ColorHistogram.sum([]) == ColorHistogram()
     assert len(ColorHistogram()) == 0 and ColorHistogram().total == 0
+
+
+def test_running_sum_switches_to_the_dense_table_and_stays_exact(photos, monkeypatch):
+    from qfast import palette
+
+    hs = [ColorHistogram(im) for im in photos]
+    want = hs[0] + hs[1] + hs[2] + hs[3] + hs[4] + hs[5]
+    monkeypatch.setattr(palette, "DENSE_AFTER", len(hs[0]) + len(hs[1]))
+    acc = palette.HistogramSum()
+    for h in hs[:2]:
+        acc.add(h)
+    assert acc._dense is None  # still lists
+    for h in hs[2:]:
+        acc.add(h)
+    assert acc._dense is not None
+    assert acc.total() == want
+    assert palette.HistogramSum().total() == ColorHistogram()
 
 
 def test_pil_input_and_pickle_are_compact(photos):
