@@ -86,7 +86,9 @@ class DaskEngine:
 
         todo = iter(items)
         keyed: dict[str, Any] = {}
-        ac = as_completed([], with_results=False)
+        # Results come back with the completion notices, in batches (no round trip per task); a task that raised
+        # comes back as its exception.
+        ac = as_completed([], with_results=True, raise_errors=False)
 
         def submit() -> bool:
             item = next(todo, None)
@@ -100,12 +102,11 @@ class DaskEngine:
         for _ in range(self.window):
             if not submit():
                 break
-        for f in ac:
+        for f, res in ac:
             item = keyed.pop(f.key)
-            try:
-                res = f.result()
-            except Exception as e:  # noqa: BLE001 - a lost task is one failed file
-                res = _batch.Lost(f"{type(e).__name__}: {e}")
+            if f.status != "finished":  # a lost task (its worker killed, say) is one failed file
+                exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res  # (type, value, traceback)
+                res = _batch.Lost(f"{type(exc).__name__}: {exc}")
             f.release()
             yield item, res
             submit()

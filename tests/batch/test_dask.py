@@ -68,6 +68,19 @@ def test_shared_palette_by_tree_reduction(client, src, tmp_path, images):
     assert errs == [] and h.total == 3 * sum(v.shape[0] * v.shape[1] for v in images.values())
 
 
+def _fails_on_three(x: int) -> int:
+    if x == 3:
+        raise RuntimeError("task three went wrong")
+    return 2 * x
+
+
+def test_a_lost_task_is_one_failed_item(client):
+    got = dict(qd.DaskEngine(client, window=3).map_unordered(_fails_on_three, range(10)))
+    lost = got.pop(3)
+    assert isinstance(lost, batch.Lost) and "task three went wrong" in lost.message
+    assert got == {x: 2 * x for x in range(10) if x != 3}
+
+
 @pytest.fixture(scope="module")
 def big():
     img = np.concatenate([qfast.samples.load("parrots"), qfast.samples.load("hats")], axis=0)  # 1024 x 768
