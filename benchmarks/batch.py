@@ -112,9 +112,10 @@ def qfast_batch(command: str, folder: Path, out: Path, n: int, workers: int, cli
 # ---------------------------------------------------------------- the shared palette, in fresh processes
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and all its descendants (the pool's workers are the fork
-    server's children, which getrusage does not see) every 20 ms: the peak of the sum, and of the largest worker."""
+class Sampler:
+    """Samples this process and all its descendants every 20 ms (the pool's workers are the fork server's children,
+    which getrusage does not see): the peak of the summed resident memory, the largest worker's, and the CPU time of
+    every process seen (its last value; a process's last 20 ms before it exits are missed)."""
 
     def __init__(self) -> None:
         import threading
@@ -123,31 +124,39 @@ class PeakMemory:
 
         self.me = psutil.Process()
         self.total = self.worker = 0
+        self.cpu: dict[int, float] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.cpu0 = sum(self.me.cpu_times()[:2])
         self.thread.start()
 
     def _run(self) -> None:
         import psutil
 
         while not self.stop.is_set():
-            try:
-                kids = [p.memory_info().rss for p in self.me.children(recursive=True)]
-            except psutil.Error:
-                kids = []
-            self.total = max(self.total, self.me.memory_info().rss + sum(kids))
-            self.worker = max([self.worker, *kids])
+            rss = []
+            for p in self.me.children(recursive=True):
+                try:
+                    with p.oneshot():
+                        rss.append(p.memory_info().rss)
+                        self.cpu[p.pid] = sum(p.cpu_times()[:2])
+                except psutil.Error:
+                    pass
+            self.total = max(self.total, self.me.memory_info().rss + sum(rss))
+            self.worker = max([self.worker, *rss])
             self.stop.wait(0.02)
 
-    def close(self) -> tuple[float, float]:
+    def close(self) -> tuple[float, float, float]:
+        """Peak MiB in all, peak MiB of the largest worker, CPU seconds of the tree since the start."""
         self.stop.set()
         self.thread.join()
-        return self.total / 2**20, self.worker / 2**20
+        cpu = sum(self.me.cpu_times()[:2]) - self.cpu0 + sum(self.cpu.values())
+        return self.total / 2**20, self.worker / 2**20, cpu
 
 
 def child(mode: str, folder: str, n: int, k: int, workers: int, out: str) -> None:
     files = sorted(Path(folder).glob("*.png"))[:n]
-    mem = PeakMemory()
+    mem = Sampler()
     t = time.perf_counter()
     if mode == "list":
         imgs = []
@@ -162,7 +171,7 @@ def child(mode: str, folder: str, n: int, k: int, workers: int, out: str) -> Non
         pal = qfast.kmeans_palette(hist, k)
         size = len(pickle.dumps(hist))
     dt = time.perf_counter() - t
-    total, worker = mem.close()
+    total, worker, _ = mem.close()
     np.save(out, pal)
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res = {"seconds": dt, "rss_mib": rss_self, "total_mib": total, "worker_mib": worker, "hist_bytes": size}
@@ -182,6 +191,45 @@ def run_child(mode: str, folder: Path, n: int, k: int, workers: int, tmp: Path) 
     return json.loads(r.stdout.strip().splitlines()[-1]), np.load(out)
 
 
+def contender(how: str, command: str, folder: str, out: str, n: int, workers: int) -> None:
+    """Runs one contender in this (fresh) process and prints its wall time (the start-up of the interpreter, and of
+    the Dask cluster, not counted)."""
+    files = sorted(Path(folder).glob("*.png"))[:n]
+    cluster = client = None
+    if how == "dask":
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        )
+        client = Client(cluster)
+    sampler = Sampler()
+    if how == "loop":
+        dt = plain_loop(command, files, Path(out))
+    elif how == "pool":
+        dt = futures_pool(command, files, Path(out), workers)
+    else:
+        dt = qfast_batch(command, Path(folder), Path(out), n, workers, client)
+    _, _, cpu = sampler.close()
+    if client is not None:
+        client.close()
+        cluster.close()
+    print(json.dumps({"seconds": dt, "cpu": cpu}))
+
+
+def run_contender(how: str, command: str, folder: Path, out: Path, n: int, workers: int) -> tuple[float, float]:
+    """Wall seconds of the work and CPU seconds of its process tree (sampled; the cluster's start-up excluded)."""
+    r = subprocess.run(
+        [sys.executable, __file__, "--contender", how, command, str(folder), str(out), str(n), str(workers)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        sys.exit(f"{how} {command} failed:\n{r.stderr}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return d["seconds"], d["cpu"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--commands", default="palette,quantize")
@@ -189,7 +237,12 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=64, help="shared palette size (default 64)")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--contender", nargs=6, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.contender:
+        how, command, folder, out, n, workers = a.contender
+        contender(how, command, folder, out, int(n), int(workers))
+        return
     if a.child:
         mode, folder, n, k, workers, out = a.child
         child(mode, folder, int(n), int(k), int(workers), out)
@@ -207,46 +260,35 @@ def main() -> None:
             f"one image's histogram pickled: median {np.median(one) / 1e3:.0f} kB (the PNG files: median "
             f"{np.median([f.stat().st_size for f in files]) / 1e3:.0f} kB)"
         )
-        cluster = client = None
-        if not a.no_dask:
-            from distributed import Client, LocalCluster
-
-            cluster = LocalCluster(
-                n_workers=cores, processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
-            )
-            client = Client(cluster)
         for command in a.commands.split(","):
             opts = " ".join(f"--{k} {v}" for k, v in COMMANDS[command][0].items())
-            print(f"\n{command} {opts}: images/s (higher is better)  [{load()}]")
+            print(f"\n{command} {opts}: images/s (higher is better), CPU-seconds per image (all processes)")
             res = {}
-
-            def show(name: str, seconds: float, res: dict = res) -> None:
+            contenders = [
+                ("plain loop (Pillow + qfast, one process)", "loop", 1),
+                (f"concurrent.futures pool of it, {cores} procs", "pool", cores),
+                ("qfast batch --workers 1", "batch", 1),
+                (f"qfast batch --workers {cores}", "batch", cores),
+            ]
+            if not a.no_dask:
+                contenders.append((f"dask LocalCluster, {cores} workers", "dask", cores))
+            for name, how, workers in contenders:
+                out = tmp / f"{command}-{how}-{workers}"
+                seconds, cpu = run_contender(how, command, folder, out, n, workers)
                 res[name] = n / seconds
-                print(f"  {name:<44} {n / seconds:7.1f} img/s  {seconds:6.1f} s  [{load()}]", flush=True)
-
-            show("plain loop (Pillow + qfast, one process)", plain_loop(command, files, tmp / f"{command}-loop"))
-            show(
-                f"concurrent.futures pool of it, {cores} procs",
-                futures_pool(command, files, tmp / f"{command}-pool", cores),
-            )
-            show("qfast batch --workers 1", qfast_batch(command, folder, tmp / f"{command}-b1", n, 1))
-            show(f"qfast batch --workers {cores}", qfast_batch(command, folder, tmp / f"{command}-bn", n, cores))
-            if client is not None:
-                show(
-                    f"dask LocalCluster, {cores} workers",
-                    qfast_batch(command, folder, tmp / f"{command}-dask", n, cores, client),
+                print(
+                    f"  {name:<44} {n / seconds:7.1f} img/s  {seconds:6.1f} s  {1e3 * cpu / n:6.1f} ms CPU/img  "
+                    f"[{load()}]",
+                    flush=True,
                 )
             b1, bn = res["qfast batch --workers 1"], res[f"qfast batch --workers {cores}"]
             pool = res[f"concurrent.futures pool of it, {cores} procs"]
             print(f"  all workers / one worker:       {bn / b1:5.2f}x  (target >= 1.8)")
             print(f"  qfast batch / futures pool:     {bn / pool:5.2f}x  (target >= 1.0)")
             print(f"  qfast batch / plain loop:       {bn / res['plain loop (Pillow + qfast, one process)']:5.2f}x")
-            if client is not None:
+            if not a.no_dask:
                 d = res[f"dask LocalCluster, {cores} workers"]
                 print(f"  dask / qfast batch:             {d / bn:5.2f}x  (target >= 0.75)")
-        if client is not None:
-            client.close()
-            cluster.close()
         print(f"\nshared palette, k = {a.k}: wall time, peak RSS  [{load()}]")
         sizes = sorted({min(n, s) for s in (50, 200, n)})
         for m in sizes:
