@@ -130,7 +130,7 @@ def palette_file(
         else:
             q = pal.quantize_colors(img, colors, dither=dither, color_space=color_space, method=method, seed=seed)
         n = _write(dst, encode_image(q.to_pil(), dst), force)
-        ps, ss = _quality(img, q.image(), metrics)
+        ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
         return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)
     kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed}

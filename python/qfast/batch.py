@@ -430,13 +430,17 @@ class LocalEngine:
                 for f in done:
                     item = running.pop(f)
                     try:
-                        yield item, f.result()
+                        res = f.result()
                     except BrokenProcessPool:
                         broken = True
                         if window == 1:
                             yield item, Lost()
                         else:
                             suspects.append(item)
+                        continue
+                    except Exception as e:  # noqa: BLE001 - the task raised, or its result did not pickle
+                        res = Lost(f"{type(e).__name__}: {e}")
+                    yield item, res
                 if broken:
                     suspects.extend(running.values())
                     running.clear()
@@ -686,8 +690,6 @@ def _prepare(
             as_int(shared, "shared", 1, 256)
         except (TypeError, ValueError) as e:
             raise BatchError(str(e)) from e
-        except (OSError, CliError):
-            pass  # the probe's own file system (a full temporary folder): not the options' fault
         check_options(command, probe, metrics)
     else:
         check_options(command, options, metrics)

@@ -218,6 +218,18 @@ def _die_on_three(x: int) -> int:
     return 2 * x
 
 
+def _raises_on_three(x: int) -> int:
+    if x == 3:
+        raise RuntimeError("three")
+    return 2 * x
+
+
+def test_a_raising_task_costs_only_its_item():
+    got = dict(batch.LocalEngine(2).map_unordered(_raises_on_three, range(6)))
+    assert isinstance(got[3], batch.Lost) and "RuntimeError: three" in got.pop(3).message
+    assert got == {x: 2 * x for x in range(6) if x != 3}
+
+
 def test_a_dying_worker_costs_only_its_item():
     got = dict(batch.LocalEngine(2).map_unordered(_die_on_three, range(8)))
     assert isinstance(got.pop(3), batch.Lost)
