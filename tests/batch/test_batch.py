@@ -10,12 +10,24 @@ import json
 import os
 from pathlib import Path
 
+import batch_images
 import numpy as np
 import pytest
 from PIL import Image
 
 import qfast
 from qfast import batch
+
+
+@pytest.fixture
+def images() -> dict:
+    return batch_images.crops()
+
+
+@pytest.fixture
+def src(tmp_path, images):
+    """A folder of the crops, in subfolders."""
+    return batch_images.write_folder(tmp_path / "src", images)
 
 
 def read(path) -> np.ndarray:

@@ -11,12 +11,24 @@ import sys
 import time
 from pathlib import Path
 
+import batch_images
 import numpy as np
 import pytest
 from PIL import Image
 
 import qfast
 from qfast.cli import main
+
+
+@pytest.fixture
+def images() -> dict:
+    return batch_images.crops()
+
+
+@pytest.fixture
+def src(tmp_path, images):
+    """A folder of the crops, in subfolders."""
+    return batch_images.write_folder(tmp_path / "src", images)
 
 
 def qfast_cmd(*args: str) -> list[str]:

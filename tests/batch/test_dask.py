@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import batch_images
 import numpy as np
 import pytest
 
@@ -15,6 +16,17 @@ from qfast import batch
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 qd = pytest.importorskip("qfast.dask")
+
+
+@pytest.fixture
+def images() -> dict:
+    return batch_images.crops()
+
+
+@pytest.fixture
+def src(tmp_path, images):
+    """A folder of the crops, in subfolders."""
+    return batch_images.write_folder(tmp_path / "src", images)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Small image folders for the batch tests, made from the bundled samples (no shared data needed)."""
+"""Small image folders for the batch tests, made from the bundled samples (no shared data needed). A module of its
+own, not a conftest.py: a second conftest module would shadow the top-level one that other tests import from."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 import qfast
@@ -31,19 +31,3 @@ def write_folder(root: Path, images: dict[str, np.ndarray]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(p)
     return root
-
-
-@pytest.fixture
-def images() -> dict[str, np.ndarray]:
-    return crops()
-
-
-@pytest.fixture
-def src(tmp_path, images) -> Path:
-    """A folder of the crops, in subfolders."""
-    return write_folder(tmp_path / "src", images)
-
-
-def read(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im)
