@@ -14,7 +14,7 @@ from .codec import FormatError, decode, encode, inspect, load, save
 from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
-from .palette import ColorQuantization, kmeans_palette, quantize_colors, remap
+from .palette import ColorHistogram, ColorQuantization, kmeans_palette, quantize_colors, remap
 from .pillow import register_pillow
 from .quantize import (
     ScalarQuantization,
@@ -27,6 +27,7 @@ from .quantize import (
 
 __all__ = [
     "__version__",
+    "ColorHistogram",
     "ColorQuantization",
     "Corrector",
     "decode",

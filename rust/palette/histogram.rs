@@ -233,6 +233,247 @@ pub fn distinct_colors(images: &[ImageRef<'_>]) -> Result<Vec<([u8; 3], u64)>> {
     Ok(out)
 }
 
+/// The exact colour counts of a set of pixels: every distinct RGB colour (packed `r << 16 | g << 8 | b`, sorted,
+/// without repeats) with its pixel count (>= 1). Sums of counts merge exactly, in any order, so the counts of a
+/// dataset can be built image by image, on many machines, and still give the palette clustering all its pixels
+/// together gives (`kmeans::palette_of_counts`): the grid cells with their exact sums, the distinct colours and the
+/// exact Lloyd step on the pixels can all be computed from the colours and their counts.
+///
+/// Size: 12 bytes per distinct colour in memory, at most 2^24 colours (192 MiB) whatever the pixel count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColorCounts {
+    colors: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+/// The number of RGB colours, the length of a dense count table (`ColorCounts::add_to_dense`).
+pub const DENSE_COLORS: usize = 1 << 24;
+
+/// Magic of `ColorCounts::to_bytes` (version 1).
+const COUNTS_MAGIC: &[u8; 5] = b"QFCH\x01";
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let Some(&b) = data.get(*pos) else {
+            return Err(Error::value("data", "truncated colour histogram"));
+        };
+        *pos += 1;
+        let part = u64::from(b & 0x7f);
+        if shift == 63 && part > 1 {
+            return Err(Error::value("data", "varint overflows 64 bits"));
+        }
+        v |= part << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(Error::value("data", "varint overflows 64 bits"))
+}
+
+impl ColorCounts {
+    /// The counts of the pixels of a set of images (alpha ignored, grey as `[v, v, v]`).
+    pub fn of_images(images: &[ImageRef<'_>]) -> Result<Self> {
+        let pairs = distinct_colors(images)?;
+        let colors = collect(pairs.iter().map(|&(c, _)| pack_rgb(c)))?;
+        let counts = collect(pairs.iter().map(|&(_, n)| n))?;
+        Ok(ColorCounts { colors, counts })
+    }
+
+    /// Counts from sorted distinct packed colours (< 2^24) and counts (>= 1) of the same length.
+    pub fn from_parts(colors: Vec<u32>, counts: Vec<u64>) -> Result<Self> {
+        if colors.len() != counts.len() {
+            return Err(Error::value("counts", "expected as many counts as colours"));
+        }
+        if colors.iter().any(|&c| c >= 1 << 24) || !colors.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Error::value("colors", "expected distinct sorted colours below 2^24"));
+        }
+        if counts.contains(&0) {
+            return Err(Error::value("counts", "expected counts >= 1"));
+        }
+        Ok(ColorCounts { colors, counts })
+    }
+
+    /// The packed colours, sorted.
+    pub fn colors(&self) -> &[u32] {
+        &self.colors
+    }
+
+    /// The pixel count of each colour.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// The number of distinct colours.
+    pub fn len(&self) -> usize {
+        self.colors.len()
+    }
+
+    /// Whether no pixel has been counted.
+    pub fn is_empty(&self) -> bool {
+        self.colors.is_empty()
+    }
+
+    /// The number of pixels counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// The sum of two histograms: a merge of two sorted lists, adding the counts of shared colours.
+    pub fn merge(&self, other: &ColorCounts) -> Result<Self> {
+        let n = self.len() + other.len();
+        let (mut colors, mut counts): (Vec<u32>, Vec<u64>) = (with_capacity(n)?, with_capacity(n)?);
+        let (mut i, mut j) = (0, 0);
+        while i < self.len() || j < other.len() {
+            let a = self.colors.get(i).copied().unwrap_or(u32::MAX);
+            let b = other.colors.get(j).copied().unwrap_or(u32::MAX);
+            let (c, n) = if a < b {
+                i += 1;
+                (a, self.counts[i - 1])
+            } else if b < a {
+                j += 1;
+                (b, other.counts[j - 1])
+            } else {
+                i += 1;
+                j += 1;
+                let s = self.counts[i - 1].checked_add(other.counts[j - 1]);
+                (a, s.ok_or_else(|| Error::value("histogram", "pixel count overflows 64 bits"))?)
+            };
+            colors.push(c);
+            counts.push(n);
+        }
+        Ok(ColorCounts { colors, counts })
+    }
+
+    /// Adds the counts into a dense table of `2^24` counts, one per colour (`DENSE_COLORS`): summing many
+    /// histograms this way costs one pass over each and a fixed 128 MiB, however many there are.
+    pub fn add_to_dense(&self, dense: &mut [u64]) -> Result<()> {
+        if dense.len() != DENSE_COLORS {
+            return Err(Error::value("dense", format!("expected {DENSE_COLORS} counts, got {}", dense.len())));
+        }
+        for (&c, &n) in self.colors.iter().zip(&self.counts) {
+            // `c < 2^24 = dense.len()` is an invariant of `ColorCounts`.
+            let e = &mut dense[c as usize];
+            *e = e.checked_add(n).ok_or_else(|| Error::value("histogram", "pixel count overflows 64 bits"))?;
+        }
+        Ok(())
+    }
+
+    /// The counts of a dense table of `2^24` counts (the colours with a non-zero count).
+    pub fn from_dense(dense: &[u64]) -> Result<Self> {
+        if dense.len() != DENSE_COLORS {
+            return Err(Error::value("dense", format!("expected {DENSE_COLORS} counts, got {}", dense.len())));
+        }
+        let n = dense.par_iter().filter(|&&v| v > 0).count();
+        let (mut colors, mut counts): (Vec<u32>, Vec<u64>) = (with_capacity(n)?, with_capacity(n)?);
+        for (c, &v) in dense.iter().enumerate().filter(|(_, v)| **v > 0) {
+            colors.push(c as u32);
+            counts.push(v);
+        }
+        Ok(ColorCounts { colors, counts })
+    }
+
+    /// The occupied cells of a grid of `bits` (1..=8) bits per channel, sorted by index: equal to `histogram` of the
+    /// pixels counted.
+    pub fn cells(&self, bits: u32) -> Result<Vec<Cell>> {
+        if !(1..=8).contains(&bits) {
+            return Err(Error::value("bits", format!("expected 1..8, got {bits}")));
+        }
+        let mut keyed: Vec<(u32, u32)> = collect(
+            self.colors.iter().enumerate().map(|(i, &c)| (cell_of_bits(unpack_rgb(c), bits) as u32, i as u32)),
+        )?;
+        keyed.par_sort_unstable();
+        let mut out: Vec<Cell> = with_capacity(keyed.len())?;
+        for (ci, i) in keyed {
+            let (c, n) = (unpack_rgb(self.colors[i as usize]), self.counts[i as usize]);
+            let add = [0, 1, 2].map(|t| c[t] as u64 * n);
+            match out.last_mut() {
+                Some(last) if last.index == ci => {
+                    last.count += n;
+                    for (a, b) in last.sum.iter_mut().zip(add) {
+                        *a += b;
+                    }
+                }
+                _ => out.push(Cell { index: ci, count: n, sum: add }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compact bytes: a magic, the colour count, then per colour the gap to the previous one and the count, as
+    /// LEB128 varints (about 2 to 4 bytes per colour for a photo).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out: Vec<u8> = with_capacity(COUNTS_MAGIC.len() + 10 + 4 * self.len())?;
+        out.extend_from_slice(COUNTS_MAGIC);
+        put_varint(&mut out, self.len() as u64);
+        let mut prev = 0u32;
+        for (i, (&c, &n)) in self.colors.iter().zip(&self.counts).enumerate() {
+            put_varint(&mut out, u64::from(if i == 0 { c } else { c - prev }));
+            put_varint(&mut out, n);
+            prev = c;
+        }
+        Ok(out)
+    }
+
+    /// Parses `to_bytes`; every byte is checked (sizes before allocating, colours increasing below 2^24, counts >= 1,
+    /// no trailing bytes).
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        if !data.starts_with(COUNTS_MAGIC) {
+            return Err(Error::value("data", "not a qfast colour histogram (bad magic or version)"));
+        }
+        let mut pos = COUNTS_MAGIC.len();
+        let n = get_varint(data, &mut pos)?;
+        // Each colour takes at least 2 bytes, so a count beyond that is a lie: check before allocating.
+        if n > (data.len() - pos) as u64 / 2 || n > 1 << 24 {
+            return Err(Error::value("data", format!("colour count {n} does not fit the data")));
+        }
+        let n = n as usize;
+        let (mut colors, mut counts): (Vec<u32>, Vec<u64>) = (with_capacity(n)?, with_capacity(n)?);
+        let mut prev = 0u64;
+        for i in 0..n {
+            let gap = get_varint(data, &mut pos)?;
+            if i > 0 && gap == 0 {
+                return Err(Error::value("data", "colours are not increasing"));
+            }
+            let c = prev.saturating_add(gap);
+            if c >= 1 << 24 {
+                return Err(Error::value("data", "colour out of range"));
+            }
+            let count = get_varint(data, &mut pos)?;
+            if count == 0 {
+                return Err(Error::value("data", "zero count"));
+            }
+            colors.push(c as u32);
+            counts.push(count);
+            prev = c;
+        }
+        if pos != data.len() {
+            return Err(Error::value("data", "trailing bytes after the colour histogram"));
+        }
+        Ok(ColorCounts { colors, counts })
+    }
+}
+
+/// A colour packed as `r << 16 | g << 8 | b`.
+#[inline(always)]
+pub fn pack_rgb(c: [u8; 3]) -> u32 {
+    (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32
+}
+
+/// The colour of `pack_rgb`.
+#[inline(always)]
+pub fn unpack_rgb(c: u32) -> [u8; 3] {
+    [(c >> 16) as u8, (c >> 8) as u8, c as u8]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +536,42 @@ mod tests {
             assert_eq!(c.index as usize, cell_of([r, g, b]));
         }
         assert_eq!(coarse_cells(&fine, FINE_BITS).unwrap(), coarse.iter().map(|c| c.index).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn counts_give_the_histogram_and_merge_exactly() {
+        let a = noise(3 * 50_000, 11).iter().map(|v| v & 0xf8).collect::<Vec<u8>>();
+        let b = noise(4 * 30_000, 12).iter().map(|v| v & 0xf0).collect::<Vec<u8>>();
+        let (ia, ib) = (ImageRef { data: &a, channels: 3 }, ImageRef { data: &b, channels: 4 });
+        let sum = ColorCounts::of_images(&[ia]).unwrap().merge(&ColorCounts::of_images(&[ib]).unwrap()).unwrap();
+        assert_eq!(sum.total(), 80_000);
+        for bits in [GRID_BITS, FINE_BITS, 8] {
+            let direct = histogram(&[ia, ib], bits).unwrap();
+            assert_eq!(sum.cells(bits).unwrap(), direct);
+        }
+        let want: Vec<u32> = distinct_colors(&[ia, ib]).unwrap().iter().map(|&(c, _)| pack_rgb(c)).collect();
+        assert_eq!(sum.colors(), want.as_slice());
+        assert_eq!(ColorCounts::from_bytes(&sum.to_bytes().unwrap()).unwrap(), sum);
+        let mut dense = zeroed::<u64>(DENSE_COLORS).unwrap();
+        ColorCounts::of_images(&[ia]).unwrap().add_to_dense(&mut dense).unwrap();
+        ColorCounts::of_images(&[ib]).unwrap().add_to_dense(&mut dense).unwrap();
+        assert_eq!(ColorCounts::from_dense(&dense).unwrap(), sum);
+        assert!(sum.add_to_dense(&mut dense[1..]).is_err());
+    }
+
+    #[test]
+    fn counts_bytes_reject_hostile_input() {
+        let h = ColorCounts::from_parts(vec![1, 5, 0xffffff], vec![3, 1, 7]).unwrap();
+        let good = h.to_bytes().unwrap();
+        assert!(ColorCounts::from_bytes(&good[..good.len() - 1]).is_err());
+        assert!(ColorCounts::from_bytes(b"QFCH\x02\x00").is_err());
+        assert!(ColorCounts::from_bytes(b"QFCH\x01\xff\xff\xff\x7f").is_err());
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(ColorCounts::from_bytes(&trailing).is_err());
+        assert!(ColorCounts::from_bytes(b"QFCH\x01\x02\x01\x01\x00\x01").is_err()); // repeated colour
+        assert!(ColorCounts::from_parts(vec![2, 1], vec![1, 1]).is_err());
+        assert!(ColorCounts::from_parts(vec![1], vec![0]).is_err());
+        assert_eq!(ColorCounts::from_bytes(&ColorCounts::default().to_bytes().unwrap()).unwrap().len(), 0);
     }
 }

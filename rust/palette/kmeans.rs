@@ -9,7 +9,8 @@ use crate::alloc::{collect, filled, with_capacity, zeroed};
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{
-    coarse_cells, coarsen, distinct_colors, histogram, rgb_of, Cell, ImageRef, FINE_BITS, GRID_BITS,
+    coarse_cells, coarsen, distinct_colors, histogram, rgb_of, unpack_rgb, Cell, ColorCounts, ImageRef, FINE_BITS,
+    GRID_BITS,
 };
 use crate::palette::seeding::{dist2, kmeans_plus_plus_labels, median_cut_labels, POINT_CHUNK};
 use rayon::prelude::*;
@@ -19,8 +20,6 @@ use rayon::prelude::*;
 pub const FINE_K: usize = 128;
 /// Lloyd rounds on the fine grid after converging on the coarse one.
 const FINE_ITERS: u32 = 5;
-/// Pixels (about) that `refine_on_pixels` looks at; larger inputs are sampled.
-const REFINE_SAMPLE: usize = 1 << 21;
 /// Re-sort the centres' neighbour lists once some centre has moved this far (0..255 units) since the last sort.
 const REBUILD_DRIFT: f32 = 2.0;
 /// How many of each centre's neighbours `lloyd` keeps in order.
@@ -71,20 +70,68 @@ pub fn palette(images: &[ImageRef<'_>], params: &Params) -> Result<Vec<[u8; 3]>>
     Ok(palette_and_cells(images, params)?.0)
 }
 
+/// What a palette is computed from: the pixels of a set of images, or the exact colour counts of a set of pixels.
+/// Both give the same palette for the same pixels: every step below needs only the colours and their counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The images themselves.
+    Images(&'a [ImageRef<'a>]),
+    /// Their colour counts (`ColorCounts::of_images`, possibly merged from many).
+    Counts(&'a ColorCounts),
+}
+
+impl Source<'_> {
+    fn cells(&self, bits: u32) -> Result<Vec<Cell>> {
+        match self {
+            Source::Images(im) => histogram(im, bits),
+            Source::Counts(c) => c.cells(bits),
+        }
+    }
+
+    fn distinct(&self) -> Result<Vec<([u8; 3], u64)>> {
+        match self {
+            Source::Images(im) => distinct_colors(im),
+            Source::Counts(c) => collect(c.colors().iter().zip(c.counts()).map(|(&c, &n)| (unpack_rgb(c), n))),
+        }
+    }
+
+    fn refine(&self, pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
+        match self {
+            Source::Images(im) => refine_on_pixels(im, pal, occupied),
+            Source::Counts(c) => refine_on_counts(c, pal, occupied),
+        }
+    }
+}
+
+/// A palette of at most `params.k` colours for the pixels a `ColorCounts` counted: the same palette as `palette` of
+/// those pixels.
+pub fn palette_of_counts(counts: &ColorCounts, params: &Params) -> Result<Vec<[u8; 3]>> {
+    Ok(palette_from(Source::Counts(counts), params)?.0)
+}
+
 /// `palette`, and the sorted grid cells the images occupy (for preparing a `remap::Nearest`).
 pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Vec<[u8; 3]>, Vec<u32>)> {
+    palette_from(Source::Images(images), params)
+}
+
+/// The palette of a source and the sorted `GRID_BITS` cells it occupies.
+pub fn palette_from(src: Source<'_>, params: &Params) -> Result<(Vec<[u8; 3]>, Vec<u32>)> {
     if !(1..=256).contains(&params.k) {
         return Err(Error::value("k", format!("expected 1..256, got {}", params.k)));
     }
-    if images.is_empty() {
-        return Err(Error::value("images", "expected at least one image"));
+    match src {
+        Source::Images([]) => return Err(Error::value("images", "expected at least one image")),
+        Source::Counts(c) if c.is_empty() => {
+            return Err(Error::value("histogram", "expected a histogram of at least one pixel"))
+        }
+        _ => {}
     }
     if !(params.tol >= 0.0 && params.tol.is_finite()) {
         return Err(Error::value("tol", format!("expected a finite number >= 0, got {}", params.tol)));
     }
     let k = params.k;
     let bits = if k >= FINE_K { FINE_BITS } else { GRID_BITS };
-    let cells = histogram(images, bits)?;
+    let cells = src.cells(bits)?;
     let occupied = coarse_cells(&cells, bits)?;
     let cell_points = |cs: &[Cell]| {
         unzip_points(cs.iter().map(|c| {
@@ -96,7 +143,7 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
         cell_points(&cells)?
     } else {
         // Few cells: work on the exact colours, and return them when there are no more than k.
-        let colours = distinct_colors(images)?;
+        let colours = src.distinct()?;
         if colours.len() <= k {
             return Ok((colours.into_iter().map(|(c, _)| c).collect(), occupied));
         }
@@ -137,7 +184,7 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
         // remap, so only those sizes get one (from FINE_K the finer grid does better for less).
         let rounds = if (32..FINE_K).contains(&k) { 1 } else { 0 };
         for _ in 0..rounds {
-            pal = refine_on_pixels(images, pal, &occupied)?;
+            pal = src.refine(pal, &occupied)?;
         }
     }
     Ok((pal, occupied))
@@ -154,17 +201,15 @@ fn unzip_points(items: impl ExactSizeIterator<Item = ([f32; 3], f64)>) -> Result
 }
 
 /// One exact Lloyd step on the pixels: each pixel to its nearest palette colour, then each colour to the rounded
-/// mean of its pixels (colours without pixels stay). Above `REFINE_SAMPLE` pixels, every n-th pixel (a fixed
-/// stride) stands for the rest. Integer sums, so the result does not depend on thread count.
+/// mean of its pixels (colours without pixels stay). Every pixel takes part (no sampling, so that the colour counts
+/// of the same pixels give the same step: `refine_on_counts`). Integer sums, so the result does not depend on
+/// thread count.
 pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
     let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
     nearest.prepare(occupied)?;
     let k = pal.len();
     let nr = &nearest;
     let mut sums = vec![[0u64; 4]; k];
-    // Means need no more than a few million pixels: big images are sampled with a fixed stride.
-    let total: usize = images.iter().map(|im| im.pixels()).sum();
-    let step = (total / REFINE_SAMPLE).max(1);
     for im in images {
         let ch = im.channels;
         let parts: Vec<Vec<[u64; 4]>> = im
@@ -172,7 +217,7 @@ pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[
             .par_chunks(POINT_CHUNK * 16 * ch)
             .map(|d| {
                 let mut s = vec![[0u64; 4]; k];
-                for px in d.chunks_exact(ch).step_by(step) {
+                for px in d.chunks_exact(ch) {
                     let c = rgb_of(px, ch);
                     if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
                         e[0] += 1;
@@ -189,6 +234,45 @@ pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[
                 for t in 0..4 {
                     a[t] += b[t];
                 }
+            }
+        }
+    }
+    Ok(pal
+        .iter()
+        .zip(&sums)
+        .map(|(&c, s)| if s[0] == 0 { c } else { [1, 2, 3].map(|t| ((s[t] as f64 / s[0] as f64).round()) as u8) })
+        .collect())
+}
+
+/// `refine_on_pixels` from the colour counts of the pixels: each colour weighs its count, the same integer sums.
+pub fn refine_on_counts(counts: &ColorCounts, pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
+    let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
+    nearest.prepare(occupied)?;
+    let k = pal.len();
+    let nr = &nearest;
+    let parts: Vec<Vec<[u64; 4]>> = counts
+        .colors()
+        .par_chunks(POINT_CHUNK * 16)
+        .zip(counts.counts().par_chunks(POINT_CHUNK * 16))
+        .map(|(cs, ns)| {
+            let mut s = vec![[0u64; 4]; k];
+            for (&c, &n) in cs.iter().zip(ns) {
+                let c = unpack_rgb(c);
+                if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
+                    e[0] += n;
+                    e[1] += c[0] as u64 * n;
+                    e[2] += c[1] as u64 * n;
+                    e[3] += c[2] as u64 * n;
+                }
+            }
+            s
+        })
+        .collect();
+    let mut sums = vec![[0u64; 4]; k];
+    for p in parts {
+        for (a, b) in sums.iter_mut().zip(p) {
+            for t in 0..4 {
+                a[t] += b[t];
             }
         }
     }
@@ -488,5 +572,28 @@ mod tests {
             let b = three.install(|| palette(&im, &p)).unwrap();
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn counts_give_the_palette_of_the_pixels() {
+        let a = noise(3 * 120_000, 21);
+        let b: Vec<u8> = noise(80_000, 22).iter().map(|v| v & 0xe0).collect();
+        let (ia, ib) = (ImageRef { data: &a, channels: 3 }, ImageRef { data: &b, channels: 1 });
+        let counts = ColorCounts::of_images(&[ia]).unwrap().merge(&ColorCounts::of_images(&[ib]).unwrap()).unwrap();
+        for (k, method, space) in [
+            (1, Method::Kmeans, ColorSpace::Rgb),
+            (16, Method::Kmeans, ColorSpace::Rgb),
+            (40, Method::Kmeans, ColorSpace::Rgb),
+            (200, Method::Kmeans, ColorSpace::Rgb),
+            (24, Method::KmeansPlusPlus, ColorSpace::Oklab),
+            (8, Method::MedianCut, ColorSpace::Rgb),
+        ] {
+            let params = Params { k, seed: 3, space, method, max_iter: 20, tol: 0.0 };
+            assert_eq!(palette_of_counts(&counts, &params).unwrap(), palette(&[ia, ib], &params).unwrap(), "k={k}");
+        }
+        let few = ColorCounts::of_images(&[ib]).unwrap();
+        let params = Params { k: 16, seed: 0, space: ColorSpace::Rgb, method: Method::Kmeans, max_iter: 20, tol: 0.0 };
+        assert_eq!(palette_of_counts(&few, &params).unwrap(), palette(&[ib], &params).unwrap());
+        assert!(palette_of_counts(&ColorCounts::default(), &params).is_err());
     }
 }

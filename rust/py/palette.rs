@@ -1,15 +1,17 @@
-//! Bindings of the colour palette stages: `kmeans_palette` and `remap`.
+//! Bindings of the colour palette stages: `kmeans_palette` and `remap`, and the colour histogram (`ColorHistogram`,
+//! exact colour counts) with `kmeans_palette_histogram`.
 
 use super::{detach, image};
 use crate::error::Error;
 use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::{self, Dither};
-use crate::palette::histogram::ImageRef;
+use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef, DENSE_COLORS};
 use crate::palette::kmeans::{self, Method, Params};
 use crate::palette::remap::{self, Nearest};
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 fn palette_rows(palette: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<[u8; 3]>> {
     let shape = palette.shape();
@@ -117,7 +119,138 @@ fn py_quantize_colors<'py>(
     Ok((to_palette(py, rows)?, super::to_array(py, &[h, w], idx)?))
 }
 
+/// Exact colour counts of a set of pixels (`ColorCounts`): immutable; sums make new ones.
+#[pyclass(name = "ColorHistogram", module = "qfast._core", frozen)]
+pub(crate) struct PyColorHistogram {
+    inner: ColorCounts,
+}
+
+#[pymethods]
+impl PyColorHistogram {
+    /// The empty histogram.
+    #[new]
+    fn py_new() -> Self {
+        PyColorHistogram { inner: ColorCounts::default() }
+    }
+
+    /// The colour counts of one image.
+    #[staticmethod]
+    fn of_image(py: Python<'_>, image: PyReadonlyArrayDyn<'_, u8>) -> PyResult<Self> {
+        let img = self::image(&image, "image")?;
+        let r = ImageRef { data: img.data, channels: img.channels };
+        let inner = detach(py, || ColorCounts::of_images(&[r]))?;
+        Ok(PyColorHistogram { inner })
+    }
+
+    /// Parses `to_bytes`.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = detach(py, || ColorCounts::from_bytes(data))?;
+        Ok(PyColorHistogram { inner })
+    }
+
+    /// Compact bytes (varints of colour gaps and counts).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let out = detach(py, || self.inner.to_bytes())?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The sum of this histogram and `other`.
+    fn merge(&self, py: Python<'_>, other: &PyColorHistogram) -> PyResult<Self> {
+        let inner = detach(py, || self.inner.merge(&other.inner))?;
+        Ok(PyColorHistogram { inner })
+    }
+
+    /// The number of distinct colours.
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether both count the same pixels.
+    fn equals(&self, other: &PyColorHistogram) -> bool {
+        self.inner == other.inner
+    }
+
+    /// The number of pixels counted.
+    #[getter]
+    fn total(&self) -> u64 {
+        self.inner.total()
+    }
+
+    /// The distinct colours, `(n, 3)` uint8, sorted by `r << 16 | g << 8 | b`.
+    fn colors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+        to_palette(py, self.inner.colors().iter().map(|&c| unpack_rgb(c)).collect())
+    }
+
+    /// Each colour's pixel count, `(n,)` uint64.
+    fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        self.inner.counts().to_vec().into_pyarray(py)
+    }
+}
+
+/// A running sum of histograms in a dense table of 2^24 counts (128 MiB, allocated zeroed on the first `add`, so the
+/// pages the counts never reach are never touched).
+#[pyclass(name = "ColorHistogramSum", module = "qfast._core")]
+pub(crate) struct PyColorHistogramSum {
+    dense: Vec<u64>,
+}
+
+#[pymethods]
+impl PyColorHistogramSum {
+    /// An empty sum.
+    #[new]
+    fn py_new() -> Self {
+        PyColorHistogramSum { dense: Vec::new() }
+    }
+
+    /// Adds a histogram's counts.
+    fn add(&mut self, py: Python<'_>, histogram: PyRef<'_, PyColorHistogram>) -> PyResult<()> {
+        let counts = &histogram.inner;
+        let dense = &mut self.dense;
+        detach(py, || {
+            if dense.is_empty() {
+                *dense = crate::alloc::zeroed::<u64>(DENSE_COLORS)?;
+            }
+            counts.add_to_dense(dense)
+        })?;
+        Ok(())
+    }
+
+    /// The histogram of everything added so far.
+    fn histogram(&self, py: Python<'_>) -> PyResult<PyColorHistogram> {
+        if self.dense.is_empty() {
+            return Ok(PyColorHistogram { inner: ColorCounts::default() });
+        }
+        let dense = &self.dense;
+        let inner = detach(py, || ColorCounts::from_dense(dense))?;
+        Ok(PyColorHistogram { inner })
+    }
+}
+
+/// A palette of at most `k` colours from a histogram: the palette of the pixels it counted.
+#[pyfunction(name = "kmeans_palette_histogram")]
+#[allow(clippy::too_many_arguments)]
+fn py_kmeans_palette_histogram<'py>(
+    py: Python<'py>,
+    histogram: PyRef<'py, PyColorHistogram>,
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let params =
+        Params { k, seed, space: ColorSpace::parse(color_space)?, method: Method::parse(method)?, max_iter, tol };
+    let counts = &histogram.inner;
+    let rows = detach(py, || kmeans::palette_of_counts(counts, &params))?;
+    to_palette(py, rows)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyColorHistogram>()?;
+    m.add_class::<PyColorHistogramSum>()?;
+    m.add_function(wrap_pyfunction!(py_kmeans_palette_histogram, m)?)?;
     m.add_function(wrap_pyfunction!(py_kmeans_palette, m)?)?;
     m.add_function(wrap_pyfunction!(py_remap, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_colors, m)?)?;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._io import CliError, read_image, write_image
+from .._io import CliError
 from ._args import _levels_arg
 
 
@@ -26,6 +26,13 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the .qfz file to write")
+    add_encode_options(p)
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(run=_run_encode)
+
+
+def add_encode_options(p: argparse.ArgumentParser) -> None:
+    """Adds the options of ``encode`` (shared with ``qfast batch encode``)."""
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--max-error", type=_levels_arg, metavar="D", help="max error per channel, 0..32 (0: lossless)")
     g.add_argument("--levels", type=_levels_arg, metavar="L", help="levels per channel, 2..256 (one, or 8,8,4)")
@@ -38,28 +45,30 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record no corrector (with --max-error: bins of 2D+1 values, the smallest file for the bound)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    p.set_defaults(run=_run_encode)
+
+
+def encode_options(args: argparse.Namespace) -> dict:
+    """The keyword options of :func:`qfast._ops.encode_file` from parsed arguments."""
+    names = ("max_error", "levels", "target_bpp", "color", "subsample", "effort", "no_corrector")
+    return {n: getattr(args, n) for n in names}
+
+
+def add_decode_options(p: argparse.ArgumentParser) -> None:
+    """Adds the options of ``decode`` (shared with ``qfast batch decode``)."""
+    p.add_argument("--no-correct", action="store_true", help="do not run the QANN corrector")
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The keyword options of :func:`qfast._ops.decode_file` from parsed arguments."""
+    return {"no_correct": args.no_correct}
 
 
 def _run_encode(args: argparse.Namespace) -> int:
     from .. import codec
-    from .._io import check_writable, write_bytes
+    from .._ops import encode_file, read_qfz
 
-    check_writable(args.output, args.force)
-    img = read_image(args.input)
-    data = codec.encode(
-        img,
-        max_error=args.max_error,
-        levels=args.levels,
-        target_bpp=args.target_bpp,
-        color=args.color,
-        subsample=args.subsample,
-        effort=args.effort,
-        corrector=None if args.no_corrector else "auto",
-    )
-    write_bytes(args.output, data, args.force)
-    h = codec.inspect(data)
+    encode_file(args.input, args.output, force=args.force, metrics=False, **encode_options(args))
+    h = codec.inspect(read_qfz(args.output))
     print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, max error {h['max_error']})")
     return 0
 
@@ -72,31 +81,15 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="IN.qfz", help="the .qfz file")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image file (.png, .tif, ...)")
-    p.add_argument("--no-correct", action="store_true", help="do not run the QANN corrector")
+    add_decode_options(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=_run_decode)
 
 
-def _read_qfz(path: str) -> bytes:
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{p}: no such file")
-    return p.read_bytes()
-
-
 def _run_decode(args: argparse.Namespace) -> int:
-    from .. import codec
-    from .._io import check_writable
+    from .._ops import decode_file
 
-    check_writable(args.output, args.force)
-    data = _read_qfz(args.input)
-    try:
-        img = codec.decode(data, correct=False if args.no_correct else None)
-    except codec.FormatError as e:
-        raise CliError(f"{args.input}: {e}") from e
-    write_image(img, args.output, force=args.force)
+    decode_file(args.input, args.output, force=args.force, **decode_options(args))
     return 0
 
 
@@ -108,9 +101,10 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     from .. import codec
+    from .._ops import read_qfz
 
     try:
-        h = codec.inspect(_read_qfz(args.input))
+        h = codec.inspect(read_qfz(args.input))
     except codec.FormatError as e:
         raise CliError(f"{args.input}: {e}") from e
     for k, v in h.items():

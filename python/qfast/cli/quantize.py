@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from .._io import read_image, write_image
 from ._args import _levels_arg
 
 
@@ -22,6 +21,13 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image file")
+    add_options(p)
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.set_defaults(run=_run_quantize)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Adds the options of ``quantize`` (shared with ``qfast batch quantize``)."""
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--levels", type=_levels_arg, help="levels per channel, 2..256 (one, or one per channel: 8,8,4)")
     g.add_argument("--bits", type=_levels_arg, help="bits per channel, 1..8 (levels = 2**bits)")
@@ -32,20 +38,15 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         default="midpoint",
         help="uniform only: bin middles (least error) or 0..255 end to end",
     )
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    p.set_defaults(run=_run_quantize)
+
+
+def options(args: argparse.Namespace) -> dict:
+    """The keyword options of :func:`qfast._ops.quantize_file` from parsed arguments."""
+    return {"levels": args.levels, "bits": args.bits, "method": args.method, "reconstruction": args.reconstruction}
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
-    from .. import quantize
+    from .._ops import quantize_file
 
-    img = read_image(args.input)
-    kw = {"levels": args.levels, "bits": args.bits}
-    if args.method == "uniform":
-        out = quantize.quantize_uniform(img, reconstruction=args.reconstruction, **kw)
-    elif args.method == "lloyd-max":
-        out = quantize.quantize_lloyd_max(img, **kw).image()
-    else:
-        out = quantize.quantize_mu_law(img, **kw).image()
-    write_image(out, args.output, force=args.force)
+    quantize_file(args.input, args.output, force=args.force, metrics=False, **options(args))
     return 0

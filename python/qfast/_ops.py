@@ -1,0 +1,213 @@
+"""The single-file commands as functions: read one file, do one thing, write one file atomically, say what it cost.
+
+``qfast quantize``, ``palette``, ``encode`` and ``decode`` (:mod:`qfast.cli`) and every file of ``qfast batch``
+(:mod:`qfast.batch`, :mod:`qfast.dask`) run these, so there is one way to do each thing. Each takes the input and
+output paths, ``force`` (overwrite) and the command's options as keywords (named as the CLI's options, with
+underscores), and returns an :class:`OpInfo`. Errors are :class:`~qfast._io.CliError` (a file that cannot be read
+or written) or TypeError/ValueError (an option out of range), raised before the output exists: outputs are written
+through :func:`qfast._io.write_bytes` (a temporary file in the same folder, then a rename), so no partial file ever
+carries the output's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ._io import CliError, PathLike, check_writable, encode_image, read_image, write_bytes
+
+#: The commands, and the extension of their outputs unless a format is given.
+DEFAULT_SUFFIX = {"quantize": ".png", "palette": ".png", "encode": ".qfz", "decode": ".png"}
+#: Output formats a command may be asked for (``--format``): the image writers Pillow has, or .qfz.
+FORMATS = {
+    "quantize": ("png", "webp", "tif", "tiff", "bmp", "ppm"),
+    "palette": ("png", "gif"),
+    "encode": ("qfz",),
+    "decode": ("png", "webp", "tif", "tiff", "bmp", "ppm"),
+}
+
+
+@dataclass
+class OpInfo:
+    """What one file's command produced: the output's size, pixel count and, where they apply, its quality against
+    the input (None where not: decode has no reference, a sweep has several frames)."""
+
+    bytes_in: int
+    bytes_out: int
+    pixels: int
+    psnr: Optional[float] = None
+    ssim: Optional[float] = None
+
+
+def _colour_part(img: np.ndarray) -> np.ndarray:
+    """The colour channels (alpha dropped) of an image, for metrics."""
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        return np.ascontiguousarray(img[..., :-1])
+    return img
+
+
+def _quality(src: np.ndarray, out: np.ndarray, metrics: bool) -> tuple[Optional[float], Optional[float]]:
+    if not metrics:
+        return None, None
+    from .metrics import psnr, ssim
+
+    a, b = _colour_part(src), _colour_part(out)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a, b = a[..., 0], b.reshape(a.shape[:2])
+    # SSIM's 11 x 11 window needs an image at least that large.
+    s = float(ssim(a, b)) if min(a.shape[:2]) >= 11 else None
+    return float(psnr(a, b)), s
+
+
+def _write(dst: Path, data: bytes, force: bool) -> int:
+    write_bytes(dst, data, force)
+    return len(data)
+
+
+def quantize_file(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    levels: Any = None,
+    bits: Any = None,
+    method: str = "uniform",
+    reconstruction: str = "midpoint",
+    force: bool = False,
+    metrics: bool = True,
+) -> OpInfo:
+    """``qfast quantize``: quantizes an image file to a few levels per channel and writes the reconstruction."""
+    from . import quantize
+
+    dst = check_writable(dst, force)
+    img = read_image(src)
+    kw = {"levels": levels, "bits": bits}
+    if method == "uniform":
+        out = quantize.quantize_uniform(img, reconstruction=reconstruction, **kw)
+    elif method == "lloyd-max":
+        out = quantize.quantize_lloyd_max(img, **kw).image()
+    elif method == "mu-law":
+        out = quantize.quantize_mu_law(img, **kw).image()
+    else:
+        raise ValueError(f"method: expected 'uniform', 'lloyd-max' or 'mu-law', got {method!r}")
+    n = _write(dst, encode_image(out, dst), force)
+    p, s = _quality(img, out, metrics)
+    return OpInfo(Path(src).stat().st_size, n, img.shape[0] * img.shape[1], p, s)
+
+
+def palette_file(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    colors: Optional[int] = None,
+    sweep: Any = None,
+    palette: Any = None,
+    dither: str = "none",
+    color_space: str = "rgb",
+    method: str = "kmeans",
+    seed: int = 0,
+    duration: int = 800,
+    force: bool = False,
+    metrics: bool = True,
+) -> OpInfo:
+    """``qfast palette``: reduces an image file to ``colors`` colours (or maps it onto a given ``palette``, (n, 3)
+    RGB) and writes an indexed PNG or GIF; with ``sweep`` (a list of sizes), an animation of several sizes."""
+    from . import palette as pal
+
+    given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"colors: give exactly one of colors, sweep or palette, got {given or 'none'}")
+    dst = check_writable(dst, force)
+    img = read_image(src)
+    pixels = img.shape[0] * img.shape[1]
+    if sweep is None:
+        if palette is not None:
+            p = np.ascontiguousarray(np.asarray(palette, dtype=np.uint8))
+            idx = pal.remap(img, p, dither=dither, color_space=color_space)
+            q = pal.ColorQuantization(p, idx, img)
+        else:
+            q = pal.quantize_colors(img, colors, dither=dither, color_space=color_space, method=method, seed=seed)
+        n = _write(dst, encode_image(q.to_pil(), dst), force)
+        ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
+        return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
+    ks = [sweep] if isinstance(sweep, int) else list(sweep)
+    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed}
+    frames = [pal.quantize_colors(img, k, **kw).to_pil() for k in ks]
+    # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
+    data = encode_image(
+        frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
+    )
+    return OpInfo(Path(src).stat().st_size, _write(dst, data, force), pixels)
+
+
+def encode_file(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    max_error: Any = None,
+    levels: Any = None,
+    target_bpp: Optional[float] = None,
+    color: str = "auto",
+    subsample: bool = False,
+    effort: int = 2,
+    no_corrector: bool = False,
+    force: bool = False,
+    metrics: bool = True,
+) -> OpInfo:
+    """``qfast encode``: compresses an image file into a ``.qfz`` file. The metrics are those of the decoded file
+    without the corrector (what the bound guarantees; the corrector only moves values inside their bins)."""
+    from . import codec
+
+    dst = check_writable(dst, force)
+    img = read_image(src)
+    data = codec.encode(
+        img,
+        max_error=max_error,
+        levels=levels,
+        target_bpp=target_bpp,
+        color=color,
+        subsample=subsample,
+        effort=effort,
+        corrector=None if no_corrector else "auto",
+    )
+    n = _write(dst, data, force)
+    ps, ss = _quality(img, codec.decode(data, correct=False), metrics) if metrics else (None, None)
+    return OpInfo(Path(src).stat().st_size, n, img.shape[0] * img.shape[1], ps, ss)
+
+
+def read_qfz(path: PathLike) -> bytes:
+    """The bytes of a ``.qfz`` file; CliError when it is missing."""
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{p}: no such file")
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise CliError(f"{p}: cannot read ({e})") from e
+
+
+def decode_file(
+    src: PathLike, dst: PathLike, *, no_correct: bool = False, force: bool = False, metrics: bool = True
+) -> OpInfo:
+    """``qfast decode``: decompresses a ``.qfz`` file into an image file (no metrics: there is no reference)."""
+    from . import codec
+
+    dst = check_writable(dst, force)
+    data = read_qfz(src)
+    try:
+        img = codec.decode(data, correct=False if no_correct else None)
+    except codec.FormatError as e:
+        raise CliError(f"{src}: {e}") from e
+    n = _write(dst, encode_image(img, dst), force)
+    return OpInfo(len(data), n, img.shape[0] * img.shape[1])
+
+
+#: The function of each command.
+OPS: dict[str, Callable[..., OpInfo]] = {
+    "quantize": quantize_file,
+    "palette": palette_file,
+    "encode": encode_file,
+    "decode": decode_file,
+}
