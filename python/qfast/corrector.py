@@ -265,7 +265,12 @@ class Corrector:
             # alive for good, and a fresh session (tens of milliseconds, once per child) takes its place.
             _keep_forever(self.session)
             self._open()
-        out = self.session.run(None, {"image": inp, "levels": levels[None].astype(np.float32)})[0]
+        try:
+            out = self.session.run(None, {"image": inp, "levels": levels[None].astype(np.float32)})[0]
+        except Exception as e:  # onnxruntime's own exception types; its allocation failures become MemoryError
+            if "allocate" in str(e).lower():
+                raise MemoryError(f"the corrector could not allocate memory for a tile: {e}") from None
+            raise
         return out[0].transpose(1, 2, 0)
 
     def correct(
