@@ -21,8 +21,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="start the dashboard (a web page that shows what quantization does)",
-        description="Serve the qfast dashboard on this machine's loopback address. Needs the dashboard extra: "
-        "pip install 'qfast[dashboard]'.",
+        description="Serve the qfast dashboard on this machine's loopback address. Needs Panel: "
+        "pip install 'panel>=1.5' (or pip install '.[dashboard]' in a checkout).",
     )
     p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006; 0 picks a free one)")
     p.add_argument("--show", action="store_true", help="open the page in the default web browser")
@@ -35,7 +35,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         import panel  # noqa: F401
     except ImportError:
-        raise CliError("the dashboard needs Panel: pip install 'qfast[dashboard]'") from None
+        raise CliError("the dashboard needs Panel: pip install 'panel>=1.5'") from None
     from ..dashboard.app import serve
 
     print(f"qfast dashboard on http://127.0.0.1:{args.port}/ (Ctrl+C stops it)", file=sys.stderr)
