@@ -100,13 +100,32 @@ def as_positive(value: Any, arg: str, *, allow_zero: bool) -> float:
 
 
 def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:
-    """One level count per channel from `levels` (2..256) or `bits` (1..8), each an int or one per channel."""
+    """One level count per channel from `levels` (2..256) or `bits` (1..8), each an int or one per channel.
+
+    Alpha is kept unless asked for: with one value for all channels, the alpha channel of a 2-channel (LA) or
+    4-channel (RGBA) image gets 256 levels (every value its own bin, so it passes through unchanged); a list of one
+    value per channel gives alpha its own."""
     if (levels is None) == (bits is None):
         raise TypeError("levels: give exactly one of levels or bits")
-    if levels is not None:
-        return per_channel(levels, "levels", channels, 2, 256)
-    assert bits is not None
-    return [1 << b for b in per_channel(bits, "bits", channels, 1, 8)]
+    value, arg, lo, hi = (levels, "levels", 2, 256) if levels is not None else (bits, "bits", 1, 8)
+    assert value is not None
+    if has_alpha(channels) and not is_per_channel(value):
+        out = per_channel(value, arg, channels - 1, lo, hi) + [256 if arg == "levels" else 8]
+    else:
+        out = per_channel(value, arg, channels, lo, hi)
+    return out if arg == "levels" else [1 << b for b in out]
+
+
+def has_alpha(channels: int) -> bool:
+    """Whether an image of this many channels has an alpha channel (its last): LA (2) and RGBA (4)."""
+    return channels in (2, 4)
+
+
+def is_per_channel(value: Any) -> bool:
+    """Whether a levels-like argument is a sequence of one value per channel (not one value for all)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return isinstance(value, (list, tuple))
 
 
 def per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:

@@ -1,4 +1,9 @@
-"""Scalar quantizers: uniform (any level count per channel), Lloyd-Max and mu-law companding."""
+"""Scalar quantizers: uniform (any level count per channel), Lloyd-Max and mu-law companding.
+
+Alpha is kept unless asked for: given one level count (or bit depth) for all channels, every quantizer here leaves the
+alpha channel of an LA or RGBA image (its last channel) as it was; a list of one value per channel quantizes alpha
+too, to the count given for it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_image, as_int, as_positive, channels_of, resolve_levels
+from ._validate import Levels, as_image, as_int, as_positive, channels_of, has_alpha, resolve_levels
 
 _RECONSTRUCTIONS = ("midpoint", "full-range")
 
@@ -155,8 +160,7 @@ def quantize_lloyd_max(
     lv = resolve_levels(levels, bits, channels_of(img))
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
     t = as_positive(tol, "tol", allow_zero=True)
-    indices, codebooks = _core.quantize_lloyd_max(img, lv, it, t)
-    return ScalarQuantization(indices, tuple(codebooks), "lloyd-max")
+    return _nonuniform(img, lv, "lloyd-max", lambda im, lv: _core.quantize_lloyd_max(im, lv, it, t))
 
 
 def quantize_mu_law(
@@ -182,5 +186,17 @@ def quantize_mu_law(
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
     m = as_positive(mu, "mu", allow_zero=False)
-    indices, codebooks = _core.quantize_mu_law(img, lv, m)
-    return ScalarQuantization(indices, tuple(codebooks), "mu-law")
+    return _nonuniform(img, lv, "mu-law", lambda im, lv: _core.quantize_mu_law(im, lv, m))
+
+
+def _nonuniform(img: np.ndarray, lv: list[int], method: str, run: Any) -> ScalarQuantization:
+    """Runs a non-uniform quantizer; an alpha channel left at 256 levels (not asked for) passes through exactly,
+    with the identity codebook."""
+    if has_alpha(channels_of(img)) and lv[-1] == 256:
+        indices, codebooks = run(np.ascontiguousarray(img[..., :-1]), lv[:-1])
+        if indices.ndim == 2:
+            indices = indices[..., None]
+        indices = np.concatenate([indices, img[..., -1:]], axis=2)
+        return ScalarQuantization(indices, (*codebooks, np.arange(256, dtype=np.uint8)), method)
+    indices, codebooks = run(img, lv)
+    return ScalarQuantization(indices, tuple(codebooks), method)
