@@ -361,7 +361,10 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
             ("step": bounded mode's bins of ``2d + 1`` values | "uniform": the ``levels`` uniform bins), ``color``
         ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("qac" |
         "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per channel),
-        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``.
+        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_uncorrected``: the
+        largest error per channel that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None
+        where none holds (YCbCr levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
+        the corrector; the corrector keeps each value in its bin, so ``bound`` is the widest bin less one.
 
     Raises:
         FormatError: as :func:`decode`.
@@ -376,7 +379,26 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     h = _core.inspect(raw, _max_pixels(max_pixels))
     h["file_bytes"] = len(raw)
     h["bpp"] = 8 * len(raw) / (h["width"] * h["height"])
+    h["bound"], h["bound_uncorrected"] = _bounds(h)
     return h
+
+
+def _bounds(h: dict) -> tuple[Optional[list[int]], Optional[list[int]]]:
+    """The largest error per channel of :func:`decode` (as it runs by default) and of ``decode(correct=False)``,
+    from a header; None where no bound holds in RGB (YCbCr levels mode: the header's max error is in YCbCr).
+
+    Bounded mode: ``max_error`` either way. Levels mode: the mid-bin error (the header's ``max_error``) without the
+    corrector; with it (the file names one), each colour value stays inside its bin, so the bound is the widest bin
+    less one (``ceil(256 / L) - 1``: 15 for L = 16); alpha is never corrected."""
+    plain = [int(v) for v in h["max_error"]]
+    if h["mode"] == "bounded":
+        return plain, plain
+    if h["color"] == "ycbcr":
+        return None, None
+    if h["corrector"] is None or h["channels"] < 3:
+        return plain, plain
+    corrected = [-(-256 // int(L)) - 1 for L in h["levels"][:3]] + plain[3:]
+    return corrected, plain
 
 
 def save(path: PathLike, image: Any, *, overwrite: bool = True, **options: Any) -> None:

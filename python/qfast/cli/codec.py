@@ -60,8 +60,19 @@ def _run_encode(args: argparse.Namespace) -> int:
     )
     write_bytes(args.output, data, args.force)
     h = codec.inspect(data)
-    print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, max error {h['max_error']})")
+    print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, {_bound_text(h)})")
     return 0
+
+
+def _bound_text(h: dict) -> str:
+    """The max error that holds for the decode the user gets (``qfast decode``, with the corrector where the file
+    names one), and the one without it where that differs."""
+    if h["bound"] is None:
+        return "no max error: YCbCr levels mode bounds no RGB value"
+    text = f"max error {h['bound']}"
+    if h["bound_uncorrected"] != h["bound"]:
+        text += f"; {h['bound_uncorrected']} without the corrector"
+    return text
 
 
 def _add_decode(sub: argparse._SubParsersAction) -> None:
