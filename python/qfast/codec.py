@@ -188,7 +188,7 @@ def encode(
 
     Example:
         >>> data = qfast.encode(img, max_error=2)
-        >>> np.abs(qfast.decode(data).astype(int) - img).max() <= 2
+        >>> int(np.abs(qfast.decode(data).astype(int) - img).max()) <= 2
         True
     """
     img = _image(image)
@@ -423,6 +423,8 @@ def load(path: PathLike, *, correct: Optional[bool] = None, max_pixels: int = DE
     """Reads and decodes a ``.qfz`` file (see :func:`decode`).
 
     Example:
-        >>> img = qfast.load("photo.qfz")
+        >>> qfast.save("photo.qfz", img, max_error=1)
+        >>> qfast.load("photo.qfz").shape
+        (512, 768, 3)
     """
     return decode(Path(path).read_bytes(), correct=correct, max_pixels=max_pixels)

@@ -295,6 +295,7 @@ class Corrector:
                 model (its bins are not RGB bins).
 
         Example:
+            >>> c = qfast.Corrector()
             >>> c.correct(qfast.quantize_uniform(img, [8, 8, 4]), [8, 8, 4], clamp=True).shape
             (512, 768, 3)
         """
