@@ -80,18 +80,54 @@ def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
     from PIL import Image
 
     p = Path(path)
+    fmt = Image.registered_extensions().get(p.suffix.lower())
+    if fmt is None:
+        raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .bmp or .gif)")
+    if fmt == "GIF" and not isinstance(image, Image.Image):
+        image = _exact_gif(np.asarray(image), p)
     if not isinstance(image, Image.Image):
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     im = image
-    fmt = Image.registered_extensions().get(p.suffix.lower())
-    if fmt is None:
-        raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .gif, ...)")
     buf = io.BytesIO()
     try:
         im.save(buf, format=fmt, **save_args)
     except (OSError, ValueError, KeyError) as e:
         raise CliError(f"{p}: cannot write {fmt} ({e})") from e
     return buf.getvalue()
+
+
+def _exact_gif(image: np.ndarray, path: Path) -> Any:
+    """An indexed image holding exactly ``image``'s colours, for a GIF; CliError when it has more than 256 (GIF's
+    limit) or partial transparency, rather than the approximation Pillow would write."""
+    from PIL import Image
+
+    img = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        if (img[..., -1] != 255).any():
+            raise CliError(f"{path}: GIF cannot hold partial transparency; write .png, .webp or .tif")
+        img = img[..., :-1]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    flat = img.reshape(-1, 1 if img.ndim == 2 else img.shape[2])
+    colours, index = np.unique(flat, axis=0, return_inverse=True)
+    if len(colours) > 256:
+        raise CliError(
+            f"{path}: GIF holds at most 256 colours and the result has {len(colours):,}; "
+            "write .png, .webp or .tif, or use qfast palette for a GIF"
+        )
+    rgb = np.repeat(colours, 3, axis=1) if colours.shape[1] == 1 else colours
+    out = Image.fromarray(index.reshape(img.shape[:2]).astype(np.uint8), "P")
+    out.putpalette(rgb.astype(np.uint8).reshape(-1).tolist())
+    return out
+
+
+def refuse_lossy(path: PathLike) -> None:
+    """CliError if ``path`` names a lossy format (JPEG), which cannot hold exact levels or palette colours."""
+    from PIL import Image
+
+    p = Path(path)
+    if Image.registered_extensions().get(p.suffix.lower()) in ("JPEG", "JPEG2000", "MPO"):
+        raise CliError(f"{p}: JPEG is lossy and would change the exact levels; write .png, .webp, .tif or .bmp")
 
 
 def write_image(image: Any, path: PathLike, force: bool = False, **save_args: Any) -> None:

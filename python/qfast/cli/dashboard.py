@@ -54,7 +54,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="HTML file to write")
     p.add_argument("--method", choices=["uniform", "lloyd-max", "mu-law", "palette"], default="uniform")
     p.add_argument("--bits", type=int, default=4, help="bits per channel, 1..8 (default 4)")
-    p.add_argument("--colors", type=int, default=16, help="palette size K, 2..256 (palette method; default 16)")
+    p.add_argument(
+        "--colors", type=int, default=None, help="--method palette only: palette size K, 2..256 (default 16)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=_run_report)
 
@@ -67,13 +69,17 @@ def _run_report(args: argparse.Namespace) -> int:
     from ..dashboard.settings import FeatureUnavailable, Settings, UploadError
     from ..dashboard.upload import load_upload
 
+    if args.colors is not None and args.method != "palette":
+        raise CliError(f"--colors: only with --method palette (got --method {args.method})")
+    if args.colors is not None and not 2 <= args.colors <= 256:
+        raise CliError(f"--colors: expected 2..256, got {args.colors}")
     check_writable(args.output, args.force)
     data = Path(args.input).read_bytes() if Path(args.input).is_file() else None
     if data is None:
         raise CliError(f"{args.input}: no such file")
     try:
         img, _ = load_upload(str(args.input), data)
-        settings = Settings(method=args.method, bits=args.bits, k=args.colors)
+        settings = Settings(method=args.method, bits=args.bits, k=args.colors or 16)
         html = report.build_report(img, settings, name=Path(args.input).name)
     except (UploadError, FeatureUnavailable) as e:
         raise CliError(str(e)) from e

@@ -21,7 +21,13 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         "or GIF by extension. With --sweep, write an animated GIF (or PNG) stepping through several palette sizes.",
     )
     p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file (.png or .gif)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        help="output file: .png or .gif (indexed), or .tif, .bmp, .webp; not JPEG",
+    )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256")
     g.add_argument(

@@ -29,8 +29,8 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconstruction",
         choices=["midpoint", "full-range"],
-        default="midpoint",
-        help="uniform only: bin middles (least error) or 0..255 end to end",
+        default=None,
+        help="--method uniform only: bin middles (least error; the default) or 0..255 end to end",
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=_run_quantize)
@@ -38,11 +38,15 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
 
 def _run_quantize(args: argparse.Namespace) -> int:
     from .. import quantize
+    from .._io import CliError, refuse_lossy
 
+    if args.reconstruction is not None and args.method != "uniform":
+        raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
+    refuse_lossy(args.output)
     img = read_image(args.input)
     kw = {"levels": args.levels, "bits": args.bits}
     if args.method == "uniform":
-        out = quantize.quantize_uniform(img, reconstruction=args.reconstruction, **kw)
+        out = quantize.quantize_uniform(img, reconstruction=args.reconstruction or "midpoint", **kw)
     elif args.method == "lloyd-max":
         out = quantize.quantize_lloyd_max(img, **kw).image()
     else:
