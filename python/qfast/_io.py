@@ -16,28 +16,81 @@ class CliError(Exception):
     """A user-facing error of the command line: printed as one line, exit status 1."""
 
 
+#: The first bytes of a ``.qfz`` file (docs/FORMAT.md).
+QFZ_MAGIC = b"\x89QFZ"
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+def check_readable(path: PathLike) -> Path:
+    """``path`` as a Path if it names a file; CliError "no such file" or "is a folder" otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{p}: is a folder, not a file")
+    if not p.is_file():
+        raise CliError(f"{p}: no such file")
+    return p
+
+
+def read_file(path: PathLike) -> bytes:
+    """A file's bytes; every failure (missing, a folder, permission denied, an I/O error) is a one-line CliError."""
+    p = check_readable(path)
+    try:
+        with open(p, "rb") as f:
+            return f.read()
+    except MemoryError:
+        raise CliError(f"{p}: out of memory reading it") from None
+    except OSError as e:
+        raise CliError(f"{p}: cannot read ({_reason(e)})") from None
+
+
 def read_image(path: PathLike) -> np.ndarray:
-    """Reads an image file as a uint8 array (H, W) or (H, W, C). Raises CliError when it is missing or unreadable."""
+    """Reads an image file (anything Pillow reads, or a ``.qfz`` file, decoded with its corrector) as a uint8 array
+    (H, W) or (H, W, C). Raises CliError, one line naming the file, when it is missing or unreadable."""
+    import io
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     from ._validate import as_image
 
     p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{p}: no such file")
+    data = read_file(p)
+    if data[:4] == QFZ_MAGIC:
+        from . import codec
+
+        try:
+            return codec.decode(data)
+        except codec.FormatError as e:
+            raise CliError(f"{p}: {e}") from None
+        except MemoryError:
+            raise CliError(f"{p}: out of memory decoding it") from None
     try:
-        with Image.open(p) as im:
-            im.load()
-            return as_image(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise CliError(f"{p}: cannot read image ({e})") from e
+        with warnings.catch_warnings():
+            # Pillow warns above 89 MP (and refuses above 179 MP): the file is the user's own, read it quietly
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return as_image(im)
+    except UnidentifiedImageError:
+        raise CliError(f"{p}: not an image qfast can read (PNG, JPEG, WebP, TIFF, BMP, GIF or .qfz)") from None
+    except Image.DecompressionBombError as e:
+        raise CliError(f"{p}: cannot read image ({e})") from None
+    except MemoryError:
+        raise CliError(f"{p}: out of memory reading it") from None
+    except (OSError, SyntaxError, EOFError) as e:
+        raise CliError(f"{p}: cannot read image ({e})") from None
     except (TypeError, ValueError) as e:
-        raise CliError(f"{p}: unsupported image ({e})") from e
+        raise CliError(f"{p}: unsupported image ({e})") from None
 
 
 def check_writable(path: PathLike, force: bool) -> Path:
     """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``)."""
     p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{p}: is a folder (give a file name)")
     if p.exists() and not force:
         raise CliError(f"{p}: already exists (use --force to overwrite)")
     if not p.parent.is_dir():
@@ -48,6 +101,13 @@ def check_writable(path: PathLike, force: bool) -> Path:
 def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
     """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); never overwrites unless ``force``."""
     p = check_writable(path, force)
+    try:
+        _write_atomically(p, data, force)
+    except OSError as e:
+        raise CliError(f"{p}: cannot write ({_reason(e)})") from None
+
+
+def _write_atomically(p: Path, data: bytes, force: bool) -> None:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would, as the user expects.

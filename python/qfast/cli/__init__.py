@@ -49,5 +49,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (TypeError, ValueError) as e:
         print(f"qfast: error: {e}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("qfast: error: out of memory", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file error that no command turned into a CliError: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"qfast: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

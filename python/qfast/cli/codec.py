@@ -89,12 +89,9 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_qfz(path: str) -> bytes:
-    from pathlib import Path
+    from .._io import read_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{p}: no such file")
-    return p.read_bytes()
+    return read_file(path)
 
 
 def _run_decode(args: argparse.Namespace) -> int:
@@ -107,6 +104,8 @@ def _run_decode(args: argparse.Namespace) -> int:
         img = codec.decode(data, correct=False if args.no_correct else None)
     except codec.FormatError as e:
         raise CliError(f"{args.input}: {e}") from e
+    except MemoryError:
+        raise CliError(f"{args.input}: out of memory decoding it") from None
     write_image(img, args.output, force=args.force)
     return 0
 

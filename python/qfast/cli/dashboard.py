@@ -64,7 +64,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .._io import check_writable, write_bytes
+    from .._io import check_writable, read_file, write_bytes
     from ..dashboard import report
     from ..dashboard.settings import FeatureUnavailable, Settings, UploadError
     from ..dashboard.upload import load_upload
@@ -74,13 +74,12 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.colors is not None and not 2 <= args.colors <= 256:
         raise CliError(f"--colors: expected 2..256, got {args.colors}")
     check_writable(args.output, args.force)
-    data = Path(args.input).read_bytes() if Path(args.input).is_file() else None
-    if data is None:
-        raise CliError(f"{args.input}: no such file")
+    data = read_file(args.input)
     try:
-        img, _ = load_upload(str(args.input), data)
+        # a local file: the dashboard's upload limits (25 MB, 40 MP) are for a server, not for this machine
+        img, note = load_upload(str(args.input), data, max_bytes=len(data), max_pixels=2**62)
         settings = Settings(method=args.method, bits=args.bits, k=args.colors or 16)
-        html = report.build_report(img, settings, name=Path(args.input).name)
+        html = report.build_report(img, settings, name=Path(args.input).name, note=note)
     except (UploadError, FeatureUnavailable) as e:
         raise CliError(str(e)) from e
     write_bytes(args.output, html.encode("utf-8"), args.force)
