@@ -34,8 +34,25 @@ def check_readable(path: PathLike) -> Path:
     return p
 
 
+#: The path that means standard input (reading) or standard output (writing).
+STDIO = "-"
+
+
+def is_stdio(path: PathLike) -> bool:
+    """Whether ``path`` is ``-``: standard input or output."""
+    return str(path) == STDIO
+
+
 def read_file(path: PathLike) -> bytes:
-    """A file's bytes; every failure (missing, a folder, permission denied, an I/O error) is a one-line CliError."""
+    """A file's bytes (``-``: standard input's); every failure (missing, a folder, permission denied, an I/O error)
+    is a one-line CliError."""
+    import sys
+
+    if is_stdio(path):
+        try:
+            return sys.stdin.buffer.read()
+        except OSError as e:
+            raise CliError(f"standard input: cannot read ({_reason(e)})") from None
     p = check_readable(path)
     try:
         with open(p, "rb") as f:
@@ -56,8 +73,8 @@ def read_image(path: PathLike) -> np.ndarray:
 
     from ._validate import as_image
 
-    p = Path(path)
-    data = read_file(p)
+    p = Path(path) if not is_stdio(path) else Path("standard input")
+    data = read_file(path)
     if data[:4] == QFZ_MAGIC:
         from . import codec
 
@@ -87,8 +104,11 @@ def read_image(path: PathLike) -> np.ndarray:
 
 
 def check_writable(path: PathLike, force: bool) -> Path:
-    """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``)."""
+    """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``); ``-``
+    (standard output) always can."""
     p = Path(path)
+    if is_stdio(path):
+        return p
     if p.is_dir():
         raise CliError(f"{p}: is a folder (give a file name)")
     if p.exists() and not force:
@@ -100,8 +120,14 @@ def check_writable(path: PathLike, force: bool) -> Path:
 
 def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
     """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); never overwrites unless ``force``."""
+    import sys
+
     p = check_writable(path, force)
     try:
+        if is_stdio(path):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
         _write_atomically(p, data, force)
     except OSError as e:
         raise CliError(f"{p}: cannot write ({_reason(e)})") from None
@@ -134,13 +160,14 @@ def _write_atomically(p: Path, data: bytes, force: bool) -> None:
 
 
 def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
-    """Encodes a uint8 array or PIL image in the format ``path``'s extension names (PNG, GIF, WebP, TIFF, ...)."""
+    """Encodes a uint8 array or PIL image in the format ``path``'s extension names (PNG, GIF, WebP, TIFF, ...; PNG for
+    ``-``, standard output)."""
     import io
 
     from PIL import Image
 
     p = Path(path)
-    fmt = Image.registered_extensions().get(p.suffix.lower())
+    fmt = "PNG" if is_stdio(path) else Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .bmp or .gif)")
     if fmt == "GIF" and not isinstance(image, Image.Image):

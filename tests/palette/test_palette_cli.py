@@ -73,7 +73,7 @@ def test_refuses_to_overwrite(photo, tmp_path, capsys):
 
 def test_bad_colour_count(photo, tmp_path, capsys):
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.png"), "--colors", "300"]) == 1
-    assert "k: expected 1..256, got 300" in capsys.readouterr().err
+    assert "--colors: expected 1..256, got 300" in capsys.readouterr().err
 
 
 def test_missing_input(tmp_path, capsys):

@@ -9,6 +9,7 @@ the libraries a command needs are imported when it runs, so starting the CLI sta
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Optional
 
@@ -34,10 +35,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: Optional[str]) -> Optional[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return None
+
+
+#: API argument names whose flag is not the name with dashes.
+FLAG_OF = {"k": "--colors", "name": "--sample", "correct": "--no-corrector"}
+
+
+def in_flag_words(message: str, sub: Optional[argparse.ArgumentParser]) -> str:
+    """An API error (``max_error: expected 0..32, got 99``) in the words of the command's flag (``--max-error: ...``)
+    where the argument it names is one; other messages unchanged."""
+    m = re.match(r"(\w+)(\[\d+\])?: ", message)
+    if not m or sub is None:
+        return message
+    flag = FLAG_OF.get(m.group(1), "--" + m.group(1).replace("_", "-"))
+    if flag not in sub._option_string_actions:
+        return message
+    return flag + message[m.end(1) :]
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Runs the ``qfast`` command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    sub = _subparser(parser, getattr(args, "command", None))
+    if extra:  # the command's own usage, not the top level's
+        (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -47,7 +74,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"qfast: error: {e}", file=sys.stderr)
         return 1
     except (TypeError, ValueError) as e:
-        print(f"qfast: error: {e}", file=sys.stderr)
+        print(f"qfast: error: {in_flag_words(str(e), sub)}", file=sys.stderr)
         return 1
     except MemoryError:
         print("qfast: error: out of memory", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._io import CliError, read_image, write_image
-from ._args import _levels_arg
+from ._args import IMAGE_IN, _levels_arg, add_force, add_quiet, out_name, summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +24,19 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
         "can raise PSNR inside the bound); with --levels L each channel keeps L levels (decoded through the "
         "corrector where one is installed).",
     )
-    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the .qfz file to write")
+    p.add_argument("input", metavar="IN", help=IMAGE_IN)
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the .qfz file to write; - for standard output")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--max-error", type=_levels_arg, metavar="D", help="max error per channel, 0..32 (0: lossless)")
     g.add_argument("--levels", type=_levels_arg, metavar="L", help="levels per channel, 2..256 (one, or 8,8,4)")
     g.add_argument("--target-bpp", type=float, metavar="BPP", help="levels mode: the most levels within BPP")
-    p.add_argument("--color", choices=["auto", "rgb", "ycocg", "ycbcr"], default="auto")
+    p.add_argument(
+        "--color",
+        choices=["auto", "rgb", "ycocg", "ycbcr"],
+        default="auto",
+        help="colour transform: auto (default: ycocg, exact; ycbcr with --subsample), rgb (none), ycocg, or ycbcr "
+        "(levels mode only: JPEG's, not exact)",
+    )
     p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
     p.add_argument("--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 also tries RGB")
     p.add_argument(
@@ -38,7 +44,8 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record no corrector (with --max-error: bins of 2D+1 values, the smallest file for the bound)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_force(p)
+    add_quiet(p)
     p.set_defaults(run=_run_encode)
 
 
@@ -60,7 +67,9 @@ def _run_encode(args: argparse.Namespace) -> int:
     )
     write_bytes(args.output, data, args.force)
     h = codec.inspect(data)
-    print(f"{args.output}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, {_bound_text(h)})")
+    summary(
+        args, f"{out_name(args.output)}: {h['file_bytes']:,} bytes, {h['bpp']:.3f} bpp ({h['mode']}, {_bound_text(h)})"
+    )
     return 0
 
 
@@ -81,10 +90,24 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
         help="decompress a .qfz file into an image file",
         description="Decompress IN.qfz and write the image to OUT (format from OUT's extension).",
     )
-    p.add_argument("input", metavar="IN.qfz", help="the .qfz file")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image file (.png, .tif, ...)")
-    p.add_argument("--no-correct", action="store_true", help="do not run the QANN corrector")
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("input", metavar="IN.qfz", help="the .qfz file; - for standard input")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        help="output image file, format from the extension: PNG, WebP, TIFF, BMP, GIF (up to 256 colours) "
+        "or JPEG (lossy); - for PNG on standard output",
+    )
+    p.add_argument(
+        "--no-corrector",
+        "--no-correct",
+        dest="no_correct",
+        action="store_true",
+        help="decode without the QANN corrector, the plain mid-bin values (--no-correct is the old name)",
+    )
+    add_force(p)
+    add_quiet(p)
     p.set_defaults(run=_run_decode)
 
 
@@ -107,12 +130,15 @@ def _run_decode(args: argparse.Namespace) -> int:
     except MemoryError:
         raise CliError(f"{args.input}: out of memory decoding it") from None
     write_image(img, args.output, force=args.force)
+    h = codec.inspect(data)
+    how = "without the corrector" if args.no_correct or h["corrector"] is None else "through the corrector it names"
+    summary(args, f"{out_name(args.output)}: {h['width']} x {h['height']}, {h['channels']} channel(s), decoded {how}")
     return 0
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a .qfz file's header", description="Check IN.qfz and print its header.")
-    p.add_argument("input", metavar="IN.qfz", help="the .qfz file")
+    p.add_argument("input", metavar="IN.qfz", help="the .qfz file; - for standard input")
     p.set_defaults(run=_run_info)
 
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from .._io import CliError
+from ._args import add_force, add_quiet, out_name, summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,14 +51,22 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         description="Quantize IN as the dashboard would and write a single HTML file (images inline, no network "
         "needed) with the comparison, error map, histograms, ladder and rate-distortion plot.",
     )
-    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="HTML file to write")
-    p.add_argument("--method", choices=["uniform", "lloyd-max", "mu-law", "palette"], default="uniform")
+    p.add_argument(
+        "input", metavar="IN", help="image file: PNG, JPEG, WebP, TIFF, or a .qfz file; - for standard input"
+    )
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="HTML file to write; - for standard output")
+    p.add_argument(
+        "--method",
+        choices=["uniform", "lloyd-max", "mu-law", "palette"],
+        default="uniform",
+        help="the quantizer the report shows (default uniform; palette: k-means colours)",
+    )
     p.add_argument("--bits", type=int, default=4, help="bits per channel, 1..8 (default 4)")
     p.add_argument(
         "--colors", type=int, default=None, help="--method palette only: palette size K, 2..256 (default 16)"
     )
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_force(p)
+    add_quiet(p)
     p.set_defaults(run=_run_report)
 
 
@@ -75,12 +84,14 @@ def _run_report(args: argparse.Namespace) -> int:
         raise CliError(f"--colors: expected 2..256, got {args.colors}")
     check_writable(args.output, args.force)
     data = read_file(args.input)
+    name = "standard input" if args.input == "-" else Path(args.input).name
     try:
         # a local file: the dashboard's upload limits (25 MB, 40 MP) are for a server, not for this machine
         img, note = load_upload(str(args.input), data, max_bytes=len(data), max_pixels=2**62)
         settings = Settings(method=args.method, bits=args.bits, k=args.colors or 16)
-        html = report.build_report(img, settings, name=Path(args.input).name, note=note)
+        html = report.build_report(img, settings, name=name, note=note)
     except (UploadError, FeatureUnavailable) as e:
         raise CliError(str(e)) from e
     write_bytes(args.output, html.encode("utf-8"), args.force)
+    summary(args, f"{out_name(args.output)}: report on {name} ({settings.label()})")
     return 0

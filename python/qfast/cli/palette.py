@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._io import read_image
-from ._args import _levels_arg
+from ._args import IMAGE_IN, _levels_arg, add_force, add_quiet, out_name, psnr_text, summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,20 +20,27 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         description="Reduce IN to a palette of K colours (k-means) and write an indexed (palette) image to OUT, PNG "
         "or GIF by extension. With --sweep, write an animated GIF (or PNG) stepping through several palette sizes.",
     )
-    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
+    p.add_argument("input", metavar="IN", help=IMAGE_IN)
     p.add_argument(
         "-o",
         "--output",
         metavar="OUT",
         required=True,
-        help="output file: .png or .gif (indexed), or .tif, .bmp, .webp; not JPEG",
+        help="output file, format from the extension: .png or .gif (indexed), or .tif, .bmp, .webp; not JPEG "
+        "(lossy); - for an indexed PNG on standard output",
     )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256")
     g.add_argument(
         "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
     )
-    p.add_argument("--dither", choices=["none", "floyd-steinberg", "atkinson", "bayer4", "bayer8"], default="none")
+    p.add_argument(
+        "--dither",
+        choices=["none", "floyd-steinberg", "atkinson", "bayer4", "bayer8"],
+        default="none",
+        help="none (default: each pixel its nearest colour), error diffusion (floyd-steinberg, atkinson) or ordered "
+        "(bayer4, bayer8)",
+    )
     p.add_argument("--color-space", choices=["rgb", "oklab"], default="rgb", help="where distances are measured")
     p.add_argument(
         "--method",
@@ -43,20 +50,23 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of kmeans++ (default 0)")
     p.add_argument("--duration", type=int, default=800, help="--sweep: milliseconds per frame (default 800)")
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_force(p)
+    add_quiet(p)
     p.set_defaults(run=_run_palette)
 
 
 def _run_palette(args: argparse.Namespace) -> int:
     from .. import palette
-    from .._io import check_writable, encode_image, write_bytes
+    from .._io import check_writable, encode_image, refuse_lossy, write_bytes
 
+    refuse_lossy(args.output)
     check_writable(args.output, args.force)
     img = read_image(args.input)
     kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
     if args.colors is not None:
         q = palette.quantize_colors(img, args.colors, **kw)
         write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
+        summary(args, f"{out_name(args.output)}: {len(q.palette)} colours, {psnr_text(img, q.image())}")
         return 0
     ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
     frames = [palette.quantize_colors(img, k, **kw).to_pil() for k in ks]
@@ -71,4 +81,5 @@ def _run_palette(args: argparse.Namespace) -> int:
         optimize=False,
     )
     write_bytes(args.output, data, args.force)
+    summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0

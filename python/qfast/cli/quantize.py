@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._io import read_image, write_image
-from ._args import _levels_arg
+from ._args import EXACT_OUT, IMAGE_IN, _levels_arg, add_force, add_quiet, out_name, psnr_text, summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,19 +20,26 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         description="Quantize IN to a few levels per channel and write the reconstruction to OUT "
         "(format from OUT's extension).",
     )
-    p.add_argument("input", metavar="IN", help="image file (PNG, JPEG, WebP, TIFF, ...)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image file")
+    p.add_argument("input", metavar="IN", help=IMAGE_IN)
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help=EXACT_OUT)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--levels", type=_levels_arg, help="levels per channel, 2..256 (one, or one per channel: 8,8,4)")
     g.add_argument("--bits", type=_levels_arg, help="bits per channel, 1..8 (levels = 2**bits)")
-    p.add_argument("--method", choices=["uniform", "lloyd-max", "mu-law"], default="uniform")
+    p.add_argument(
+        "--method",
+        choices=["uniform", "lloyd-max", "mu-law"],
+        default="uniform",
+        help="uniform (default: floor(x L / 256)), lloyd-max (least squared error for the image) or mu-law "
+        "(finer steps in the dark)",
+    )
     p.add_argument(
         "--reconstruction",
         choices=["midpoint", "full-range"],
         default=None,
         help="--method uniform only: bin middles (least error; the default) or 0..255 end to end",
     )
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_force(p)
+    add_quiet(p)
     p.set_defaults(run=_run_quantize)
 
 
@@ -52,4 +59,6 @@ def _run_quantize(args: argparse.Namespace) -> int:
     else:
         out = quantize.quantize_mu_law(img, **kw).image()
     write_image(out, args.output, force=args.force)
+    amount = f"{args.bits} bits" if args.bits is not None else f"{args.levels} levels"
+    summary(args, f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
     return 0
