@@ -1,9 +1,10 @@
 """The ``qfast`` command line: the dispatcher. Each command family is a module of this package.
 
 The families, in the order ``qfast --help`` lists their commands: :mod:`.quantize` (``quantize``), :mod:`.demo`
-(``demo``), :mod:`.dashboard` (``serve``, ``report``), :mod:`.codec` (``encode``, ``decode``, ``info``) and
-:mod:`.palette` (``palette``). Each has ``register(sub)``, adding its subparsers (with ``set_defaults(run=...)``);
-the libraries a command needs are imported when it runs, so starting the CLI stays quick.
+(``demo``), :mod:`.dashboard` (``serve``, ``report``), :mod:`.codec` (``encode``, ``decode``, ``info``),
+:mod:`.palette` (``palette``) and :mod:`.corrector` (``correct``). Each has ``register(sub)``, adding its
+subparsers (with ``set_defaults(run=...)``); the libraries a command needs are imported when it runs, so starting
+the CLI stays quick.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Optional
 
 from .. import __version__
 from .._io import CliError
-from . import codec, dashboard, demo, palette, quantize
+from . import codec, corrector, dashboard, demo, palette, quantize
 
 #: The command families, in help order; each module's ``register(sub)`` adds its subcommands.
-FAMILIES = (quantize, demo, dashboard, codec, palette)
+FAMILIES = (quantize, demo, dashboard, codec, palette, corrector)
 
 
 def build_parser() -> argparse.ArgumentParser:
