@@ -89,6 +89,12 @@ def read_image(path: PathLike) -> np.ndarray:
             # Pillow warns above 89 MP (and refuses above 179 MP): the file is the user's own, read it quietly
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
+                deep = sixteen_bit(im)
+                if deep:
+                    raise CliError(
+                        f"{p}: a {deep} image; qfast works on 8 bits per channel and will not truncate it silently: "
+                        "convert it to 8 bits first"
+                    )
                 im.load()
                 return as_image(im)
     except UnidentifiedImageError:
@@ -101,6 +107,19 @@ def read_image(path: PathLike) -> np.ndarray:
         raise CliError(f"{p}: cannot read image ({e})") from None
     except (TypeError, ValueError) as e:
         raise CliError(f"{p}: unsupported image ({e})") from None
+
+
+def sixteen_bit(im: Any) -> str:
+    """A description of the 16-bit samples of an opened, not yet loaded, PIL image ("16-bit RGB", ...), or "" for
+    8 bits. Pillow opens 16-bit RGB PNG and TIFF files as 8-bit RGB, keeping only the high byte of each value."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        return "16-bit greyscale"
+    raw = " ".join(str(getattr(t, "args", t[3] if len(t) > 3 else "")) for t in (getattr(im, "tile", None) or []))
+    bits = getattr(im, "tag_v2", {}).get(258) if hasattr(im, "tag_v2") else None
+    if ";16" in raw or (isinstance(bits, tuple) and max(bits, default=8) > 8) or (isinstance(bits, int) and bits > 8):
+        return f"16-bit {mode}"
+    return ""
 
 
 def check_writable(path: PathLike, force: bool) -> Path:

@@ -33,6 +33,11 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         raise TypeError(f"{arg}: expected a NumPy uint8 array or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
         hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" if image.dtype.kind == "f" else ""
+        if image.dtype in (np.uint16, np.int32, np.uint32):
+            hint = (
+                " (qfast works on 8 bits per channel; for a 16-bit image use (x >> 8).astype(np.uint8), the high "
+                "byte, or (x / 257).round().astype(np.uint8), the nearest 8-bit value)"
+            )
         raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
         raise ValueError(f"{arg}: expected shape (H, W) or (H, W, C) with C in 1..4, got {image.shape}")
@@ -152,6 +157,11 @@ def _from_pil(img: Any, arg: str) -> np.ndarray:
         img = img.convert("RGBA")
     elif mode in _PIL_MODES:
         img = img.convert(_PIL_MODES[mode])
+    elif mode.startswith("I;16") or mode == "I":
+        raise TypeError(
+            f"{arg}: a 16-bit PIL image (mode {mode!r}): qfast works on 8 bits per channel; convert it first, e.g. "
+            "(np.asarray(im) >> 8).astype(np.uint8) (Pillow's convert('L') would clip every value over 255 to white)"
+        )
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         raise TypeError(f"{arg}: expected an 8-bit PIL image (L, LA, RGB, RGBA, P, 1), got mode {mode!r}")
     return np.asarray(img)

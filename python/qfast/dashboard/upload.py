@@ -58,8 +58,12 @@ def load_upload(
                 raise UploadError(
                     f"{filename}: {w} x {h} is {w * h / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit"
                 )
+            deep = _sixteen_bit(im)
             im.load()
-            return _to_array(im)
+            img, note = _to_array(im)
+            if deep and not note:  # Pillow read 16-bit colour as 8 bits (the high byte of each value)
+                note = f"{deep} image shown as 8 bits (the high byte of each value)"
+            return img, note
     except UploadError:
         raise
     except Image.DecompressionBombError as e:
@@ -68,6 +72,12 @@ def load_upload(
         raise UploadError(f"{filename}: not an image qfast can read (use PNG, JPEG, WebP, TIFF or .qfz)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise UploadError(f"{filename}: damaged or truncated image ({e})") from e
+
+
+def _sixteen_bit(im: Any) -> str:
+    from qfast._io import sixteen_bit
+
+    return sixteen_bit(im)
 
 
 def _to_array(im: Any) -> tuple[np.ndarray, str]:
