@@ -24,13 +24,34 @@ def _reconstruction(value: Any) -> str:
     return str(value)
 
 
-def uniform_indices(image: Any, levels: Optional[Levels] = None, *, bits: Optional[Levels] = None) -> np.ndarray:
-    """Uniform quantization indices: exactly ``floor(x * L / 256)`` for each value x.
+_DITHERS = ("none", "bayer4", "bayer8", "floyd-steinberg")
+
+
+def _dither(value: Any) -> str:
+    if not isinstance(value, str) or value not in _DITHERS:
+        raise ValueError(f"dither: expected 'none', 'bayer4', 'bayer8' or 'floyd-steinberg', got {value!r}")
+    return value
+
+
+def uniform_indices(
+    image: Any,
+    levels: Optional[Levels] = None,
+    *,
+    bits: Optional[Levels] = None,
+    dither: str = "none",
+    reconstruction: str = "midpoint",
+) -> np.ndarray:
+    """Uniform quantization indices: exactly ``floor(x * L / 256)`` for each value x (without dithering).
 
     Args:
         image: uint8 array (H, W) or (H, W, C), C in 1..4, any strides; or a PIL image.
         levels: level count L in 2..256, one int for all channels or one per channel.
         bits: instead of ``levels``, a bit depth 1..8 (L = 2**bits), an int or one per channel.
+        dither: ``"none"``; ``"bayer4"`` or ``"bayer8"`` (ordered: at row y, column x the index is
+            ``clamp(floor(v L / 256 + (2 M[y % n][x % n] + 1) / (2 n**2) - 1/2), 0, L - 1)`` with M the n x n Bayer
+            matrix); or ``"floyd-steinberg"`` (error diffusion, raster order, against ``reconstruction``'s values).
+            A channel at 256 levels (alpha, unless given levels) is never dithered.
+        reconstruction: the reconstruction the indices are meant for; only error diffusion depends on it.
 
     Returns:
         uint8 array of the image's shape with values in 0..L-1.
@@ -44,7 +65,11 @@ def uniform_indices(image: Any, levels: Optional[Levels] = None, *, bits: Option
         array([[0, 1, 2, 3]], dtype=uint8)
     """
     img = as_image(image)
-    return _core.uniform_indices(img, resolve_levels(levels, bits, channels_of(img)))
+    lv = resolve_levels(levels, bits, channels_of(img))
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if how != "none":
+        return _core.dither_uniform(img, lv, rec, how)
+    return _core.uniform_indices(img, lv)
 
 
 def dequantize_uniform(
@@ -84,6 +109,7 @@ def quantize_uniform(
     *,
     bits: Optional[Levels] = None,
     reconstruction: str = "midpoint",
+    dither: str = "none",
 ) -> np.ndarray:
     """Uniform quantization to L levels and back in one pass: ``dequantize_uniform(uniform_indices(x))``.
 
@@ -91,6 +117,8 @@ def quantize_uniform(
         image: uint8 array (H, W) or (H, W, C), C in 1..4, any strides; or a PIL image.
         levels: level count in 2..256, an int or one per channel; or ``bits`` 1..8.
         reconstruction: ``"midpoint"`` (least squared error) or ``"full-range"`` (0 and 255 reachable).
+        dither: ``"none"``, ``"bayer4"``, ``"bayer8"`` or ``"floyd-steinberg"``: as :func:`uniform_indices`, for
+            bit-depth reduction without banding (a higher error, a truer look).
 
     Returns:
         uint8 array of the image's shape.
@@ -101,7 +129,10 @@ def quantize_uniform(
     """
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
-    return _core.quantize_uniform(img, lv, _reconstruction(reconstruction))
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if how != "none":
+        return _core.dequantize_uniform(_core.dither_uniform(img, lv, rec, how), lv, rec)
+    return _core.quantize_uniform(img, lv, rec)
 
 
 @dataclass(frozen=True)

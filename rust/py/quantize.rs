@@ -2,7 +2,7 @@
 
 use super::{detach, image, map_image, Image};
 use crate::error::Error;
-use crate::quantize::{nonuniform, uniform};
+use crate::quantize::{dither, nonuniform, uniform};
 use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
@@ -48,6 +48,24 @@ fn py_quantize_uniform<'py>(
     check_channels(&levels, &img)?;
     let rec = uniform::Reconstruction::parse(reconstruction)?;
     map_image(py, &img, |s, d| uniform::quantize(s, d, &levels, rec))
+}
+
+/// Dithered uniform indices (ordered Bayer or Floyd-Steinberg); `reconstruction` is the one the indices will be
+/// reconstructed with (error diffusion measures its error against it).
+#[pyfunction(name = "dither_uniform")]
+fn py_dither_uniform<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    reconstruction: &str,
+    dither: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    let rec = uniform::Reconstruction::parse(reconstruction)?;
+    let how = dither::Dither::parse(dither)?;
+    let width = img.shape[1];
+    map_image(py, &img, |s, d| dither::indices(s, d, width, &levels, rec, how))
 }
 
 type Quantized<'py> = (Bound<'py, PyArrayDyn<u8>>, Vec<Bound<'py, PyArray1<u8>>>);
@@ -118,6 +136,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_uniform_indices, m)?)?;
     m.add_function(wrap_pyfunction!(py_dequantize_uniform, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(py_dither_uniform, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_lloyd_max, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_mu_law, m)?)?;
     m.add_function(wrap_pyfunction!(py_apply_codebooks, m)?)?;

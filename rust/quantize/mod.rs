@@ -2,10 +2,12 @@
 //!
 //! - `lut`: the 256-entry table type and its kernel over interleaved images (SIMD where the CPU has it);
 //! - `uniform`: uniform quantization to any level count per channel, with midpoint or full-range reconstruction;
-//! - `nonuniform`: Lloyd-Max (MSE-optimal for a channel's histogram) and mu-law companding, built on `uniform`.
+//! - `nonuniform`: Lloyd-Max (MSE-optimal for a channel's histogram) and mu-law companding, built on `uniform`;
+//! - `dither`: uniform indices with ordered (Bayer) or Floyd-Steinberg dithering, built on `uniform`.
 //!
-//! Imports: `error` only (and `lut` from the quantizers).
+//! Imports: `error` and `alloc` only (and `lut` from the quantizers, `uniform` from `nonuniform` and `dither`).
 
+pub mod dither;
 pub mod lut;
 pub mod nonuniform;
 pub mod uniform;

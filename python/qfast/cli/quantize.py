@@ -38,6 +38,13 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="--method uniform only: bin middles (least error; the default) or 0..255 end to end",
     )
+    p.add_argument(
+        "--dither",
+        choices=["none", "bayer4", "bayer8", "floyd-steinberg"],
+        default=None,
+        help="--method uniform only: ordered (bayer4, bayer8) or error-diffusion (floyd-steinberg) dithering, "
+        "for fewer levels without banding (default none)",
+    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_quantize)
@@ -49,11 +56,14 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     if args.reconstruction is not None and args.method != "uniform":
         raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
+    if args.dither is not None and args.method != "uniform":
+        raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
     refuse_lossy(args.output)
     img = read_image(args.input)
     kw = {"levels": args.levels, "bits": args.bits}
     if args.method == "uniform":
-        out = quantize.quantize_uniform(img, reconstruction=args.reconstruction or "midpoint", **kw)
+        rec = args.reconstruction or "midpoint"
+        out = quantize.quantize_uniform(img, reconstruction=rec, dither=args.dither or "none", **kw)
     elif args.method == "lloyd-max":
         out = quantize.quantize_lloyd_max(img, **kw).image()
     else:
