@@ -193,7 +193,18 @@ def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
 
 
 def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
-    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256) as a C-contiguous uint8 array."""
+    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256, or a PIL "P" image, whose palette it takes)
+    as a C-contiguous uint8 array."""
+    if _is_pil(palette):
+        if palette.mode not in ("P", "PA"):
+            raise TypeError(
+                f"{arg}: a PIL image as a palette must be an indexed (mode 'P') image, got mode {palette.mode!r}; "
+                "build a palette from it with qfast.kmeans_palette(image, k)"
+            )
+        entries = palette.getpalette("RGB") or []
+        used = palette.getcolors(256) if palette.mode == "P" else None
+        count = max((i for _, i in used), default=-1) + 1 if used else len(entries) // 3
+        palette = np.asarray(entries[: 3 * max(count, 1)], np.uint8).reshape(-1, 3)
     try:
         arr = np.asarray(palette)
     except (TypeError, ValueError) as e:

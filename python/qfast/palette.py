@@ -99,7 +99,8 @@ def remap(image: Any, palette: Any, *, dither: str = "none", color_space: str = 
     Args:
         image: uint8 array (H, W) or (H, W, C) with C in 1..4, or a PIL image (alpha is ignored).
         palette: (n, 3) RGB colours, n in 1..256, integers 0..255 (any palette: from :func:`kmeans_palette` of this
-            or another image, or a fixed one).
+            or another image, or a fixed one), or a PIL "P" (indexed) image: its palette, up to the highest index
+            it uses, so the indices returned are that image's.
         dither: ``"none"`` (the exact nearest colour; ties go to the lowest index), ``"floyd-steinberg"`` or
             ``"atkinson"`` (error diffusion) or ``"bayer4"``/``"bayer8"`` (ordered, scaled by the palette's spacing).
         color_space: where "nearest" is measured: ``"rgb"`` or ``"oklab"``.

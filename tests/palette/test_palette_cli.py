@@ -81,6 +81,7 @@ def test_missing_input(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_needs_colors_or_sweep(photo, tmp_path):
-    with pytest.raises(SystemExit):
-        main(["palette", str(photo), "-o", str(tmp_path / "o.png")])
+def test_needs_colors_or_sweep(photo, tmp_path, capsys):
+    # one of --colors, --sweep or --palette-from; said in one line
+    assert main(["palette", str(photo), "-o", str(tmp_path / "o.png")]) == 1
+    assert "give --colors K, --sweep K,K,... or --palette-from IMAGE" in capsys.readouterr().err

@@ -29,7 +29,7 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         help="output file, format from the extension: .png or .gif (indexed), or .tif, .bmp, .webp; not JPEG "
         "(lossy); - for an indexed PNG on standard output",
     )
-    g = p.add_mutually_exclusive_group(required=True)
+    g = p.add_mutually_exclusive_group()
     g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256")
     g.add_argument(
         "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
@@ -48,6 +48,12 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         default="kmeans",
         help="kmeans (best), median-cut (fastest) or kmeans++ (seeded by --seed)",
     )
+    p.add_argument(
+        "--palette-from",
+        metavar="IMAGE",
+        help="palette transfer: remap IN onto IMAGE's palette (an indexed PNG or GIF; or, with --colors K, any image: "
+        "its K k-means colours)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of kmeans++ (default 0)")
     p.add_argument("--duration", type=int, default=800, help="--sweep: milliseconds per frame (default 800)")
     add_force(p)
@@ -57,12 +63,26 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
 
 def _run_palette(args: argparse.Namespace) -> int:
     from .. import palette
-    from .._io import check_writable, encode_image, refuse_lossy, write_bytes
+    from .._io import CliError, check_writable, encode_image, refuse_lossy, write_bytes
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
     img = read_image(args.input)
     kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
+    if args.palette_from is not None:
+        if args.sweep is not None:
+            raise CliError("--palette-from: not with --sweep (one palette, one image)")
+        pal = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed)
+        idx = palette.remap(img, pal, dither=args.dither, color_space=args.color_space)
+        q = palette.ColorQuantization(pal, idx, img)
+        write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
+        summary(
+            args,
+            f"{out_name(args.output)}: {len(pal)} colours from {args.palette_from}, {psnr_text(img, q.image())}",
+        )
+        return 0
+    if args.colors is None and args.sweep is None:
+        raise CliError("give --colors K, --sweep K,K,... or --palette-from IMAGE")
     if args.colors is not None:
         q = palette.quantize_colors(img, args.colors, **kw)
         write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
@@ -83,3 +103,32 @@ def _run_palette(args: argparse.Namespace) -> int:
     write_bytes(args.output, data, args.force)
     summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
+
+
+def _palette_from(path: str, colors: object, color_space: str, method: str, seed: int) -> object:
+    """The palette of ``path``: an indexed image's own (up to the highest index it uses), or with ``colors`` the
+    k-means palette of any image qfast reads."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from .. import palette
+    from .._io import CliError, read_file, read_image
+
+    if colors is not None:
+        return palette.kmeans_palette(read_image(path), colors, color_space=color_space, method=method, seed=seed)
+    data = read_file(path)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            mode, entries, used = im.mode, im.getpalette("RGB") or [], im.getcolors(256)
+    except Exception as e:  # Pillow's errors for files it cannot read
+        raise CliError(f"--palette-from: {path}: cannot read image ({e})") from None
+    if mode not in ("P", "PA") or not entries:
+        raise CliError(
+            f"--palette-from: {path} is not an indexed image (mode {mode}); add --colors K to take K k-means "
+            "colours from it"
+        )
+    count = max(i for _, i in used) + 1 if used and mode == "P" else len(entries) // 3
+    return np.asarray(entries[: 3 * count], np.uint8).reshape(-1, 3)
