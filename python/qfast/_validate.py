@@ -35,8 +35,9 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" if image.dtype.kind == "f" else ""
         if image.dtype in (np.uint16, np.int32, np.uint32):
             hint = (
-                " (qfast works on 8 bits per channel; for a 16-bit image use (x >> 8).astype(np.uint8), the high "
-                "byte, or (x / 257).round().astype(np.uint8), the nearest 8-bit value)"
+                " (this function works on 8 bits per channel; quantize_uniform and uniform_indices take uint16 "
+                "arrays; else use (x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
+                "the nearest 8-bit value)"
             )
         raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):

@@ -13,7 +13,17 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_image, as_int, as_positive, channels_of, has_alpha, resolve_levels
+from ._validate import (
+    Levels,
+    as_image,
+    as_int,
+    as_positive,
+    channels_of,
+    has_alpha,
+    is_per_channel,
+    per_channel,
+    resolve_levels,
+)
 
 _RECONSTRUCTIONS = ("midpoint", "full-range")
 
@@ -31,6 +41,47 @@ def _dither(value: Any) -> str:
     if not isinstance(value, str) or value not in _DITHERS:
         raise ValueError(f"dither: expected 'none', 'bayer4', 'bayer8' or 'floyd-steinberg', got {value!r}")
     return value
+
+
+def _is16(image: Any) -> bool:
+    """Whether ``image`` is 16-bit input: a uint16 array or a 16-bit greyscale PIL image."""
+    if isinstance(image, np.ndarray):
+        return image.dtype.kind == "u" and image.dtype.itemsize == 2
+    mode = getattr(image, "mode", "")
+    return type(image).__module__.startswith("PIL.") and isinstance(mode, str) and mode.startswith("I;16")
+
+
+def _image16(image: Any) -> np.ndarray:
+    arr = np.asarray(image) if not isinstance(image, np.ndarray) else image
+    if isinstance(arr, np.ma.MaskedArray):
+        raise TypeError("image: masked arrays are not supported (the mask would be ignored)")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and not 1 <= arr.shape[2] <= 4):
+        raise ValueError(f"image: expected shape (H, W) or (H, W, C) with C in 1..4, got {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"image: expected a non-empty image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.uint16)
+
+
+def _levels16(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:
+    """:func:`resolve_levels` for 16-bit input: levels 2..65536 or bits 1..16; alpha kept (65536 levels)."""
+    if (levels is None) == (bits is None):
+        raise TypeError("levels: give exactly one of levels or bits")
+    value, arg, lo, hi = (levels, "levels", 2, 65536) if levels is not None else (bits, "bits", 1, 16)
+    assert value is not None
+    if has_alpha(channels) and not is_per_channel(value):
+        out = per_channel(value, arg, channels - 1, lo, hi) + [65536 if arg == "levels" else 16]
+    else:
+        out = per_channel(value, arg, channels, lo, hi)
+    return out if arg == "levels" else [1 << b for b in out]
+
+
+def _depth(depth: Any, sixteen: bool) -> int:
+    if depth is None:
+        return 16 if sixteen else 8
+    d = as_int(depth, "depth", 8, 16)
+    if d not in (8, 16) or (d == 16 and not sixteen):
+        raise ValueError(f"depth: expected 8{' or 16' if sixteen else ''} (the output's bits), got {d}")
+    return d
 
 
 def uniform_indices(
@@ -53,6 +104,9 @@ def uniform_indices(
             A channel at 256 levels (alpha, unless given levels) is never dithered.
         reconstruction: the reconstruction the indices are meant for; only error diffusion depends on it.
 
+    16-bit input (a uint16 array, or a 16-bit greyscale PIL image): ``floor(x * L / 65536)`` with L in 2..65536
+    (``bits`` 1..16), as uint16 indices; alpha keeps 65536 levels unless given its own; no dithering.
+
     Returns:
         uint8 array of the image's shape with values in 0..L-1.
 
@@ -64,9 +118,15 @@ def uniform_indices(
         >>> qfast.uniform_indices(np.array([[0, 127, 128, 255]], np.uint8), 4)
         array([[0, 1, 2, 3]], dtype=uint8)
     """
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        if how != "none":
+            raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
+        return _core.quantize_uniform16(img16, lv16)
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
-    rec, how = _reconstruction(reconstruction), _dither(dither)
     if how != "none":
         return _core.dither_uniform(img, lv, rec, how)
     return _core.uniform_indices(img, lv)
@@ -110,6 +170,7 @@ def quantize_uniform(
     bits: Optional[Levels] = None,
     reconstruction: str = "midpoint",
     dither: str = "none",
+    depth: Optional[int] = None,
 ) -> np.ndarray:
     """Uniform quantization to L levels and back in one pass: ``dequantize_uniform(uniform_indices(x))``.
 
@@ -119,6 +180,9 @@ def quantize_uniform(
         reconstruction: ``"midpoint"`` (least squared error) or ``"full-range"`` (0 and 255 reachable).
         dither: ``"none"``, ``"bayer4"``, ``"bayer8"`` or ``"floyd-steinberg"``: as :func:`uniform_indices`, for
             bit-depth reduction without banding (a higher error, a truer look).
+        depth: the output's bits: 8 for uint8 input; for 16-bit input (a uint16 array or a 16-bit greyscale PIL
+            image, quantized as :func:`uniform_indices` says) 16 (default: a uint16 reconstruction on the 16-bit
+            bins) or 8 (that reconstruction scaled to 8 bits, ``round(v / 257)``).
 
     Returns:
         uint8 array of the image's shape.
@@ -127,9 +191,19 @@ def quantize_uniform(
         >>> qfast.quantize_uniform(np.array([[0, 100, 200]], np.uint8), bits=1)
         array([[ 64,  64, 192]], dtype=uint8)
     """
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        if how != "none":
+            raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
+        out16 = _core.quantize_uniform16(img16, lv16, rec)
+        if _depth(depth, True) == 8:
+            return np.round(out16 / 257.0).astype(np.uint8)
+        return out16
+    _depth(depth, False)
     img = as_image(image)
     lv = resolve_levels(levels, bits, channels_of(img))
-    rec, how = _reconstruction(reconstruction), _dither(dither)
     if how != "none":
         return _core.dequantize_uniform(_core.dither_uniform(img, lv, rec, how), lv, rec)
     return _core.quantize_uniform(img, lv, rec)

@@ -1,6 +1,7 @@
-"""16-bit input as a user meets it: qfast's quantizers work on 8 bits per channel, and where a 16-bit image arrives
-(a uint16 array, a 16-bit PNG or TIFF, grey or RGB) it says so, with the conversion to use, instead of clipping or
-silently truncating; the report shows it converted, with a note."""
+"""16-bit input as a user meets it: uniform quantization takes uint16 arrays and 16-bit grey PIL images (any level
+count 2..65536, indices and reconstruction in 16 bits, or 8 bits on request), against a NumPy reference; what is
+still 8-bit only (Lloyd-Max, mu-law, palettes, the codec, the commands) says so, with the conversion to use, instead
+of clipping or silently truncating; the report shows it converted, with a note."""
 
 from __future__ import annotations
 
@@ -31,9 +32,55 @@ def png16(a: np.ndarray) -> bytes:
 RGB16 = (np.arange(32 * 48 * 3).reshape(32, 48, 3) * 13 % 65536).astype(np.uint16)
 
 
-def test_uint16_array_says_what_to_do():
+def test_uint16_array_says_what_to_do_where_8_bit_only():
     with pytest.raises(TypeError, match=r"uint16.*8 bits per channel.*>> 8"):
-        qfast.quantize_uniform(RGB16, 8)
+        qfast.quantize_lloyd_max(RGB16, 8)
+
+
+def ref16(x: np.ndarray, levels: list[int], rec: str) -> tuple[np.ndarray, np.ndarray]:
+    L = np.array(levels, np.int64)
+    idx = x.astype(np.int64).reshape(x.shape[0], x.shape[1], -1) * L >> 16
+    if rec == "midpoint":
+        lo = -(-65536 * idx // L)
+        hi = -(-65536 * (idx + 1) // L) - 1
+        val = -(-(lo + hi) // 2)
+    else:
+        val = np.round(idx * 65535 / (L - 1))
+    return idx.reshape(x.shape).astype(np.uint16), val.reshape(x.shape).astype(np.uint16)
+
+
+@pytest.mark.parametrize("levels", [2, 3, 100, 256, 1000, 4096, 65536, [16, 300, 2]])
+@pytest.mark.parametrize("rec", ["midpoint", "full-range"])
+def test_uniform_16_bit_matches_numpy(levels, rec):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 65536, (37, 41, 3), dtype=np.uint16)
+    x[0, 0] = 0
+    x[0, 1] = 65535
+    lv = [levels] * 3 if isinstance(levels, int) else levels
+    want_idx, want = ref16(x, lv, rec)
+    idx = qfast.uniform_indices(x, levels)
+    assert idx.dtype == np.uint16
+    np.testing.assert_array_equal(idx, want_idx)
+    out = qfast.quantize_uniform(x, levels, reconstruction=rec)
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(
+        qfast.quantize_uniform(x, levels, reconstruction=rec, depth=8), np.round(want / 257).astype(np.uint8)
+    )
+
+
+def test_uniform_16_bit_bits_alpha_and_pil():
+    x = (np.arange(40 * 30 * 4).reshape(40, 30, 4) * 11 % 65536).astype(np.uint16)
+    out = qfast.quantize_uniform(x, bits=12)
+    np.testing.assert_array_equal(out[..., 3], x[..., 3])  # alpha kept unless given its own levels
+    np.testing.assert_array_equal(out[..., :3], ref16(np.ascontiguousarray(x[..., :3]), [4096] * 3, "midpoint")[1])
+    grey = Image.fromarray(np.ascontiguousarray(x[..., 0]))
+    assert grey.mode.startswith("I;16")
+    np.testing.assert_array_equal(qfast.quantize_uniform(grey, 64), qfast.quantize_uniform(x[..., 0], 64))
+    with pytest.raises(ValueError, match="levels: expected 2..65536"):
+        qfast.quantize_uniform(x, 70000)
+    with pytest.raises(ValueError, match="depth: expected 8"):
+        qfast.quantize_uniform(x[..., 0].astype(np.uint8), 8, depth=16)
 
 
 @pytest.mark.parametrize("kind", ["grey", "rgb"])
