@@ -63,9 +63,10 @@ def read_file(path: PathLike) -> bytes:
         raise CliError(f"{p}: cannot read ({_reason(e)})") from None
 
 
-def read_image(path: PathLike) -> np.ndarray:
+def read_image(path: PathLike, allow16: bool = False) -> np.ndarray:
     """Reads an image file (anything Pillow reads, or a ``.qfz`` file, decoded with its corrector) as a uint8 array
-    (H, W) or (H, W, C). Raises CliError, one line naming the file, when it is missing or unreadable."""
+    (H, W) or (H, W, C); with ``allow16``, a 16-bit greyscale file as a uint16 (H, W) array. Raises CliError, one
+    line naming the file, when it is missing or unreadable, and for 16-bit files it would have to truncate."""
     import io
     import warnings
 
@@ -90,6 +91,9 @@ def read_image(path: PathLike) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 deep = sixteen_bit(im)
+                if deep and allow16 and im.mode.startswith("I;16"):  # 16-bit grey: read as it is
+                    im.load()
+                    return np.ascontiguousarray(np.asarray(im), dtype=np.uint16)
                 if deep:
                     raise CliError(
                         f"{p}: a {deep} image; qfast works on 8 bits per channel and will not truncate it silently: "
@@ -189,6 +193,8 @@ def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
     fmt = "PNG" if is_stdio(path) else Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .bmp or .gif)")
+    if isinstance(image, np.ndarray) and image.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
+        raise CliError(f"{p}: {fmt} cannot hold 16-bit values; write .png or .tif (or use --depth 8)")
     if fmt == "GIF" and not isinstance(image, Image.Image):
         image = _exact_gif(np.asarray(image), p)
     if not isinstance(image, Image.Image):

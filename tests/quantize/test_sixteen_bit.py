@@ -83,9 +83,16 @@ def test_uniform_16_bit_bits_alpha_and_pil():
         qfast.quantize_uniform(x[..., 0].astype(np.uint8), 8, depth=16)
 
 
-@pytest.mark.parametrize("kind", ["grey", "rgb"])
 @pytest.mark.parametrize(
-    "cmd", [["quantize", "--bits", "3"], ["palette", "--colors", "8"], ["encode", "--levels", "8"]]
+    "kind,cmd",
+    [
+        ("rgb", ["quantize", "--bits", "3"]),  # Pillow reads 16-bit colour as 8 bits
+        ("grey", ["quantize", "--bits", "3", "--method", "lloyd-max"]),  # 16-bit: uniform only
+        ("grey", ["palette", "--colors", "8"]),
+        ("rgb", ["palette", "--colors", "8"]),
+        ("grey", ["encode", "--levels", "8"]),
+        ("rgb", ["encode", "--levels", "8"]),
+    ],
 )
 def test_16_bit_png_is_refused_clearly(tmp_path, capsys, kind, cmd):
     src = tmp_path / "in16.png"
@@ -116,3 +123,20 @@ def test_report_notes_16_bit_rgb(tmp_path, capsys):
     assert "16-bit" in note
     with Image.open(io.BytesIO(src.read_bytes())) as im:
         assert im.mode == "RGB"
+
+
+def test_cli_quantize_16_bit_grey(tmp_path, capsys):
+    grey = np.ascontiguousarray(RGB16[..., 0])
+    src = tmp_path / "g16.png"
+    src.write_bytes(png16(grey))
+    out = tmp_path / "q16.png"
+    assert main(["quantize", str(src), "-o", str(out), "--levels", "1000", "-q"]) == 0
+    with Image.open(out) as im:
+        assert im.mode.startswith("I;16")
+        np.testing.assert_array_equal(np.asarray(im).astype(np.uint16), qfast.quantize_uniform(grey, 1000))
+    out8 = tmp_path / "q8.png"
+    assert main(["quantize", str(src), "-o", str(out8), "--bits", "4", "--depth", "8", "-q"]) == 0
+    with Image.open(out8) as im:
+        np.testing.assert_array_equal(np.asarray(im), qfast.quantize_uniform(grey, bits=4, depth=8))
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.webp"), "--bits", "4"]) == 1
+    assert "cannot hold 16-bit values" in capsys.readouterr().err

@@ -45,6 +45,13 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         help="--method uniform only: ordered (bayer4, bayer8) or error-diffusion (floyd-steinberg) dithering, "
         "for fewer levels without banding (default none)",
     )
+    p.add_argument(
+        "--depth",
+        type=int,
+        choices=[8, 16],
+        default=None,
+        help="bits of OUT for a 16-bit greyscale IN (--method uniform; default 16, in PNG or TIFF); 8-bit IN gives 8",
+    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_quantize)
@@ -59,8 +66,12 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if args.dither is not None and args.method != "uniform":
         raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
     refuse_lossy(args.output)
-    img = read_image(args.input)
+    img = read_image(args.input, allow16=args.method == "uniform" and args.dither in (None, "none"))
+    if args.depth == 16 and img.dtype != "uint16":
+        raise CliError("--depth: 16 only for a 16-bit greyscale IN (this one has 8 bits)")
     kw = {"levels": args.levels, "bits": args.bits}
+    if img.dtype == "uint16":
+        kw["depth"] = args.depth or 16
     if args.method == "uniform":
         rec = args.reconstruction or "midpoint"
         out = quantize.quantize_uniform(img, reconstruction=rec, dither=args.dither or "none", **kw)
