@@ -361,7 +361,7 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
             ("step": bounded mode's bins of ``2d + 1`` values | "uniform": the ``levels`` uniform bins), ``color``
         ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("qac" |
         "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per channel),
-        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_uncorrected``: the
+        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the
         largest error per channel that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None
         where none holds (YCbCr levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
         the corrector; the corrector keeps each value in its bin, so ``bound`` is the widest bin less one.
@@ -379,7 +379,7 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     h = _core.inspect(raw, _max_pixels(max_pixels))
     h["file_bytes"] = len(raw)
     h["bpp"] = 8 * len(raw) / (h["width"] * h["height"])
-    h["bound"], h["bound_uncorrected"] = _bounds(h)
+    h["bound"], h["bound_plain"] = _bounds(h)
     return h
 
 

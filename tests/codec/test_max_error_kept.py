@@ -25,18 +25,18 @@ def test_levels_mode_bound_holds_for_the_corrected_decode(img, opts):
     data = qfast.encode(img, **opts)
     h = qfast.inspect(data)
     assert all(e <= b for e, b in zip(_err(qfast.decode(data), img), h["bound"]))
-    assert all(e <= b for e, b in zip(_err(qfast.decode(data, correct=False), img), h["bound_uncorrected"]))
-    assert h["bound_uncorrected"] == h["max_error"]
+    assert all(e <= b for e, b in zip(_err(qfast.decode(data, correct=False), img), h["bound_plain"]))
+    assert h["bound_plain"] == h["max_error"]
 
 
 def test_ycbcr_levels_mode_promises_no_bound(img):
     h = qfast.inspect(qfast.encode(img, target_bpp=2.5, subsample=True))
-    assert h["bound"] is None and h["bound_uncorrected"] is None
+    assert h["bound"] is None and h["bound_plain"] is None
 
 
 def test_bounded_mode_bound_is_max_error(img):
     h = qfast.inspect(qfast.encode(img, max_error=3))
-    assert h["bound"] == h["bound_uncorrected"] == [3, 3, 3]
+    assert h["bound"] == h["bound_plain"] == [3, 3, 3]
 
 
 def test_cli_prints_the_bound_that_holds(img, tmp_path, capsys):

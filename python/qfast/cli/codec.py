@@ -73,14 +73,18 @@ def _run_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_name(path: str) -> str:
+    return "standard input" if path == "-" else path
+
+
 def _bound_text(h: dict) -> str:
     """The max error that holds for the decode the user gets (``qfast decode``, with the corrector where the file
     names one), and the one without it where that differs."""
     if h["bound"] is None:
         return "no max error: YCbCr levels mode bounds no RGB value"
     text = f"max error {h['bound']}"
-    if h["bound_uncorrected"] != h["bound"]:
-        text += f"; {h['bound_uncorrected']} without the corrector"
+    if h["bound_plain"] != h["bound"]:
+        text += f"; {h['bound_plain']} without the corrector"
     return text
 
 
@@ -126,9 +130,9 @@ def _run_decode(args: argparse.Namespace) -> int:
     try:
         img = codec.decode(data, correct=False if args.no_correct else None)
     except codec.FormatError as e:
-        raise CliError(f"{args.input}: {e}") from e
+        raise CliError(f"{_in_name(args.input)}: {e}") from e
     except MemoryError:
-        raise CliError(f"{args.input}: out of memory decoding it") from None
+        raise CliError(f"{_in_name(args.input)}: out of memory decoding it") from None
     write_image(img, args.output, force=args.force)
     h = codec.inspect(data)
     how = "without the corrector" if args.no_correct or h["corrector"] is None else "through the corrector it names"
@@ -148,7 +152,7 @@ def _run_info(args: argparse.Namespace) -> int:
     try:
         h = codec.inspect(_read_qfz(args.input))
     except codec.FormatError as e:
-        raise CliError(f"{args.input}: {e}") from e
+        raise CliError(f"{_in_name(args.input)}: {e}") from e
     for k, v in h.items():
         print(f"{k:<14}{v:.3f}" if isinstance(v, float) else f"{k:<14}{v}")
     return 0
