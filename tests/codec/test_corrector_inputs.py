@@ -72,3 +72,14 @@ def test_cli_correct(small, tmp_path, capsys, corrector):
     assert main(["correct", str(tmp_path / "raw.png"), "-o", str(tmp_path / "x.png"), "--levels", "8"]) == 1
     err = capsys.readouterr().err
     assert "not the mid-bin reconstruction" in err and err.count("\n") == 1
+
+
+def test_cli_quantize_correct(small, tmp_path, corrector, capsys):
+    src, out = tmp_path / "in.png", tmp_path / "qc.png"
+    Image.fromarray(small).save(src)
+    assert main(["quantize", str(src), "-o", str(out), "--bits", "3", "--correct", "-q"]) == 0
+    with Image.open(out) as im:
+        np.testing.assert_array_equal(np.asarray(im), corrector.correct(qfast.quantize_uniform(small, bits=3), 8))
+    args = ["quantize", str(src), "-o", str(tmp_path / "x.png"), "--bits", "3", "--correct"]
+    assert main([*args, "--method", "mu-law"]) == 1
+    assert "--correct: only with --method uniform" in capsys.readouterr().err

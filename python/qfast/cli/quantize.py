@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .._io import read_image, write_image
 from ._args import EXACT_OUT, IMAGE_IN, _levels_arg, add_force, add_quiet, out_name, psnr_text, summary
@@ -52,6 +53,11 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="bits of OUT for a 16-bit greyscale IN (--method uniform; default 16, in PNG or TIFF); 8-bit IN gives 8",
     )
+    p.add_argument(
+        "--correct",
+        action="store_true",
+        help="--method uniform, midpoint only: then run the QANN corrector on the result (as qfast correct does)",
+    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_quantize)
@@ -65,6 +71,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
         raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
     if args.dither is not None and args.method != "uniform":
         raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
+    if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
+        raise CliError("--correct: only with --method uniform, midpoint reconstruction and no --dither")
     refuse_lossy(args.output)
     img = read_image(args.input, allow16=args.method == "uniform" and args.dither in (None, "none"))
     if args.depth == 16 and img.dtype != "uint16":
@@ -79,7 +87,19 @@ def _run_quantize(args: argparse.Namespace) -> int:
         out = quantize.quantize_lloyd_max(img, **kw).image()
     else:
         out = quantize.quantize_mu_law(img, **kw).image()
+    if args.correct:
+        import qfast
+
+        if img.dtype != "uint8":
+            raise CliError("--correct: the corrector works on 8-bit images")
+        lv = args.levels if args.levels is not None else _bits_to_levels(args.bits)
+        out = qfast.Corrector().correct(out, lv)
     write_image(out, args.output, force=args.force)
     amount = f"{args.bits} bits" if args.bits is not None else f"{args.levels} levels"
     summary(args, f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
     return 0
+
+
+def _bits_to_levels(bits: Any) -> Any:
+    """``--bits`` (an int or a list) as level counts."""
+    return [1 << b for b in bits] if isinstance(bits, list) else 1 << bits
