@@ -103,7 +103,7 @@ def test_bad_stacks() -> None:
     with pytest.raises(ValueError, match=r"^image: expected a non-empty stack \(N, H, W, C\) with C in 1..4"):
         qfast.quantize_uniform(np.zeros((2, 8, 8, 5), np.uint8), 4)
     with pytest.raises(TypeError, match="^image: expected dtype uint8"):
-        qfast.quantize_uniform(np.zeros((2, 8, 8, 3), np.uint16), 4)
+        qfast.quantize_uniform(np.zeros((2, 8, 8, 3), np.float32), 4)
     ragged = [np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)]
     with pytest.raises(ValueError, match=r"^image: expected images of one shape to stack, got \(8, 8, 3\) at \[0\]"):
         qfast.quantize_uniform(ragged, 4)

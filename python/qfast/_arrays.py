@@ -79,22 +79,24 @@ def stack_input(image: Any, arg: str) -> tuple[np.ndarray, Optional[tuple[int, .
     return as_image(arr, arg), None
 
 
-def check_out(out: Any, shape: tuple[int, ...], inputs: tuple[np.ndarray, ...]) -> tuple[Optional[np.ndarray], bool]:
-    """Checks ``out`` (NumPy's convention) for a result of ``shape``.
+def check_out(
+    out: Any, shape: tuple[int, ...], inputs: tuple[np.ndarray, ...], dtype: Any = np.uint8
+) -> tuple[Optional[np.ndarray], bool]:
+    """Checks ``out`` (NumPy's convention) for a result of ``shape`` and ``dtype``.
 
     Returns:
         (``out`` seen with the shape the core writes, or None without ``out``; whether an input overlaps it and must
         be copied first).
 
     Raises:
-        TypeError: ``out`` is not a uint8 NumPy array. ValueError: wrong shape, read-only, or not C-contiguous.
+        TypeError: ``out`` is not a NumPy array of ``dtype``. ValueError: wrong shape, read-only, or not C-contiguous.
     """
     if out is None:
         return None, False
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"out: expected a NumPy uint8 array, got {type(out).__name__}")
-    if out.dtype != np.uint8:
-        raise TypeError(f"out: expected dtype uint8, got {out.dtype}")
+        raise TypeError(f"out: expected a NumPy {np.dtype(dtype)} array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out: expected dtype {np.dtype(dtype)}, got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"out: expected shape {tuple(shape)}, got {out.shape}")
     if not out.flags.writeable:

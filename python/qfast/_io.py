@@ -16,28 +16,124 @@ class CliError(Exception):
     """A user-facing error of the command line: printed as one line, exit status 1."""
 
 
-def read_image(path: PathLike) -> np.ndarray:
-    """Reads an image file as a uint8 array (H, W) or (H, W, C). Raises CliError when it is missing or unreadable."""
+#: The first bytes of a ``.qfz`` file (docs/FORMAT.md).
+QFZ_MAGIC = b"\x89QFZ"
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+def check_readable(path: PathLike) -> Path:
+    """``path`` as a Path if it names a file; CliError "no such file" or "is a folder" otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{p}: is a folder, not a file")
+    if not p.is_file():
+        raise CliError(f"{p}: no such file")
+    return p
+
+
+#: The path that means standard input (reading) or standard output (writing).
+STDIO = "-"
+
+
+def is_stdio(path: PathLike) -> bool:
+    """Whether ``path`` is ``-``: standard input or output."""
+    return str(path) == STDIO
+
+
+def read_file(path: PathLike) -> bytes:
+    """A file's bytes (``-``: standard input's); every failure (missing, a folder, permission denied, an I/O error)
+    is a one-line CliError."""
+    import sys
+
+    if is_stdio(path):
+        try:
+            return sys.stdin.buffer.read()
+        except OSError as e:
+            raise CliError(f"standard input: cannot read ({_reason(e)})") from None
+    p = check_readable(path)
+    try:
+        with open(p, "rb") as f:
+            return f.read()
+    except MemoryError:
+        raise CliError(f"{p}: out of memory reading it") from None
+    except OSError as e:
+        raise CliError(f"{p}: cannot read ({_reason(e)})") from None
+
+
+def read_image(path: PathLike, allow16: bool = False) -> np.ndarray:
+    """Reads an image file (anything Pillow reads, or a ``.qfz`` file, decoded with its corrector) as a uint8 array
+    (H, W) or (H, W, C); with ``allow16``, a 16-bit greyscale file as a uint16 (H, W) array. Raises CliError, one
+    line naming the file, when it is missing or unreadable, and for 16-bit files it would have to truncate."""
+    import io
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     from ._validate import as_image
 
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{p}: no such file")
+    p = Path(path) if not is_stdio(path) else Path("standard input")
+    data = read_file(path)
+    if data[:4] == QFZ_MAGIC:
+        from . import codec
+
+        try:
+            return codec.decode(data)
+        except codec.FormatError as e:
+            raise CliError(f"{p}: {e}") from None
+        except MemoryError:
+            raise CliError(f"{p}: out of memory decoding it") from None
     try:
-        with Image.open(p) as im:
-            im.load()
-            return as_image(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise CliError(f"{p}: cannot read image ({e})") from e
+        with warnings.catch_warnings():
+            # Pillow warns above 89 MP (and refuses above 179 MP): the file is the user's own, read it quietly
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                deep = sixteen_bit(im)
+                if deep and allow16 and im.mode.startswith("I;16"):  # 16-bit grey: read as it is
+                    im.load()
+                    return np.ascontiguousarray(np.asarray(im), dtype=np.uint16)
+                if deep:
+                    raise CliError(
+                        f"{p}: a {deep} image; qfast works on 8 bits per channel and will not truncate it silently: "
+                        "convert it to 8 bits first"
+                    )
+                im.load()
+                return as_image(im)
+    except UnidentifiedImageError:
+        raise CliError(f"{p}: not an image qfast can read (PNG, JPEG, WebP, TIFF, BMP, GIF or .qfz)") from None
+    except Image.DecompressionBombError as e:
+        raise CliError(f"{p}: cannot read image ({e})") from None
+    except MemoryError:
+        raise CliError(f"{p}: out of memory reading it") from None
+    except (OSError, SyntaxError, EOFError) as e:
+        raise CliError(f"{p}: cannot read image ({e})") from None
     except (TypeError, ValueError) as e:
-        raise CliError(f"{p}: unsupported image ({e})") from e
+        raise CliError(f"{p}: unsupported image ({e})") from None
+
+
+def sixteen_bit(im: Any) -> str:
+    """A description of the 16-bit samples of an opened, not yet loaded, PIL image ("16-bit RGB", ...), or "" for
+    8 bits. Pillow opens 16-bit RGB PNG and TIFF files as 8-bit RGB, keeping only the high byte of each value."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        return "16-bit greyscale"
+    raw = " ".join(str(getattr(t, "args", t[3] if len(t) > 3 else "")) for t in (getattr(im, "tile", None) or []))
+    bits = getattr(im, "tag_v2", {}).get(258) if hasattr(im, "tag_v2") else None
+    if ";16" in raw or (isinstance(bits, tuple) and max(bits, default=8) > 8) or (isinstance(bits, int) and bits > 8):
+        return f"16-bit {mode}"
+    return ""
 
 
 def check_writable(path: PathLike, force: bool) -> Path:
-    """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``)."""
+    """Fails unless ``path`` can be written: its folder exists and it does not exist yet (or ``force``); ``-``
+    (standard output) always can."""
     p = Path(path)
+    if is_stdio(path):
+        return p
+    if p.is_dir():
+        raise CliError(f"{p}: is a folder (give a file name)")
     if p.exists() and not force:
         raise CliError(f"{p}: already exists (use --force to overwrite)")
     if not p.parent.is_dir():
@@ -47,7 +143,20 @@ def check_writable(path: PathLike, force: bool) -> Path:
 
 def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
     """Writes ``data`` to ``path`` atomically (a temporary file, then a rename); never overwrites unless ``force``."""
+    import sys
+
     p = check_writable(path, force)
+    try:
+        if is_stdio(path):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        _write_atomically(p, data, force)
+    except OSError as e:
+        raise CliError(f"{p}: cannot write ({_reason(e)})") from None
+
+
+def _write_atomically(p: Path, data: bytes, force: bool) -> None:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would, as the user expects.
@@ -74,24 +183,63 @@ def write_bytes(path: PathLike, data: bytes, force: bool) -> None:
 
 
 def encode_image(image: Any, path: PathLike, **save_args: Any) -> bytes:
-    """Encodes a uint8 array or PIL image in the format ``path``'s extension names (PNG, GIF, WebP, TIFF, ...)."""
+    """Encodes a uint8 array or PIL image in the format ``path``'s extension names (PNG, GIF, WebP, TIFF, ...; PNG for
+    ``-``, standard output)."""
     import io
 
     from PIL import Image
 
     p = Path(path)
+    fmt = "PNG" if is_stdio(path) else Image.registered_extensions().get(p.suffix.lower())
+    if fmt is None:
+        raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .bmp or .gif)")
+    if isinstance(image, np.ndarray) and image.dtype == np.uint16 and fmt not in ("PNG", "TIFF"):
+        raise CliError(f"{p}: {fmt} cannot hold 16-bit values; write .png or .tif (or use --depth 8)")
+    if fmt == "GIF" and not isinstance(image, Image.Image):
+        image = _exact_gif(np.asarray(image), p)
     if not isinstance(image, Image.Image):
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     im = image
-    fmt = Image.registered_extensions().get(p.suffix.lower())
-    if fmt is None:
-        raise CliError(f"{p}: unknown image format {p.suffix!r} (use .png, .webp, .tif, .gif, ...)")
     buf = io.BytesIO()
     try:
         im.save(buf, format=fmt, **save_args)
     except (OSError, ValueError, KeyError) as e:
         raise CliError(f"{p}: cannot write {fmt} ({e})") from e
     return buf.getvalue()
+
+
+def _exact_gif(image: np.ndarray, path: Path) -> Any:
+    """An indexed image holding exactly ``image``'s colours, for a GIF; CliError when it has more than 256 (GIF's
+    limit) or partial transparency, rather than the approximation Pillow would write."""
+    from PIL import Image
+
+    img = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        if (img[..., -1] != 255).any():
+            raise CliError(f"{path}: GIF cannot hold partial transparency; write .png, .webp or .tif")
+        img = img[..., :-1]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    flat = img.reshape(-1, 1 if img.ndim == 2 else img.shape[2])
+    colours, index = np.unique(flat, axis=0, return_inverse=True)
+    if len(colours) > 256:
+        raise CliError(
+            f"{path}: GIF holds at most 256 colours and the result has {len(colours):,}; "
+            "write .png, .webp or .tif, or use qfast palette for a GIF"
+        )
+    rgb = np.repeat(colours, 3, axis=1) if colours.shape[1] == 1 else colours
+    out = Image.fromarray(index.reshape(img.shape[:2]).astype(np.uint8), "P")
+    out.putpalette(rgb.astype(np.uint8).reshape(-1).tolist())
+    return out
+
+
+def refuse_lossy(path: PathLike) -> None:
+    """CliError if ``path`` names a lossy format (JPEG), which cannot hold exact levels or palette colours."""
+    from PIL import Image
+
+    p = Path(path)
+    if Image.registered_extensions().get(p.suffix.lower()) in ("JPEG", "JPEG2000", "MPO"):
+        raise CliError(f"{p}: JPEG is lossy and would change the exact levels; write .png, .webp, .tif or .bmp")
 
 
 def write_image(image: Any, path: PathLike, force: bool = False, **save_args: Any) -> None:

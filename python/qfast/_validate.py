@@ -37,6 +37,12 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         raise TypeError(f"{arg}: expected a NumPy uint8 array or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
         hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" if image.dtype.kind == "f" else ""
+        if image.dtype in (np.uint16, np.int32, np.uint32):
+            hint = (
+                " (this function works on 8 bits per channel; quantize_uniform and uniform_indices take uint16 "
+                "arrays; else use (x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
+                "the nearest 8-bit value)"
+            )
         raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
         raise ValueError(f"{arg}: expected shape (H, W) or (H, W, C) with C in 1..4, got {image.shape}")
@@ -104,13 +110,32 @@ def as_positive(value: Any, arg: str, *, allow_zero: bool) -> float:
 
 
 def resolve_levels(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:
-    """One level count per channel from `levels` (2..256) or `bits` (1..8), each an int or one per channel."""
+    """One level count per channel from `levels` (2..256) or `bits` (1..8), each an int or one per channel.
+
+    Alpha is kept unless asked for: with one value for all channels, the alpha channel of a 2-channel (LA) or
+    4-channel (RGBA) image gets 256 levels (every value its own bin, so it passes through unchanged); a list of one
+    value per channel gives alpha its own."""
     if (levels is None) == (bits is None):
         raise TypeError("levels: give exactly one of levels or bits")
-    if levels is not None:
-        return per_channel(levels, "levels", channels, 2, 256)
-    assert bits is not None
-    return [1 << b for b in per_channel(bits, "bits", channels, 1, 8)]
+    value, arg, lo, hi = (levels, "levels", 2, 256) if levels is not None else (bits, "bits", 1, 8)
+    assert value is not None
+    if has_alpha(channels) and not is_per_channel(value):
+        out = per_channel(value, arg, channels - 1, lo, hi) + [256 if arg == "levels" else 8]
+    else:
+        out = per_channel(value, arg, channels, lo, hi)
+    return out if arg == "levels" else [1 << b for b in out]
+
+
+def has_alpha(channels: int) -> bool:
+    """Whether an image of this many channels has an alpha channel (its last): LA (2) and RGBA (4)."""
+    return channels in (2, 4)
+
+
+def is_per_channel(value: Any) -> bool:
+    """Whether a levels-like argument is a sequence of one value per channel (not one value for all)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return isinstance(value, (list, tuple))
 
 
 def per_channel(value: Levels, arg: str, channels: int, lo: int, hi: int) -> list[int]:
@@ -137,6 +162,11 @@ def _from_pil(img: Any, arg: str) -> np.ndarray:
         img = img.convert("RGBA")
     elif mode in _PIL_MODES:
         img = img.convert(_PIL_MODES[mode])
+    elif mode.startswith("I;16") or mode == "I":
+        raise TypeError(
+            f"{arg}: a 16-bit PIL image (mode {mode!r}): qfast works on 8 bits per channel; convert it first, e.g. "
+            "(np.asarray(im) >> 8).astype(np.uint8) (Pillow's convert('L') would clip every value over 255 to white)"
+        )
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         raise TypeError(f"{arg}: expected an 8-bit PIL image (L, LA, RGB, RGBA, P, 1), got mode {mode!r}")
     return np.asarray(img)
@@ -168,7 +198,18 @@ def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
 
 
 def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
-    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256) as a C-contiguous uint8 array."""
+    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256, or a PIL "P" image, whose palette it takes)
+    as a C-contiguous uint8 array."""
+    if _is_pil(palette):
+        if palette.mode not in ("P", "PA"):
+            raise TypeError(
+                f"{arg}: a PIL image as a palette must be an indexed (mode 'P') image, got mode {palette.mode!r}; "
+                "build a palette from it with qfast.kmeans_palette(image, k)"
+            )
+        entries = palette.getpalette("RGB") or []
+        used = palette.getcolors(256) if palette.mode == "P" else None
+        count = max((i for _, i in used), default=-1) + 1 if used else len(entries) // 3
+        palette = np.asarray(entries[: 3 * max(count, 1)], np.uint8).reshape(-1, 3)
     try:
         arr = np.asarray(palette)
     except (TypeError, ValueError) as e:

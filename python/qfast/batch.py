@@ -556,9 +556,10 @@ def histogram(
         BatchError: no input files.
 
     Example:
-        >>> hist, bad = qfast.batch.histogram(["photos/"])
-        >>> qfast.kmeans_palette(hist, 64).shape
-        (64, 3)
+        >>> photos = qfast.samples.path().parent  # a folder of images: the bundled photos
+        >>> hist, bad = qfast.batch.histogram([photos], workers=2)
+        >>> qfast.kmeans_palette(hist, 64).shape, bad
+        ((64, 3), [])
     """
     paths = sorted(str(p) for p, _ in collect_inputs("palette", inputs))
     return _histogram_of(paths, engine or LocalEngine(workers))
@@ -596,7 +597,9 @@ def shared_palette(
         ValueError: k or an option out of range (as :func:`qfast.kmeans_palette`).
 
     Example:
-        >>> pal, bad = qfast.batch.shared_palette(["photos/"], 64)
+        >>> pal, bad = qfast.batch.shared_palette([qfast.samples.path().parent], 64, workers=2)
+        >>> pal.shape
+        (64, 3)
     """
     paths = sorted(str(p) for p, _ in collect_inputs("palette", inputs))
     return _palette_of(paths, k, engine or LocalEngine(workers), method, seed, color_space, max_iter)
@@ -653,7 +656,8 @@ def iter_results(
     before any work; after that nothing raises for a bad file.
 
     Example:
-        >>> for r in qfast.batch.iter_results("quantize", ["photos/"], "out/", bits=4):
+        >>> photos = qfast.samples.path().parent  # a folder of images: the bundled photos
+        >>> for r in qfast.batch.iter_results("quantize", [photos], "out", workers=2, bits=4):
         ...     if r.status == "failed":
         ...         print(r.input, r.error)
     """
@@ -844,7 +848,8 @@ def run(
         KeyboardInterrupt: on Ctrl-C, after the workers stop (no partial output is left; run again to continue).
 
     Example:
-        >>> report = qfast.batch.run("palette", ["photos/"], "out/", shared=64, dither="floyd-steinberg")
+        >>> photos = qfast.samples.path().parent  # a folder of images: the bundled photos
+        >>> report = qfast.batch.run("palette", [photos], "out", workers=2, quiet=True, shared=64, dither="bayer8")
         >>> report.failed
         0
     """

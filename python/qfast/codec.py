@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _core
-from ._validate import Levels, as_float, as_image, as_int, channels_of, per_channel
+from ._validate import Levels, as_float, as_image, as_int, channels_of, has_alpha, is_per_channel, per_channel
 
 #: A malformed ``.qfz`` file (bad magic, unknown version, CRC mismatch, truncation, a field out of range).
 FormatError = _core.FormatError
@@ -159,15 +159,17 @@ def encode(
     Args:
         image: uint8 array (H, W), (H, W, 3) or (H, W, 4), any strides; or a PIL image.
         max_error: bounded mode: every channel of every pixel decodes within ``d`` of the original, d in 0..32
-            (0 is lossless); an int or one per channel. Without a corrector (``corrector=None``, or none
+            (0 is lossless); an int or one per channel (one int bounds the colour channels and keeps an alpha
+            channel lossless; a list of four bounds alpha too). Without a corrector (``corrector=None``, or none
             installed) the bins hold ``2d + 1`` values each, the fewest levels and the smallest file for the bound
             (JPEG-LS's near-lossless quantizer). With one, they are about 13% narrower: the file grows by about 8%,
             and decode lets the corrector move each value within the part of its bin that keeps the bound.
-        levels: levels mode: uniform levels per channel, 2..256 (an int or one per channel); decoded mid-bin, then
-            through the QANN corrector where one is installed.
+        levels: levels mode: uniform levels per channel, 2..256 (an int or one per channel; one int leaves an alpha
+            channel at 256 levels, exact, so an opaque image stays opaque); decoded mid-bin, then through the QANN
+            corrector where one is installed.
         target_bpp: levels mode with rate control: the largest level count whose file has at most this many bits
             per pixel (the fewest levels, 2, if none does); the same for every channel, except that with YCbCr the
-            chroma planes get twice as many (up to 256).
+            chroma planes get twice as many (up to 256); alpha keeps 256.
         color: ``"auto"`` (YCoCg-R on the index planes, exact; YCbCr with ``subsample``), ``"rgb"``, ``"ycocg"``, or
             ``"ycbcr"`` (levels mode only: JPEG's YCbCr before quantization).
         subsample: levels mode: code Cb and Cr at half width and height (4:2:0).
@@ -186,7 +188,7 @@ def encode(
 
     Example:
         >>> data = qfast.encode(img, max_error=2)
-        >>> np.abs(qfast.decode(data).astype(int) - img).max() <= 2
+        >>> int(np.abs(qfast.decode(data).astype(int) - img).max()) <= 2
         True
     """
     img = _image(image)
@@ -213,7 +215,7 @@ def encode(
         return out
 
     if max_error is not None:
-        ds = per_channel(max_error, "max_error", ch, 0, _MAX_ERROR)
+        ds = _with_alpha(max_error, "max_error", ch, 0, _MAX_ERROR, 0)
         if not cid or not any(ds) or ch == 1:  # the corrector works on colour images only
             return run("bounded", ds, col)
         # the corrector moves R, G and B only: alpha gets the fewest uniform levels that keep its bound
@@ -221,7 +223,7 @@ def encode(
         bins += [math.ceil(256 / (2 * d + 1)) for d in ds[3:]]
         return run("bounded", ds, col, bins)
     if levels is not None:
-        return run("levels", per_channel(levels, "levels", ch, 2, 256), col)
+        return run("levels", _with_alpha(levels, "levels", ch, 2, 256, 256), col)
     target = as_float(target_bpp, "target_bpp")
     if not target > 0:
         raise ValueError(f"target_bpp: expected a positive number, got {target}")
@@ -245,9 +247,17 @@ def _rate_levels(levels: int, channels: int, color: str) -> list[int]:
     colours, and their smooth (often subsampled) planes cost few bits: on Kodak at 4:2:0, levels [20, 40, 40] give
     34.99 dB at 1.67 bpp where [24, 24, 24] give 34.26 dB at 1.70 bpp."""
     if color != "ycbcr":
-        return [levels] * channels
+        return [levels] * min(channels, 3) + [256] * (channels - 3)
     chroma = min(256, 2 * levels)
-    return [levels, chroma, chroma] + [levels] * (channels - 3)
+    return [levels, chroma, chroma] + [256] * (channels - 3)
+
+
+def _with_alpha(value: Any, arg: str, channels: int, lo: int, hi: int, exact: int) -> list[int]:
+    """One value per channel; given one value for all, alpha (the 4th channel) gets ``exact`` (lossless): alpha is
+    kept unless asked for, so an opaque image stays opaque."""
+    if has_alpha(channels) and not is_per_channel(value):
+        return per_channel(value, arg, channels - 1, lo, hi) + [exact]
+    return per_channel(value, arg, channels, lo, hi)
 
 
 def _as_data(data: Any) -> bytes:
@@ -351,7 +361,10 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
             ("step": bounded mode's bins of ``2d + 1`` values | "uniform": the ``levels`` uniform bins), ``color``
         ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("qac" |
         "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per channel),
-        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``.
+        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the
+        largest error per channel that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None
+        where none holds (YCbCr levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
+        the corrector; the corrector keeps each value in its bin, so ``bound`` is the widest bin less one.
 
     Raises:
         FormatError: as :func:`decode`.
@@ -366,7 +379,26 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     h = _core.inspect(raw, _max_pixels(max_pixels))
     h["file_bytes"] = len(raw)
     h["bpp"] = 8 * len(raw) / (h["width"] * h["height"])
+    h["bound"], h["bound_plain"] = _bounds(h)
     return h
+
+
+def _bounds(h: dict) -> tuple[Optional[list[int]], Optional[list[int]]]:
+    """The largest error per channel of :func:`decode` (as it runs by default) and of ``decode(correct=False)``,
+    from a header; None where no bound holds in RGB (YCbCr levels mode: the header's max error is in YCbCr).
+
+    Bounded mode: ``max_error`` either way. Levels mode: the mid-bin error (the header's ``max_error``) without the
+    corrector; with it (the file names one), each colour value stays inside its bin, so the bound is the widest bin
+    less one (``ceil(256 / L) - 1``: 15 for L = 16); alpha is never corrected."""
+    plain = [int(v) for v in h["max_error"]]
+    if h["mode"] == "bounded":
+        return plain, plain
+    if h["color"] == "ycbcr":
+        return None, None
+    if h["corrector"] is None or h["channels"] < 3:
+        return plain, plain
+    corrected = [-(-256 // int(L)) - 1 for L in h["levels"][:3]] + plain[3:]
+    return corrected, plain
 
 
 def save(path: PathLike, image: Any, *, overwrite: bool = True, **options: Any) -> None:
@@ -391,6 +423,8 @@ def load(path: PathLike, *, correct: Optional[bool] = None, max_pixels: int = DE
     """Reads and decodes a ``.qfz`` file (see :func:`decode`).
 
     Example:
-        >>> img = qfast.load("photo.qfz")
+        >>> qfast.save("photo.qfz", img, max_error=1)
+        >>> qfast.load("photo.qfz").shape
+        (512, 768, 3)
     """
     return decode(Path(path).read_bytes(), correct=correct, max_pixels=max_pixels)

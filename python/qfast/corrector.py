@@ -97,13 +97,40 @@ def _keep_forever(obj: Any) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
-def _levels(levels: Levels) -> np.ndarray:
+def _is_pil(obj: Any) -> bool:
+    return type(obj).__module__.startswith("PIL.") and hasattr(obj, "mode")
+
+
+def _check_grid(image: np.ndarray, levels: np.ndarray) -> None:
+    """ValueError unless each colour channel of ``image`` (H, W, C) holds only mid-bin values of its level count:
+    the corrector was trained on those, and on anything else (an original, a full-range reconstruction, another
+    level count) it makes the image worse, not better."""
+    for c, L in enumerate(int(v) for v in levels):
+        if L > MAX_LEVELS:  # passes through unchanged: nothing to get wrong
+            continue
+        i = np.arange(L)
+        grid = np.zeros(256, bool)
+        # the midpoint reconstruction of qfast.dequantize_uniform: the middle of bin i, rounded up
+        lo, hi = (256 * i + L - 1) // L, (256 * (i + 1) + L - 1) // L - 1
+        grid[(lo + hi + 1) // 2] = True
+        plane = image[..., c]
+        off = ~grid[plane]
+        if off.any():
+            example = int(plane[off].flat[0])
+            raise ValueError(
+                f"image: channel {c} is not the mid-bin reconstruction of {L} levels ({int(off.sum()):,} values off "
+                f"that grid, e.g. {example}): pass qfast.quantize_uniform(original, levels) with the levels it was "
+                "quantized with (midpoint reconstruction)"
+            )
+
+
+def _levels(levels: Levels, channels: int = 3) -> np.ndarray:
     if isinstance(levels, np.ndarray) and levels.ndim == 0:
         levels = levels.item()
     if isinstance(levels, (np.integer, int)) and not isinstance(levels, bool):
-        return np.array(per_channel(int(levels), "levels", 3, 2, 256), np.int64)
+        return np.array(per_channel(int(levels), "levels", channels, 2, 256), np.int64)
     if isinstance(levels, (Sequence, np.ndarray)) and not isinstance(levels, (str, bytes)):
-        return np.array(per_channel(list(levels), "levels", 3, 2, 256), np.int64)
+        return np.array(per_channel(list(levels), "levels", channels, 2, 256), np.int64)
     raise TypeError(f"levels: expected an int or one int per channel, got {type(levels).__name__}")
 
 
@@ -279,10 +306,13 @@ class Corrector:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
 
         Args:
-            image: uint8 array (H, W, 3): the output of ``qfast.quantize_uniform(original, levels)`` (mid-bin). For
-                a ``"ycbcr420"`` model: ``qfast.decode(data, correct=False)`` of a levels-mode file with
-                ``subsample=True``.
-            levels: the level count it was quantized with, 2..256: one int for all channels or one per channel.
+            image: uint8 array or PIL image, RGB (H, W, 3), RGBA (alpha passes through), grey (H, W) or (H, W, 1), or
+                grey with alpha: the output of ``qfast.quantize_uniform(original, levels)`` (mid-bin). Any value
+                that is not the middle of a bin of ``levels`` is a ValueError (an unquantized image, a full-range
+                reconstruction, another level count: the model would make it worse). For a ``"ycbcr420"`` model:
+                ``qfast.decode(data, correct=False)`` of a levels-mode file with ``subsample=True`` (RGB or RGBA).
+            levels: the level count it was quantized with, 2..256: one int for all colour channels or one per colour
+                channel (three, or one for grey).
                 The model was trained on 2..64; a channel with more than 64 levels passes through unchanged. For a
                 ``"ycbcr420"`` model: the file's Y, Cb and Cr levels (trained on Y 2..128, chroma up to 256; with
                 more than 128 luma levels the image passes through unchanged).
@@ -296,27 +326,56 @@ class Corrector:
                 how ``qfast.decode`` keeps the bound of a bounded ``.qfz`` file.
 
         Returns:
-            The corrected uint8 array (H, W, 3).
+            The corrected uint8 array, of the input's shape.
 
         Raises:
-            TypeError: ``image`` is not a uint8 array, or ``levels`` is not an int or a sequence of ints.
-            ValueError: ``image`` is not (H, W, 3), ``levels`` is out of 2..256 or not one per channel, a
-                channel's bins are too wide for its ``max_error``, or ``clamp``/``max_error`` with a ``"ycbcr420"``
-                model (its bins are not RGB bins).
+            TypeError: ``image`` is not a uint8 array or PIL image, or ``levels`` is not an int or a sequence of ints.
+            ValueError: ``image`` is not (H, W) or (H, W, 1..4) or holds values off the mid-bin grid, ``levels``
+                is out of 2..256 or not one per channel, a channel's bins are too wide for its ``max_error``, or
+                ``clamp``/``max_error`` with a ``"ycbcr420"`` model (its bins are not RGB bins).
 
         Example:
+            >>> c = qfast.Corrector()
             >>> c.correct(qfast.quantize_uniform(img, [8, 8, 4]), [8, 8, 4], clamp=True).shape
             (512, 768, 3)
         """
-        if not isinstance(image, np.ndarray):
-            raise TypeError(f"image: expected a NumPy uint8 array (H, W, 3), got {type(image).__name__}")
-        if image.dtype != np.uint8:
+        from ._validate import as_image
+
+        if not isinstance(image, np.ndarray) and not _is_pil(image):
+            raise TypeError(f"image: expected a NumPy uint8 array or a PIL image, got {type(image).__name__}")
+        if isinstance(image, np.ndarray) and image.dtype != np.uint8:
             raise TypeError(f"image: expected dtype uint8, got {image.dtype}")
-        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-            raise ValueError(f"image: expected shape (H, W, 3), got {image.shape}")
+        arr = as_image(image)
         if not isinstance(clamp, (bool, np.bool_)):
             raise TypeError(f"clamp: expected a bool, got {type(clamp).__name__}")
-        lv = _levels(levels)
+        shape = arr.shape
+        ch = 1 if arr.ndim == 2 else shape[2]
+        colours = 1 if ch in (1, 2) else 3
+        if self.quantizer == "ycbcr420" and colours != 3:
+            raise ValueError(f"image: a 'ycbcr420' model corrects colour images (H, W, 3 or 4), got {shape}")
+        lv = _levels(levels, colours)
+        if self.quantizer == "rgb":
+            _check_grid(arr if arr.ndim == 3 else arr[..., None], lv)
+        if colours == 1:
+            # grey: the same plane in R, G and B (the model was trained on colour), the mean of the three back
+            g = arr if arr.ndim == 2 else arr[..., 0]
+            rgb = np.repeat(g[..., None], 3, axis=2)
+            out = self._correct_rgb(rgb, np.repeat(lv, 3), clamp, max_error)
+            grey = out.astype(np.uint16).sum(axis=2, dtype=np.uint16)
+            grey = ((grey + 1) // 3).astype(np.uint8)  # rounded; a mean of values in a bin's window stays in it
+            res = arr.copy()
+            if arr.ndim == 2:
+                return grey
+            res[..., 0] = grey
+            return res
+        if ch == 4:
+            res = arr.copy()
+            res[..., :3] = self._correct_rgb(np.ascontiguousarray(arr[..., :3]), lv, clamp, max_error)
+            return res
+        return self._correct_rgb(arr, lv, clamp, max_error)
+
+    def _correct_rgb(self, img: np.ndarray, lv: np.ndarray, clamp: bool, max_error: Optional[Levels]) -> np.ndarray:
+        """:meth:`correct` on a checked uint8 (H, W, 3) array with one level count per channel."""
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
@@ -326,7 +385,6 @@ class Corrector:
             active = lv <= MAX_LEVELS
             net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
         bound = None if max_error is None else _bound(max_error, lv)
-        img = np.ascontiguousarray(image)
         if not active.any():
             return img.copy()
         out = self._bands(img, net)

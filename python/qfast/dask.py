@@ -1,5 +1,5 @@
-"""qfast on a Dask cluster (``pip install "qfast[dask]"``): the batch commands as Dask tasks, the shared palette by
-a tree reduction of histograms, and ``dask.array`` images larger than memory.
+"""qfast on a Dask cluster (``pip install ".[dask]"`` from the checkout): the batch commands as Dask tasks, the
+shared palette by a tree reduction of histograms, and ``dask.array`` images larger than memory.
 
 Dask is the engine: qfast writes no scheduler. Two uses:
 
@@ -37,7 +37,9 @@ def _require() -> Any:
     try:
         import distributed
     except ImportError:
-        raise ImportError("qfast.dask needs Dask: pip install 'qfast[dask]'") from None
+        raise ImportError(
+            "qfast.dask needs Dask: pip install 'dask[array,distributed]' (or the checkout's '.[dask]' extra)"
+        ) from None
     return distributed
 
 
@@ -64,9 +66,13 @@ class DaskEngine:
     (default: four per worker thread), so the client holds only a window of futures however many files there are.
 
     Example:
-        >>> from distributed import Client
-        >>> client = Client("tcp://scheduler:8786")
-        >>> qfast.batch.run("encode", ["/data/photos"], "/data/qfz", client=client, max_error=2)
+        >>> from distributed import Client, LocalCluster  # or Client("tcp://scheduler:8786") for a real cluster
+        >>> cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+        >>> client = Client(cluster)
+        >>> report = qfast.batch.run("encode", [qfast.samples.path()], "qfz", client=client, quiet=True, max_error=2)
+        >>> report.failed, report.ok
+        (0, 1)
+        >>> client.close(); cluster.close()
     """
 
     def __init__(self, client: Any, window: Optional[int] = None) -> None:

@@ -163,10 +163,11 @@ class HistogramSum:
     3 x 24 MiB before the switch, 128 MiB plus one histogram after, whatever the number of histograms.
 
     Example:
-        >>> acc = HistogramSum()
-        >>> for img in images:
-        ...     acc.add(ColorHistogram(img))
-        >>> total = acc.total()
+        >>> acc = qfast.palette.HistogramSum()
+        >>> for name in qfast.samples.names():
+        ...     acc.add(qfast.ColorHistogram(qfast.samples.load(name)))
+        >>> qfast.kmeans_palette(acc.total(), 8).shape
+        (8, 3)
     """
 
     def __init__(self) -> None:
@@ -262,7 +263,8 @@ def remap(
     Args:
         image: uint8 array (H, W) or (H, W, C) with C in 1..4, or a PIL image (alpha is ignored).
         palette: (n, 3) RGB colours, n in 1..256, integers 0..255 (any palette: from :func:`kmeans_palette` of this
-            or another image, or a fixed one).
+            or another image, or a fixed one), or a PIL "P" (indexed) image: its palette, up to the highest index
+            it uses, so the indices returned are that image's.
         dither: ``"none"`` (the exact nearest colour; ties go to the lowest index), ``"floyd-steinberg"`` or
             ``"atkinson"`` (error diffusion) or ``"bayer4"``/``"bayer8"`` (ordered, scaled by the palette's spacing).
         color_space: where "nearest" is measured: ``"rgb"`` or ``"oklab"``.

@@ -1,4 +1,9 @@
-"""Scalar quantizers: uniform (any level count per channel), Lloyd-Max and mu-law companding."""
+"""Scalar quantizers: uniform (any level count per channel), Lloyd-Max and mu-law companding.
+
+Alpha is kept unless asked for: given one level count (or bit depth) for all channels, every quantizer here leaves the
+alpha channel of an LA or RGBA image (its last channel) as it was; a list of one value per channel quantizes alpha
+too, to the count given for it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,17 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._arrays import elementwise, stack_input
-from ._validate import Levels, as_int, as_positive, channels_of, resolve_levels
+from ._arrays import check_out, elementwise, stack_input
+from ._validate import (
+    Levels,
+    as_int,
+    as_positive,
+    channels_of,
+    has_alpha,
+    is_per_channel,
+    per_channel,
+    resolve_levels,
+)
 
 _RECONSTRUCTIONS = ("midpoint", "full-range")
 
@@ -20,15 +34,79 @@ def _reconstruction(value: Any) -> str:
     return str(value)
 
 
+_DITHERS = ("none", "bayer4", "bayer8", "floyd-steinberg")
+
+
+def _dither(value: Any) -> str:
+    if not isinstance(value, str) or value not in _DITHERS:
+        raise ValueError(f"dither: expected 'none', 'bayer4', 'bayer8' or 'floyd-steinberg', got {value!r}")
+    return value
+
+
+def _is16(image: Any) -> bool:
+    """Whether ``image`` is 16-bit input: a uint16 array or a 16-bit greyscale PIL image."""
+    if isinstance(image, np.ndarray):
+        return image.dtype.kind == "u" and image.dtype.itemsize == 2
+    mode = getattr(image, "mode", "")
+    return type(image).__module__.startswith("PIL.") and isinstance(mode, str) and mode.startswith("I;16")
+
+
+def _image16(image: Any) -> np.ndarray:
+    arr = np.asarray(image) if not isinstance(image, np.ndarray) else image
+    if isinstance(arr, np.ma.MaskedArray):
+        raise TypeError("image: masked arrays are not supported (the mask would be ignored)")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and not 1 <= arr.shape[2] <= 4):
+        raise ValueError(f"image: expected shape (H, W) or (H, W, C) with C in 1..4, got {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"image: expected a non-empty image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.uint16)
+
+
+def _levels16(levels: Optional[Levels], bits: Optional[Levels], channels: int) -> list[int]:
+    """:func:`resolve_levels` for 16-bit input: levels 2..65536 or bits 1..16; alpha kept (65536 levels)."""
+    if (levels is None) == (bits is None):
+        raise TypeError("levels: give exactly one of levels or bits")
+    value, arg, lo, hi = (levels, "levels", 2, 65536) if levels is not None else (bits, "bits", 1, 16)
+    assert value is not None
+    if has_alpha(channels) and not is_per_channel(value):
+        out = per_channel(value, arg, channels - 1, lo, hi) + [65536 if arg == "levels" else 16]
+    else:
+        out = per_channel(value, arg, channels, lo, hi)
+    return out if arg == "levels" else [1 << b for b in out]
+
+
+def _depth(depth: Any, sixteen: bool) -> int:
+    if depth is None:
+        return 16 if sixteen else 8
+    d = as_int(depth, "depth", 8, 16)
+    if d not in (8, 16) or (d == 16 and not sixteen):
+        raise ValueError(f"depth: expected 8{' or 16' if sixteen else ''} (the output's bits), got {d}")
+    return d
+
+
 def uniform_indices(
-    image: Any, levels: Optional[Levels] = None, *, bits: Optional[Levels] = None, out: Optional[np.ndarray] = None
+    image: Any,
+    levels: Optional[Levels] = None,
+    *,
+    bits: Optional[Levels] = None,
+    dither: str = "none",
+    reconstruction: str = "midpoint",
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """Uniform quantization indices: exactly ``floor(x * L / 256)`` for each value x.
+    """Uniform quantization indices: exactly ``floor(x * L / 256)`` for each value x (without dithering).
 
     Args:
         image: uint8 array (H, W) or (H, W, C), C in 1..4, any strides; or a PIL image.
         levels: level count L in 2..256, one int for all channels or one per channel.
         bits: instead of ``levels``, a bit depth 1..8 (L = 2**bits), an int or one per channel.
+        dither: ``"none"``; ``"bayer4"`` or ``"bayer8"`` (ordered: at row y, column x the index is
+            ``clamp(floor(v L / 256 + (2 M[y % n][x % n] + 1) / (2 n**2) - 1/2), 0, L - 1)`` with M the n x n Bayer
+            matrix); or ``"floyd-steinberg"`` (error diffusion, raster order, against ``reconstruction``'s values).
+            A channel at 256 levels (alpha, unless given levels) is never dithered.
+        reconstruction: the reconstruction the indices are meant for; only error diffusion depends on it.
+
+    16-bit input (a uint16 array, or a 16-bit greyscale PIL image): ``floor(x * L / 65536)`` with L in 2..65536
+    (``bits`` 1..16), as uint16 indices; alpha keeps 65536 levels unless given its own; no dithering.
 
     Returns:
         uint8 array of the image's shape with values in 0..L-1.
@@ -41,8 +119,18 @@ def uniform_indices(
         >>> qfast.uniform_indices(np.array([[0, 127, 128, 255]], np.uint8), 4)
         array([[0, 1, 2, 3]], dtype=uint8)
     """
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        if how != "none":
+            raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
+        return _into(out, _core.quantize_uniform16(img16, lv16))
     img, stack = stack_input(image, "image")
-    return elementwise(_core.uniform_indices, img, stack, out, resolve_levels(levels, bits, channels_of(img)))
+    lv = resolve_levels(levels, bits, channels_of(img))
+    if how != "none":
+        return _into(out, _per_frame(img, stack, lambda f: _core.dither_uniform(f, lv, rec, how)))
+    return elementwise(_core.uniform_indices, img, stack, out, lv)
 
 
 def dequantize_uniform(
@@ -83,6 +171,8 @@ def quantize_uniform(
     *,
     bits: Optional[Levels] = None,
     reconstruction: str = "midpoint",
+    dither: str = "none",
+    depth: Optional[int] = None,
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Uniform quantization to L levels and back in one pass: ``dequantize_uniform(uniform_indices(x))``.
@@ -91,6 +181,11 @@ def quantize_uniform(
         image: uint8 array (H, W) or (H, W, C), C in 1..4, any strides; or a PIL image.
         levels: level count in 2..256, an int or one per channel; or ``bits`` 1..8.
         reconstruction: ``"midpoint"`` (least squared error) or ``"full-range"`` (0 and 255 reachable).
+        dither: ``"none"``, ``"bayer4"``, ``"bayer8"`` or ``"floyd-steinberg"``: as :func:`uniform_indices`, for
+            bit-depth reduction without banding (a higher error, a truer look).
+        depth: the output's bits: 8 for uint8 input; for 16-bit input (a uint16 array or a 16-bit greyscale PIL
+            image, quantized as :func:`uniform_indices` says) 16 (default: a uint16 reconstruction on the 16-bit
+            bins) or 8 (that reconstruction scaled to 8 bits, ``round(v / 257)``).
 
     Returns:
         uint8 array of the image's shape.
@@ -99,9 +194,23 @@ def quantize_uniform(
         >>> qfast.quantize_uniform(np.array([[0, 100, 200]], np.uint8), bits=1)
         array([[ 64,  64, 192]], dtype=uint8)
     """
+    rec, how = _reconstruction(reconstruction), _dither(dither)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        if how != "none":
+            raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
+        out16 = _core.quantize_uniform16(img16, lv16, rec)
+        if _depth(depth, True) == 8:
+            return _into(out, np.round(out16 / 257.0).astype(np.uint8))
+        return _into(out, out16)
+    _depth(depth, False)
     img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
-    return elementwise(_core.quantize_uniform, img, stack, out, lv, _reconstruction(reconstruction))
+    if how != "none":
+        indices = _per_frame(img, stack, lambda f: _core.dither_uniform(f, lv, rec, how))
+        return _into(out, _core.dequantize_uniform(indices.reshape(img.shape), lv, rec).reshape(indices.shape))
+    return elementwise(_core.quantize_uniform, img, stack, out, lv, rec)
 
 
 @dataclass(frozen=True)
@@ -162,8 +271,8 @@ def quantize_lloyd_max(
     lv = resolve_levels(levels, bits, channels_of(img))
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
     t = as_positive(tol, "tol", allow_zero=True)
-    indices, codebooks = _core.quantize_lloyd_max(img, lv, it, t)  # a stack: one quantizer for its joint histogram
-    return ScalarQuantization(indices if stack is None else indices.reshape(stack), tuple(codebooks), "lloyd-max")
+    # A stack: one quantizer for its joint histogram.
+    return _nonuniform(img, lv, "lloyd-max", lambda im, lv: _core.quantize_lloyd_max(im, lv, it, t), stack)
 
 
 def quantize_mu_law(
@@ -189,5 +298,40 @@ def quantize_mu_law(
     img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
     m = as_positive(mu, "mu", allow_zero=False)
-    indices, codebooks = _core.quantize_mu_law(img, lv, m)
-    return ScalarQuantization(indices if stack is None else indices.reshape(stack), tuple(codebooks), "mu-law")
+    return _nonuniform(img, lv, "mu-law", lambda im, lv: _core.quantize_mu_law(im, lv, m), stack)
+
+
+def _nonuniform(img: np.ndarray, lv: list[int], method: str, run: Any, stack: Any = None) -> ScalarQuantization:
+    """Runs a non-uniform quantizer; an alpha channel left at 256 levels (not asked for) passes through exactly,
+    with the identity codebook. ``stack``: the shape of the stack ``img`` stands for (its frames one above the
+    other), which the indices take back."""
+    q = _nonuniform_one(img, lv, method, run)
+    return q if stack is None else ScalarQuantization(q.indices.reshape(stack), q.codebook, method)
+
+
+def _nonuniform_one(img: np.ndarray, lv: list[int], method: str, run: Any) -> ScalarQuantization:
+    if has_alpha(channels_of(img)) and lv[-1] == 256:
+        indices, codebooks = run(np.ascontiguousarray(img[..., :-1]), lv[:-1])
+        if indices.ndim == 2:
+            indices = indices[..., None]
+        indices = np.concatenate([indices, img[..., -1:]], axis=2)
+        return ScalarQuantization(indices, (*codebooks, np.arange(256, dtype=np.uint8)), method)
+    indices, codebooks = run(img, lv)
+    return ScalarQuantization(indices, tuple(codebooks), method)
+
+
+def _per_frame(img: np.ndarray, stack: Any, fn: Any) -> np.ndarray:
+    """``fn`` on each frame of a stack (``img`` its frames one above the other) or on the one image: for the
+    dithers, which must not carry an error or a pattern phase from one image into the next."""
+    if stack is None:
+        return fn(img)
+    return np.stack([fn(np.ascontiguousarray(f)) for f in img.reshape(stack)])
+
+
+def _into(out: Any, result: np.ndarray) -> np.ndarray:
+    """``result``, or written into ``out`` (checked as NumPy's ``out=``) and ``out`` returned."""
+    target, _ = check_out(out, result.shape, (), dtype=result.dtype)
+    if target is None:
+        return result
+    np.copyto(target, result)
+    return target

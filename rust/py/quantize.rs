@@ -2,8 +2,8 @@
 
 use super::{detach, image, map_image, Image};
 use crate::error::Error;
-use crate::quantize::{nonuniform, uniform};
-use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn};
+use crate::quantize::{dither, nonuniform, uniform, uniform16};
+use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 fn check_channels(levels: &[u16], img: &Image<'_>) -> PyResult<()> {
@@ -54,6 +54,64 @@ fn py_quantize_uniform<'py>(
     check_channels(&levels, &img)?;
     let rec = uniform::Reconstruction::parse(reconstruction)?;
     map_image(py, &img, out, |s, d| uniform::quantize(s, d, &levels, rec))
+}
+
+/// Dithered uniform indices (ordered Bayer or Floyd-Steinberg); `reconstruction` is the one the indices will be
+/// reconstructed with (error diffusion measures its error against it).
+#[pyfunction(name = "dither_uniform")]
+fn py_dither_uniform<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    levels: Vec<u16>,
+    reconstruction: &str,
+    dither: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    check_channels(&levels, &img)?;
+    let rec = uniform::Reconstruction::parse(reconstruction)?;
+    let how = dither::Dither::parse(dither)?;
+    let width = img.shape[1];
+    map_image(py, &img, None, |s, d| dither::indices(s, d, width, &levels, rec, how))
+}
+
+/// A 16-bit image's shape and values (C-contiguous, (H, W) or (H, W, 1..4), not empty).
+fn image16<'a>(arr: &'a PyReadonlyArrayDyn<'_, u16>) -> PyResult<(Vec<usize>, &'a [u16])> {
+    let shape = arr.shape().to_vec();
+    let ok = matches!(shape.as_slice(), [_, _] | [_, _, 1..=4]) && !shape.contains(&0);
+    if !ok {
+        return Err(
+            Error::value("image", format!("expected a non-empty (H, W) or (H, W, 1..4) image, got {shape:?}")).into()
+        );
+    }
+    let data = arr
+        .as_slice()
+        .map_err(|_| Error::value("image", "expected a C-contiguous array (use numpy.ascontiguousarray)"))?;
+    Ok((shape, data))
+}
+
+/// 16-bit uniform quantization: indices (`reconstruction` None) or the reconstruction in 16 bits.
+#[pyfunction(name = "quantize_uniform16", signature = (image, levels, reconstruction=None))]
+fn py_quantize_uniform16<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u16>,
+    levels: Vec<u32>,
+    reconstruction: Option<&str>,
+) -> PyResult<Bound<'py, PyArrayDyn<u16>>> {
+    let (shape, data) = image16(&image)?;
+    let channels = if shape.len() == 2 { 1 } else { shape[2] };
+    uniform16::check_levels(&levels, channels)?;
+    let rec = reconstruction.map(uniform::Reconstruction::parse).transpose()?;
+    let out = detach(py, || -> crate::Result<Vec<u16>> {
+        let mut out: Vec<u16> = crate::alloc::zeroed(data.len())?;
+        match rec {
+            None => uniform16::indices(data, &mut out, &levels)?,
+            Some(r) => uniform16::quantize(data, &mut out, &levels, r)?,
+        }
+        Ok(out)
+    })?;
+    let arr = numpy::ndarray::ArrayD::from_shape_vec(numpy::ndarray::IxDyn(&shape), out)
+        .map_err(|e| Error::value("output", e.to_string()))?;
+    Ok(arr.into_pyarray(py))
 }
 
 type Quantized<'py> = (Bound<'py, PyArrayDyn<u8>>, Vec<Bound<'py, PyArray1<u8>>>);
@@ -126,6 +184,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_uniform_indices, m)?)?;
     m.add_function(wrap_pyfunction!(py_dequantize_uniform, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(py_dither_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_uniform16, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_lloyd_max, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_mu_law, m)?)?;
     m.add_function(wrap_pyfunction!(py_apply_codebooks, m)?)?;

@@ -100,7 +100,7 @@ def test_shared_palette_equals_the_palette_of_the_list(src, images, tmp_path):
 def test_histogram_and_shared_palette_bad_input(src, tmp_path):
     (src / "broken.png").write_bytes(b"broken")
     hist, bad = batch.histogram([src], workers=0)
-    assert [Path(p).name for p, _ in bad] == ["broken.png"] and "cannot read image" in bad[0][1]
+    assert [Path(p).name for p, _ in bad] == ["broken.png"] and "not an image qfast can read" in bad[0][1]
     assert hist.total > 0
     only_bad = tmp_path / "bad"
     only_bad.mkdir()
@@ -143,7 +143,7 @@ def test_bad_files_are_recorded_and_the_rest_goes_on(src, images, tmp_path):
         rows = {Path(r["input"]).name: r for r in csv.DictReader(f)}
     assert set(rows) >= {"truncated.png", "not-an-image.png", "notes.txt", "hats.png"}
     for name in ("truncated.png", "not-an-image.png", "notes.txt"):
-        assert rows[name]["status"] == "failed" and "cannot read image" in rows[name]["error"], rows[name]
+        assert rows[name]["status"] == "failed" and "not an image qfast can read" in rows[name]["error"], rows[name]
     assert rows["hats.png"]["status"] == "ok" and float(rows["hats.png"]["psnr"]) > 20
     assert not (out / "deep" / "truncated.png").exists() and not (out / "not-an-image.png").exists()
     assert "FAILED" in report.summary() and "truncated.png" in report.summary()

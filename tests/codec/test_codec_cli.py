@@ -70,7 +70,7 @@ def test_never_overwrites_without_force(png: Path, tmp_path: Path, capsys: pytes
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["encode", "{png}", "-o", "{tmp}/x.qfz", "--max-error", "40"], "max_error: expected 0..32, got 40"),
+        (["encode", "{png}", "-o", "{tmp}/x.qfz", "--max-error", "40"], "--max-error: expected 0..32, got 40"),
         (["encode", "{png}", "-o", "{tmp}/x.qfz", "--levels", "1"], "levels: expected 2..256, got 1"),
         (["encode", "{tmp}/missing.png", "-o", "{tmp}/x.qfz", "--levels", "4"], "missing.png: no such file"),
         (["decode", "{tmp}/missing.qfz", "-o", "{tmp}/x.png"], "missing.qfz: no such file"),

@@ -41,7 +41,7 @@ def test_cli_report_palette_without_the_feature(tmp_path, capsys):
 def test_cli_serve_without_panel_gives_a_hint(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "panel", None)  # import panel now raises ImportError
     assert cli.main(["serve"]) == 1
-    assert capsys.readouterr().err.strip() == "qfast: error: the dashboard needs Panel: pip install 'qfast[dashboard]'"
+    assert capsys.readouterr().err.strip() == "qfast: error: the dashboard needs Panel: pip install 'panel>=1.5'"
 
 
 def test_cli_serve_checks_the_port(capsys):

@@ -208,4 +208,4 @@ def test_rate_distortion(small):
     u, lm = rd["qfast uniform (packed)"], rd["qfast lloyd-max (packed)"]
     assert all(b[1] >= a[1] - 1e-9 for a, b in zip(u, lm))  # Lloyd-Max never loses to midpoint uniform
     assert all(rd["JPEG"][i][0] <= rd["JPEG"][i + 1][0] for i in range(len(rd["JPEG"]) - 1))
-    assert ("qfast palette" in rd) == HAS_PALETTE and ("qfast codec (bounded)" in rd) == HAS_CODEC
+    assert ("qfast palette" in rd) == HAS_PALETTE and ("qfast codec + corrector" in rd) == HAS_CODEC

@@ -396,7 +396,7 @@ def test_wiring_codec_views(stand_ins, small):
     assert not d.load_file("broken.qfz", broken) and "broken.qfz: not a valid .qfz file (CRC mismatch" in d.message
     d.codec_mode = "levels"
     assert d.codec_result()["bytes"] > 0
-    assert "qfast codec (bounded)" in d.rd_curves()
+    assert "qfast codec + corrector" in d.rd_curves()
 
 
 def test_wiring_corrector_views(stand_ins, small):

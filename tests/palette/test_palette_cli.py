@@ -73,7 +73,7 @@ def test_refuses_to_overwrite(photo, tmp_path, capsys):
 
 def test_bad_colour_count(photo, tmp_path, capsys):
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.png"), "--colors", "300"]) == 1
-    assert "k: expected 1..256, got 300" in capsys.readouterr().err
+    assert "--colors: expected 1..256, got 300" in capsys.readouterr().err
 
 
 def test_missing_input(tmp_path, capsys):
@@ -81,6 +81,7 @@ def test_missing_input(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_needs_colors_or_sweep(photo, tmp_path):
-    with pytest.raises(SystemExit):
-        main(["palette", str(photo), "-o", str(tmp_path / "o.png")])
+def test_needs_colors_or_sweep(photo, tmp_path, capsys):
+    # one of --colors, --sweep or --palette-from; said in one line
+    assert main(["palette", str(photo), "-o", str(tmp_path / "o.png")]) == 1
+    assert "give --colors K, --sweep K,K,... or --palette-from IMAGE" in capsys.readouterr().err

@@ -53,4 +53,4 @@ def test_demo_other_sample_and_unknown_sample(tmp_path):
     r = run("demo", "--sample", "hats", "-o", str(tmp_path / "h.png"))
     assert r.returncode == 0 and "'hats'" in r.stdout and (tmp_path / "h.png").exists()
     r = run("demo", "--sample", "nope", "-o", str(tmp_path / "n.png"))
-    assert r.returncode == 1 and "name: expected one of" in r.stderr and not (tmp_path / "n.png").exists()
+    assert r.returncode == 1 and "--sample: expected one of" in r.stderr and not (tmp_path / "n.png").exists()

@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "redoes them); a file that fails is recorded in OUTDIR/qfast-batch.jsonl and the rest goes on (exit status 1 "
         "if any failed).",
     )
-    bsub = p.add_subparsers(dest="batch_command", metavar="COMMAND", required=True)
+    bsub = p.add_subparsers(
+        dest="batch_command", metavar="COMMAND", required=True, help="the single-file command to run on every file"
+    )
     for name, (helptext, add, _) in _COMMANDS.items():
         c = bsub.add_parser(name, help=helptext, description=f"qfast batch {name}: {helptext}.")
         c.add_argument("sources", nargs="+", metavar="SRC", help="files, folders or glob patterns (quote them)")
@@ -51,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         g.add_argument(
             "--scheduler",
             metavar="ADDRESS",
-            help="run on a Dask cluster (tcp://host:8786; needs qfast[dask]) instead of local processes",
+            help="run on a Dask cluster (tcp://host:8786; needs the dask extra: pip install '.[dask]') instead of "
+            "local processes",
         )
         c.set_defaults(run=_run_batch)
 

@@ -24,5 +24,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default="qfast-demo.png",
         help="comparison image to write (default qfast-demo.png; a free name is chosen if it exists)",
     )
-    p.add_argument("--sample", default="parrots", help="which bundled sample (default parrots)")
+    from ..samples import names
+
+    p.add_argument("--sample", default="parrots", help=f"which bundled sample: {', '.join(names())} (default parrots)")
     p.set_defaults(run=lambda a: __import__("qfast.demo", fromlist=["run"]).run(a.output, a.sample))

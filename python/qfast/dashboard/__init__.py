@@ -5,7 +5,8 @@ The computations (:mod:`~qfast.dashboard.settings`, :mod:`~qfast.dashboard.uploa
 :mod:`~qfast.dashboard.rate_distortion`, :mod:`~qfast.dashboard.codec`),
 :mod:`~qfast.dashboard.views`, :mod:`~qfast.dashboard.charts` and :mod:`~qfast.dashboard.report` need only NumPy and
 Pillow; :class:`Dashboard` (:mod:`~qfast.dashboard.app`: the state of :mod:`~qfast.dashboard.state` with the page of
-:mod:`~qfast.dashboard.layout`) and :func:`serve` need Panel (``pip install qfast[dashboard]``).
+:mod:`~qfast.dashboard.layout`) and :func:`serve` need Panel (``pip install 'panel>=1.5'``, or
+``pip install '.[dashboard]'`` in a checkout).
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:g}"
 
 
+#: The width of a legend character at 11 px sans-serif, generously (for sizing the legend's column).
+LEGEND_CHAR_PX = 6.6
+
+
 def line_chart(
     curves: dict[str, list[tuple[float, float, str]]],
     *,
@@ -59,8 +63,12 @@ def line_chart(
     y0, y1 = math.floor(min(ys) / 5) * 5, math.ceil(max(ys) / 5) * 5
     if y1 <= y0:
         y1 = y0 + 5
-    left, right, top, bottom = 52, 170, 30, 44
-    pw, ph = width - left - right, height - top - bottom
+    left, top, bottom = 52, 30, 44
+    # the legend's column fits its longest name (about 6.5 px a character at 11 px): the plot keeps its size
+    names = [*curves, "current setting"]
+    right = max(170, 48 + math.ceil(LEGEND_CHAR_PX * max(len(n) for n in names)))
+    pw, ph = width - left - 170, height - top - bottom
+    width = left + pw + right
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw

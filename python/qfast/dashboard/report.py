@@ -13,7 +13,7 @@ from . import views
 from .charts import histogram_chart
 from .pictures import histograms, sample_pixels, scatter3d
 from .quantization import ladder_settings, quantize
-from .rate_distortion import rate_distortion
+from .rate_distortion import rate_distortion, rd_region
 from .settings import Result, Settings
 from .upload import channels
 
@@ -34,6 +34,7 @@ def build_report(
     result: Result | None = None,
     rungs: list[Result] | None = None,
     rd: dict | None = None,
+    note: str = "",
 ) -> str:
     """The report of one comparison as a complete HTML document that opens offline.
 
@@ -41,6 +42,8 @@ def build_report(
         image: the original, uint8 (H, W) or (H, W, 3).
         settings: the comparison's settings (default: uniform, 4 bits, midpoint).
         name: the image's name, for the title.
+        note: how the file was converted to the image shown (from :func:`~qfast.dashboard.upload.load_upload`),
+            printed under the title; "" for none.
         result, rungs, rd: already computed parts (the dashboard passes its cached ones); computed when ``None``.
 
     Returns:
@@ -60,6 +63,7 @@ def build_report(
         f"<h1>What quantization does to {escape(name)}</h1>",
         f"<div class='muted'>{w} x {h}, {channels(image)} channel(s); {escape(s.label())}; "
         f"qfast {escape(qfast.__version__)}; {when}</div>",
+        f"<div class='qf-upload-note muted'><b>Note:</b> {escape(note)}</div>" if note else "",
         "<h2>Comparison</h2><div class='row'><div style='flex:1;min-width:420px'>",
         views.swipe(image, r.image, controls=True),
         "</div><div style='width:360px'>",
@@ -92,6 +96,7 @@ def build_report(
         "<h2>Rate and distortion</h2><div class='row'>",
         views.rd_plot(rd, cur),
         f"<p class='explain' style='max-width:380px'>{views.EXPLAIN['rd']}</p></div>",
+        f"<p class='muted'>{escape(rd_region(image)[1])}</p>" if rd_region(image)[1] else "",
         "<p class='muted'>Made with qfast. This file is self-contained: it needs no network.</p></body></html>",
     ]
     return "".join(parts)

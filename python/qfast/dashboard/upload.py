@@ -42,10 +42,15 @@ def load_upload(
         raise UploadError(f"{filename}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB upload limit")
     if size == 0:
         raise UploadError(f"{filename}: the file is empty")
-    if filename.lower().endswith(".qfz"):
+    if filename.lower().endswith(".qfz") or bytes(data[:4]) == b"\x89QFZ":
         return _load_qfz(filename, bytes(data), max_pixels), ""
+    import warnings
+
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is max_pixels, below
+            im = Image.open(io.BytesIO(data))
+        with im:
             if im.format not in UPLOAD_TYPES:
                 raise UploadError(f"{filename}: {im.format} files are not supported (use PNG, JPEG, WebP or TIFF)")
             w, h = im.size
@@ -53,8 +58,12 @@ def load_upload(
                 raise UploadError(
                     f"{filename}: {w} x {h} is {w * h / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit"
                 )
+            deep = _sixteen_bit(im)
             im.load()
-            return _to_array(im)
+            img, note = _to_array(im)
+            if deep and not note:  # Pillow read 16-bit colour as 8 bits (the high byte of each value)
+                note = f"{deep} image shown as 8 bits (the high byte of each value)"
+            return img, note
     except UploadError:
         raise
     except Image.DecompressionBombError as e:
@@ -65,11 +74,28 @@ def load_upload(
         raise UploadError(f"{filename}: damaged or truncated image ({e})") from e
 
 
+def _sixteen_bit(im: Any) -> str:
+    from qfast._io import sixteen_bit
+
+    return sixteen_bit(im)
+
+
 def _to_array(im: Any) -> tuple[np.ndarray, str]:
     from PIL import Image
 
     note = ""
-    if im.mode in ("L", "I;16", "I", "F", "1"):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit greyscale: Pillow's convert("L") clips every value above 255 to white; scale instead
+        wide = np.asarray(im).astype(np.int64)
+        lo, hi = int(wide.min()), int(wide.max())
+        if im.mode == "I" and (lo < 0 or hi > 65535):
+            scaled = np.round((wide - lo) * (255 / max(1, hi - lo)))
+            note = f"32-bit greyscale ({lo}..{hi}) scaled to 8 bits"
+        else:
+            scaled = np.round(wide / 257)
+            note = "16-bit greyscale shown as 8 bits (each value / 257, rounded)"
+        return scaled.astype(np.uint8), note
+    if im.mode in ("L", "F", "1"):
         if im.mode != "L":
             note = f"{im.mode} image shown as 8-bit greyscale"
         return np.asarray(im.convert("L")), note
