@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
 /// The newest format version this build reads. It writes the oldest version that can hold the file: 1, or 2 for
 /// bounded mode on uniform bins.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
 pub const FLAG_UNIFORM_BINS: u8 = 1;
 /// The default limit on `width * height` for the parser: 2^28 pixels.
@@ -70,6 +70,9 @@ pub enum Coder {
     Brotli = 1,
     /// qfast's context-adaptive binary arithmetic coder (see `entropy`).
     Qac = 2,
+    /// The same range coder with a stronger model: a weighted blend of predictors, contexts from their errors
+    /// (see `model`; version 3).
+    Qac2 = 3,
 }
 
 /// Per-channel quantization.
@@ -172,6 +175,9 @@ impl Header {
         }
         if self.predictor != PREDICTOR_MED {
             return Err(Error::format(format!("unknown predictor id {}", self.predictor)));
+        }
+        if self.coder == Coder::Qac2 && self.version < 3 {
+            return Err(Error::format("the QAC2 coder is only valid from version 3 on"));
         }
         if self.uniform_bins && (self.mode != Mode::Bounded || self.version < 2) {
             return Err(Error::format("uniform bins are only valid in bounded mode from version 2 on"));
@@ -347,7 +353,7 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
     let color = enum_field(r.u8()?, "colour transform", &[(0, Color::None), (1, Color::YCoCgR), (2, Color::YCbCr)])?;
     let subsampling = enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
     let predictor = r.u8()?;
-    let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac)])?;
+    let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2)])?;
     let flags = r.u8()?;
     let reserved = r.u8()?;
     let known = if version >= 2 { FLAG_UNIFORM_BINS } else { 0 };

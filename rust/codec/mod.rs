@@ -11,6 +11,7 @@
 
 pub mod container;
 pub mod entropy;
+pub mod model;
 pub mod pipeline;
 pub mod predict;
 pub mod transform;

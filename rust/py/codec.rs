@@ -27,6 +27,7 @@ fn color_name(c: Color) -> &'static str {
 fn coder_name(c: Coder) -> &'static str {
     match c {
         Coder::Qac => "qac",
+        Coder::Qac2 => "qac2",
         Coder::Brotli => "brotli",
     }
 }
@@ -94,6 +95,7 @@ fn py_encode<'py>(
     };
     let coder = match coder {
         "qac" => Coder::Qac,
+        "qac2" => Coder::Qac2,
         "brotli" => Coder::Brotli,
         _ => return Err(Error::value("coder", format!("expected 'qac' or 'brotli', got {coder:?}")).into()),
     };
