@@ -640,10 +640,11 @@ pub(crate) trait RowCoder: Send {
     fn plane(&self) -> &Plane;
     /// The plane, when done.
     fn into_plane(self) -> Plane;
-    /// The residuals of the row coded last, which the planes that use this one as context receive.
+    /// What the planes that use this one as context receive of the row coded last: its residuals (QAC), or more
+    /// per pixel; the same length for every row.
     fn res_row(&self) -> &[i16];
-    /// Codes row `y` (rows in order); `sources` holds the same row's residuals of the context planes (see
-    /// [`context_sources`]), each `width` long.
+    /// Codes row `y` (rows in order); `sources` holds the context planes' `res_row` of the same row (see
+    /// [`context_sources`]).
     fn row<C: BitIo>(&mut self, io: &mut C, y: usize, sources: &[&[i16]]) -> Result<()>;
 }
 
@@ -676,13 +677,14 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
     }
     let mut coders = coders;
     let n = coders.len();
-    let mut inputs: Vec<Vec<Receiver<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
+    let row_lens: Vec<usize> = coders.iter().map(|c| c.res_row().len()).collect();
+    let mut inputs: Vec<Vec<(Receiver<Vec<i16>>, usize)>> = (0..n).map(|_| Vec::new()).collect();
     let mut outputs: Vec<Vec<Sender<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
     for k in 0..n {
         for j in context_sources(&coders, k) {
             let (tx, rx) = channel();
             outputs[j].push(tx);
-            inputs[k].push(rx);
+            inputs[k].push((rx, row_lens[j]));
         }
     }
     let mut ios = ios;
@@ -693,29 +695,29 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
             .zip(inputs.into_iter().zip(outputs))
             .map(|((coder, io), (rx, tx))| {
                 scope.spawn(move || -> Result<()> {
-                    let (w, h) = (coder.plane().width, coder.plane().height);
-                    let batch = BATCH_ROWS.min(h.max(1)) * w;
+                    let h = coder.plane().height;
+                    let batch = BATCH_ROWS.min(h.max(1)) * coder.res_row().len();
                     // Each source's current batch, and where its next row starts.
                     let mut inbox: Vec<(Vec<i16>, usize)> = rx.iter().map(|_| (Vec::new(), 0)).collect();
                     let mut outbox: Vec<i16> = Vec::new();
                     for y in 0..h {
-                        for (r, (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
+                        for ((r, len), (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
                             if *at >= rows.len() {
                                 // A source that stopped has failed: its own error is the one reported.
                                 *rows = r.recv().map_err(|_| Error::format("a context plane failed"))?;
                                 *at = 0;
                             }
-                            if *at + w > rows.len() {
+                            if *at + len > rows.len() {
                                 return Err(Error::format("a context plane failed"));
                             }
                         }
                         let mut sources: [&[i16]; 2] = [&[], &[]];
-                        for (s, (rows, at)) in sources.iter_mut().zip(inbox.iter()) {
-                            *s = &rows[*at..*at + w];
+                        for (s, ((_, len), (rows, at))) in sources.iter_mut().zip(rx.iter().zip(inbox.iter())) {
+                            *s = &rows[*at..*at + len];
                         }
                         coder.row(io, y, &sources[..inbox.len().min(2)])?;
-                        for (_, at) in inbox.iter_mut() {
-                            *at += w;
+                        for ((_, len), (_, at)) in rx.iter().zip(inbox.iter_mut()) {
+                            *at += len;
                         }
                         if !tx.is_empty() {
                             if outbox.capacity() == 0 {

@@ -1,15 +1,19 @@
 //! The second QAC model (coder 3, "QAC2"): a blend of predictors weighted by their recent local errors, and
 //! contexts from those errors, coded with the binary range coder of `entropy`.
 //!
-//! Prediction is a self-correcting weighted predictor in the manner of JPEG XL's: four sub-predictors (a gradient
-//! `W + NE - N`, and N or W corrected by the neighbours' signed errors) in 1/8 units, averaged with weights that
-//! fall with each one's summed error over the five causal neighbours, and clamped to the range of W, N and NE unless
-//! the neighbours' errors agree in sign. All integer arithmetic (a division table), so a stream decodes the same
-//! everywhere. The residual is binarised as in QAC (zero flag, sign, Elias-gamma length, mantissa); each decision
-//! mixes two adaptive models: one in a bucket of the neighbours' true errors (plus, for chroma, the luma plane's
-//! residual at the same pixel), the other in a bucket of the best sub-predictor's error sum. The sign's context is
-//! the prediction's rounding fraction and the neighbours' error signs. A small bias correction per context follows
-//! the mean of the residuals (LOCO-I's C[Q]) in 1/8 units.
+//! Prediction is a self-correcting weighted predictor in the manner of JPEG XL's: five sub-predictors in 1/8 units
+//! (the gradients `W + NE - N` and `W + N - NW`, and N or W corrected by the neighbours' signed errors), averaged
+//! with weights that fall with each one's summed error over the five causal neighbours (for the third plane, Cg
+//! after YCoCg-R, plus the second plane's errors at the same pixel: Co and Cg share their edges), and clamped to the
+//! range of W, N and NE unless the neighbours' errors agree in sign. A bias correction per context (LOCO-I's C[Q])
+//! follows the mean error in 1/8 units, and the third plane adds a gain on the second's residual. All integer
+//! arithmetic (a division table), so a stream decodes the same everywhere and for any thread count.
+//!
+//! The residual is binarised as in QAC (zero flag, sign, Elias-gamma length, mantissa); the zero flag and the length
+//! bits mix two adaptive models: one in a bucket of the neighbours' true errors and gradients (plus, for the later
+//! planes, the earlier planes' residuals at the same pixel), the other in a bucket of the best sub-predictor's error
+//! sum (and, for the zero flag, how far the prediction lies from the index it rounds to). The sign's context is that
+//! rounding fraction, the W and N error signs and the sign of the first plane's residual at the same pixel.
 //!
 //! The decoder treats the stream as hostile as QAC does (see `entropy`): bounded loops, no reads out of bounds,
 //! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
@@ -45,9 +49,36 @@ static DIV: [u32; 64] = {
 /// The weight of a sub-predictor whose summed error is `x`: about `max_weight * 2^24 / (x + 1)`, with 6 significant
 /// bits of `x`.
 #[inline(always)]
-fn error_weight(x: u32, max_weight: u32) -> u32 {
-    let shift = (31 - (x + 1).leading_zeros()).saturating_sub(5);
+const fn error_weight_of(x: u32, max_weight: u32) -> u32 {
+    let lz = (x + 1).leading_zeros();
+    let shift = (31 - lz).saturating_sub(5);
     4 + ((max_weight * DIV[(x >> shift) as usize & 63]) >> shift)
+}
+
+/// Error sums below this take their weight from a table.
+const WEIGHT_TABLE: usize = 1024;
+
+const fn weight_table(max_weight: u32) -> [u32; WEIGHT_TABLE] {
+    let mut t = [0u32; WEIGHT_TABLE];
+    let mut i = 0;
+    while i < WEIGHT_TABLE {
+        t[i] = error_weight_of(i as u32, max_weight);
+        i += 1;
+    }
+    t
+}
+
+static WEIGHT13: [u32; WEIGHT_TABLE] = weight_table(13);
+static WEIGHT12: [u32; WEIGHT_TABLE] = weight_table(12);
+
+/// [`error_weight_of`] by table for the usual sums (the first sub-predictor's maximum weight is 13, the others' 12).
+#[inline(always)]
+fn error_weight(x: u32, first: bool) -> u32 {
+    let t = if first { &WEIGHT13 } else { &WEIGHT12 };
+    match t.get(x as usize) {
+        Some(&w) => w,
+        None => error_weight_of(x, if first { 13 } else { 12 }),
+    }
 }
 
 /// Two buckets per octave of `t`, at most `n - 1`.
@@ -61,16 +92,16 @@ fn bucket(t: u32, n: usize) -> usize {
     (b as usize).min(n - 1)
 }
 
-/// The weighted predictor's fixed parameters (JPEG XL's defaults).
+/// The weighted predictor's correction factors, in 1/32 (JPEG XL's defaults are 16, 10 and 7, 7, 7; smaller
+/// ones measure better here, where the bias correction follows the mean error).
 #[derive(Clone, Copy)]
 struct WpParams {
     p1: i32,
     p2: i32,
     p3: [i32; 3],
-    max_weight: [u32; NSUB],
 }
 
-const WP_DEFAULT: WpParams = WpParams { p1: 16, p2: 10, p3: [7, 7, 7], max_weight: [13, 12, 12, 12, 12] };
+const WP_DEFAULT: WpParams = WpParams { p1: 4, p2: 3, p3: [2, 2, 2] };
 
 /// Bias cancellation in 1/8 units: the running mean of the true errors per context, as a correction `c` with a
 /// remainder `b` over the count `n` (LOCO-I's update, without divisions).
@@ -86,18 +117,23 @@ impl Bias {
     fn update(&mut self, e: i32) {
         self.b += e;
         self.n += 1;
-        if self.n >= 32 {
+        if self.n >= 512 {
             self.b >>= 1;
             self.n >>= 1;
         }
+        // Without branches (which one holds is data-dependent); n >= 1, so at most one of the two holds.
         let (b, n) = (self.b, self.n);
-        if b <= -n {
-            self.b = (b + n).max(-n + 1);
-            self.c = (self.c - 1).max(-64);
-        } else if b > 0 {
-            self.b = (b - n).min(0);
-            self.c = (self.c + 1).min(64);
-        }
+        let (dec, inc) = (b <= -n, b > 0);
+        let down = (b + n).max(-n + 1);
+        let up = (b - n).min(0);
+        self.b = if dec {
+            down
+        } else if inc {
+            up
+        } else {
+            b
+        };
+        self.c = (self.c - dec as i32 + inc as i32).clamp(-64, 64);
     }
 }
 
@@ -132,8 +168,13 @@ impl Models {
 const PAD: usize = 2;
 /// Sub-predictors.
 const NSUB: usize = 5;
+/// Lanes of the per-pixel error vectors: `NSUB` padded to 8, so the sums vectorise.
+const LANES: usize = 8;
+/// Sub-predictor errors are kept below this (sums of 13 of them stay within u16).
+const SE_MAX: u16 = 4095;
 const GRADW: u32 = 6;
 const SIDEW: u32 = 2;
+const LSW: u16 = 8;
 
 /// Codes one plane with the weighted predictor, row by row, both directions.
 pub(crate) struct PlaneCoder {
@@ -144,8 +185,8 @@ pub(crate) struct PlaneCoder {
     te_prev: Vec<i32>,
     te_cur: Vec<i32>,
     /// The sub-predictors' absolute errors (whole units, rounded), previous and current row, padded.
-    se_prev: Vec<[u32; NSUB]>,
-    se_cur: Vec<[u32; NSUB]>,
+    se_prev: Vec<[u16; LANES]>,
+    se_cur: Vec<[u16; LANES]>,
     /// The residuals of the current row.
     res: Vec<i16>,
     /// Twice the context planes' residual magnitudes on the current row.
@@ -153,6 +194,13 @@ pub(crate) struct PlaneCoder {
     /// The first context plane's residuals on the current row (zeros for none).
     luma: Vec<i32>,
     has_luma: bool,
+    /// The last context plane's sub-predictor errors on the current row.
+    luma_se: Vec<[u16; LANES]>,
+    /// The weight of `luma_se` in the sub-predictors' error sums.
+    lsw: u16,
+    /// The last context plane's residuals on the current row.
+    prev_e: Vec<i32>,
+    gain: i32,
 }
 
 impl PlaneCoder {
@@ -167,21 +215,25 @@ impl PlaneCoder {
             wp: WP_DEFAULT,
             te_prev: crate::alloc::zeroed(padded)?,
             te_cur: crate::alloc::zeroed(padded)?,
-            se_prev: zeroed4(padded)?,
-            se_cur: zeroed4(padded)?,
-            res: crate::alloc::zeroed(w)?,
+            se_prev: zeroed_lanes(padded)?,
+            se_cur: zeroed_lanes(padded)?,
+            res: crate::alloc::zeroed(w.checked_mul(1 + LANES).ok_or_else(|| Error::value("plane", "too wide"))?)?,
             side: crate::alloc::zeroed(w)?,
             luma: crate::alloc::zeroed(w)?,
+            luma_se: zeroed_lanes(w)?,
             has_luma: false,
+            lsw: 0,
+            prev_e: crate::alloc::zeroed(w)?,
+            gain: 0,
             plane,
         })
     }
 }
 
-fn zeroed4(n: usize) -> Result<Vec<[u32; NSUB]>> {
+fn zeroed_lanes(n: usize) -> Result<Vec<[u16; LANES]>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n * 4 * NSUB })?;
-    v.resize(n, [0; NSUB]);
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n * 2 * LANES })?;
+    v.resize(n, [0; LANES]);
     Ok(v)
 }
 
@@ -260,13 +312,17 @@ impl PlaneCoder {
         // The padding of the current row (columns -2, -1) reads as zero errors.
         te_cur[0] = 0;
         te_cur[1] = 0;
-        se_cur[0] = [0; NSUB];
-        se_cur[1] = [0; NSUB];
+        se_cur[0] = [0; LANES];
+        se_cur[1] = [0; LANES];
         let (before, rest) = self.plane.data.split_at_mut(y * w);
         let cur = &mut rest[..w];
         let up: &[i16] = if y >= 1 { &before[(y - 1) * w..y * w] } else { &[] };
         let side = &self.side[..w];
-        let res = &mut self.res[..w];
+        let (res, res_se) = self.res.split_at_mut(w);
+        let luma_se = &self.luma_se[..w];
+        let lsw = self.lsw;
+        let prev_e = &self.prev_e[..w];
+        let mut gain = self.gain;
         let luma = &self.luma[..w];
         let first = lo.max(0).min(hi);
         for x in 0..w {
@@ -292,12 +348,17 @@ impl PlaneCoder {
                 n8 - ((tnw * wp.p3[0] + tn * wp.p3[1] + tne * wp.p3[2]) >> 5),
                 w8 + n8 - (vnw << PRED_BITS),
             ];
+            let mut sums = [0u16; LANES];
+            let lse = luma_se[x];
+            for k in 0..LANES {
+                sums[k] = sw[k] + sww[k] + sn[k] + snw[k] + sne[k] + lsw * lse[k];
+            }
             let mut wt = [0u32; NSUB];
             let mut errmin = u32::MAX;
             for k in 0..NSUB {
-                let s = sw[k] + sww[k] + sn[k] + snw[k] + sne[k];
+                let s = sums[k] as u32;
                 errmin = errmin.min(s);
-                wt[k] = error_weight(s, wp.max_weight[k]);
+                wt[k] = error_weight(s, k == 0);
             }
             let total: u32 = wt.iter().sum();
             let shift = (31 - total.leading_zeros()).saturating_sub(4);
@@ -316,13 +377,14 @@ impl PlaneCoder {
                 let mn = w8.min(n8).min(ne8);
                 pred8 = pred8.clamp(mn, mx);
             }
-            // Bias correction per context.
+            // Bias correction per context, and on the third plane (Cg) a gain on the second's (Co's) residual,
+            // adapted by sign-sign LMS.
             let act = ((tw.unsigned_abs() + tn.unsigned_abs()) >> PRED_BITS) + side[x];
             let ey = luma[x];
             let third = if self.has_luma { sgn3(ey) } else { sgn3(tnw) };
             let bctx = (sgn3(tw) * 9 + sgn3(tn) * 3 + third) * 8 + bucket(act, 8);
-            let ey = luma[x];
-            let pred8 = pred8 + m.bias[bctx].c;
+            let ec = if lsw > 0 { prev_e[x] } else { 0 };
+            let pred8 = pred8 + m.bias[bctx].c + ((gain * ec) >> 3);
             let pred = ((pred8 + (1 << (PRED_BITS - 1))) >> PRED_BITS).clamp(lo, hi);
             let fr = (pred8 - (pred << PRED_BITS)).clamp(-4, 3);
             let frac = fr.unsigned_abs().min(4) as usize;
@@ -330,7 +392,7 @@ impl PlaneCoder {
             let t1 = ((2 * (tw.unsigned_abs() + tn.unsigned_abs()) + tnw.unsigned_abs() + tne.unsigned_abs())
                 >> PRED_BITS)
                 + side[x]
-                + (((vw - vnw).unsigned_abs() + (vn - vnw).unsigned_abs() + (vn - vne).unsigned_abs()) * GRADW >> 2);
+                + ((((vw - vnw).unsigned_abs() + (vn - vnw).unsigned_abs() + (vn - vne).unsigned_abs()) * GRADW) >> 2);
             let b1 = bucket(t1, B1);
             let b2 = bucket(errmin, B2);
             let sctx = ((fr + 4) as usize * 9 + sgn3(tw) * 3 + sgn3(tn)) * 3 + sgn3(ey);
@@ -349,13 +411,13 @@ impl PlaneCoder {
                 if e < p.emin || e > p.emax {
                     return Err(Error::format("entropy stream: residual out of the plane's range"));
                 }
-                let mut x = pred + e;
-                if x < p.lo {
-                    x += p.range;
-                } else if x > p.hi {
-                    x -= p.range;
+                let mut val = pred + e;
+                if val < p.lo {
+                    val += p.range;
+                } else if val > p.hi {
+                    val -= p.range;
                 }
-                *v = x as i16;
+                *v = val as i16;
                 e
             };
             res[x] = e as i16;
@@ -363,12 +425,18 @@ impl PlaneCoder {
             let te = pred8 - val8;
             te_cur[i] = te;
             m.bias[bctx].update(-te);
-            let mut se = [0u32; NSUB];
+            gain = (gain - (te.signum() * ec.signum())).clamp(-128, 128);
+            let mut se = [0u16; LANES];
             for k in 0..NSUB {
-                se[k] = ((sub[k] - val8).unsigned_abs() + (1 << (PRED_BITS - 1))) >> PRED_BITS;
+                se[k] =
+                    (((sub[k] - val8).unsigned_abs() + (1 << (PRED_BITS - 1))) >> PRED_BITS).min(SE_MAX as u32) as u16;
             }
             se_cur[i] = se;
+            for k in 0..LANES {
+                res_se[x * LANES + k] = se[k] as i16;
+            }
         }
+        self.gain = gain;
         if io.overrun() {
             return Err(Error::format("entropy stream ends early (truncated)"));
         }
@@ -396,15 +464,30 @@ impl RowCoder for PlaneCoder {
         }
         self.side.iter_mut().for_each(|v| *v = 0);
         self.has_luma = !sources.is_empty();
-        match sources.first() {
-            Some(r) if r.len() == w => self.luma.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32),
-            _ => self.luma.iter_mut().for_each(|v| *v = 0),
-        }
+        self.lsw = if sources.len() >= 2 { LSW } else { 0 };
         for row in sources {
-            if row.len() != w {
+            if row.len() != w * (1 + LANES) {
                 return Err(Error::value("plane", "side row size mismatch"));
             }
-            for (v, e) in self.side.iter_mut().zip(row.iter()) {
+        }
+        match sources.first() {
+            Some(r) => {
+                self.luma.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
+                let r = sources.last().unwrap_or(r);
+                self.prev_e.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
+                for (v, e) in self.luma_se.iter_mut().zip(r[w..].chunks_exact(LANES)) {
+                    for k in 0..LANES {
+                        v[k] = e[k] as u16;
+                    }
+                }
+            }
+            _ => {
+                self.luma.iter_mut().for_each(|v| *v = 0);
+                self.luma_se.iter_mut().for_each(|v| *v = [0; LANES]);
+            }
+        }
+        for row in sources {
+            for (v, e) in self.side.iter_mut().zip(row[..w].iter()) {
                 *v += SIDEW * e.unsigned_abs() as u32;
             }
         }
@@ -421,10 +504,6 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
     let (ios, _) = code_planes(ios, coders)?;
     let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect();
-    if std::env::var_os("QDBG").is_some() {
-        let bpp: Vec<f64> = out.iter().zip(planes).map(|(o, p)| 8.0 * o.len() as f64 / p.data.len() as f64).collect();
-        eprintln!("PLANES {bpp:?}");
-    }
     Ok(out)
 }
 
@@ -445,4 +524,125 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
         io.finish()?;
     }
     Ok(planes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy_plane(w: usize, h: usize, lo: i32, hi: i32, seed: u64) -> Plane {
+        let mut s = seed;
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let noise = ((s >> 33) % 9) as i32 - 4;
+                let v = ((x * 3 + y * 2) as i32 / 4 + noise + lo).clamp(lo, hi);
+                data.push(v as i16);
+            }
+        }
+        Plane { width: w, height: h, lo, hi, data }
+    }
+
+    fn spec(p: &Plane) -> (usize, usize, i32, i32) {
+        (p.width, p.height, p.lo, p.hi)
+    }
+
+    fn round_trip(planes: &[Plane]) -> Vec<Vec<u8>> {
+        let streams = encode_planes(planes).unwrap();
+        let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+        let specs: Vec<_> = planes.iter().map(spec).collect();
+        assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
+        streams
+    }
+
+    #[test]
+    fn round_trip_exact() {
+        for (w, h, lo, hi) in [(1, 1, 0, 1), (37, 23, 0, 255), (64, 5, -255, 255), (3, 40, 0, 7), (9, 9, -3, 3)] {
+            let p = noisy_plane(w, h, lo, hi, w as u64 * 7 + h as u64);
+            round_trip(std::slice::from_ref(&p));
+            // Three planes of one size (the second and third use the earlier ones), a smaller fourth without.
+            let small = noisy_plane(w.div_ceil(2), h.div_ceil(2), lo, hi, 5);
+            round_trip(&[p.clone(), noisy_plane(w, h, lo, hi, 9), noisy_plane(w, h, lo, hi, 11), small]);
+        }
+        // The widest range a plane may have, with values at both ends.
+        let mut p = noisy_plane(17, 13, -32767, 32767, 3);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = if i % 3 == 0 {
+                -32767
+            } else if i % 3 == 1 {
+                32767
+            } else {
+                *v
+            };
+        }
+        round_trip(&[p.clone(), p.clone(), p]);
+    }
+
+    #[test]
+    fn smooth_planes_cost_less_than_with_qac() {
+        let planes = [noisy_plane(128, 96, 0, 255, 1), noisy_plane(128, 96, -255, 255, 2)];
+        let new: usize = round_trip(&planes).iter().map(Vec::len).sum();
+        let old: usize = crate::codec::entropy::encode_planes(&planes).unwrap().iter().map(Vec::len).sum();
+        assert!(new < old, "{new} >= {old}");
+    }
+
+    #[test]
+    fn weights_by_table_match_the_formula() {
+        for x in 0..5000 {
+            assert_eq!(error_weight(x, true), error_weight_of(x, 13));
+            assert_eq!(error_weight(x, false), error_weight_of(x, 12));
+        }
+        assert!(error_weight(u16::MAX as u32 * 13, false) >= 4);
+    }
+
+    #[test]
+    fn truncation_is_a_format_error() {
+        let p = noisy_plane(50, 50, 0, 255, 3);
+        let q = noisy_plane(50, 50, -255, 255, 4);
+        let s = encode_planes(&[p.clone(), q.clone()]).unwrap();
+        for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
+            let r = decode_planes(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
+            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+            let r = decode_planes(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
+            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn bit_flips_and_garbage_never_panic() {
+        let planes =
+            [noisy_plane(21, 14, 0, 255, 5), noisy_plane(21, 14, -255, 255, 6), noisy_plane(21, 14, -255, 255, 7)];
+        let specs: Vec<_> = planes.iter().map(spec).collect();
+        let streams = encode_planes(&planes).unwrap();
+        let mut s = 77u64;
+        let mut rnd = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s >> 33
+        };
+        for _ in 0..2000 {
+            let mut g = streams.clone();
+            let k = rnd() as usize % 3;
+            let i = rnd() as usize % g[k].len();
+            g[k][i] ^= 1 << (rnd() % 8);
+            let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
+            if let Ok(out) = decode_planes(&refs, &specs) {
+                // Garbage in, garbage out, but inside every plane's range.
+                for (p, sp) in out.iter().zip(&specs) {
+                    assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+                }
+            }
+        }
+        for len in [0usize, 1, 2, 5, 17, 300] {
+            let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            let _ = decode_planes(&[&data, &data, &data], &specs);
+        }
+    }
+
+    #[test]
+    fn squeezed_edges_and_one_pixel_planes() {
+        for (w, h) in [(1, 9), (9, 1), (2, 2), (1, 1)] {
+            round_trip(&[noisy_plane(w, h, 0, 63, 1), noisy_plane(w, h, -63, 63, 2), noisy_plane(w, h, -63, 63, 3)]);
+        }
+    }
 }
