@@ -167,7 +167,9 @@ def _add_encode(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--target-bpp", type=float, metavar="BPP", help="levels mode: the most levels within BPP")
     p.add_argument("--color", choices=["auto", "rgb", "ycocg", "ycbcr"], default="auto")
     p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
-    p.add_argument("--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 also tries RGB")
+    p.add_argument(
+        "--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, also RGB"
+    )
     p.add_argument(
         "--no-corrector",
         action="store_true",
