@@ -2,10 +2,10 @@
 
 Encode quantizes each channel (bins of at most ``2d + 1`` values for a max error ``d``, or ``L`` uniform levels),
 applies a colour transform to the index planes (YCoCg-R, exact) or to the values (YCbCr, optionally with 4:2:0
-chroma), predicts each plane from its neighbours (MED) and entropy-codes the residuals with a context-adaptive
-arithmetic coder (or Brotli). Decode reverses this to the mid-bin reconstruction and, where a QANN corrector is
-installed and the file names one, lets it win back quality (in bounded mode, only inside the bound). The container
-is specified in ``docs/FORMAT.md``.
+chroma), predicts each plane from its neighbours (MED; at ``effort=3`` a blend of predictors weighted by their local
+errors) and entropy-codes the residuals with a context-adaptive arithmetic coder (or Brotli). Decode reverses this
+to the mid-bin reconstruction and, where a QANN corrector is installed and the file names one, lets it win back
+quality (in bounded mode, only inside the bound). The container is specified in ``docs/FORMAT.md``.
 """
 
 from __future__ import annotations
