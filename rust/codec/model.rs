@@ -198,6 +198,8 @@ pub(crate) struct PlaneCoder {
     luma_se: Vec<[u16; LANES]>,
     /// The weight of `luma_se` in the sub-predictors' error sums.
     lsw: u16,
+    /// Whether the rows this plane sends carry its sub-predictor errors too (the second plane, which the third reads).
+    send_se: bool,
     /// The last context plane's residuals on the current row.
     prev_e: Vec<i32>,
     gain: i32,
@@ -223,6 +225,7 @@ impl PlaneCoder {
             luma_se: zeroed_lanes(w)?,
             has_luma: false,
             lsw: 0,
+            send_se: false,
             prev_e: crate::alloc::zeroed(w)?,
             gain: 0,
             plane,
@@ -319,6 +322,7 @@ impl PlaneCoder {
         let up: &[i16] = if y >= 1 { &before[(y - 1) * w..y * w] } else { &[] };
         let side = &self.side[..w];
         let (res, res_se) = self.res.split_at_mut(w);
+        let send_se = self.send_se;
         let luma_se = &self.luma_se[..w];
         let lsw = self.lsw;
         let prev_e = &self.prev_e[..w];
@@ -432,8 +436,10 @@ impl PlaneCoder {
                     (((sub[k] - val8).unsigned_abs() + (1 << (PRED_BITS - 1))) >> PRED_BITS).min(SE_MAX as u32) as u16;
             }
             se_cur[i] = se;
-            for k in 0..LANES {
-                res_se[x * LANES + k] = se[k] as i16;
+            if send_se {
+                for k in 0..LANES {
+                    res_se[x * LANES + k] = se[k] as i16;
+                }
             }
         }
         self.gain = gain;
@@ -454,7 +460,11 @@ impl RowCoder for PlaneCoder {
     }
 
     fn res_row(&self) -> &[i16] {
-        &self.res
+        if self.send_se {
+            &self.res
+        } else {
+            &self.res[..self.plane.width]
+        }
     }
 
     fn row<C: BitIo>(&mut self, io: &mut C, y: usize, sources: &[&[i16]]) -> Result<()> {
@@ -466,7 +476,7 @@ impl RowCoder for PlaneCoder {
         self.has_luma = !sources.is_empty();
         self.lsw = if sources.len() >= 2 { LSW } else { 0 };
         for row in sources {
-            if row.len() != w * (1 + LANES) {
+            if row.len() != w && row.len() != w * (1 + LANES) {
                 return Err(Error::value("plane", "side row size mismatch"));
             }
         }
@@ -475,9 +485,14 @@ impl RowCoder for PlaneCoder {
                 self.luma.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
                 let r = sources.last().unwrap_or(r);
                 self.prev_e.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
-                for (v, e) in self.luma_se.iter_mut().zip(r[w..].chunks_exact(LANES)) {
-                    for k in 0..LANES {
-                        v[k] = e[k] as u16;
+                if self.lsw > 0 {
+                    if r.len() != w * (1 + LANES) {
+                        return Err(Error::value("plane", "the second plane sent no sub-predictor errors"));
+                    }
+                    for (v, e) in self.luma_se.iter_mut().zip(r[w..].chunks_exact(LANES)) {
+                        for k in 0..LANES {
+                            v[k] = e[k] as u16;
+                        }
                     }
                 }
             }
@@ -501,7 +516,8 @@ impl RowCoder for PlaneCoder {
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
 pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
-    let coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let mut coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    mark_senders(&mut coders);
     let (ios, _) = code_planes(ios, coders)?;
     let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect();
     Ok(out)
@@ -519,11 +535,21 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
         let plane = Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? };
         coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
     }
+    mark_senders(&mut coders);
     let (ios, planes) = code_planes(ios, coders)?;
     for io in ios {
         io.finish()?;
     }
     Ok(planes)
+}
+
+/// The second plane sends its sub-predictor errors when the third reads them: when the first three planes have one
+/// size (the third then has the first two as context planes, see `entropy::context_sources`).
+fn mark_senders(coders: &mut [PlaneCoder]) {
+    if let [a, b, c, ..] = coders {
+        let size = |p: &PlaneCoder| (p.plane.width, p.plane.height);
+        b.send_se = size(a) == size(b) && size(b) == size(c);
+    }
 }
 
 #[cfg(test)]
