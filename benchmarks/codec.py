@@ -1,19 +1,27 @@
-"""The .qfz codec on the 24 Kodak images next to JPEG-LS, PNG, WebP, JPEG XL, JPEG and AVIF: a table and a plot.
+"""The .qfz codec next to JPEG-LS, PNG, WebP, JPEG XL, JPEG and AVIF, on Kodak and the other images: tables, plots.
 
     pip install ".[bench]"
-    python benchmarks/codec.py [--kodak DIR] [--plot codec-rd.png] [--limit N]
+    python benchmarks/codec.py [--kodak DIR] [--other DIR] [--sets kodak,other] [--part all|bounded|levels]
+                               [--plot codec-rd.png] [--plot-lossless codec-lossless.png] [--limit N]
 
-Bounded mode (max error d = 0, 1, 2, 4, 8) is compared with JPEG-LS near-lossless (CharLS through imagecodecs,
-``level=d``) and the lossless PNG, WebP and JPEG XL; levels mode with JPEG, WebP and AVIF (Pillow) at matched bpp
-(their PSNR interpolated at qfast's bpp along a quality sweep). Every figure is a mean over the images (times: the
-median, in ms per image, on this machine as it is loaded). The corrector column is filled when ``qfast.Corrector``
-is installed.
+Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (2: QAC, the default; 3: QAC2, which
+also tries coding without a colour transform; and QAC2 in one pass) is compared with JPEG-LS near-lossless (CharLS
+through imagecodecs, ``level=d``), and lossless also with PNG (Pillow), WebP lossless and JPEG XL lossless at efforts
+3, 7 and 9 (libjxl through imagecodecs). For each image the codecs run one after the other (interleaved, so a change
+in the machine's load hits them alike); the table gives mean bpp, median ms per image and per megapixel, and the
+median over the images of each codec's time divided by JPEG-LS's on the same image. The bound is checked on every
+image (the run stops if it fails). ``--plot-lossless`` plots lossless bpp against encode and decode time per
+megapixel for each set, qfast's efforts as points beside the other codecs. Levels mode (Kodak) is compared with
+JPEG, WebP and AVIF (Pillow) at matched bpp (their PSNR interpolated at qfast's bpp along a quality sweep). The
+corrector column is filled when ``qfast.Corrector`` is installed. qfast runs with its default threads (one per
+plane); run under ``taskset -c 0`` for one-thread figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -31,6 +39,10 @@ Codec = Callable[[np.ndarray], tuple[bytes, Callable[[], np.ndarray]]]
 
 def _default_kodak() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+
+
+def _default_other() -> Path:
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "other"
 
 
 def _timed(f: Callable[[], object]) -> tuple[object, float]:
@@ -158,12 +170,164 @@ def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:
     return rows
 
 
+def _qac2_one_pass(d: int) -> Callable[[np.ndarray], bytes]:
+    """QAC2 without effort 3's second try without a colour transform: the coder's own speed."""
+    from qfast import _core
+
+    def enc(im: np.ndarray) -> bytes:
+        c = 1 if im.ndim == 2 else im.shape[2]
+        return _core.encode(
+            np.ascontiguousarray(im), "bounded", [d] * c, "ycocg" if c > 1 else "none", False, "qac2", 9, b"", None
+        )
+
+    return enc
+
+
+def _pil_decode_as_is(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im)
+
+
+def _webp_lossless(im: np.ndarray) -> bytes:
+    """WebP takes RGB(A) only: a grey image goes in as three equal channels."""
+    import imagecodecs
+
+    return bytes(imagecodecs.webp_encode(np.dstack([im] * 3) if im.ndim == 2 else im, lossless=True))
+
+
+def _webp_decode(data: bytes) -> np.ndarray:
+    import imagecodecs
+
+    return imagecodecs.webp_decode(data)
+
+
+def _bounded_codecs(d: int) -> list[tuple[str, Callable[[np.ndarray], bytes], Callable[[bytes], np.ndarray]]]:
+    """The codecs of one row group, JPEG-LS first (the reference of the time ratios)."""
+    import imagecodecs
+
+    qdec = lambda b: qfast.decode(b, correct=False)  # noqa: E731
+    codecs = [
+        ("JPEG-LS", lambda im: bytes(imagecodecs.jpegls_encode(im, level=d)), imagecodecs.jpegls_decode),
+        ("qfast effort 2 (QAC)", lambda im: qfast.encode(im, max_error=d, corrector=None), qdec),
+        ("qfast effort 3 (QAC2)", lambda im: qfast.encode(im, max_error=d, effort=3, corrector=None), qdec),
+        ("qfast QAC2, one pass", _qac2_one_pass(d), qdec),
+    ]
+    if d == 0:
+        codecs += [
+            ("qfast effort 1 (Brotli)", lambda im: qfast.encode(im, max_error=0, effort=1), qdec),
+            ("PNG", _pil_codec("PNG"), _pil_decode_as_is),
+            ("WebP lossless", _webp_lossless, _webp_decode),
+        ]
+        for e in (3, 7, 9):
+            codecs.append(
+                (
+                    f"JPEG XL e{e}",
+                    lambda im, e=e: bytes(imagecodecs.jpegxl_encode(im, lossless=True, effort=e)),
+                    imagecodecs.jpegxl_decode,
+                )
+            )
+    return codecs
+
+
+def bounded_table(images: list[np.ndarray], ds: tuple[int, ...] = (0, 1, 2, 4, 8)) -> list[tuple[int, str, dict]]:
+    """Bounded and lossless rows: for each d and image, every codec in turn (interleaved); means of bpp and PSNR,
+    medians of ms per image and per megapixel, and medians of the per-image time ratios to JPEG-LS."""
+    out = []
+    for d in ds:
+        print(f"  d={d}  load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+        codecs = _bounded_codecs(d)
+        per: dict[str, list[dict]] = {name: [] for name, _, _ in codecs}
+        for img in images:
+            mp = img.shape[0] * img.shape[1] / 1e6
+            for name, enc, dec in codecs:
+                data, te = _timed(lambda img=img, enc=enc: enc(img))
+                back, td = _timed(lambda data=data, dec=dec: dec(data))
+                back = np.asarray(back)
+                if back.ndim == 3 and img.ndim == 2:  # WebP's grey comes back as RGB
+                    back = back[..., 0]
+                back = back.reshape(img.shape)
+                worst = int(np.abs(img.astype(int) - back).max())
+                if worst > d:
+                    raise SystemExit(f"{name} d={d}: max error {worst} on an image of shape {img.shape}")
+                per[name].append(
+                    {"bpp": 8 * len(data) / (mp * 1e6), "psnr": qfast.psnr(img, back), "enc": te, "dec": td, "mp": mp}
+                )
+        ref = per["JPEG-LS"]
+        for name, rows in per.items():
+            psnrs = [r["psnr"] for r in rows]
+            out.append(
+                (
+                    d,
+                    name,
+                    {
+                        "bpp": statistics.fmean(r["bpp"] for r in rows),
+                        "psnr": statistics.fmean(psnrs) if all(np.isfinite(psnrs)) else float("inf"),
+                        "max": d,
+                        "enc": statistics.median(r["enc"] for r in rows),
+                        "dec": statistics.median(r["dec"] for r in rows),
+                        "enc_mp": statistics.median(r["enc"] / r["mp"] for r in rows),
+                        "dec_mp": statistics.median(r["dec"] / r["mp"] for r in rows),
+                        "enc_x": statistics.median(r["enc"] / q["enc"] for r, q in zip(rows, ref)),
+                        "dec_x": statistics.median(r["dec"] / q["dec"] for r, q in zip(rows, ref)),
+                    },
+                )
+            )
+    return out
+
+
+def print_bounded(title: str, rows: list[tuple[int, str, dict]], load: tuple[float, float]) -> None:
+    head = (
+        f"| {'d':>2} | {'codec':<24} | {'bpp':>6} | {'enc ms':>7} | {'dec ms':>7} | {'enc ms/MP':>9} | "
+        f"{'dec ms/MP':>9} | {'enc / JLS':>9} | {'dec / JLS':>9} |"
+    )
+    print(f"\n{title} (load average {load[0]:.2f} before, {load[1]:.2f} after; max error d held on every image)\n")
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for d, name, r in rows:
+        print(
+            f"| {d:>2} | {name:<24} | {r['bpp']:6.3f} | {r['enc']:7.1f} | {r['dec']:7.1f} | {r['enc_mp']:9.1f} | "
+            f"{r['dec_mp']:9.1f} | {r['enc_x']:9.2f} | {r['dec_x']:9.2f} |"
+        )
+
+
+def plot_lossless(path: Path, tables: dict[str, list[tuple[int, str, dict]]]) -> None:
+    """Lossless bpp against encode and decode ms per megapixel, one column of panels per image set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(tables), figsize=(6.5 * len(tables), 8.5), squeeze=False)
+    for j, (set_name, rows) in enumerate(tables.items()):
+        lossless = [(n, r) for d, n, r in rows if d == 0]
+        for i, (key, label) in enumerate((("enc_mp", "encode"), ("dec_mp", "decode"))):
+            ax = axes[i][j]
+            for n, r in lossless:
+                qf = n.startswith("qfast")
+                ax.plot(r[key], r["bpp"], "o" if qf else "s", color="C3" if qf else "C0", ms=7 if qf else 6)
+                ax.annotate(
+                    n.replace("qfast ", ""), (r[key], r["bpp"]), fontsize=7, xytext=(4, 3), textcoords="offset points"
+                )
+            qpts = sorted((r[key], r["bpp"]) for n, r in lossless if n.startswith("qfast effort"))
+            ax.plot(*zip(*qpts), "-", color="C3", lw=0.8, label="qfast efforts 1-3")
+            ax.set_xscale("log")
+            ax.set(
+                xlabel=f"{label} ms per megapixel (log)",
+                ylabel="bits per pixel",
+                title=f"Lossless, {set_name}: bpp vs {label} time",
+            )
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nlossless bpp-time plot written to {path}")
+
+
 LEVELS = {
     "qfast levels": [(L, {"levels": L}) for L in (6, 8, 12, 16, 24, 32)],
     # chroma with twice the levels of luma, as target_bpp's rate control does
     "qfast levels YCbCr 4:2:0": [
-        (L, {"levels": _rate_levels(L, 3, "ycbcr"), "subsample": True})
-        for L in (12, 16, 20, 24, 32, 48, 64, 96, 128)
+        (L, {"levels": _rate_levels(L, 3, "ycbcr"), "subsample": True}) for L in (12, 16, 20, 24, 32, 48, 64, 96, 128)
     ],
 }
 ANCHORS = {
@@ -280,25 +444,63 @@ def plot(path: Path, bounded: list[tuple[str, dict]], ours: dict, curves: dict) 
     print(f"\nrate-distortion plot written to {path}")
 
 
+def _load(folder: Path, limit: int) -> list[np.ndarray]:
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".ppm", ".bmp", ".tif", ".tiff"))
+    images = []
+    for f in files[:limit]:
+        with Image.open(f) as im:
+            images.append(np.asarray(im.convert("L" if im.mode in ("L", "I;16", "1") else "RGB")))
+    return images
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kodak", type=Path, default=_default_kodak(), help="folder of kodim*.png")
+    p.add_argument("--other", type=Path, default=_default_other(), help="folder of other images (PNG)")
+    p.add_argument("--sets", default="kodak,other", help="image sets for the bounded/lossless part")
+    p.add_argument(
+        "--part",
+        choices=("all", "bounded", "levels"),
+        default="all",
+        help="bounded: the interleaved bounded and lossless tables per set; levels: Kodak's levels mode "
+        "and corrector rows with the rate-distortion plot",
+    )
     p.add_argument("--plot", type=Path, default=Path("codec-rd.png"), help="rate-distortion plot to write")
-    p.add_argument("--limit", type=int, default=24, help="use the first N images")
+    p.add_argument("--plot-lossless", type=Path, default=Path("codec-lossless.png"), help="lossless bpp-time plot")
+    p.add_argument("--limit", type=int, default=1000, help="use the first N images of each set")
     args = p.parse_args(argv)
-    files = sorted(args.kodak.glob("kodim*.png"))[: args.limit]
-    if not files:
-        print(f"no kodim*.png in {args.kodak}", file=sys.stderr)
+    folders = {"kodak": args.kodak, "other": args.other}
+    sets = [n for n in args.sets.split(",") if n]
+    unknown = [n for n in sets if n not in folders]
+    if unknown:
+        print(f"unknown set(s) {unknown}: expected kodak, other", file=sys.stderr)
         return 1
-    images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    data = {n: _load(folders[n], args.limit) for n in sets if folders[n].is_dir()}
+    if not data or any(not v for v in data.values()):
+        print(f"no images in {[str(folders[n]) for n in sets]}", file=sys.stderr)
+        return 1
     print(
-        f"{len(images)} images, qfast {qfast.__version__}, corrector: {'yes' if _has_corrector() else 'no'}",
+        f"qfast {qfast.__version__}, corrector: {'yes' if _has_corrector() else 'no'}, "
+        + ", ".join(f"{n}: {len(v)} images" for n, v in data.items()),
         file=sys.stderr,
     )
-    bounded = bounded_rows(images)
-    ours, curves = levels_rows(images)
-    print_tables(bounded, ours, curves)
-    plot(args.plot, bounded, ours, curves)
+    if args.part in ("all", "bounded"):
+        tables = {}
+        for name, images in data.items():
+            print(f"{name}, bounded and lossless", file=sys.stderr, flush=True)
+            before = os.getloadavg()[0]
+            rows = bounded_table(images)
+            tables[name] = rows
+            mp = statistics.fmean(im.shape[0] * im.shape[1] for im in images) / 1e6
+            title = f"Bounded and lossless, {name} ({len(images)} images, {mp:.2f} MP on average)"
+            print_bounded(title, rows, (before, os.getloadavg()[0]))
+        plot_lossless(args.plot_lossless, tables)
+    if args.part in ("all", "levels"):
+        images = data.get("kodak") or _load(args.kodak, args.limit)
+        bounded = bounded_rows(images)
+        ours, curves = levels_rows(images)
+        print_tables(bounded, ours, curves)
+        plot(args.plot, bounded, ours, curves)
     return 0
 
 

@@ -38,7 +38,7 @@ pub(crate) struct Model {
 const SLOW_SHIFT: [u8; 16] = [1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 7];
 
 impl Model {
-    const NEW: Model = Model { fast: 1 << 15, slow: 1 << 15, seen: 0 };
+    pub(crate) const NEW: Model = Model { fast: 1 << 15, slow: 1 << 15, seen: 0 };
 
     /// The probability of a 0 bit, in 1/65536, within 16..=65520 so neither outcome ever gets a zero-width range.
     ///
@@ -48,14 +48,14 @@ impl Model {
     /// in its first 15 updates and then (shift 7) stops at 65408 and 127. So `p0` is within 79..=65456
     /// (`model_probability_stays_in_range` checks this).
     #[inline(always)]
-    fn p0(&self) -> u32 {
+    pub(crate) fn p0(&self) -> u32 {
         let p = (self.fast as u32 + self.slow as u32) >> 1;
         debug_assert!((16..=65520).contains(&p));
         p
     }
 
     #[inline(always)]
-    fn update(&mut self, bit: u32) {
+    pub(crate) fn update(&mut self, bit: u32) {
         // A model has seen 15 bits or more almost always: then the slow shift is 7 and `seen` stays.
         let s = if self.seen >= 15 {
             7
@@ -508,6 +508,8 @@ struct PlaneCoder {
     /// The residuals of the previous row and of the current one.
     res_prev: Vec<i16>,
     res_cur: Vec<i16>,
+    /// The context planes' residual magnitudes on the current row, summed.
+    side: Vec<u16>,
     /// Bias cancellation and the second context pay on fine planes (lossless, d = 1); on coarse ones a whole-index
     /// correction overshoots and the second context only dilutes the statistics (measured on Kodak).
     fine: bool,
@@ -520,30 +522,52 @@ impl PlaneCoder {
         }
         let res_prev = crate::alloc::zeroed::<i16>(plane.width)?;
         let res_cur = crate::alloc::zeroed::<i16>(plane.width)?;
+        let side = crate::alloc::zeroed::<u16>(plane.width)?;
         let fine = plane.hi >= 64;
-        Ok(PlaneCoder { plane, m: Models::new(), res_prev, res_cur, fine })
+        Ok(PlaneCoder { plane, m: Models::new(), res_prev, res_cur, side, fine })
+    }
+}
+
+impl RowCoder for PlaneCoder {
+    fn plane(&self) -> &Plane {
+        &self.plane
     }
 
-    /// The residuals of the row coded last.
+    fn into_plane(self) -> Plane {
+        self.plane
+    }
+
     fn res_row(&self) -> &[i16] {
         &self.res_cur
     }
 
-    /// Codes row `y` (rows in order). `side` is the sum of the context planes' residual magnitudes on the same row
-    /// (zeros for none).
-    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
+    /// The context planes' rows count by the sum of their residual magnitudes.
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, sources: &[&[i16]]) -> Result<()> {
+        let mut side = std::mem::take(&mut self.side);
+        side.iter_mut().for_each(|v| *v = 0);
+        for row in sources {
+            if row.len() != side.len() {
+                return Err(Error::value("plane", "side row size mismatch"));
+            }
+            for (v, e) in side.iter_mut().zip(row.iter()) {
+                *v = v.saturating_add(e.unsigned_abs());
+            }
+        }
         // The coder's state moves into a local for the row, so that it can live in registers rather than be stored
         // to and reloaded from memory for every bit.
         let mut local = std::mem::take(io);
         let r = if self.fine {
-            self.row_impl::<C, true>(&mut local, y, side)
+            self.row_impl::<C, true>(&mut local, y, &side)
         } else {
-            self.row_impl::<C, false>(&mut local, y, side)
+            self.row_impl::<C, false>(&mut local, y, &side)
         };
         *io = local;
+        self.side = side;
         r
     }
+}
 
+impl PlaneCoder {
     #[inline(always)]
     fn row_impl<C: BitIo, const FINE: bool>(&mut self, io: &mut C, y: usize, side: &[u16]) -> Result<()> {
         let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
@@ -609,11 +633,27 @@ impl PlaneCoder {
     }
 }
 
+/// One plane's coder, coded row by row in both directions so that the planes of an image can run in a pipeline
+/// (see [`code_planes`]): the QAC coder here, and the stronger model of `codec::model`.
+pub(crate) trait RowCoder: Send {
+    /// The plane (being filled, when decoding).
+    fn plane(&self) -> &Plane;
+    /// The plane, when done.
+    fn into_plane(self) -> Plane;
+    /// What the planes that use this one as context receive of the row coded last: its residuals (QAC), or more
+    /// per pixel; the same length for every row.
+    fn res_row(&self) -> &[i16];
+    /// Codes row `y` (rows in order); `sources` holds the context planes' `res_row` of the same row (see
+    /// [`context_sources`]).
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, sources: &[&[i16]]) -> Result<()>;
+}
+
 /// The planes whose residuals plane `k` uses as context: the first plane for every later plane of its size, and the
 /// second plane as well for the third (in YCoCg-R, Cg's errors follow Co's as much as Y's).
-fn context_sources(planes: &[PlaneCoder], k: usize) -> Vec<usize> {
-    let same =
-        |j: usize| planes[j].plane.width == planes[k].plane.width && planes[j].plane.height == planes[k].plane.height;
+fn context_sources<P: RowCoder>(planes: &[P], k: usize) -> Vec<usize> {
+    let same = |j: usize| {
+        planes[j].plane().width == planes[k].plane().width && planes[j].plane().height == planes[k].plane().height
+    };
     match k {
         0 => vec![],
         2 if same(0) && same(1) => vec![0, 1],
@@ -630,20 +670,21 @@ const BATCH_ROWS: usize = 8;
 /// residuals at the same pixels as context (see [`context_sources`]), so they are coded in a pipeline: one thread
 /// per plane, each sending its rows' residuals (in batches of [`BATCH_ROWS`]) to the planes that use them, which
 /// follow behind. The result does not depend on the threads' timing.
-fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<C>, Vec<Plane>)> {
+pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec<P>) -> Result<(Vec<C>, Vec<Plane>)> {
     use std::sync::mpsc::{channel, Receiver, Sender};
-    if ios.len() != planes.len() || planes.is_empty() {
+    if ios.len() != coders.len() || coders.is_empty() {
         return Err(Error::value("planes", "one coder per plane"));
     }
-    let mut coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let mut coders = coders;
     let n = coders.len();
-    let mut inputs: Vec<Vec<Receiver<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
+    let row_lens: Vec<usize> = coders.iter().map(|c| c.res_row().len()).collect();
+    let mut inputs: Vec<Vec<(Receiver<Vec<i16>>, usize)>> = (0..n).map(|_| Vec::new()).collect();
     let mut outputs: Vec<Vec<Sender<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
     for k in 0..n {
         for j in context_sources(&coders, k) {
             let (tx, rx) = channel();
             outputs[j].push(tx);
-            inputs[k].push(rx);
+            inputs[k].push((rx, row_lens[j]));
         }
     }
     let mut ios = ios;
@@ -654,30 +695,30 @@ fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<
             .zip(inputs.into_iter().zip(outputs))
             .map(|((coder, io), (rx, tx))| {
                 scope.spawn(move || -> Result<()> {
-                    let (w, h) = (coder.plane.width, coder.plane.height);
-                    let batch = BATCH_ROWS.min(h.max(1)) * w;
-                    let mut side = vec![0u16; w];
+                    let h = coder.plane().height;
+                    let batch = BATCH_ROWS.min(h.max(1)) * coder.res_row().len();
                     // Each source's current batch, and where its next row starts.
                     let mut inbox: Vec<(Vec<i16>, usize)> = rx.iter().map(|_| (Vec::new(), 0)).collect();
                     let mut outbox: Vec<i16> = Vec::new();
                     for y in 0..h {
-                        if !rx.is_empty() {
-                            side.iter_mut().for_each(|v| *v = 0);
-                            for (r, (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
-                                if *at >= rows.len() {
-                                    // A source that stopped has failed: its own error is the one reported.
-                                    *rows = r.recv().map_err(|_| Error::format("a context plane failed"))?;
-                                    *at = 0;
-                                }
-                                let row =
-                                    rows.get(*at..*at + w).ok_or_else(|| Error::format("a context plane failed"))?;
-                                *at += w;
-                                for (v, e) in side.iter_mut().zip(row) {
-                                    *v = v.saturating_add(e.unsigned_abs());
-                                }
+                        for ((r, len), (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
+                            if *at >= rows.len() {
+                                // A source that stopped has failed: its own error is the one reported.
+                                *rows = r.recv().map_err(|_| Error::format("a context plane failed"))?;
+                                *at = 0;
+                            }
+                            if *at + len > rows.len() {
+                                return Err(Error::format("a context plane failed"));
                             }
                         }
-                        coder.row(io, y, &side)?;
+                        let mut sources: [&[i16]; 2] = [&[], &[]];
+                        for (s, ((_, len), (rows, at))) in sources.iter_mut().zip(rx.iter().zip(inbox.iter())) {
+                            *s = &rows[*at..*at + len];
+                        }
+                        coder.row(io, y, &sources[..inbox.len().min(2)])?;
+                        for ((_, len), (_, at)) in rx.iter().zip(inbox.iter_mut()) {
+                            *at += len;
+                        }
                         if !tx.is_empty() {
                             if outbox.capacity() == 0 {
                                 outbox.reserve_exact(batch);
@@ -706,7 +747,7 @@ fn code_planes<C: BitIo + Send>(ios: Vec<C>, planes: Vec<Plane>) -> Result<(Vec<
     for r in results {
         r?;
     }
-    Ok((ios, coders.into_iter().map(|c| c.plane).collect()))
+    Ok((ios, coders.into_iter().map(RowCoder::into_plane).collect()))
 }
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
@@ -714,7 +755,8 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
     // The coder takes the planes by value for the decoder's sake, hence the copy (2 bytes a pixel, small next to
     // the coding).
-    let (ios, _) = code_planes(ios, planes.to_vec())?;
+    let coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let (ios, _) = code_planes(ios, coders)?;
     Ok(ios.into_iter().map(Encoder::finish).collect())
 }
 
@@ -729,7 +771,8 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
         let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
         planes.push(Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? });
     }
-    let (ios, planes) = code_planes(ios, planes)?;
+    let coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let (ios, planes) = code_planes(ios, coders)?;
     for io in ios {
         io.finish()?;
     }

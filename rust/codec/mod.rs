@@ -1,16 +1,19 @@
 //! The `.qfz` codec without the network: encode an image into a container, and decode it back.
 //!
 //! Data flow: image -> `transform` (YCbCr, or YCoCg-R on the index planes; 4:2:0 chroma) -> per-channel
-//! quantization (`quantize::uniform`) -> `predict` (MED residuals) -> `entropy` (the QAC range coder, or Brotli) ->
-//! `container` (header, CRCs); decode is the reverse, up to the mid-bin reconstruction. `pipeline` strings the
-//! stages together; the learned corrector, when used, runs after it in Python.
+//! quantization (`quantize::uniform`) -> `predict` (MED residuals) -> `entropy` (the QAC range coder, or Brotli) or
+//! `model` (QAC2: weighted predictor blend, same range coder) -> `container` (header, CRCs); decode is the reverse, up
+//! to the mid-bin reconstruction. `pipeline` strings the stages together; the learned corrector, when used, runs
+//! after it in Python.
 //!
-//! Imports within the part go one way: `transform`, `predict` use nothing here; `entropy` uses `predict`;
+//! Imports within the part go one way: `transform`, `predict` use nothing here; `entropy` uses `predict`; `model`
+//! uses `entropy` (the range coder, its adaptive models and the plane pipeline) and `predict`;
 //! `container` uses `quantize::uniform` for the bin arithmetic; `pipeline` uses them all. `container` is the one
 //! parser of the format and treats every byte as hostile.
 
 pub mod container;
 pub mod entropy;
+pub mod model;
 pub mod pipeline;
 pub mod predict;
 pub mod transform;

@@ -9,6 +9,7 @@ use crate::codec::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
 use crate::codec::entropy;
+use crate::codec::model;
 use crate::codec::predict::{self, Plane};
 use crate::codec::transform;
 use crate::error::{Error, Result};
@@ -180,7 +181,13 @@ pub fn encode(
     };
     let header = Header {
         // The oldest version that holds the file, so older readers read it.
-        version: if uniform_bins { 2 } else { 1 },
+        version: if opts.coder == Coder::Qac2 {
+            3
+        } else if uniform_bins {
+            2
+        } else {
+            1
+        },
         width: w32,
         height: h32,
         channels: channels as u8,
@@ -197,7 +204,8 @@ pub fn encode(
     header.validate(u64::MAX).map_err(|e| Error::value("options", e.to_string()))?;
     let planes = to_planes(image, &header)?;
     let payload = match header.coder {
-        Coder::Qac => encode_qac(&planes)?,
+        Coder::Qac => encode_qac(&planes, entropy::encode_planes)?,
+        Coder::Qac2 => encode_qac(&planes, model::encode_planes)?,
         Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
     };
     container::write(&header, &payload)
@@ -263,8 +271,9 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
 }
 
 /// QAC payload: one u32 stream length per plane, then the streams (see `entropy::encode_planes`).
-fn encode_qac(planes: &[Plane]) -> Result<Vec<u8>> {
-    let streams = entropy::encode_planes(planes)?;
+/// The same layout serves QAC2, with `model`'s streams.
+fn encode_qac(planes: &[Plane], code: fn(&[Plane]) -> Result<Vec<Vec<u8>>>) -> Result<Vec<u8>> {
+    let streams = code(planes)?;
     let mut out = Vec::new();
     for s in &streams {
         let len = u32::try_from(s.len()).map_err(|_| Error::value("image", "plane stream over 4 GiB"))?;
@@ -276,7 +285,10 @@ fn encode_qac(planes: &[Plane]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+/// The planes decoder of `entropy` (QAC) or `model` (QAC2).
+type DecodePlanes = fn(&[&[u8]], &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>>;
+
+fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)], code: DecodePlanes) -> Result<Vec<Plane>> {
     let np = specs.len();
     let table = payload.get(..4 * np).ok_or_else(|| Error::format("payload too short for its stream table"))?;
     let mut streams = Vec::with_capacity(np);
@@ -290,7 +302,7 @@ fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<
     if pos != payload.len() {
         return Err(Error::format("payload longer than its plane streams"));
     }
-    entropy::decode_planes(&streams, specs)
+    code(&streams, specs)
 }
 
 /// Brotli payload: every plane's MED residuals (modulo its range) as bytes, 16-bit little-endian where the range
@@ -363,7 +375,8 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
     let (header, payload) = container::parse(data, max_pixels)?;
     let specs = plane_specs(&header);
     let planes = match header.coder {
-        Coder::Qac => decode_qac(payload, &specs)?,
+        Coder::Qac => decode_qac(payload, &specs, entropy::decode_planes)?,
+        Coder::Qac2 => decode_qac(payload, &specs, model::decode_planes)?,
         Coder::Brotli => decode_brotli(payload, &specs)?,
     };
     let image = from_planes(&planes, &header)?;
@@ -478,7 +491,7 @@ mod tests {
         for c in [1, 3, 4] {
             let img = image(23, 17, c, c as u32);
             for d in [0u8, 1, 2, 4, 8, 32] {
-                for coder in [Coder::Qac, Coder::Brotli] {
+                for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
                     for color in [Color::None, Color::YCoCgR] {
                         let f =
                             encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
@@ -530,7 +543,7 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for coder in [Coder::Qac, Coder::Brotli] {
+        for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
             let f = encode(&img, 19, 11, 3, &Quantization::Bounded(vec![1; 3]), &opts(Color::YCoCgR, coder)).unwrap();
             for n in 0..f.len() {
                 assert!(decode(&f[..n], 1 << 20).is_err());

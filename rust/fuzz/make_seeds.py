@@ -42,6 +42,9 @@ def kinds(rgb: np.ndarray) -> dict[str, tuple[np.ndarray, dict]]:
         "levels4-grey": (grey, {"levels": 4, **none}),
         "levels2-grey-brotli": (grey, {"levels": 2, "effort": 1, **none}),
         "levels-with-corrector-id": (rgb, {"levels": 16, "corrector": "auto"}),
+        "lossless-ycocg-qac2": (rgb, {"max_error": 0, "effort": 3, **none}),
+        "bounded2-rgba-qac2": (rgba, {"max_error": 2, "effort": 3, **none}),
+        "levels8-grey-qac2": (grey, {"levels": 8, "effort": 3, **none}),
     }
 
 

@@ -381,7 +381,7 @@ def _file(**kw) -> bytes:
 FIELDS = [
     (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
     (4, "<H", 0, "unsupported .qfz version 0"),
-    (4, "<H", 3, "unsupported .qfz version 3 \\(this qfast reads versions 1..2\\)"),
+    (4, "<H", 4, "unsupported .qfz version 4 \\(this qfast reads versions 1..3\\)"),
     (4, "<H", 65535, "unsupported .qfz version 65535"),
     (6, "<H", 52, "header length 52 does not match 3 channels"),
     (6, "<H", 20, "header length 20 too small"),
@@ -398,7 +398,8 @@ FIELDS = [
     (20, "<B", 0, "unknown predictor id 0"),
     (20, "<B", 2, "unknown predictor id 2"),
     (21, "<B", 0, "unknown entropy coder id 0"),
-    (21, "<B", 3, "unknown entropy coder id 3"),
+    (21, "<B", 3, "the QAC2 coder is only valid from version 3 on"),
+    (21, "<B", 4, "unknown entropy coder id 4"),
     (22, "<B", 1, "unknown flags 0x01 / reserved byte 0x00 for version 1"),
     (23, "<B", 1, "reserved byte 0x01"),
     (32, "<H", 85, "channel 0: 85 levels do not match max error 1"),

@@ -46,7 +46,9 @@ def add_encode_options(p: argparse.ArgumentParser) -> None:
         "(levels mode only: JPEG's, not exact)",
     )
     p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
-    p.add_argument("--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 also tries RGB")
+    p.add_argument(
+        "--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, also RGB"
+    )
     p.add_argument(
         "--no-corrector",
         action="store_true",

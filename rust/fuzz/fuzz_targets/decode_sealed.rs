@@ -1,5 +1,6 @@
-//! Bytes made into a well-formed-looking file: a valid header prefix and both CRCs recomputed, so the mutations reach
-//! the field checks and the entropy decoders instead of stopping at a checksum.
+//! Bytes made into a well-formed-looking file: a valid header prefix (versions 1 to 3, so QAC2's version-3 files are
+//! reached as well as the older ones) and both CRCs recomputed, so the mutations reach the field checks and the
+//! entropy decoders instead of stopping at a checksum.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut f = data.to_vec();
-    f[..6].copy_from_slice(&[0x89, b'Q', b'F', b'Z', 1, 0]);
+    let version = 1 + f[4] % 3;
+    f[..6].copy_from_slice(&[0x89, b'Q', b'F', b'Z', version, 0]);
     let hl = u16::from_le_bytes([f[6], f[7]]) as usize;
     if (8..=f.len().saturating_sub(4)).contains(&hl) {
         let crc = crc32(&f[..hl - 4]);

@@ -1,0 +1,674 @@
+//! The second QAC model (coder 3, "QAC2"): a blend of predictors weighted by their recent local errors, and
+//! contexts from those errors, coded with the binary range coder of `entropy`.
+//!
+//! Prediction is a self-correcting weighted predictor in the manner of JPEG XL's: five sub-predictors in 1/8 units
+//! (the gradients `W + NE - N` and `W + N - NW`, and N or W corrected by the neighbours' signed errors), averaged
+//! with weights that fall with each one's summed error over the five causal neighbours (for the third plane, Cg
+//! after YCoCg-R, plus the second plane's errors at the same pixel: Co and Cg share their edges), and clamped to the
+//! range of W, N and NE unless the neighbours' errors agree in sign. A bias correction per context (LOCO-I's C[Q])
+//! follows the mean error in 1/8 units, and the third plane adds a gain on the second's residual. All integer
+//! arithmetic (a division table), so a stream decodes the same everywhere and for any thread count.
+//!
+//! The residual is binarised as in QAC (zero flag, sign, Elias-gamma length, mantissa); the zero flag and the length
+//! bits mix two adaptive models: one in a bucket of the neighbours' true errors and gradients (plus, for the later
+//! planes, the earlier planes' residuals at the same pixel), the other in a bucket of the best sub-predictor's error
+//! sum (and, for the zero flag, how far the prediction lies from the index it rounds to). The sign's context is that
+//! rounding fraction, the W and N error signs and the sign of the first plane's residual at the same pixel.
+//!
+//! The decoder treats the stream as hostile as QAC does (see `entropy`): bounded loops, no reads out of bounds,
+//! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
+
+use crate::codec::entropy::{code_planes, BitIo, Decoder, Encoder, Model, RowCoder};
+use crate::codec::predict::Plane;
+use crate::error::{Error, Result};
+
+/// Extra bits of the predictions: they are kept in 1/8 of an index.
+const PRED_BITS: u32 = 3;
+/// Longest Elias-gamma length: magnitudes below `2^MAX_LEN`.
+const MAX_LEN: usize = 17;
+/// Buckets of the first context (the neighbours' errors).
+const B1: usize = 24;
+/// Buckets of the second context (the best sub-predictor's error sum).
+const B2: usize = 16;
+/// Rounding-fraction classes of the prediction (how far it lies from the index it rounds to).
+const FRAC: usize = 5;
+/// Bias-correction contexts: the signs of the W, N, NW errors (27) by eight activity buckets.
+const BIAS_CTX: usize = 27 * 8;
+
+/// `2^24 / (i + 1)`, JPEG XL's division table.
+static DIV: [u32; 64] = {
+    let mut t = [0u32; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = (1 << 24) / (i as u32 + 1);
+        i += 1;
+    }
+    t
+};
+
+/// The weight of a sub-predictor whose summed error is `x`: about `max_weight * 2^24 / (x + 1)`, with 6 significant
+/// bits of `x`.
+#[inline(always)]
+const fn error_weight_of(x: u32, max_weight: u32) -> u32 {
+    let lz = (x + 1).leading_zeros();
+    let shift = (31 - lz).saturating_sub(5);
+    4 + ((max_weight * DIV[(x >> shift) as usize & 63]) >> shift)
+}
+
+/// Error sums below this take their weight from a table.
+const WEIGHT_TABLE: usize = 1024;
+
+const fn weight_table(max_weight: u32) -> [u32; WEIGHT_TABLE] {
+    let mut t = [0u32; WEIGHT_TABLE];
+    let mut i = 0;
+    while i < WEIGHT_TABLE {
+        t[i] = error_weight_of(i as u32, max_weight);
+        i += 1;
+    }
+    t
+}
+
+static WEIGHT13: [u32; WEIGHT_TABLE] = weight_table(13);
+static WEIGHT12: [u32; WEIGHT_TABLE] = weight_table(12);
+
+/// [`error_weight_of`] by table for the usual sums (the first sub-predictor's maximum weight is 13, the others' 12).
+#[inline(always)]
+fn error_weight(x: u32, first: bool) -> u32 {
+    let t = if first { &WEIGHT13 } else { &WEIGHT12 };
+    match t.get(x as usize) {
+        Some(&w) => w,
+        None => error_weight_of(x, if first { 13 } else { 12 }),
+    }
+}
+
+/// Two buckets per octave of `t`, at most `n - 1`.
+#[inline(always)]
+fn bucket(t: u32, n: usize) -> usize {
+    if t < 2 {
+        return t as usize;
+    }
+    let l = 32 - t.leading_zeros();
+    let b = 2 * l - 2 + ((t >> (l - 2)) & 1);
+    (b as usize).min(n - 1)
+}
+
+/// The weighted predictor's correction factors, in 1/32 (JPEG XL's defaults are 16, 10 and 7, 7, 7; smaller
+/// ones measure better here, where the bias correction follows the mean error).
+#[derive(Clone, Copy)]
+struct WpParams {
+    p1: i32,
+    p2: i32,
+    p3: [i32; 3],
+}
+
+const WP_DEFAULT: WpParams = WpParams { p1: 4, p2: 3, p3: [2, 2, 2] };
+
+/// Bias cancellation in 1/8 units: the running mean of the true errors per context, as a correction `c` with a
+/// remainder `b` over the count `n` (LOCO-I's update, without divisions).
+#[derive(Clone, Copy, Default)]
+struct Bias {
+    b: i32,
+    n: i32,
+    c: i32,
+}
+
+impl Bias {
+    #[inline(always)]
+    fn update(&mut self, e: i32) {
+        self.b += e;
+        self.n += 1;
+        if self.n >= 512 {
+            self.b >>= 1;
+            self.n >>= 1;
+        }
+        // Without branches (which one holds is data-dependent); n >= 1, so at most one of the two holds.
+        let (b, n) = (self.b, self.n);
+        let (dec, inc) = (b <= -n, b > 0);
+        let down = (b + n).max(-n + 1);
+        let up = (b - n).min(0);
+        self.b = if dec {
+            down
+        } else if inc {
+            up
+        } else {
+            b
+        };
+        self.c = (self.c - dec as i32 + inc as i32).clamp(-64, 64);
+    }
+}
+
+/// The adaptive models of one plane.
+struct Models {
+    bias: [Bias; BIAS_CTX],
+    zero1: [Model; B1],
+    zero2: [[Model; FRAC]; B2],
+    sign: [Model; 8 * 27],
+    len1: [[Model; MAX_LEN]; B1],
+    len2: [[Model; MAX_LEN]; B2],
+    mant_hi: [[Model; MAX_LEN]; B1],
+    mant_lo: [[Model; MAX_LEN]; MAX_LEN],
+}
+
+impl Models {
+    fn new() -> Box<Self> {
+        Box::new(Models {
+            bias: [Bias::default(); BIAS_CTX],
+            zero1: [Model::NEW; B1],
+            zero2: [[Model::NEW; FRAC]; B2],
+            sign: [Model::NEW; 8 * 27],
+            len1: [[Model::NEW; MAX_LEN]; B1],
+            len2: [[Model::NEW; MAX_LEN]; B2],
+            mant_hi: [[Model::NEW; MAX_LEN]; B1],
+            mant_lo: [[Model::NEW; MAX_LEN]; MAX_LEN],
+        })
+    }
+}
+
+/// Padding of the per-column state rows: index `x + PAD` holds column `x`, so `x - 2 ..= x + 1` are in bounds.
+const PAD: usize = 2;
+/// Sub-predictors.
+const NSUB: usize = 5;
+/// Lanes of the per-pixel error vectors: `NSUB` padded to 8, so the sums vectorise.
+const LANES: usize = 8;
+/// Sub-predictor errors are kept below this (sums of 13 of them stay within u16).
+const SE_MAX: u16 = 4095;
+const GRADW: u32 = 6;
+const SIDEW: u32 = 2;
+const LSW: u16 = 8;
+
+/// Codes one plane with the weighted predictor, row by row, both directions.
+pub(crate) struct PlaneCoder {
+    plane: Plane,
+    m: Box<Models>,
+    wp: WpParams,
+    /// True errors (prediction minus value, 1/8 units) of the previous and the current row, padded.
+    te_prev: Vec<i32>,
+    te_cur: Vec<i32>,
+    /// The sub-predictors' absolute errors (whole units, rounded), previous and current row, padded.
+    se_prev: Vec<[u16; LANES]>,
+    se_cur: Vec<[u16; LANES]>,
+    /// The residuals of the current row.
+    res: Vec<i16>,
+    /// Twice the context planes' residual magnitudes on the current row.
+    side: Vec<u32>,
+    /// The first context plane's residuals on the current row (zeros for none).
+    luma: Vec<i32>,
+    has_luma: bool,
+    /// The last context plane's sub-predictor errors on the current row.
+    luma_se: Vec<[u16; LANES]>,
+    /// The weight of `luma_se` in the sub-predictors' error sums.
+    lsw: u16,
+    /// Whether the rows this plane sends carry its sub-predictor errors too (the second plane, which the third reads).
+    send_se: bool,
+    /// The last context plane's residuals on the current row.
+    prev_e: Vec<i32>,
+    gain: i32,
+}
+
+impl PlaneCoder {
+    pub(crate) fn new(plane: Plane) -> Result<Self> {
+        let w = plane.width;
+        if plane.data.len() != w * plane.height || plane.hi < plane.lo || w == 0 {
+            return Err(Error::value("plane", "size mismatch"));
+        }
+        let padded = w.checked_add(2 * PAD).ok_or_else(|| Error::value("plane", "too wide"))?;
+        Ok(PlaneCoder {
+            m: Models::new(),
+            wp: WP_DEFAULT,
+            te_prev: crate::alloc::zeroed(padded)?,
+            te_cur: crate::alloc::zeroed(padded)?,
+            se_prev: zeroed_lanes(padded)?,
+            se_cur: zeroed_lanes(padded)?,
+            res: crate::alloc::zeroed(w.checked_mul(1 + LANES).ok_or_else(|| Error::value("plane", "too wide"))?)?,
+            side: crate::alloc::zeroed(w)?,
+            luma: crate::alloc::zeroed(w)?,
+            luma_se: zeroed_lanes(w)?,
+            has_luma: false,
+            lsw: 0,
+            send_se: false,
+            prev_e: crate::alloc::zeroed(w)?,
+            gain: 0,
+            plane,
+        })
+    }
+}
+
+fn zeroed_lanes(n: usize) -> Result<Vec<[u16; LANES]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { bytes: n * 2 * LANES })?;
+    v.resize(n, [0; LANES]);
+    Ok(v)
+}
+
+/// The fixed parameters of a plane's coding loop.
+#[derive(Clone, Copy)]
+struct RowParams {
+    lo: i32,
+    hi: i32,
+    range: i32,
+    emin: i32,
+    emax: i32,
+}
+
+/// Codes one residual `e` (encoder) or decodes it (decoder, `e` ignored).
+#[inline(always)]
+fn code_residual<C: BitIo>(
+    io: &mut C,
+    m: &mut Models,
+    b1: usize,
+    b2: usize,
+    frac: usize,
+    sctx: usize,
+    e: i32,
+) -> Result<i32> {
+    let (b1, b2, frac) = (b1.min(B1 - 1), b2.min(B2 - 1), frac.min(FRAC - 1));
+    let zero = io.bit2(&mut m.zero1[b1], &mut m.zero2[b2][frac], (e == 0) as u32);
+    if zero == 1 {
+        return Ok(0);
+    }
+    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
+    let mag = e.unsigned_abs();
+    let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
+    let mut len = 1;
+    while len < MAX_LEN {
+        let more = io.bit2(&mut m.len1[b1][len - 1], &mut m.len2[b2][len - 1], (len < n) as u32);
+        if more == 0 {
+            break;
+        }
+        len += 1;
+    }
+    if len >= MAX_LEN {
+        return Err(Error::format("entropy stream: residual too long"));
+    }
+    let mut v: u32 = 1;
+    if len >= 2 {
+        let j = len - 2;
+        v = (v << 1) | io.bit(&mut m.mant_hi[b1][len], (mag >> j) & 1);
+        let lo = &mut m.mant_lo[len];
+        for j in (0..len - 2).rev() {
+            v = (v << 1) | io.bit(&mut lo[j], (mag >> j) & 1);
+        }
+    }
+    let v = v as i32;
+    Ok(if neg == 1 { -v } else { v })
+}
+
+#[inline(always)]
+fn sgn3(v: i32) -> usize {
+    (v.signum() + 1) as usize
+}
+
+impl PlaneCoder {
+    /// Codes row `y`: `side` holds twice the context planes' residual magnitudes.
+    #[inline(always)]
+    fn row_impl<C: BitIo>(&mut self, io: &mut C, y: usize) -> Result<()> {
+        let (w, lo, hi) = (self.plane.width, self.plane.lo, self.plane.hi);
+        let range = hi - lo + 1;
+        let half = range / 2;
+        let p = RowParams { lo, hi, range, emin: -half, emax: range - 1 - half };
+        let wp = self.wp;
+        let m = &mut *self.m;
+        std::mem::swap(&mut self.te_prev, &mut self.te_cur);
+        std::mem::swap(&mut self.se_prev, &mut self.se_cur);
+        let (te_prev, te_cur) = (&self.te_prev[..w + 2 * PAD], &mut self.te_cur[..w + 2 * PAD]);
+        let (se_prev, se_cur) = (&self.se_prev[..w + 2 * PAD], &mut self.se_cur[..w + 2 * PAD]);
+        // The padding of the current row (columns -2, -1) reads as zero errors.
+        te_cur[0] = 0;
+        te_cur[1] = 0;
+        se_cur[0] = [0; LANES];
+        se_cur[1] = [0; LANES];
+        let (before, rest) = self.plane.data.split_at_mut(y * w);
+        let cur = &mut rest[..w];
+        let up: &[i16] = if y >= 1 { &before[(y - 1) * w..y * w] } else { &[] };
+        let side = &self.side[..w];
+        let (res, res_se) = self.res.split_at_mut(w);
+        let send_se = self.send_se;
+        let luma_se = &self.luma_se[..w];
+        let lsw = self.lsw;
+        let prev_e = &self.prev_e[..w];
+        let mut gain = self.gain;
+        let luma = &self.luma[..w];
+        let first = lo.max(0).min(hi);
+        for x in 0..w {
+            // Neighbours, with the edge rules: first row all W; first column W = NW = N; last column NE = N.
+            let (vw, vn, vnw, vne) = if y == 0 {
+                let a = if x > 0 { cur[x - 1] as i32 } else { first };
+                (a, a, a, a)
+            } else {
+                let n = up[x] as i32;
+                let a = if x > 0 { cur[x - 1] as i32 } else { n };
+                let nw = if x > 0 { up[x - 1] as i32 } else { n };
+                let ne = if x + 1 < w { up[x + 1] as i32 } else { n };
+                (a, n, nw, ne)
+            };
+            let i = x + PAD;
+            let (tw, tn, tnw, tne) = (te_cur[i - 1], te_prev[i], te_prev[i - 1], te_prev[i + 1]);
+            let (sw, sww, sn, snw, sne) = (se_cur[i - 1], se_cur[i - 2], se_prev[i], se_prev[i - 1], se_prev[i + 1]);
+            let (w8, n8, ne8) = (vw << PRED_BITS, vn << PRED_BITS, vne << PRED_BITS);
+            let sub = [
+                w8 + ne8 - n8,
+                n8 - (((tn + tw + tne) * wp.p1) >> 5),
+                w8 - (((tn + tw + tnw) * wp.p2) >> 5),
+                n8 - ((tnw * wp.p3[0] + tn * wp.p3[1] + tne * wp.p3[2]) >> 5),
+                w8 + n8 - (vnw << PRED_BITS),
+            ];
+            let mut sums = [0u16; LANES];
+            let lse = luma_se[x];
+            for k in 0..LANES {
+                sums[k] = sw[k] + sww[k] + sn[k] + snw[k] + sne[k] + lsw * lse[k];
+            }
+            let mut wt = [0u32; NSUB];
+            let mut errmin = u32::MAX;
+            for k in 0..NSUB {
+                let s = sums[k] as u32;
+                errmin = errmin.min(s);
+                wt[k] = error_weight(s, k == 0);
+            }
+            let total: u32 = wt.iter().sum();
+            let shift = (31 - total.leading_zeros()).saturating_sub(4);
+            let mut ws = 0;
+            let mut acc: i64 = 0;
+            for k in 0..NSUB {
+                let wk = wt[k] >> shift;
+                ws += wk;
+                acc += sub[k] as i64 * wk as i64;
+            }
+            // ws is within 1..=31: the weights' sum below 2^(shift + 5) before the shift.
+            let acc = acc + (ws as i64 >> 1) - 1;
+            let mut pred8 = ((acc * DIV[(ws as usize).wrapping_sub(1) & 63] as i64) >> 24) as i32;
+            if ((tn ^ tw) | (tn ^ tnw)) <= 0 {
+                let mx = w8.max(n8).max(ne8);
+                let mn = w8.min(n8).min(ne8);
+                pred8 = pred8.clamp(mn, mx);
+            }
+            // Bias correction per context, and on the third plane (Cg) a gain on the second's (Co's) residual,
+            // adapted by sign-sign LMS.
+            let act = ((tw.unsigned_abs() + tn.unsigned_abs()) >> PRED_BITS) + side[x];
+            let ey = luma[x];
+            let third = if self.has_luma { sgn3(ey) } else { sgn3(tnw) };
+            let bctx = (sgn3(tw) * 9 + sgn3(tn) * 3 + third) * 8 + bucket(act, 8);
+            let ec = if lsw > 0 { prev_e[x] } else { 0 };
+            let pred8 = pred8 + m.bias[bctx].c + ((gain * ec) >> 3);
+            let pred = ((pred8 + (1 << (PRED_BITS - 1))) >> PRED_BITS).clamp(lo, hi);
+            let fr = (pred8 - (pred << PRED_BITS)).clamp(-4, 3);
+            let frac = fr.unsigned_abs().min(4) as usize;
+            // Contexts.
+            let t1 = ((2 * (tw.unsigned_abs() + tn.unsigned_abs()) + tnw.unsigned_abs() + tne.unsigned_abs())
+                >> PRED_BITS)
+                + side[x]
+                + ((((vw - vnw).unsigned_abs() + (vn - vnw).unsigned_abs() + (vn - vne).unsigned_abs()) * GRADW) >> 2);
+            let b1 = bucket(t1, B1);
+            let b2 = bucket(errmin, B2);
+            let sctx = ((fr + 4) as usize * 9 + sgn3(tw) * 3 + sgn3(tn)) * 3 + sgn3(ey);
+            let v = &mut cur[x];
+            let e = if C::ENCODER {
+                let mut e = *v as i32 - pred;
+                if e < p.emin {
+                    e += p.range;
+                } else if e > p.emax {
+                    e -= p.range;
+                }
+                code_residual(io, m, b1, b2, frac, sctx, e)?;
+                e
+            } else {
+                let e = code_residual(io, m, b1, b2, frac, sctx, 0)?;
+                if e < p.emin || e > p.emax {
+                    return Err(Error::format("entropy stream: residual out of the plane's range"));
+                }
+                let mut val = pred + e;
+                if val < p.lo {
+                    val += p.range;
+                } else if val > p.hi {
+                    val -= p.range;
+                }
+                *v = val as i16;
+                e
+            };
+            res[x] = e as i16;
+            let val8 = (*v as i32) << PRED_BITS;
+            let te = pred8 - val8;
+            te_cur[i] = te;
+            m.bias[bctx].update(-te);
+            gain = (gain - (te.signum() * ec.signum())).clamp(-128, 128);
+            let mut se = [0u16; LANES];
+            for k in 0..NSUB {
+                se[k] =
+                    (((sub[k] - val8).unsigned_abs() + (1 << (PRED_BITS - 1))) >> PRED_BITS).min(SE_MAX as u32) as u16;
+            }
+            se_cur[i] = se;
+            if send_se {
+                for k in 0..LANES {
+                    res_se[x * LANES + k] = se[k] as i16;
+                }
+            }
+        }
+        self.gain = gain;
+        if io.overrun() {
+            return Err(Error::format("entropy stream ends early (truncated)"));
+        }
+        Ok(())
+    }
+}
+
+impl RowCoder for PlaneCoder {
+    fn plane(&self) -> &Plane {
+        &self.plane
+    }
+
+    fn into_plane(self) -> Plane {
+        self.plane
+    }
+
+    fn res_row(&self) -> &[i16] {
+        if self.send_se {
+            &self.res
+        } else {
+            &self.res[..self.plane.width]
+        }
+    }
+
+    fn row<C: BitIo>(&mut self, io: &mut C, y: usize, sources: &[&[i16]]) -> Result<()> {
+        let w = self.plane.width;
+        if y >= self.plane.height {
+            return Err(Error::value("plane", "row out of range"));
+        }
+        self.side.iter_mut().for_each(|v| *v = 0);
+        self.has_luma = !sources.is_empty();
+        self.lsw = if sources.len() >= 2 { LSW } else { 0 };
+        for row in sources {
+            if row.len() != w && row.len() != w * (1 + LANES) {
+                return Err(Error::value("plane", "side row size mismatch"));
+            }
+        }
+        match sources.first() {
+            Some(r) => {
+                self.luma.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
+                let r = sources.last().unwrap_or(r);
+                self.prev_e.iter_mut().zip(r.iter()).for_each(|(v, &e)| *v = e as i32);
+                if self.lsw > 0 {
+                    if r.len() != w * (1 + LANES) {
+                        return Err(Error::value("plane", "the second plane sent no sub-predictor errors"));
+                    }
+                    for (v, e) in self.luma_se.iter_mut().zip(r[w..].chunks_exact(LANES)) {
+                        for k in 0..LANES {
+                            v[k] = e[k] as u16;
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.luma.iter_mut().for_each(|v| *v = 0);
+                self.luma_se.iter_mut().for_each(|v| *v = [0; LANES]);
+            }
+        }
+        for row in sources {
+            for (v, e) in self.side.iter_mut().zip(row[..w].iter()) {
+                *v += SIDEW * e.unsigned_abs() as u32;
+            }
+        }
+        let mut local = std::mem::take(io);
+        let r = self.row_impl(&mut local, y);
+        *io = local;
+        r
+    }
+}
+
+/// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
+pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
+    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
+    let mut coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    mark_senders(&mut coders);
+    let (ios, _) = code_planes(ios, coders)?;
+    let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect();
+    Ok(out)
+}
+
+/// Decodes the planes of an image from one stream each; `specs` gives each plane's `(width, height, lo, hi)`.
+pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+    if streams.len() != specs.len() {
+        return Err(Error::format("stream count does not match the plane count"));
+    }
+    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
+    let mut coders = Vec::with_capacity(specs.len());
+    for &(width, height, lo, hi) in specs {
+        let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
+        let plane = Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? };
+        coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
+    }
+    mark_senders(&mut coders);
+    let (ios, planes) = code_planes(ios, coders)?;
+    for io in ios {
+        io.finish()?;
+    }
+    Ok(planes)
+}
+
+/// The second plane sends its sub-predictor errors when the third reads them: when the first three planes have one
+/// size (the third then has the first two as context planes, see `entropy::context_sources`).
+fn mark_senders(coders: &mut [PlaneCoder]) {
+    if let [a, b, c, ..] = coders {
+        let size = |p: &PlaneCoder| (p.plane.width, p.plane.height);
+        b.send_se = size(a) == size(b) && size(b) == size(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy_plane(w: usize, h: usize, lo: i32, hi: i32, seed: u64) -> Plane {
+        let mut s = seed;
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let noise = ((s >> 33) % 9) as i32 - 4;
+                let v = ((x * 3 + y * 2) as i32 / 4 + noise + lo).clamp(lo, hi);
+                data.push(v as i16);
+            }
+        }
+        Plane { width: w, height: h, lo, hi, data }
+    }
+
+    fn spec(p: &Plane) -> (usize, usize, i32, i32) {
+        (p.width, p.height, p.lo, p.hi)
+    }
+
+    fn round_trip(planes: &[Plane]) -> Vec<Vec<u8>> {
+        let streams = encode_planes(planes).unwrap();
+        let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+        let specs: Vec<_> = planes.iter().map(spec).collect();
+        assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
+        streams
+    }
+
+    #[test]
+    fn round_trip_exact() {
+        for (w, h, lo, hi) in [(1, 1, 0, 1), (37, 23, 0, 255), (64, 5, -255, 255), (3, 40, 0, 7), (9, 9, -3, 3)] {
+            let p = noisy_plane(w, h, lo, hi, w as u64 * 7 + h as u64);
+            round_trip(std::slice::from_ref(&p));
+            // Three planes of one size (the second and third use the earlier ones), a smaller fourth without.
+            let small = noisy_plane(w.div_ceil(2), h.div_ceil(2), lo, hi, 5);
+            round_trip(&[p.clone(), noisy_plane(w, h, lo, hi, 9), noisy_plane(w, h, lo, hi, 11), small]);
+        }
+        // The widest range a plane may have, with values at both ends.
+        let mut p = noisy_plane(17, 13, -32767, 32767, 3);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = if i % 3 == 0 {
+                -32767
+            } else if i % 3 == 1 {
+                32767
+            } else {
+                *v
+            };
+        }
+        round_trip(&[p.clone(), p.clone(), p]);
+    }
+
+    #[test]
+    fn smooth_planes_cost_less_than_with_qac() {
+        let planes = [noisy_plane(128, 96, 0, 255, 1), noisy_plane(128, 96, -255, 255, 2)];
+        let new: usize = round_trip(&planes).iter().map(Vec::len).sum();
+        let old: usize = crate::codec::entropy::encode_planes(&planes).unwrap().iter().map(Vec::len).sum();
+        assert!(new < old, "{new} >= {old}");
+    }
+
+    #[test]
+    fn weights_by_table_match_the_formula() {
+        for x in 0..5000 {
+            assert_eq!(error_weight(x, true), error_weight_of(x, 13));
+            assert_eq!(error_weight(x, false), error_weight_of(x, 12));
+        }
+        assert!(error_weight(u16::MAX as u32 * 13, false) >= 4);
+    }
+
+    #[test]
+    fn truncation_is_a_format_error() {
+        let p = noisy_plane(50, 50, 0, 255, 3);
+        let q = noisy_plane(50, 50, -255, 255, 4);
+        let s = encode_planes(&[p.clone(), q.clone()]).unwrap();
+        for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
+            let r = decode_planes(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
+            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+            let r = decode_planes(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
+            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn bit_flips_and_garbage_never_panic() {
+        let planes =
+            [noisy_plane(21, 14, 0, 255, 5), noisy_plane(21, 14, -255, 255, 6), noisy_plane(21, 14, -255, 255, 7)];
+        let specs: Vec<_> = planes.iter().map(spec).collect();
+        let streams = encode_planes(&planes).unwrap();
+        let mut s = 77u64;
+        let mut rnd = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s >> 33
+        };
+        for _ in 0..2000 {
+            let mut g = streams.clone();
+            let k = rnd() as usize % 3;
+            let i = rnd() as usize % g[k].len();
+            g[k][i] ^= 1 << (rnd() % 8);
+            let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
+            if let Ok(out) = decode_planes(&refs, &specs) {
+                // Garbage in, garbage out, but inside every plane's range.
+                for (p, sp) in out.iter().zip(&specs) {
+                    assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+                }
+            }
+        }
+        for len in [0usize, 1, 2, 5, 17, 300] {
+            let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            let _ = decode_planes(&[&data, &data, &data], &specs);
+        }
+    }
+
+    #[test]
+    fn squeezed_edges_and_one_pixel_planes() {
+        for (w, h) in [(1, 9), (9, 1), (2, 2), (1, 1)] {
+            round_trip(&[noisy_plane(w, h, 0, 63, 1), noisy_plane(w, h, -63, 63, 2), noisy_plane(w, h, -63, 63, 3)]);
+        }
+    }
+}
