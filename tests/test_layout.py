@@ -113,3 +113,10 @@ def test_every_folder_says_what_it_holds() -> None:
     for folder in [RUST, *[d for d in RUST.iterdir() if d.is_dir() and d.name != "fuzz"]]:
         root = folder / ("lib.rs" if folder == RUST else "mod.rs")
         assert root.read_text().startswith("//!"), f"{root.relative_to(RUST.parent)} has no module doc comment"
+
+
+def test_every_call_from_python_runs_on_the_fork_safe_pool() -> None:
+    # py.detach directly would run rayon's global pool, which hangs in a forked child (rust/py/threads.rs).
+    for p in (RUST / "py").glob("*.rs"):
+        if p.name != "threads.rs":
+            assert "py.detach(" not in p.read_text(), f"{p.name}: use threads::detach(py, ...), not py.detach"

@@ -26,7 +26,7 @@ from ._validate import Levels, as_float, as_image, as_int, channels_of, has_alph
 #: A malformed ``.qfz`` file (bad magic, unknown version, CRC mismatch, truncation, a field out of range).
 FormatError = _core.FormatError
 
-#: The default limit on width x height when decoding: 2**28 pixels.
+#: The default limit on width x height when decoding: 178,956,970 pixels, twice Pillow's default MAX_IMAGE_PIXELS.
 DEFAULT_MAX_PIXELS: int = _core.DEFAULT_MAX_PIXELS
 
 _COLORS = {"auto": None, "rgb": "none", "none": "none", "ycocg": "ycocg", "ycbcr": "ycbcr"}

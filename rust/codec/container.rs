@@ -29,8 +29,9 @@ pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
 pub const VERSION: u16 = 3;
 /// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
 pub const FLAG_UNIFORM_BINS: u8 = 1;
-/// The default limit on `width * height` for the parser: 2^28 pixels.
-pub const DEFAULT_MAX_PIXELS: u64 = 1 << 28;
+/// The default limit on `width * height` for the parser: 178,956,970 pixels, twice Pillow's default
+/// `Image.MAX_IMAGE_PIXELS` (Pillow's error threshold for decompression bombs), so qfast is no looser than Pillow.
+pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
 /// The largest max error of the bounded mode.
 pub const MAX_ERROR_LIMIT: u8 = 32;
 

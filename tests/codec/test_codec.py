@@ -387,7 +387,7 @@ FIELDS = [
     (6, "<H", 20, "header length 20 too small"),
     (8, "<I", 0, "bad dimensions 0 x 40"),
     (12, "<I", 0, "bad dimensions 31 x 0"),
-    (8, "<I", 1 << 23, "8388608 x 40 = 335544320 pixels, more than the limit of 268435456"),
+    (8, "<I", 1 << 23, "8388608 x 40 = 335544320 pixels, more than the limit of 178956970"),
     (16, "<B", 2, "bad channel count 2"),
     (16, "<B", 4, "header length 56 does not match 4 channels"),
     (17, "<B", 2, "unknown mode id 2"),
@@ -588,3 +588,9 @@ def test_golden_files(name: str) -> None:
         np.save(pixels, qfast.decode(data, correct=False))
     assert data == path.read_bytes(), f"{name}: the encoder's output changed (GENERATE_EXPECTED=1 to accept)"
     np.testing.assert_array_equal(qfast.decode(path.read_bytes(), correct=False), np.load(pixels))
+
+
+def test_default_pixel_limit_is_no_looser_than_pillows() -> None:
+    from PIL import Image
+
+    assert qfast.codec.DEFAULT_MAX_PIXELS <= 2 * Image.MAX_IMAGE_PIXELS  # Pillow's DecompressionBombError threshold
