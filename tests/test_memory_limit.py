@@ -64,6 +64,24 @@ CASES = {
         )
         for d in ("none", "floyd-steinberg", "atkinson", "bayer4", "bayer8")
     },
+    "encode_qac": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, corrector=None)"),
+    "encode_qac2": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=1, effort=3, corrector=None)"),
+    "encode_brotli": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=1, corrector=None)"),
+    "encode_ycbcr420": ("img = noise(4096, 4096, 3)", "qfast.encode(img, levels=16, subsample=True, corrector=None)"),
+    "decode_qac": ("data = qfast.encode(noise(3000, 3000, 3), max_error=0, corrector=None)", "qfast.decode(data)"),
+    "decode_qac2": (
+        "data = qfast.encode(noise(3000, 3000, 3), max_error=0, effort=3, corrector=None)",
+        "qfast.decode(data)",
+    ),
+    "decode_brotli": (
+        "data = qfast.encode(noise(3000, 3000, 3), max_error=0, effort=1, corrector=None)",
+        "qfast.decode(data)",
+    ),
+    "decode_ycbcr420": (
+        "data = qfast.encode(np.zeros((4096, 4096, 3), np.uint8), levels=16, subsample=True, corrector=None)",
+        "qfast.decode(data)",
+    ),
+    "decode_with_the_corrector": ("data = qfast.encode(noise(2048, 2048, 3), levels=8)", "qfast.decode(data)"),
     "corrector": (
         "c = qfast.Corrector(); img = qfast.quantize_uniform(noise(2048, 2048, 3), 8)",
         "c.correct(img, 8)",

@@ -110,11 +110,25 @@ pub(crate) struct Encoder {
     cache: u8,
     cache_size: u64,
     out: Vec<u8>,
+    /// The output could not grow: `finish` reports `Error::OutOfMemory` (bytes after that are dropped).
+    out_of_memory: bool,
 }
 
 impl Encoder {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Encoder { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out: Vec::with_capacity(capacity) }
+    /// An encoder whose output starts with room for `capacity` bytes, or `Error::OutOfMemory`.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
+        let out = crate::alloc::with_capacity(capacity)?;
+        Ok(Encoder { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out, out_of_memory: false })
+    }
+
+    /// Appends a byte, growing the output fallibly (a failed allocation is remembered, never an abort).
+    #[inline(always)]
+    fn put(&mut self, byte: u8) {
+        if self.out.len() == self.out.capacity() && self.out.try_reserve(self.out.len().max(4096)).is_err() {
+            self.out_of_memory = true;
+            return;
+        }
+        self.out.push(byte);
     }
 
     #[inline(always)]
@@ -123,7 +137,7 @@ impl Encoder {
             let carry = (self.low >> 32) as u8;
             let mut temp = self.cache;
             loop {
-                self.out.push(temp.wrapping_add(carry));
+                self.put(temp.wrapping_add(carry));
                 temp = 0xFF;
                 self.cache_size -= 1;
                 if self.cache_size == 0 {
@@ -136,11 +150,15 @@ impl Encoder {
         self.low = (self.low & 0x00FF_FFFF) << 8;
     }
 
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    /// The coded bytes, or `Error::OutOfMemory` if the output could not grow.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
         for _ in 0..5 {
             self.shift_low();
         }
-        self.out
+        if self.out_of_memory {
+            return Err(Error::OutOfMemory { bytes: self.out.capacity().saturating_mul(2) });
+        }
+        Ok(self.out)
     }
 }
 
@@ -752,12 +770,12 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
 pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
-    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
+    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect::<Result<Vec<_>>>()?;
     // The coder takes the planes by value for the decoder's sake, hence the copy (2 bytes a pixel, small next to
     // the coding).
-    let coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let coders = planes.iter().map(|p| PlaneCoder::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
     let (ios, _) = code_planes(ios, coders)?;
-    Ok(ios.into_iter().map(Encoder::finish).collect())
+    ios.into_iter().map(Encoder::finish).collect()
 }
 
 /// Decodes the planes of an image from one stream each; `specs` gives each plane's `(width, height, lo, hi)`.

@@ -515,11 +515,11 @@ impl RowCoder for PlaneCoder {
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
 pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
-    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect();
-    let mut coders = planes.iter().cloned().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
+    let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect::<Result<Vec<_>>>()?;
+    let mut coders = planes.iter().map(|p| PlaneCoder::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
     mark_senders(&mut coders);
     let (ios, _) = code_planes(ios, coders)?;
-    let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect();
+    let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect::<Result<_>>()?;
     Ok(out)
 }
 

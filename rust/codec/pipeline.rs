@@ -4,7 +4,7 @@
 //! -> MED prediction -> QAC or Brotli -> container. Decode reverses it up to the mid-bin reconstruction; the learned
 //! corrector, when used, runs after this in Python.
 
-use crate::alloc::zeroed;
+use crate::alloc::{collect, with_capacity, zeroed};
 use crate::codec::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
@@ -244,7 +244,7 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
             }
             for k in 0..3 {
                 let src = if k > 0 && h.subsampling == Subsampling::Chroma420 {
-                    transform::downsample(&ycc[k], w, ht)
+                    transform::downsample(&ycc[k], w, ht)?
                 } else {
                     std::mem::take(&mut ycc[k])
                 };
@@ -274,7 +274,7 @@ fn to_planes(image: &[u8], h: &Header) -> Result<Vec<Plane>> {
 /// The same layout serves QAC2, with `model`'s streams.
 fn encode_qac(planes: &[Plane], code: fn(&[Plane]) -> Result<Vec<Vec<u8>>>) -> Result<Vec<u8>> {
     let streams = code(planes)?;
-    let mut out = Vec::new();
+    let mut out = with_capacity(streams.iter().map(|s| 4 + s.len()).sum())?;
     for s in &streams {
         let len = u32::try_from(s.len()).map_err(|_| Error::value("image", "plane stream over 4 GiB"))?;
         out.extend_from_slice(&len.to_le_bytes());
@@ -308,7 +308,8 @@ fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)], code: DecodePl
 /// Brotli payload: every plane's MED residuals (modulo its range) as bytes, 16-bit little-endian where the range
 /// needs more than 256 values, in one Brotli stream.
 fn encode_brotli(planes: &[Plane], quality: u32) -> Result<Vec<u8>> {
-    let mut raw = Vec::new();
+    let bytes: usize = planes.iter().map(|p| p.data.len() * if p.hi - p.lo < 256 { 1 } else { 2 }).sum();
+    let mut raw = with_capacity(bytes)?;
     for p in planes {
         let res = predict::residuals(p)?;
         if p.hi - p.lo < 256 {
@@ -317,7 +318,8 @@ fn encode_brotli(planes: &[Plane], quality: u32) -> Result<Vec<u8>> {
             raw.extend(res.iter().flat_map(|&e| e.to_le_bytes()));
         }
     }
-    let mut out = Vec::new();
+    // Brotli never expands data by more than a few bytes per 64 KiB block: room for that up front, fallibly.
+    let mut out = with_capacity(raw.len() + raw.len() / 64 + 1024)?;
     let params = brotli::enc::BrotliEncoderParams { quality: quality.min(11) as i32, lgwin: 22, ..Default::default() };
     brotli::BrotliCompress(&mut raw.as_slice(), &mut out, &params)
         .map_err(|e| Error::value("image", format!("brotli: {e}")))?;
@@ -351,9 +353,9 @@ fn decode_brotli(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<V
     for &(w, h, lo, hi) in specs {
         let n = w * h;
         let res: Vec<u16> = if hi - lo < 256 {
-            raw[pos..pos + n].iter().map(|&b| b as u16).collect()
+            collect(raw[pos..pos + n].iter().map(|&b| b as u16))?
         } else {
-            raw[pos..pos + 2 * n].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()
+            collect(raw[pos..pos + 2 * n].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])))?
         };
         pos += if hi - lo < 256 { n } else { 2 * n };
         planes.push(predict::unresiduals(&res, w, h, lo, hi)?);
@@ -413,8 +415,8 @@ fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
         Color::YCbCr => {
             let mut ycc: Vec<Vec<u8>> = Vec::with_capacity(3);
             for (k, p) in planes.iter().enumerate().take(3) {
-                let v: Vec<u8> = p.data.iter().map(|&i| values[k][(i as usize) & 255]).collect();
-                ycc.push(if p.data.len() != n { transform::upsample(&v, w, ht) } else { v });
+                let v: Vec<u8> = collect(p.data.iter().map(|&i| values[k][(i as usize) & 255]))?;
+                ycc.push(if p.data.len() != n { transform::upsample(&v, w, ht)? } else { v });
             }
             for (i, px) in out.chunks_exact_mut(c).enumerate() {
                 let (r, g, b) = transform::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);

@@ -18,6 +18,14 @@ pub struct Plane {
     pub data: Vec<i16>,
 }
 
+impl Plane {
+    /// A copy of the plane whose buffer is allocated fallibly (`Error::OutOfMemory`, never an abort).
+    pub fn try_clone(&self) -> Result<Plane> {
+        let data = crate::alloc::collect(self.data.iter().copied())?;
+        Ok(Plane { data, ..*self })
+    }
+}
+
 /// The median edge detector: `min(a, b)` or `max(a, b)` at an edge, else the planar `a + b - c`.
 /// `a` is the west neighbour, `b` the north, `c` the north-west.
 #[inline(always)]

@@ -1,6 +1,9 @@
 //! Colour transforms of the codec: the reversible YCoCg-R lifting transform (on integer index planes) and JPEG's
 //! full-range YCbCr (on 8-bit values, not reversible), with 4:2:0 chroma subsampling.
 
+use crate::alloc::with_capacity;
+use crate::error::Result;
+
 /// Forward YCoCg-R of one integer RGB triple: `(y, co, cg)`. Exact for all integers; for inputs in `0..=m`,
 /// `y` is in `0..=m` and `co`, `cg` in `-m..=m`.
 #[inline(always)]
@@ -53,9 +56,9 @@ pub fn half(width: usize, height: usize) -> (usize, usize) {
 }
 
 /// Mean of each 2x2 block (fewer at the right and bottom edges), rounded.
-pub fn downsample(src: &[u8], width: usize, height: usize) -> Vec<u8> {
+pub fn downsample(src: &[u8], width: usize, height: usize) -> Result<Vec<u8>> {
     let (hw, hh) = half(width, height);
-    let mut out = Vec::with_capacity(hw * hh);
+    let mut out = with_capacity(hw * hh)?;
     for y in 0..hh {
         for x in 0..hw {
             let (mut sum, mut n) = (0u32, 0u32);
@@ -68,19 +71,19 @@ pub fn downsample(src: &[u8], width: usize, height: usize) -> Vec<u8> {
             out.push(((sum + n / 2) / n) as u8);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Bilinear upsampling of a half-size plane to `width x height`, the chroma samples sitting at the centres of their
 /// 2x2 blocks (weights 3/4 and 1/4, as libjpeg's "fancy" upsampling).
-pub fn upsample(src: &[u8], width: usize, height: usize) -> Vec<u8> {
+pub fn upsample(src: &[u8], width: usize, height: usize) -> Result<Vec<u8>> {
     let (hw, hh) = half(width, height);
     let at = |x: isize, y: isize| -> i32 {
         let x = x.clamp(0, hw as isize - 1) as usize;
         let y = y.clamp(0, hh as isize - 1) as usize;
         src.get(y * hw + x).copied().unwrap_or(0) as i32
     };
-    let mut out = Vec::with_capacity(width * height);
+    let mut out = with_capacity(width * height)?;
     for y in 0..height {
         let (cy, ny) = ((y / 2) as isize, if y % 2 == 0 { -1 } else { 1 });
         for x in 0..width {
@@ -89,7 +92,7 @@ pub fn upsample(src: &[u8], width: usize, height: usize) -> Vec<u8> {
             out.push(((v + 8) >> 4) as u8);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -129,8 +132,8 @@ mod tests {
     #[test]
     fn subsampling_keeps_flat_planes() {
         let src = vec![77u8; 5 * 3];
-        let d = downsample(&src, 5, 3);
+        let d = downsample(&src, 5, 3).unwrap();
         assert_eq!(d, vec![77; 3 * 2]);
-        assert_eq!(upsample(&d, 5, 3), src);
+        assert_eq!(upsample(&d, 5, 3).unwrap(), src);
     }
 }
