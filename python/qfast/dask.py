@@ -67,7 +67,7 @@ class DaskEngine:
 
     Example:
         >>> from distributed import Client, LocalCluster  # or Client("tcp://scheduler:8786") for a real cluster
-        >>> cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+        >>> cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
         >>> client = Client(cluster)
         >>> report = qfast.batch.run("encode", [qfast.samples.path()], "qfz", client=client, quiet=True, max_error=2)
         >>> report.failed, report.ok
