@@ -29,41 +29,23 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         help="output file, format from the extension: .png or .gif (indexed), or .tif, .bmp, .webp; not JPEG "
         "(lossy); - for an indexed PNG on standard output",
     )
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256")
-    g.add_argument(
-        "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
-    )
-    p.add_argument(
-        "--dither",
-        choices=["none", "floyd-steinberg", "atkinson", "bayer4", "bayer8"],
-        default="none",
-        help="none (default: each pixel its nearest colour), error diffusion (floyd-steinberg, atkinson) or ordered "
-        "(bayer4, bayer8)",
-    )
-    p.add_argument("--color-space", choices=["rgb", "oklab"], default="rgb", help="where distances are measured")
-    p.add_argument(
-        "--method",
-        choices=["kmeans", "median-cut", "kmeans++"],
-        default="kmeans",
-        help="kmeans (best), median-cut (fastest) or kmeans++ (seeded by --seed)",
-    )
+    # Not required here: --palette-from alone is a palette too (its image's own).
+    add_options(p, required=False)
     p.add_argument(
         "--palette-from",
         metavar="IMAGE",
         help="palette transfer: remap IN onto IMAGE's palette (an indexed PNG or GIF; or, with --colors K, any image: "
         "its K k-means colours)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of kmeans++ (default 0)")
-    p.add_argument("--duration", type=int, default=800, help="--sweep: milliseconds per frame (default 800)")
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_palette)
 
 
-def add_options(p: argparse.ArgumentParser, shared: bool = False) -> None:
-    """Adds the options of ``palette`` that ``qfast batch palette`` shares (and there, ``--shared K``)."""
-    g = p.add_mutually_exclusive_group(required=True)
+def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool = True) -> None:
+    """Adds the options of ``palette``, shared with ``qfast batch palette`` (which adds ``--shared K`` and requires
+    one of the sizes)."""
+    g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256 (one palette per image)")
     g.add_argument(
         "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
