@@ -9,11 +9,11 @@ does not import Pillow. Then::
     Image.open("photo.qfz")                      # reads and checks the file; decodes on load()
     img.save("photo.qfz", max_error=2)           # or levels=16, target_bpp=2.5, subsample=True; lossless by default
 
-``Image.open`` checks the whole file (both CRCs) and reads its header, so a damaged or hostile file fails there, as
-``PIL.UnidentifiedImageError`` (an ``OSError``) with qfast's message; the size is then checked against
-``Image.MAX_IMAGE_PIXELS`` by Pillow as for any format (a warning above it, ``DecompressionBombError`` above twice
-it), and the decoder itself refuses more than twice that. The pixels are decoded on ``load()``, through the
-corrector the file names (as :func:`qfast.decode`).
+``Image.open`` reads and checks the header only (its CRC and every field), so a file with a damaged or hostile header
+fails there, as ``PIL.UnidentifiedImageError`` (an ``OSError``) with qfast's message; the size is then checked
+against ``Image.MAX_IMAGE_PIXELS`` by Pillow as for any format (a warning above it, ``DecompressionBombError`` above
+twice it). The payload is read and decoded on ``load()``, through the corrector the file names (as
+:func:`qfast.decode`): a damaged payload is an ``OSError`` there, and the decoder refuses more than twice the limit.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _max_pixels() -> int:
 def _image_file_class() -> type:
     from PIL import ImageFile, UnidentifiedImageError
 
-    from . import codec
+    from . import _core, codec
     from ._validate import INT_MAX
 
     class QfzImageFile(ImageFile.ImageFile):
@@ -62,11 +62,13 @@ def _image_file_class() -> type:
 
         def _open(self) -> None:
             assert self.fp is not None
-            self._data = self.fp.read()
+            # The header only: its first 8 bytes give its length; the payload is read by load().
+            head = self.fp.read(8)
+            head += self.fp.read(max(0, int.from_bytes(head[6:8], "little") - len(head))) if len(head) == 8 else b""
             try:
                 # Any size here: Pillow checks it against MAX_IMAGE_PIXELS next (DecompressionBombError), and the
                 # decoder refuses more than twice that.
-                header = codec.inspect(self._data, max_pixels=INT_MAX)
+                header = _core.inspect_header(head, INT_MAX)
             except codec.FormatError as e:
                 raise UnidentifiedImageError(f"{self.filename or 'file'}: not a valid .qfz file: {e}") from None
             self._size = (header["width"], header["height"])
@@ -84,13 +86,15 @@ def _image_file_class() -> type:
 
         def load(self) -> Any:
             if self._im is None:
+                assert self.fp is not None
+                self.fp.seek(0)
+                data = self.fp.read()  # the whole file: decode checks the payload's length and CRC too
                 try:
-                    pixels = codec.decode(self._data, max_pixels=_max_pixels())
+                    pixels = codec.decode(data, max_pixels=_max_pixels())
                 except codec.FormatError as e:
                     raise OSError(f"{self.filename or 'file'}: {e}") from None
                 self.load_prepare()
                 self.frombytes(np.ascontiguousarray(pixels).tobytes())
-                self._data = b""
             return super().load()
 
     return QfzImageFile

@@ -308,9 +308,10 @@ where
         .ok_or_else(|| Error::format(format!("unknown {name} id {value}")))
 }
 
-/// Parses and checks a whole `.qfz` file: magic, version, header CRC, every field, the exact file length and the
-/// payload CRC. Returns the header and the payload. `max_pixels` limits `width * height`.
-pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
+/// Parses and checks a `.qfz` header alone: magic, version, the header's CRC, every field and `max_pixels`. Returns
+/// the header and its length in bytes. `data` needs to hold only the header (the payload is not read), so a reader
+/// can learn a file's size and kind from its first bytes (the Pillow plugin's `Image.open`).
+pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     let mut r = Reader { data, pos: 0 };
     if data.len() < 4 {
         return Err(Error::format(format!("file too short for a .qfz header ({} bytes, truncated)", data.len())));
@@ -391,6 +392,14 @@ pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
         payload_len,
     };
     header.validate(max_pixels)?;
+    Ok((header, header_len))
+}
+
+/// Parses and checks a whole `.qfz` file: magic, version, header CRC, every field, the exact file length and the
+/// payload CRC. Returns the header and the payload. `max_pixels` limits `width * height`.
+pub fn parse(data: &[u8], max_pixels: u64) -> Result<(Header, &[u8])> {
+    let (header, header_len) = parse_header(data, max_pixels)?;
+    let payload_len = header.payload_len;
     let expected = (header_len as u64)
         .checked_add(payload_len)
         .and_then(|n| n.checked_add(4))

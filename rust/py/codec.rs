@@ -136,11 +136,19 @@ fn py_inspect<'py>(py: Python<'py>, data: &[u8], max_pixels: u64) -> PyResult<Bo
     header_dict(py, &h)
 }
 
+/// Parses and checks a `.qfz` header alone (its CRC and fields, not the payload): the header as a dict.
+#[pyfunction(name = "inspect_header")]
+fn py_inspect_header<'py>(py: Python<'py>, data: &[u8], max_pixels: u64) -> PyResult<Bound<'py, PyDict>> {
+    let (h, _) = container::parse_header(data, max_pixels)?;
+    header_dict(py, &h)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FormatError", m.py().get_type::<FormatError>())?;
     m.add("DEFAULT_MAX_PIXELS", container::DEFAULT_MAX_PIXELS)?;
     m.add_function(wrap_pyfunction!(py_encode, m)?)?;
     m.add_function(wrap_pyfunction!(py_decode, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(py_inspect_header, m)?)?;
     Ok(())
 }

@@ -107,19 +107,46 @@ def test_imageio_reads_qfz_through_its_pillow_plugin(tmp_path: Path, photo: np.n
 
 def test_hostile_files_are_pillow_errors_with_qfasts_message(tmp_path: Path, photo: np.ndarray) -> None:
     good = qfast.encode(photo, max_error=0, corrector=None)
-    cases = {
+    header = {  # a damaged header: refused by Image.open
         "version": good[:4] + b"\x09\x00" + good[6:],
-        "payload-crc": good[:-1] + bytes([good[-1] ^ 1]),
-        "truncated": good[:-10],
-        "header-only": good[:40],
+        "header-crc": good[:20] + bytes([good[20] ^ 1]) + good[21:],
+        "cut-in-the-header": good[:40],
     }
-    for name, data in cases.items():
+    for name, data in header.items():
         with pytest.raises(UnidentifiedImageError, match=r"not a valid \.qfz file: .*(version|CRC|truncated|ends)"):
             Image.open(io.BytesIO(data))
         path = tmp_path / f"{name}.qfz"
         path.write_bytes(data)
         with pytest.raises(OSError, match=str(path.name)):
             Image.open(path)
+    payload = {"payload-crc": good[:-1] + bytes([good[-1] ^ 1]), "truncated": good[:-10]}  # refused by load()
+    for name, data in payload.items():
+        path = tmp_path / f"{name}.qfz"
+        path.write_bytes(data)
+        with Image.open(path) as im, pytest.raises(OSError, match=rf"{name}\.qfz: .*(CRC|truncated|ends)"):
+            im.load()
+
+
+class _Counting(io.BytesIO):
+    """A file object that counts the bytes read from it."""
+
+    read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = super().read(n)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_open_reads_only_the_header(photo: np.ndarray) -> None:
+    data = qfast.encode(photo, max_error=0, corrector=None)
+    f = _Counting(data)
+    with Image.open(f) as im:
+        header_bytes = qfast.inspect(data)["header_bytes"]
+        assert im.size == (160, 128) and f.read_bytes <= header_bytes + 16  # and Pillow's own 16-byte sniff
+        assert f.read_bytes < len(data) / 4
+        im.load()
+        assert np.array_equal(np.asarray(im), photo)
 
 
 def test_declared_size_honours_max_image_pixels(monkeypatch: pytest.MonkeyPatch, photo: np.ndarray) -> None:
