@@ -7,15 +7,16 @@
 //! - [`palette`]: colour palettes (histogram, seeding, k-means, exact nearest-colour remap, dithering, colour spaces);
 //! - [`codec`]: the `.qfz` codec (container, colour transforms, prediction, entropy coding, the pipeline).
 //!
-//! Shared by all: [`pack`] (n-bit packing), [`metrics`] (squared error, SSIM), [`error`] (the one error type) and
-//! [`alloc`] (fallible buffers). Each part uses only itself and the shared modules, except that the codec quantizes
-//! with [`quantize::uniform`]. The Python bindings live in `py` behind the `python` feature, so `cargo test` needs no
-//! Python.
+//! Shared by all: [`pack`] (n-bit packing), [`metrics`] (squared error, SSIM), [`error`] (the one error type),
+//! [`alloc`] (fallible buffers) and [`bayer`] (the ordered-dither matrix). Each part uses only itself and the
+//! shared modules, except that the codec quantizes with [`quantize::uniform`]. The Python bindings live in `py`
+//! behind the `python` feature, so `cargo test` needs no Python.
 #![deny(missing_docs)]
 // Index loops read best in the numeric kernels, where several arrays share one index.
 #![allow(clippy::needless_range_loop)]
 
 pub mod alloc;
+pub mod bayer;
 pub mod codec;
 pub mod error;
 pub mod metrics;

@@ -6,6 +6,7 @@
 //! remap of the offset image, in parallel.
 
 use crate::alloc::zeroed;
+use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{rgb_of, ImageRef};
@@ -121,27 +122,6 @@ fn diffuse(
     Ok(out)
 }
 
-/// The Bayer matrix of size `n` (a power of two), values 0..n*n.
-fn bayer(n: usize) -> Vec<u32> {
-    let mut m = vec![0u32];
-    let mut size = 1;
-    while size < n {
-        let mut next = vec![0u32; 4 * size * size];
-        for y in 0..size {
-            for x in 0..size {
-                let v = 4 * m[y * size + x];
-                next[y * 2 * size + x] = v;
-                next[y * 2 * size + x + size] = v + 2;
-                next[(y + size) * 2 * size + x] = v + 3;
-                next[(y + size) * 2 * size + x + size] = v + 1;
-            }
-        }
-        m = next;
-        size *= 2;
-    }
-    m
-}
-
 /// The palette's typical spacing per channel: over the colours, the mean of the largest per-channel difference to
 /// the nearest other colour (0 for one colour). For black and white this is 255, so a flat grey dithers to its mean.
 pub fn spacing(palette: &[[u8; 3]]) -> f32 {
@@ -197,16 +177,6 @@ mod tests {
             }
         }
         s.map(|v| v / idx.len() as f64)
-    }
-
-    #[test]
-    fn bayer_is_a_permutation() {
-        for n in [2, 4, 8] {
-            let mut m = bayer(n);
-            m.sort();
-            assert_eq!(m, (0..(n * n) as u32).collect::<Vec<_>>());
-        }
-        assert_eq!(bayer(2), vec![0, 2, 3, 1]);
     }
 
     #[test]

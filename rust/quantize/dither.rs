@@ -12,6 +12,7 @@
 //! A channel with 256 levels (every value its own bin, as alpha is by default) is copied unchanged by both.
 
 use crate::alloc;
+use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::quantize::uniform::{self, Reconstruction};
 use rayon::prelude::*;
@@ -40,27 +41,6 @@ impl Dither {
             )),
         }
     }
-}
-
-/// The `n` x `n` Bayer index matrix (`n` a power of two), values `0..n^2`, row-major.
-pub fn bayer(n: usize) -> Vec<u32> {
-    let mut m = vec![0u32];
-    let mut size = 1;
-    while size < n {
-        let mut next = vec![0u32; 4 * size * size];
-        for y in 0..size {
-            for x in 0..size {
-                let v = 4 * m[y * size + x];
-                next[y * 2 * size + x] = v;
-                next[y * 2 * size + x + size] = v + 2;
-                next[(y + size) * 2 * size + x] = v + 3;
-                next[(y + size) * 2 * size + x + size] = v + 1;
-            }
-        }
-        m = next;
-        size *= 2;
-    }
-    m
 }
 
 /// Dithered uniform indices of an interleaved image `width` pixels wide, one level count per channel.
@@ -159,16 +139,6 @@ fn floyd_steinberg(src: &[u8], dst: &mut [u8], row: usize, levels: &[u16], rec: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bayer_matrices_are_permutations() {
-        for n in [2, 4, 8] {
-            let mut m = bayer(n);
-            m.sort_unstable();
-            assert_eq!(m, (0..(n * n) as u32).collect::<Vec<_>>());
-        }
-        assert_eq!(bayer(2), vec![0, 2, 3, 1]);
-    }
 
     #[test]
     fn ordered_keeps_flat_means_and_256_levels() {
