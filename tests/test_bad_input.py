@@ -23,12 +23,22 @@ def fn(request):
     return IMAGE_FUNCTIONS[request.param]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint16, np.int64, bool])
-def test_wrong_dtype(fn, dtype):
-    if dtype is np.uint16 and any(fn is IMAGE_FUNCTIONS[n] for n in ("quantize_uniform", "uniform_indices")):
-        return  # 16-bit input: tests/quantize/test_sixteen_bit.py
+# The scalar quantizers take uint16 images (tests/quantize/test_sixteen_bit.py); dequantize_uniform does not.
+TAKE_UINT16 = {"uniform_indices", "quantize_uniform", "quantize_lloyd_max", "quantize_mu_law"}
+
+
+@pytest.mark.parametrize(
+    "name,dtype",
+    [
+        (name, dtype)
+        for name in sorted(IMAGE_FUNCTIONS)
+        for dtype in [np.float32, np.float64, np.int16, np.uint16, np.int64, bool]
+        if not (dtype is np.uint16 and name in TAKE_UINT16)
+    ],
+)
+def test_wrong_dtype(name, dtype):
     with pytest.raises(TypeError, match=r"(image|indices): expected dtype uint8, got"):
-        fn(IMG.astype(dtype), levels=4)
+        IMAGE_FUNCTIONS[name](IMG.astype(dtype), levels=4)
 
 
 @pytest.mark.parametrize("shape", [(5,), (2, 2, 3, 4, 1), (4, 4, 5), (4, 4, 0)])  # 4-D is a stack (test_arrays.py)
@@ -107,7 +117,7 @@ def test_unsupported_pil_mode():
     from PIL import Image
 
     with pytest.raises(TypeError, match="mode 'I;16'"):
-        qfast.quantize_lloyd_max(Image.new("I;16", (4, 4)), 4)  # 16-bit: uniform quantization only
+        qfast.kmeans_palette(Image.new("I;16", (4, 4)), 4)  # 16-bit: the scalar quantizers only
 
 
 # pack_bits / unpack_bits

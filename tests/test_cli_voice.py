@@ -129,3 +129,18 @@ def test_dash_for_standard_input_and_output(png, tmp_path):
         [sys.executable, "-m", "qfast", "decode", "-", "-o", "-"], input=r.stdout, capture_output=True, timeout=120
     )
     assert r2.returncode == 0 and r2.stdout[:8] == b"\x89PNG\r\n\x1a\n", r2.stderr
+
+
+def test_info_and_demo_are_quiet_when_asked(qfz, tmp_path, capsys):
+    assert main(["info", str(qfz)]) == 0
+    header = capsys.readouterr().out
+    assert "width" in header and "height" in header
+    assert main(["info", str(qfz), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    bad = tmp_path / "bad.qfz"
+    bad.write_bytes(qfz.read_bytes()[:10])
+    assert main(["info", str(bad), "-q"]) == 1  # quiet checks still fail loudly
+    assert str(bad) in capsys.readouterr().err
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out), "--sample", "parrots", "-q"]) == 0
+    assert capsys.readouterr().out == "" and out.exists()

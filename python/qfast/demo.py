@@ -138,18 +138,21 @@ def free_name(path: Path) -> Path:
     return candidate
 
 
-def run(output: str, sample: str = "parrots") -> int:
-    """Runs the demo: prints the table and writes the comparison image (never over an existing file)."""
+def run(output: str, sample: str = "parrots", quiet: bool = False) -> int:
+    """Runs the demo: prints the table (unless ``quiet``) and writes the comparison image (never over an existing
+    file)."""
     from ._io import write_image
 
+    say = (lambda *a: None) if quiet else print
     img = samples.load(sample)
     results = rows(img) + codec_rows(img)
-    print(f"qfast demo: the bundled sample {sample!r}, quantized several ways\n")
-    print(table(img, results))
+    say(f"qfast demo: the bundled sample {sample!r}, quantized several ways\n")
+    say(table(img, results))
     if img.ndim == 3 and img.shape[2] == 3:
-        print()
-        print(corrector_gain(img))
+        gain = corrector_gain(img)
+        say()
+        say(gain)
     out = free_name(Path(output))
     write_image(comparison(img, results), out)
-    print(f"\ncomparison image written to {out}")
+    say(f"\ncomparison image written to {out}")
     return 0

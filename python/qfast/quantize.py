@@ -218,8 +218,10 @@ class ScalarQuantization:
     """The result of a per-channel scalar quantizer.
 
     Attributes:
-        indices: uint8 array of the image's shape; channel c holds indices into ``codebook[c]``.
-        codebook: one uint8 array per channel; ``codebook[c][i]`` is the value index i stands for.
+        indices: array of the image's shape (uint8; uint16 for 16-bit input); channel c holds indices into
+            ``codebook[c]``.
+        codebook: one array per channel (uint8; uint16 for 16-bit input); ``codebook[c][i]`` is the value index i
+            stands for.
         method: the quantizer that made it (``"lloyd-max"`` or ``"mu-law"``).
     """
 
@@ -232,9 +234,18 @@ class ScalarQuantization:
         """The level count of each channel."""
         return tuple(len(c) for c in self.codebook)
 
-    def image(self, *, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """The reconstructed uint8 image (or stack): each index replaced by its channel's codeword; into ``out``
-        (checked, written and returned) if given."""
+    def image(self, *, depth: Optional[int] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The reconstructed image (or stack): each index replaced by its channel's codeword; into ``out``
+        (checked, written and returned) if given.
+
+        ``depth``: the output's bits. 8 for 8-bit input; for 16-bit input 16 (the default: uint16 codewords) or 8
+        (the codewords scaled to 8 bits, ``round(v / 257)``)."""
+        if self.indices.dtype == np.uint16:
+            rec = _core.apply_codebooks16(np.ascontiguousarray(self.indices), [c.tolist() for c in self.codebook])
+            if _depth(depth, True) == 8:
+                rec = np.round(rec / 257.0).astype(np.uint8)
+            return _into(out, rec)
+        _depth(depth, False)
         idx, stack = stack_input(self.indices, "indices")
         return elementwise(_core.apply_codebooks, idx, stack, out, [c.tolist() for c in self.codebook])
 
@@ -254,7 +265,11 @@ def quantize_lloyd_max(
     :func:`quantize_uniform`'s with ``reconstruction="midpoint"`` at the same level count. Codewords are integers.
 
     Args:
-        image: uint8 array (H, W) or (H, W, C), C in 1..4, or a PIL image.
+        image: uint8 array (H, W) or (H, W, C), C in 1..4, or a PIL image; or 16-bit input (a uint16 array, or a
+            16-bit greyscale PIL image), quantized on its 65536-bin histograms with levels 2..65536 (``bits``
+            1..16) into uint16 indices and codebooks (:meth:`ScalarQuantization.image` gives 16 or 8 bits). At 16
+            bits the exact-optimum start is used where levels x occupied values <= 2**22 (and the uniform and
+            equal-weight starts elsewhere), so large level counts on dense histograms stay fast.
         levels: level count in 2..256, an int or one per channel; or ``bits`` 1..8.
         max_iter: at most this many refinement rounds (>= 0; 0 gives the nearest-codeword uniform quantizer).
         tol: stop when a round lowers the squared error by less than this fraction (>= 0).
@@ -267,10 +282,14 @@ def quantize_lloyd_max(
         >>> qfast.psnr(img, q.image()) >= qfast.psnr(img, qfast.quantize_uniform(img, 8))
         True
     """
-    img, stack = stack_input(image, "image")
-    lv = resolve_levels(levels, bits, channels_of(img))
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
     t = as_positive(tol, "tol", allow_zero=True)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        return _nonuniform(img16, lv16, "lloyd-max", lambda im, lv: _core.quantize_lloyd_max16(im, lv, it, t))
+    img, stack = stack_input(image, "image")
+    lv = resolve_levels(levels, bits, channels_of(img))
     # A stack: one quantizer for its joint histogram.
     return _nonuniform(img, lv, "lloyd-max", lambda im, lv: _core.quantize_lloyd_max(im, lv, it, t), stack)
 
@@ -288,16 +307,22 @@ def quantize_mu_law(
     and reconstructed at the bin's middle in the companded domain, expanded back and rounded.
 
     Args:
-        image: uint8 array (H, W) or (H, W, C), C in 1..4, or a PIL image.
+        image: uint8 array (H, W) or (H, W, C), C in 1..4, or a PIL image; or 16-bit input (a uint16 array, or a
+            16-bit greyscale PIL image): the same curve with 65535 in place of 255, levels 2..65536 (``bits``
+            1..16), uint16 indices and codebooks.
         levels: level count in 2..256, an int or one per channel; or ``bits`` 1..8.
         mu: compression strength, finite and > 0 (255 as in G.711; near 0 it approaches uniform quantization).
 
     Returns:
         A :class:`ScalarQuantization` with ``.indices``, ``.codebook`` and ``.image()``.
     """
+    m = as_positive(mu, "mu", allow_zero=False)
+    if _is16(image):
+        img16 = _image16(image)
+        lv16 = _levels16(levels, bits, channels_of(img16))
+        return _nonuniform(img16, lv16, "mu-law", lambda im, lv: _core.quantize_mu_law16(im, lv, m))
     img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
-    m = as_positive(mu, "mu", allow_zero=False)
     return _nonuniform(img, lv, "mu-law", lambda im, lv: _core.quantize_mu_law(im, lv, m), stack)
 
 
@@ -310,12 +335,13 @@ def _nonuniform(img: np.ndarray, lv: list[int], method: str, run: Any, stack: An
 
 
 def _nonuniform_one(img: np.ndarray, lv: list[int], method: str, run: Any) -> ScalarQuantization:
-    if has_alpha(channels_of(img)) and lv[-1] == 256:
+    full = 65536 if img.dtype == np.uint16 else 256
+    if has_alpha(channels_of(img)) and lv[-1] == full:
         indices, codebooks = run(np.ascontiguousarray(img[..., :-1]), lv[:-1])
         if indices.ndim == 2:
             indices = indices[..., None]
         indices = np.concatenate([indices, img[..., -1:]], axis=2)
-        return ScalarQuantization(indices, (*codebooks, np.arange(256, dtype=np.uint8)), method)
+        return ScalarQuantization(indices, (*codebooks, np.arange(full, dtype=img.dtype)), method)
     indices, codebooks = run(img, lv)
     return ScalarQuantization(indices, tuple(codebooks), method)
 

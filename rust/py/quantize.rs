@@ -109,9 +109,7 @@ fn py_quantize_uniform16<'py>(
         }
         Ok(out)
     })?;
-    let arr = numpy::ndarray::ArrayD::from_shape_vec(numpy::ndarray::IxDyn(&shape), out)
-        .map_err(|e| Error::value("output", e.to_string()))?;
-    Ok(arr.into_pyarray(py))
+    array16(py, &shape, out)
 }
 
 type Quantized<'py> = (Bound<'py, PyArrayDyn<u8>>, Vec<Bound<'py, PyArray1<u8>>>);
@@ -160,6 +158,83 @@ fn py_quantize_mu_law<'py>(
     quantize_with(py, &img, qs)
 }
 
+type Quantized16<'py> = (Bound<'py, PyArrayDyn<u16>>, Vec<Bound<'py, PyArray1<u16>>>);
+
+/// A 16-bit array of `shape` from `data`.
+fn array16<'py>(py: Python<'py>, shape: &[usize], data: Vec<u16>) -> PyResult<Bound<'py, PyArrayDyn<u16>>> {
+    let arr = numpy::ndarray::ArrayD::from_shape_vec(numpy::ndarray::IxDyn(shape), data)
+        .map_err(|e| Error::value("output", e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
+/// Indices and per-channel codebooks of a 16-bit image for per-channel quantizers made from its histograms.
+fn quantize16_with<'py>(
+    py: Python<'py>,
+    image: &PyReadonlyArrayDyn<'py, u16>,
+    levels: &[u32],
+    make: impl Fn(&[u64], u32) -> crate::Result<nonuniform::ScalarQuantizer16> + Send + Sync,
+) -> PyResult<Quantized16<'py>> {
+    let (shape, data) = image16(image)?;
+    let channels = if shape.len() == 2 { 1 } else { shape[2] };
+    uniform16::check_levels(levels, channels)?;
+    let (idx, qs) = detach(py, || -> crate::Result<(Vec<u16>, Vec<nonuniform::ScalarQuantizer16>)> {
+        let hists = nonuniform::histograms16(data, channels)?;
+        let qs = hists.iter().zip(levels).map(|(h, &l)| make(h, l)).collect::<crate::Result<Vec<_>>>()?;
+        let mut out: Vec<u16> = crate::alloc::zeroed(data.len())?;
+        nonuniform::apply_indices16(data, &mut out, &qs)?;
+        Ok((out, qs))
+    })?;
+    let codebooks = qs.into_iter().map(|q| q.codebook.into_pyarray(py)).collect();
+    Ok((array16(py, &shape, idx)?, codebooks))
+}
+
+/// Lloyd-Max quantization of each channel of a 16-bit image: `(indices, codebooks)`, both uint16.
+#[pyfunction(name = "quantize_lloyd_max16")]
+fn py_quantize_lloyd_max16<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u16>,
+    levels: Vec<u32>,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<Quantized16<'py>> {
+    quantize16_with(py, &image, &levels, |h, l| nonuniform::lloyd_max16(h, l, max_iter, tol))
+}
+
+/// Mu-law companding quantization of each channel of a 16-bit image: `(indices, codebooks)`, both uint16.
+#[pyfunction(name = "quantize_mu_law16")]
+fn py_quantize_mu_law16<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u16>,
+    levels: Vec<u32>,
+    mu: f64,
+) -> PyResult<Quantized16<'py>> {
+    quantize16_with(py, &image, &levels, |_, l| nonuniform::mu_law16(l, mu))
+}
+
+/// Reconstructs a 16-bit index image with one uint16 codebook per channel.
+#[pyfunction(name = "apply_codebooks16")]
+fn py_apply_codebooks16<'py>(
+    py: Python<'py>,
+    indices: PyReadonlyArrayDyn<'py, u16>,
+    codebooks: Vec<Vec<u16>>,
+) -> PyResult<Bound<'py, PyArrayDyn<u16>>> {
+    let (shape, data) = image16(&indices)?;
+    let channels = if shape.len() == 2 { 1 } else { shape[2] };
+    if codebooks.len() != channels {
+        return Err(Error::value(
+            "codebook",
+            format!("expected one codebook per channel ({channels}), got {}", codebooks.len()),
+        )
+        .into());
+    }
+    let out = detach(py, || -> crate::Result<Vec<u16>> {
+        let mut out: Vec<u16> = crate::alloc::zeroed(data.len())?;
+        nonuniform::apply_codebooks16(data, &mut out, &codebooks)?;
+        Ok(out)
+    })?;
+    array16(py, &shape, out)
+}
+
 /// Reconstructs an index image with one codebook per channel.
 #[pyfunction(name = "apply_codebooks")]
 #[pyo3(signature = (indices, codebooks, out=None))]
@@ -189,5 +264,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_quantize_lloyd_max, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_mu_law, m)?)?;
     m.add_function(wrap_pyfunction!(py_apply_codebooks, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_lloyd_max16, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_mu_law16, m)?)?;
+    m.add_function(wrap_pyfunction!(py_apply_codebooks16, m)?)?;
     Ok(())
 }

@@ -166,6 +166,9 @@ def _run_decode(args: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a .qfz file's header", description="Check IN.qfz and print its header.")
     p.add_argument("input", metavar="IN.qfz", help="the .qfz file; - for standard input")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="check the header and print nothing (the exit status tells)"
+    )
     p.set_defaults(run=_run_info)
 
 
@@ -176,6 +179,8 @@ def _run_info(args: argparse.Namespace) -> int:
         h = codec.inspect(_read_qfz(args.input))
     except codec.FormatError as e:
         raise CliError(f"{_in_name(args.input)}: {e}") from e
+    if args.quiet:
+        return 0
     for k, v in h.items():
         print(f"{k:<14}{v:.3f}" if isinstance(v, float) else f"{k:<14}{v}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_quiet
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``demo`` to the subcommands."""
@@ -27,4 +29,5 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     from ..samples import names
 
     p.add_argument("--sample", default="parrots", help=f"which bundled sample: {', '.join(names())} (default parrots)")
-    p.set_defaults(run=lambda a: __import__("qfast.demo", fromlist=["run"]).run(a.output, a.sample))
+    add_quiet(p)
+    p.set_defaults(run=lambda a: __import__("qfast.demo", fromlist=["run"]).run(a.output, a.sample, a.quiet))

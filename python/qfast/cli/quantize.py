@@ -36,7 +36,7 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         type=int,
         choices=[8, 16],
         default=None,
-        help="bits of OUT for a 16-bit greyscale IN (--method uniform; default 16, in PNG or TIFF); 8-bit IN gives 8",
+        help="bits of OUT for a 16-bit greyscale IN (default 16, in PNG or TIFF); 8-bit IN gives 8",
     )
     p.add_argument(
         "--correct",
@@ -93,7 +93,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
         raise CliError("--correct: only with --method uniform, midpoint reconstruction and no --dither")
     refuse_lossy(args.output)
-    img = read_image(args.input, allow16=args.method == "uniform" and args.dither in (None, "none"))
+    img = read_image(args.input, allow16=args.dither in (None, "none"))
     if args.depth == 16 and img.dtype != "uint16":
         raise CliError("--depth: 16 only for a 16-bit greyscale IN (this one has 8 bits)")
     kw = {"levels": args.levels, "bits": args.bits}
@@ -102,10 +102,10 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if args.method == "uniform":
         rec = args.reconstruction or "midpoint"
         out = quantize.quantize_uniform(img, reconstruction=rec, dither=args.dither or "none", **kw)
-    elif args.method == "lloyd-max":
-        out = quantize.quantize_lloyd_max(img, **kw).image()
     else:
-        out = quantize.quantize_mu_law(img, **kw).image()
+        depth = kw.pop("depth", None)
+        q = (quantize.quantize_lloyd_max if args.method == "lloyd-max" else quantize.quantize_mu_law)(img, **kw)
+        out = q.image(depth=depth)
     if args.correct:
         import qfast
 
