@@ -39,9 +39,8 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         hint = " (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))" if image.dtype.kind == "f" else ""
         if image.dtype in (np.uint16, np.int32, np.uint32):
             hint = (
-                " (this function works on 8 bits per channel; quantize_uniform, uniform_indices, quantize_lloyd_max and "
-                "quantize_mu_law take uint16 "
-                "arrays; else use (x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
+                " (this function works on 8 bits per channel; the scalar quantizers (quantize_uniform, "
+                "uniform_indices, quantize_lloyd_max, quantize_mu_law) take uint16 arrays; else use (x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
                 "the nearest 8-bit value)"
             )
         raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")

@@ -275,7 +275,9 @@ def _max_pixels(max_pixels: Any) -> int:
 
 
 def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Optional[np.ndarray]:
-    """Runs the QANN corrector on a decoded reconstruction, or returns None where it does not apply.
+    """Runs the QANN corrector on a decoded reconstruction, in place (``image`` is returned), or returns None where
+    it does not apply. In place and in bands of rows, so decoding with the corrector needs no second image: beyond
+    the output, one tile's network activations and a band of float rows.
 
     It applies when ``qfast.Corrector`` and the model for the file are installed, the file names that model (or
     ``force`` and it names none), and the image has 3 or 4 channels (alpha passes through):
@@ -306,15 +308,14 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
                     f"the file names corrector {cid}, which is not installed; decoding without it", stacklevel=3
                 )
             return None
-    rgb = np.ascontiguousarray(image[..., :3])
-    out = image.copy()
+    rgb = image[..., :3]  # a view: alpha, if any, stays as decoded
     levels = [int(v) for v in header["levels"][:3]]
     if name == "ycbcr420":
-        out[..., :3] = corrector.correct(rgb, levels)
-        return out
+        corrector.correct(rgb, levels, out=rgb)
+        return image
     bound = header["max_error"][:3] if header["mode"] == "bounded" else None
-    out[..., :3] = corrector.correct(rgb, levels, clamp=True, max_error=bound)
-    return out
+    corrector.correct(rgb, levels, clamp=True, max_error=bound, out=rgb)
+    return image
 
 
 def decode(data: Any, *, correct: Optional[bool] = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

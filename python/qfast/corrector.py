@@ -113,9 +113,14 @@ def _check_grid(image: np.ndarray, levels: np.ndarray) -> None:
         # the midpoint reconstruction of qfast.dequantize_uniform: the middle of bin i, rounded up
         lo, hi = (256 * i + L - 1) // L, (256 * (i + 1) + L - 1) // L - 1
         grid[(lo + hi + 1) // 2] = True
-        plane = image[..., c]
-        off = ~grid[plane]
-        if off.any():
+        off = None
+        for y0 in range(0, image.shape[0], 256):  # in bands: the boolean temporaries stay small
+            plane = image[y0 : y0 + 256, :, c]
+            band_off = ~grid[plane]
+            if band_off.any():
+                plane, off = image[..., c], ~grid[image[..., c]]  # the whole count, for the message
+                break
+        if off is not None:
             example = int(plane[off].flat[0])
             raise ValueError(
                 f"image: channel {c} is not the mid-bin reconstruction of {L} levels ({int(off.sum()):,} values off "
@@ -301,7 +306,13 @@ class Corrector:
         return out[0].transpose(1, 2, 0)
 
     def correct(
-        self, image: Any, levels: Levels, *, clamp: bool = False, max_error: Optional[Levels] = None
+        self,
+        image: Any,
+        levels: Levels,
+        *,
+        clamp: bool = False,
+        max_error: Optional[Levels] = None,
+        out: Optional[np.ndarray] = None,
     ) -> np.ndarray:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
 
@@ -324,9 +335,12 @@ class Corrector:
                 ``[hi - max_error, lo + max_error]`` of each bin ``lo..hi``. The bins must be at most
                 ``2 * max_error + 1`` values wide; the narrower they are, the more room the corrector has. This is
                 how ``qfast.decode`` keeps the bound of a bounded ``.qfz`` file.
+            out: a uint8 array of the input's shape to write the result into (checked and returned); it may be
+                ``image`` itself (an RGB array, or a view of an RGBA array's colour channels), which corrects in
+                place with no second image in memory (how ``qfast.decode`` runs it).
 
         Returns:
-            The corrected uint8 array, of the input's shape.
+            The corrected uint8 array, of the input's shape (``out`` if given).
 
         Raises:
             TypeError: ``image`` is not a uint8 array or PIL image, or ``levels`` is not an int or a sequence of ints.
@@ -356,6 +370,17 @@ class Corrector:
         lv = _levels(levels, colours)
         if self.quantizer == "rgb":
             _check_grid(arr if arr.ndim == 3 else arr[..., None], lv)
+        if out is not None:
+            # any strides (a view of an RGBA image's colour channels is the point): written a band at a time
+            if not isinstance(out, np.ndarray) or out.dtype != np.uint8:
+                raise TypeError(f"out: expected a NumPy uint8 array, got {getattr(out, 'dtype', type(out).__name__)}")
+            if out.shape != shape or not out.flags.writeable:
+                raise ValueError(f"out: expected a writeable uint8 array of shape {shape}, got {out.shape}")
+            target = out
+            if ch == 3:
+                return self._correct_rgb(arr, lv, clamp, max_error, out=target)
+            np.copyto(target, self.correct(arr, lv.tolist(), clamp=clamp, max_error=max_error))
+            return target
         if colours == 1:
             # grey: the same plane in R, G and B (the model was trained on colour), the mean of the three back
             g = arr if arr.ndim == 2 else arr[..., 0]
@@ -374,8 +399,16 @@ class Corrector:
             return res
         return self._correct_rgb(arr, lv, clamp, max_error)
 
-    def _correct_rgb(self, img: np.ndarray, lv: np.ndarray, clamp: bool, max_error: Optional[Levels]) -> np.ndarray:
-        """:meth:`correct` on a checked uint8 (H, W, 3) array with one level count per channel."""
+    def _correct_rgb(
+        self,
+        img: np.ndarray,
+        lv: np.ndarray,
+        clamp: bool,
+        max_error: Optional[Levels],
+        out: Optional[np.ndarray] = None,
+    ) -> np.ndarray:
+        """:meth:`correct` on a checked uint8 (H, W, 3) array with one level count per channel, into a new array or
+        into ``out`` (which may be ``img`` itself: each row is read for the last time before it is written)."""
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
@@ -384,23 +417,38 @@ class Corrector:
         else:
             active = lv <= MAX_LEVELS
             net = np.minimum(lv, MAX_LEVELS).astype(np.float32)
-        bound = None if max_error is None else _bound(max_error, lv)
+        bound = None if max_error is None else _bound(max_error, lv).reshape(1, 1, 3)
+        target = np.empty_like(img) if out is None else out
         if not active.any():
-            return img.copy()
-        out = self._bands(img, net)
-        out[..., ~active] = img[..., ~active]
-        if clamp or bound is not None:
-            for y0 in range(0, out.shape[0], 64):  # bin bounds in bands of rows: the int planes of a band only
-                band = img[y0 : y0 + 64]
-                lo, hi = bin_bounds(band, lv.tolist())
-                if bound is not None:
-                    d = bound.reshape(1, 1, 3)
-                    lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
-                np.clip(out[y0 : y0 + 64], lo, hi, out=out[y0 : y0 + 64], casting="unsafe")
-        return out
+            np.copyto(target, img)
+            return target
 
-    def _bands(self, img: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """The network over ``img`` (uint8 (H, W, 3)) in overlapping tiles, blended, rounded into a new uint8 image.
+        def finish(rows: np.ndarray, y0: int) -> None:
+            """The final rows ``y0 ..`` (float, rounded into 0..255): kept in their bins (or the bound's window),
+            inactive channels passed through, written; while ``img``'s rows are still the mid-bin ones. In bands of
+            64 rows, so the integer temporaries of the bin bounds stay small whatever the tile."""
+            for b0 in range(0, len(rows), 64):
+                band = rows[b0 : b0 + 64]
+                y = y0 + b0
+                src = img[y : y + len(band)]
+                if clamp or bound is not None:
+                    lo, hi = bin_bounds(src, lv.tolist())
+                    if bound is not None:  # the window [hi - d, lo + d], both ends from the bin's own lo and hi
+                        lo, hi = (
+                            np.maximum(lo, hi.astype(np.int16) - bound),
+                            np.minimum(hi, lo.astype(np.int16) + bound),
+                        )
+                    np.clip(band, lo, hi, out=band)
+                band[..., ~active] = src[..., ~active]
+                target[y : y + len(band)] = band  # exact integers in 0..255: the cast to uint8 loses nothing
+
+        self._bands(img, net, finish)
+        return target
+
+    def _bands(self, img: np.ndarray, levels: np.ndarray, finish: Any) -> None:
+        """The network over ``img`` (uint8 (H, W, 3)) in overlapping tiles, blended and rounded; each band of final
+        rows goes to ``finish(rows, y0)`` (float32 (n, W, 3), integers in 0..255) as soon as no later tile reaches
+        it, top to bottom, and the rows of ``img`` it covers are never read again (so ``finish`` may overwrite them).
 
         The image is seen as padded by reflection to multiples of the network's stride (so tiles see the same
         borders and downsampling grid as one pass would), but no padded or float copy of it is made: each tile is
@@ -412,7 +460,6 @@ class Corrector:
         hp, wp = h + (-h % STRIDE), w + (-w % STRIDE)
         mode = "reflect" if h > hp - h and w > wp - w else "edge"  # reflection needs more pixels than it adds
         rows_of, cols_of = _padded_index(h, hp, mode), _padded_index(w, wp, mode)
-        out = np.empty_like(img)
         row_tiles = _axis_weights(hp, self.tile, self.overlap)
         col_tiles = _axis_weights(wp, self.tile, self.overlap)
         acc = np.zeros((min(self.tile, hp), wp, 3), np.float32)  # rows acc_y0 .. acc_y0 + len(acc) of the blend
@@ -421,27 +468,29 @@ class Corrector:
             th = len(wy)
             if y0 > acc_y0:  # rows above y0 are final: no later tile reaches them
                 done = y0 - acc_y0
-                self._emit(out, acc[:done], acc_y0, h, w)
+                self._emit(finish, acc[:done], acc_y0, h, w)
                 acc[:-done] = acc[done:].copy()
                 acc[-done:] = 0.0
                 acc_y0 = y0
             ry = rows_of[y0 : y0 + th]
+            if ry.min() < acc_y0:  # cannot happen (padding reflects rows of the last tile row only): kept as a guard
+                raise AssertionError("a tile would read rows that are already final")
             for x0, wx in col_tiles:
                 tw = len(wx)
                 tile = img[np.ix_(ry, cols_of[x0 : x0 + tw])].astype(np.float32) / 255.0
                 y = self._run(tile, levels)
                 acc[y0 - acc_y0 : y0 - acc_y0 + th, x0 : x0 + tw] += y * (wy[:, None] * wx[None, :])[..., None]
             if k == len(row_tiles) - 1:
-                self._emit(out, acc[: hp - acc_y0], acc_y0, h, w)
-        return out
+                self._emit(finish, acc[: hp - acc_y0], acc_y0, h, w)
 
     @staticmethod
-    def _emit(out: np.ndarray, rows: np.ndarray, y0: int, h: int, w: int) -> None:
-        """Writes blended rows (padded coordinates, starting at row ``y0``) into the uint8 output, dropping padding."""
+    def _emit(finish: Any, rows: np.ndarray, y0: int, h: int, w: int) -> None:
+        """Scales and rounds blended rows (padded coordinates, starting at row ``y0``) in place, drops the padding
+        and hands them to ``finish``."""
         n = max(0, min(len(rows), h - y0))
         if n:
             band = rows[:n, :w]  # final rows: scaled and rounded in place, so no float temporaries
             np.multiply(band, 255.0, out=band)
             np.rint(band, out=band)
             np.clip(band, 0, 255, out=band)
-            out[y0 : y0 + n] = band  # exact integers in 0..255: the cast to uint8 loses nothing
+            finish(band, y0)

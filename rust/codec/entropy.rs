@@ -535,7 +535,7 @@ struct PlaneCoder {
 
 impl PlaneCoder {
     fn new(plane: Plane) -> Result<Self> {
-        if plane.data.len() != plane.width * plane.height || plane.hi < plane.lo {
+        if !plane.layout_ok() || plane.hi < plane.lo {
             return Err(Error::value("plane", "size mismatch"));
         }
         let res_prev = crate::alloc::zeroed::<i16>(plane.width)?;
@@ -598,8 +598,7 @@ impl PlaneCoder {
         let m = &mut *self.m;
         std::mem::swap(&mut self.res_prev, &mut self.res_cur);
         let (rup, rcur) = (&self.res_prev[..w], &mut self.res_cur[..w]);
-        let (before, rest) = self.plane.data.split_at_mut(y * w);
-        let cur = &mut rest[..w];
+        let (up, cur) = self.plane.up_and_row(y);
         // The activity from the context planes: twice their residual magnitudes.
         let sx = |x: usize| 2 * side[x] as u32;
         if y == 0 {
@@ -611,8 +610,6 @@ impl PlaneCoder {
                 (a, ew) = (cur[x] as i32, e);
             }
         } else {
-            let up = &before[(y - 1) * w..];
-            let up = &up[..w];
             let last = w - 1;
             let at = |v: &[i16], x: usize| v[x] as i32;
             // First column: W and NW are N, the W residual is N's, no NW residual.
@@ -684,18 +681,37 @@ fn context_sources<P: RowCoder>(planes: &[P], k: usize) -> Vec<usize> {
 /// than one a row, while the later planes still follow closely.
 const BATCH_ROWS: usize = 8;
 
+/// Where decoded rows go: `sink(plane, first_row, values)` with the values of rows `first_row..` of that plane,
+/// a whole number of rows. Called on the calling thread, for each plane in row order, in batches of
+/// [`BATCH_ROWS`] rows taken from the planes in turn (batch 0 of every plane, then batch 1, ...), so that rows of
+/// the same pixels arrive plane 0 first.
+pub(crate) type RowSink<'a> = &'a mut dyn FnMut(usize, usize, &[i16]) -> Result<()>;
+
+/// Batches of decoded rows a plane may hold, sent but not yet taken by the sink: the pipeline's memory beyond the
+/// output stays a few rows per plane.
+const SINK_BATCHES: usize = 2;
+
+/// The error of a plane thread that stopped because the sink had failed (the sink's error is the one reported).
+const SINK_GONE: &str = "the decoded rows' receiver stopped";
+
 /// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes use earlier planes'
 /// residuals at the same pixels as context (see [`context_sources`]), so they are coded in a pipeline: one thread
 /// per plane, each sending its rows' residuals (in batches of [`BATCH_ROWS`]) to the planes that use them, which
-/// follow behind. The result does not depend on the threads' timing.
-pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec<P>) -> Result<(Vec<C>, Vec<Plane>)> {
-    use std::sync::mpsc::{channel, Receiver, Sender};
+/// follow behind. The result does not depend on the threads' timing. With a `sink`, every plane's decoded rows are
+/// handed to it as they are done (see [`RowSink`]), so the planes can be two-row rings ([`Plane::ring`]).
+pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(
+    ios: Vec<C>,
+    coders: Vec<P>,
+    sink: Option<RowSink<'_>>,
+) -> Result<(Vec<C>, Vec<Plane>)> {
+    use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
     if ios.len() != coders.len() || coders.is_empty() {
         return Err(Error::value("planes", "one coder per plane"));
     }
     let mut coders = coders;
     let n = coders.len();
     let row_lens: Vec<usize> = coders.iter().map(|c| c.res_row().len()).collect();
+    let heights: Vec<usize> = coders.iter().map(|c| c.plane().height).collect();
     let mut inputs: Vec<Vec<(Receiver<Vec<i16>>, usize)>> = (0..n).map(|_| Vec::new()).collect();
     let mut outputs: Vec<Vec<Sender<Vec<i16>>>> = (0..n).map(|_| Vec::new()).collect();
     for k in 0..n {
@@ -705,19 +721,32 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
             inputs[k].push((rx, row_lens[j]));
         }
     }
+    // With a sink: one bounded channel per plane for its decoded rows.
+    let mut row_tx: Vec<Option<SyncSender<Vec<i16>>>> = Vec::with_capacity(n);
+    let mut row_rx: Vec<Receiver<Vec<i16>>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        if sink.is_some() {
+            let (tx, rx) = sync_channel(SINK_BATCHES);
+            row_tx.push(Some(tx));
+            row_rx.push(rx);
+        } else {
+            row_tx.push(None);
+        }
+    }
     let mut ios = ios;
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+    let (results, sunk): (Vec<Result<()>>, Result<()>) = std::thread::scope(|scope| {
         let handles: Vec<_> = coders
             .iter_mut()
             .zip(ios.iter_mut())
-            .zip(inputs.into_iter().zip(outputs))
-            .map(|((coder, io), (rx, tx))| {
+            .zip(inputs.into_iter().zip(outputs).zip(row_tx))
+            .map(|((coder, io), ((rx, tx), values_tx))| {
                 scope.spawn(move || -> Result<()> {
                     let h = coder.plane().height;
                     let batch = BATCH_ROWS.min(h.max(1)) * coder.res_row().len();
                     // Each source's current batch, and where its next row starts.
                     let mut inbox: Vec<(Vec<i16>, usize)> = rx.iter().map(|_| (Vec::new(), 0)).collect();
                     let mut outbox: Vec<i16> = Vec::new();
+                    let mut values: Vec<i16> = Vec::new();
                     for y in 0..h {
                         for ((r, len), (rows, at)) in rx.iter().zip(inbox.iter_mut()) {
                             if *at >= rows.len() {
@@ -737,12 +766,13 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
                         for ((_, len), (_, at)) in rx.iter().zip(inbox.iter_mut()) {
                             *at += len;
                         }
+                        let last = (y + 1) % BATCH_ROWS == 0 || y + 1 == h;
                         if !tx.is_empty() {
                             if outbox.capacity() == 0 {
-                                outbox.reserve_exact(batch);
+                                outbox.try_reserve_exact(batch).map_err(|_| Error::OutOfMemory { bytes: 2 * batch })?;
                             }
                             outbox.extend_from_slice(coder.res_row());
-                            if outbox.len() >= batch || y + 1 == h {
+                            if last {
                                 let rows = std::mem::take(&mut outbox);
                                 for t in &tx[1..] {
                                     // A receiver that has failed is gone; its error is reported from its thread.
@@ -751,21 +781,59 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(ios: Vec<C>, coders: Vec
                                 let _ = tx[0].send(rows);
                             }
                         }
+                        if let Some(vt) = &values_tx {
+                            // After the context rows, so that the planes reading them never wait on the sink.
+                            let w = coder.plane().width;
+                            if values.capacity() == 0 {
+                                let cap = BATCH_ROWS * w;
+                                values.try_reserve_exact(cap).map_err(|_| Error::OutOfMemory { bytes: 2 * cap })?;
+                            }
+                            values.extend_from_slice(coder.plane().row(y));
+                            if last {
+                                vt.send(std::mem::take(&mut values)).map_err(|_| Error::format(SINK_GONE))?;
+                            }
+                        }
                     }
                     Ok(())
                 })
             })
             .collect();
-        handles
+        // The sink runs here, on the calling thread, while the planes decode.
+        let sunk = match sink {
+            Some(f) => drain(&row_rx, &heights, f),
+            None => Ok(()),
+        };
+        drop(row_rx);
+        let results = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(Error::format("internal error: a coder thread panicked"))))
-            .collect()
+            .collect();
+        (results, sunk)
     });
-    // The earliest plane's error first: later planes only report that a source failed.
+    // The earliest plane's error first (later planes only report that a source failed), then the sink's.
     for r in results {
-        r?;
+        match r {
+            Err(Error::Format(m)) if m == SINK_GONE => {}
+            r => r?,
+        }
     }
+    sunk?;
     Ok((ios, coders.into_iter().map(RowCoder::into_plane).collect()))
+}
+
+/// Takes the planes' batches of decoded rows in turn (see [`RowSink`]) and hands them to `sink`.
+fn drain(rx: &[std::sync::mpsc::Receiver<Vec<i16>>], heights: &[usize], sink: RowSink<'_>) -> Result<()> {
+    let batches: Vec<usize> = heights.iter().map(|h| h.div_ceil(BATCH_ROWS)).collect();
+    for b in 0..batches.iter().copied().max().unwrap_or(0) {
+        for (k, r) in rx.iter().enumerate() {
+            if b < batches[k] {
+                // A plane that stopped has failed: its own error is the one reported.
+                let rows = r.recv().map_err(|_| Error::format("a plane failed"))?;
+                sink(k, b * BATCH_ROWS, &rows)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
@@ -774,7 +842,7 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     // The coder takes the planes by value for the decoder's sake, hence the copy (2 bytes a pixel, small next to
     // the coding).
     let coders = planes.iter().map(|p| PlaneCoder::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
-    let (ios, _) = code_planes(ios, coders)?;
+    let (ios, _) = code_planes(ios, coders, None)?;
     ios.into_iter().map(Encoder::finish).collect()
 }
 
@@ -790,11 +858,27 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
         planes.push(Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? });
     }
     let coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
-    let (ios, planes) = code_planes(ios, coders)?;
+    let (ios, planes) = code_planes(ios, coders, None)?;
     for io in ios {
         io.finish()?;
     }
     Ok(planes)
+}
+
+/// Decodes the planes of an image row by row into `sink` (see [`RowSink`]), keeping two rows of each plane: the
+/// memory beyond what the sink keeps is a few rows per plane.
+pub fn decode_rows(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: RowSink<'_>) -> Result<()> {
+    if streams.len() != specs.len() {
+        return Err(Error::format("stream count does not match the plane count"));
+    }
+    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
+    let coders =
+        specs.iter().map(|&(w, h, lo, hi)| PlaneCoder::new(Plane::ring(w, h, lo, hi)?)).collect::<Result<Vec<_>>>()?;
+    let (ios, _) = code_planes(ios, coders, Some(sink))?;
+    for io in ios {
+        io.finish()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -836,6 +920,44 @@ mod tests {
             let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
             let specs: Vec<_> = planes.iter().map(spec).collect();
             assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
+        }
+    }
+
+    /// Decoding row by row into a sink gives every plane's rows, in the promised order, equal to the planes.
+    #[test]
+    fn rows_reach_the_sink_in_order_for_both_coders() {
+        for (w, h) in [(1, 1), (37, 23), (5, 40), (64, 17)] {
+            let planes = vec![
+                noisy_plane(w, h, 0, 255, 1),
+                noisy_plane(w, h, -255, 255, 2),
+                noisy_plane(w, h, -255, 255, 3),
+                noisy_plane(w.div_ceil(2), h.div_ceil(2), 0, 200, 4),
+            ];
+            let specs: Vec<_> = planes.iter().map(spec).collect();
+            type Coder = fn(&[&[u8]], &[(usize, usize, i32, i32)], RowSink<'_>) -> Result<()>;
+            let coders: [(Vec<Vec<u8>>, Coder); 2] = [
+                (encode_planes(&planes).unwrap(), decode_rows),
+                (crate::codec::model::encode_planes(&planes).unwrap(), crate::codec::model::decode_rows),
+            ];
+            for (streams, decode) in coders {
+                let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+                let mut got: Vec<Vec<i16>> = vec![Vec::new(); planes.len()];
+                let mut order = Vec::new();
+                decode(&refs, &specs, &mut |k, y, rows| {
+                    assert_eq!(y * planes[k].width, got[k].len(), "plane {k}: rows in order");
+                    order.push((y / BATCH_ROWS, k));
+                    got[k].extend_from_slice(rows);
+                    Ok(())
+                })
+                .unwrap();
+                for (g, p) in got.iter().zip(&planes) {
+                    assert_eq!(g, &p.data);
+                }
+                assert!(order.windows(2).all(|o| o[0] < o[1]), "batch by batch, planes in turn");
+                // A sink that fails stops the decode with its own error.
+                let r = decode(&refs, &specs, &mut |_, _, _| Err(Error::format("sink says no")));
+                assert!(matches!(r, Err(Error::Format(m)) if m == "sink says no"));
+            }
         }
     }
 

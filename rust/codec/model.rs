@@ -18,7 +18,7 @@
 //! The decoder treats the stream as hostile as QAC does (see `entropy`): bounded loops, no reads out of bounds,
 //! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
 
-use crate::codec::entropy::{code_planes, BitIo, Decoder, Encoder, Model, RowCoder};
+use crate::codec::entropy::{code_planes, BitIo, Decoder, Encoder, Model, RowCoder, RowSink};
 use crate::codec::predict::Plane;
 use crate::error::{Error, Result};
 
@@ -208,7 +208,7 @@ pub(crate) struct PlaneCoder {
 impl PlaneCoder {
     pub(crate) fn new(plane: Plane) -> Result<Self> {
         let w = plane.width;
-        if plane.data.len() != w * plane.height || plane.hi < plane.lo || w == 0 {
+        if !plane.layout_ok() || plane.hi < plane.lo || w == 0 {
             return Err(Error::value("plane", "size mismatch"));
         }
         let padded = w.checked_add(2 * PAD).ok_or_else(|| Error::value("plane", "too wide"))?;
@@ -317,9 +317,7 @@ impl PlaneCoder {
         te_cur[1] = 0;
         se_cur[0] = [0; LANES];
         se_cur[1] = [0; LANES];
-        let (before, rest) = self.plane.data.split_at_mut(y * w);
-        let cur = &mut rest[..w];
-        let up: &[i16] = if y >= 1 { &before[(y - 1) * w..y * w] } else { &[] };
+        let (up, cur) = self.plane.up_and_row(y);
         let side = &self.side[..w];
         let (res, res_se) = self.res.split_at_mut(w);
         let send_se = self.send_se;
@@ -518,7 +516,7 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect::<Result<Vec<_>>>()?;
     let mut coders = planes.iter().map(|p| PlaneCoder::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
     mark_senders(&mut coders);
-    let (ios, _) = code_planes(ios, coders)?;
+    let (ios, _) = code_planes(ios, coders, None)?;
     let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect::<Result<_>>()?;
     Ok(out)
 }
@@ -536,11 +534,31 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
         coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
     }
     mark_senders(&mut coders);
-    let (ios, planes) = code_planes(ios, coders)?;
+    let (ios, planes) = code_planes(ios, coders, None)?;
     for io in ios {
         io.finish()?;
     }
     Ok(planes)
+}
+
+/// Decodes the planes of an image row by row into `sink`, keeping two rows of each plane (as
+/// `entropy::decode_rows`).
+pub fn decode_rows(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: RowSink<'_>) -> Result<()> {
+    if streams.len() != specs.len() {
+        return Err(Error::format("stream count does not match the plane count"));
+    }
+    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
+    let mut coders = Vec::with_capacity(specs.len());
+    for &(width, height, lo, hi) in specs {
+        let plane = Plane::ring(width, height, lo, hi)?;
+        coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
+    }
+    mark_senders(&mut coders);
+    let (ios, _) = code_planes(ios, coders, Some(sink))?;
+    for io in ios {
+        io.finish()?;
+    }
+    Ok(())
 }
 
 /// The second plane sends its sub-predictor errors when the third reads them: when the first three planes have one

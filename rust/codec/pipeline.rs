@@ -4,7 +4,7 @@
 //! -> MED prediction -> QAC or Brotli -> container. Decode reverses it up to the mid-bin reconstruction; the learned
 //! corrector, when used, runs after this in Python.
 
-use crate::alloc::{collect, with_capacity, zeroed};
+use crate::alloc::{with_capacity, zeroed};
 use crate::codec::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
@@ -285,10 +285,13 @@ fn encode_qac(planes: &[Plane], code: fn(&[Plane]) -> Result<Vec<Vec<u8>>>) -> R
     Ok(out)
 }
 
-/// The planes decoder of `entropy` (QAC) or `model` (QAC2).
-type DecodePlanes = fn(&[&[u8]], &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>>;
-
-fn decode_qac(payload: &[u8], specs: &[(usize, usize, i32, i32)], code: DecodePlanes) -> Result<Vec<Plane>> {
+/// Splits a QAC or QAC2 payload into its plane streams and decodes them with `code` (`entropy::decode_rows` or
+/// `model::decode_rows` into the caller's sink).
+fn decode_qac(
+    payload: &[u8],
+    specs: &[(usize, usize, i32, i32)],
+    code: impl FnOnce(&[&[u8]], &[(usize, usize, i32, i32)]) -> Result<()>,
+) -> Result<()> {
     let np = specs.len();
     let table = payload.get(..4 * np).ok_or_else(|| Error::format("payload too short for its stream table"))?;
     let mut streams = Vec::with_capacity(np);
@@ -326,41 +329,45 @@ fn encode_brotli(planes: &[Plane], quality: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn decode_brotli(payload: &[u8], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+/// Decodes a Brotli payload plane by plane, row by row, into `sink`: one row of residuals and two of values at a
+/// time, whatever the image size. The stream must hold exactly the header's planes.
+fn decode_brotli(payload: &[u8], specs: &[(usize, usize, i32, i32)], sink: entropy::RowSink<'_>) -> Result<()> {
     use std::io::Read;
-    let mut expected: usize = 0;
-    for &(w, h, lo, hi) in specs {
-        let bytes = if hi - lo < 256 { 1 } else { 2 };
-        expected = w
-            .checked_mul(h)
-            .and_then(|n| n.checked_mul(bytes))
-            .and_then(|n| n.checked_add(expected))
-            .ok_or_else(|| Error::format("plane sizes overflow"))?;
-    }
-    // The output cap: never more than the header's planes need (plus one byte to notice a longer stream).
-    let mut raw = Vec::new();
-    raw.try_reserve_exact(expected).map_err(|_| Error::OutOfMemory { bytes: expected })?;
-    let reader = brotli::Decompressor::new(payload, 4096);
-    reader
-        .take(expected as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::format(format!("brotli stream is corrupt ({e})")))?;
-    if raw.len() != expected {
-        return Err(Error::format(format!("brotli stream holds {} bytes, expected {expected}", raw.len())));
-    }
-    let mut planes = Vec::with_capacity(specs.len());
-    let mut pos = 0;
-    for &(w, h, lo, hi) in specs {
-        let n = w * h;
-        let res: Vec<u16> = if hi - lo < 256 {
-            collect(raw[pos..pos + n].iter().map(|&b| b as u16))?
+    let mut reader = brotli::Decompressor::new(payload, 4096);
+    let corrupt = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::format("brotli stream holds fewer bytes than the header's planes")
         } else {
-            collect(raw[pos..pos + 2 * n].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])))?
-        };
-        pos += if hi - lo < 256 { n } else { 2 * n };
-        planes.push(predict::unresiduals(&res, w, h, lo, hi)?);
+            Error::format(format!("brotli stream is corrupt ({e})"))
+        }
+    };
+    for (k, &(w, h, lo, hi)) in specs.iter().enumerate() {
+        let wide = hi - lo >= 256;
+        let bytes = w.checked_mul(if wide { 2 } else { 1 }).ok_or_else(|| Error::format("plane sizes overflow"))?;
+        let mut raw = zeroed::<u8>(bytes)?;
+        let mut res = zeroed::<u16>(w)?;
+        let mut plane = Plane::ring(w, h, lo, hi)?;
+        for y in 0..h {
+            reader.read_exact(&mut raw).map_err(corrupt)?;
+            if wide {
+                for (r, b) in res.iter_mut().zip(raw.chunks_exact(2)) {
+                    *r = u16::from_le_bytes([b[0], b[1]]);
+                }
+            } else {
+                for (r, &b) in res.iter_mut().zip(&raw) {
+                    *r = b as u16;
+                }
+            }
+            predict::unresidual_row(&mut plane, y, &res)?;
+            sink(k, y, plane.row(y))?;
+        }
     }
-    Ok(planes)
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(Error::format("brotli stream holds more bytes than the header's planes")),
+        Err(e) => Err(corrupt(e)),
+    }
 }
 
 /// A decoded file: its header and the mid-bin reconstruction, interleaved `height x width x channels` uint8.
@@ -373,72 +380,153 @@ pub struct Decoded {
 }
 
 /// Decodes a `.qfz` file. Any malformed input gives `Error::Format`; `max_pixels` limits `width * height`.
+///
+/// The planes are decoded straight into the output, row by row: beyond the output image, decoding keeps two rows
+/// of each plane and a few batches of rows in flight (QAC, QAC2), one row of residuals (Brotli), and for 4:2:0
+/// chroma the two quarter-size chroma planes (half a byte per pixel); see [`Assembler`].
 pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
     let (header, payload) = container::parse(data, max_pixels)?;
     let specs = plane_specs(&header);
-    let planes = match header.coder {
-        Coder::Qac => decode_qac(payload, &specs, entropy::decode_planes)?,
-        Coder::Qac2 => decode_qac(payload, &specs, model::decode_planes)?,
-        Coder::Brotli => decode_brotli(payload, &specs)?,
-    };
-    let image = from_planes(&planes, &header)?;
+    let mut asm = Assembler::new(&header)?;
+    {
+        let mut sink = |k: usize, y: usize, rows: &[i16]| asm.rows(k, y, rows);
+        match header.coder {
+            Coder::Qac => decode_qac(payload, &specs, |s, p| entropy::decode_rows(s, p, &mut sink))?,
+            Coder::Qac2 => decode_qac(payload, &specs, |s, p| model::decode_rows(s, p, &mut sink))?,
+            Coder::Brotli => decode_brotli(payload, &specs, &mut sink)?,
+        }
+    }
+    let image = asm.finish()?;
     Ok(Decoded { header, image })
 }
 
-/// Undoes the transforms: coded planes to the interleaved reconstruction.
-fn from_planes(planes: &[Plane], h: &Header) -> Result<Vec<u8>> {
-    let (w, ht, c) = (h.width as usize, h.height as usize, h.channels as usize);
-    let n = w * ht;
-    let size = n.checked_mul(c).ok_or_else(|| Error::format("image size overflows"))?;
-    let mut out = zeroed::<u8>(size)?;
-    let values = value_tables(h);
-    let levels: Vec<i32> = h.channel_info.iter().map(|ch| ch.levels as i32).collect();
-    let bad = |k: usize| Error::format(format!("decoded index out of range in channel {k}"));
-    if planes.len() != plane_specs(h).len() {
-        return Err(Error::format("plane count mismatch"));
+/// Builds the interleaved reconstruction from the coded planes' rows as they are decoded, in the output buffer
+/// itself: a plane's rows may come in any batches, as long as each plane's rows come in order and, for the same
+/// pixels, an earlier plane's before a later one's (as `entropy::RowSink` and the Brotli layout both give).
+///
+/// - No colour transform, and alpha: each value goes to its channel.
+/// - YCoCg-R: Y's indices wait in channel 0 and Co's (-m..=m, two bytes) in channels 1 and 2 until Cg's row
+///   arrives, which turns the three into R, G and B in place.
+/// - YCbCr: Y, Cb and Cr values go to channels 0, 1 and 2 (4:2:0 chroma into two quarter-size planes instead) and
+///   `finish` converts each pixel to RGB in place.
+pub struct Assembler {
+    out: Vec<u8>,
+    width: usize,
+    channels: usize,
+    color: Color,
+    values: Vec<[u8; 256]>,
+    levels: Vec<i32>,
+    /// 4:2:0 only: the Cb and Cr values, `half(width, height)` each.
+    chroma: Option<[Vec<u8>; 2]>,
+    chroma_width: usize,
+    planes: usize,
+    height: usize,
+}
+
+impl Assembler {
+    /// An assembler for the image `h` describes; allocates the output (and 4:2:0 chroma) fallibly.
+    pub fn new(h: &Header) -> Result<Self> {
+        let (w, ht, c) = (h.width as usize, h.height as usize, h.channels as usize);
+        let size =
+            w.checked_mul(ht).and_then(|n| n.checked_mul(c)).ok_or_else(|| Error::format("image size overflows"))?;
+        let (cw, ch) = transform::half(w, ht);
+        let chroma = if h.color == Color::YCbCr && h.subsampling == Subsampling::Chroma420 {
+            Some([zeroed::<u8>(cw * ch)?, zeroed::<u8>(cw * ch)?])
+        } else {
+            None
+        };
+        Ok(Assembler {
+            out: zeroed::<u8>(size)?,
+            width: w,
+            channels: c,
+            color: h.color,
+            values: value_tables(h),
+            levels: h.channel_info.iter().map(|ch| ch.levels as i32).collect(),
+            chroma,
+            chroma_width: cw,
+            planes: plane_specs(h).len(),
+            height: ht,
+        })
     }
-    match h.color {
-        Color::YCoCgR => {
-            let (y, co, cg) = (&planes[0].data, &planes[1].data, &planes[2].data);
-            let pixels = out.chunks_exact_mut(c).zip(y.iter().zip(co).zip(cg));
-            for (px, ((&y, &co), &cg)) in pixels {
-                let (r, g, b) = transform::ycocg_r_inverse(y as i32, co as i32, cg as i32);
-                for (k, v) in [r, g, b].into_iter().enumerate() {
-                    if v < 0 || v >= levels[k] {
-                        return Err(bad(k));
+
+    /// Rows `y..` of plane `k` (a whole number of the plane's rows).
+    pub fn rows(&mut self, k: usize, y: usize, rows: &[i16]) -> Result<()> {
+        let (w, c) = (self.width, self.channels);
+        if k >= self.planes {
+            return Err(Error::format("plane count mismatch"));
+        }
+        let alpha = c == 4 && k == self.planes - 1;
+        if let (Some(chroma), true) = (self.chroma.as_mut(), !alpha && k > 0) {
+            // 4:2:0 chroma: into its quarter-size plane.
+            let cw = self.chroma_width;
+            let dst = chroma[k - 1]
+                .get_mut(y * cw..y * cw + rows.len())
+                .ok_or_else(|| Error::format("chroma rows out of range"))?;
+            for (d, &v) in dst.iter_mut().zip(rows) {
+                *d = self.values[k][v as usize & 255];
+            }
+            return Ok(());
+        }
+        if w == 0 || !rows.len().is_multiple_of(w) || y + rows.len() / w > self.height {
+            return Err(Error::format("decoded rows out of range"));
+        }
+        let out = &mut self.out[y * w * c..(y * w + rows.len()) * c];
+        let ch = if alpha { 3 } else { k };
+        let bad = |k: usize| Error::format(format!("decoded index out of range in channel {k}"));
+        match self.color {
+            Color::YCoCgR if !alpha => {
+                for (px, &v) in out.chunks_exact_mut(c).zip(rows) {
+                    match k {
+                        // Y's index, 0..=m <= 255.
+                        0 => px[0] = v as u8,
+                        1 => [px[1], px[2]] = v.to_le_bytes(),
+                        _ => {
+                            let co = i16::from_le_bytes([px[1], px[2]]);
+                            let (r, g, b) = transform::ycocg_r_inverse(px[0] as i32, co as i32, v as i32);
+                            for (j, t) in [r, g, b].into_iter().enumerate() {
+                                if t < 0 || t >= self.levels[j] {
+                                    return Err(bad(j));
+                                }
+                                // t < levels <= 256.
+                                px[j] = self.values[j][t as usize & 255];
+                            }
+                        }
                     }
-                    // v < levels <= 256.
-                    px[k] = values[k][v as usize & 255];
+                }
+            }
+            _ => {
+                let table = &self.values[ch];
+                for (px, &v) in out.chunks_exact_mut(c).zip(rows) {
+                    px[ch] = table[v as usize & 255];
                 }
             }
         }
-        Color::YCbCr => {
-            let mut ycc: Vec<Vec<u8>> = Vec::with_capacity(3);
-            for (k, p) in planes.iter().enumerate().take(3) {
-                let v: Vec<u8> = collect(p.data.iter().map(|&i| values[k][(i as usize) & 255]))?;
-                ycc.push(if p.data.len() != n { transform::upsample(&v, w, ht)? } else { v });
-            }
-            for (i, px) in out.chunks_exact_mut(c).enumerate() {
-                let (r, g, b) = transform::ycbcr_to_rgb(ycc[0][i], ycc[1][i], ycc[2][i]);
-                px[0] = r;
-                px[1] = g;
-                px[2] = b;
-            }
+        Ok(())
+    }
+
+    /// The finished image: YCbCr converted to RGB in place (4:2:0 chroma upsampled a row at a time).
+    pub fn finish(mut self) -> Result<Vec<u8>> {
+        if self.color != Color::YCbCr {
+            return Ok(self.out);
         }
-        Color::None => {
-            for (k, p) in planes.iter().enumerate().take(c.min(3)) {
-                for (px, &v) in out.chunks_exact_mut(c).zip(&p.data) {
-                    px[k] = values[k][v as usize & 255];
+        let (w, c, ht) = (self.width, self.channels, self.height);
+        let mut up = [zeroed::<u8>(w)?, zeroed::<u8>(w)?];
+        for (y, row) in self.out.chunks_exact_mut((w * c).max(1)).enumerate().take(ht) {
+            if let Some(chroma) = &self.chroma {
+                for (u, p) in up.iter_mut().zip(chroma) {
+                    transform::upsample_row(p, w, ht, y, u);
+                }
+                for ((px, &cb), &cr) in row.chunks_exact_mut(c).zip(&up[0]).zip(&up[1]) {
+                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], cb, cr);
+                }
+            } else {
+                for px in row.chunks_exact_mut(c) {
+                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], px[1], px[2]);
                 }
             }
         }
+        Ok(self.out)
     }
-    if c == 4 {
-        for (px, &v) in out.chunks_exact_mut(4).zip(&planes[planes.len() - 1].data) {
-            px[3] = values[3][v as usize & 255];
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -24,6 +24,48 @@ impl Plane {
         let data = crate::alloc::collect(self.data.iter().copied())?;
         Ok(Plane { data, ..*self })
     }
+
+    /// A plane being decoded that keeps only its last two rows (`data` is `2 * width` values, row `y` in slot
+    /// `y % 2`): what a row-by-row decoder needs, whatever the height.
+    pub fn ring(width: usize, height: usize, lo: i32, hi: i32) -> Result<Plane> {
+        let n = width.checked_mul(2).ok_or_else(|| Error::format("plane size overflows"))?;
+        Ok(Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? })
+    }
+
+    /// Whether `data` holds every row (`width * height` values) or is a two-row ring (`2 * width`): the only two
+    /// layouts the row accessors accept.
+    pub fn layout_ok(&self) -> bool {
+        let whole = self.width.checked_mul(self.height) == Some(self.data.len());
+        whole || self.width.checked_mul(2) == Some(self.data.len())
+    }
+
+    /// Where row `y` starts in `data`.
+    fn start(&self, y: usize) -> usize {
+        let whole = self.width.checked_mul(self.height) == Some(self.data.len());
+        (if whole { y } else { y % 2 }) * self.width
+    }
+
+    /// Row `y` (`layout_ok` planes, `y < height`).
+    pub fn row(&self, y: usize) -> &[i16] {
+        let s = self.start(y);
+        &self.data[s..s + self.width]
+    }
+
+    /// Row `y - 1` (empty for `y = 0`) and row `y`, to write (`layout_ok` planes, `y < height`).
+    pub fn up_and_row(&mut self, y: usize) -> (&[i16], &mut [i16]) {
+        let (w, cur) = (self.width, self.start(y));
+        if y == 0 {
+            return (&[], &mut self.data[cur..cur + w]);
+        }
+        let up = self.start(y - 1);
+        if up < cur {
+            let (a, b) = self.data.split_at_mut(cur);
+            (&a[up..up + w], &mut b[..w])
+        } else {
+            let (a, b) = self.data.split_at_mut(up);
+            (&b[..w], &mut a[cur..cur + w])
+        }
+    }
 }
 
 /// The median edge detector: `min(a, b)` or `max(a, b)` at an edge, else the planar `a + b - c`.
@@ -75,29 +117,50 @@ pub fn residuals(plane: &Plane) -> Result<Vec<u16>> {
 
 /// The inverse of [`residuals`]: rebuilds a plane from residuals in `0..range`; any other value is `Error::Format`.
 pub fn unresiduals(res: &[u16], width: usize, height: usize, lo: i32, hi: i32) -> Result<Plane> {
-    let range = hi - lo + 1;
     let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-    if res.len() != n || range <= 0 {
+    if res.len() != n || hi < lo {
+        return Err(Error::format("residual count does not match the plane size"));
+    }
+    let mut plane = Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? };
+    for (y, r) in res.chunks_exact(width.max(1)).enumerate().take(height) {
+        unresidual_row(&mut plane, y, r)?;
+    }
+    Ok(plane)
+}
+
+/// Rebuilds row `y` of `plane` (rows before it done; whole or a two-row ring) from its residuals in `0..range`:
+/// the row-by-row form of [`unresiduals`], for decoding straight into an image.
+pub fn unresidual_row(plane: &mut Plane, y: usize, res: &[u16]) -> Result<()> {
+    let (w, lo, hi) = (plane.width, plane.lo, plane.hi);
+    let range = hi - lo + 1;
+    if res.len() != w || range <= 0 || y >= plane.height || !plane.layout_ok() {
         return Err(Error::format("residual count does not match the plane size"));
     }
     let first = lo.max(0).min(hi);
-    let mut data = crate::alloc::zeroed::<i16>(n)?;
-    for y in 0..height {
-        for x in 0..width {
-            let (a, b, c) = neighbours(&data, width, x, y, first);
-            let e = res[y * width + x] as i32;
-            if e >= range {
-                return Err(Error::format("residual out of the plane's range"));
-            }
-            // pred in lo..=hi and e in 0..range: one subtraction brings the sum back into lo..=hi.
-            let mut v = med(a, b, c) + e;
-            if v > hi {
-                v -= range;
-            }
-            data[y * width + x] = v as i16;
+    let (up, cur) = plane.up_and_row(y);
+    for x in 0..w {
+        // The neighbours of `neighbours`, from the row above and this one.
+        let (a, b, c) = if y == 0 {
+            let a = if x > 0 { cur[x - 1] as i32 } else { first };
+            (a, a, a)
+        } else if x > 0 {
+            (cur[x - 1] as i32, up[x] as i32, up[x - 1] as i32)
+        } else {
+            let b = up[0] as i32;
+            (b, b, b)
+        };
+        let e = res[x] as i32;
+        if e >= range {
+            return Err(Error::format("residual out of the plane's range"));
         }
+        // pred in lo..=hi and e in 0..range: one subtraction brings the sum back into lo..=hi.
+        let mut v = med(a, b, c) + e;
+        if v > hi {
+            v -= range;
+        }
+        cur[x] = v as i16;
     }
-    Ok(Plane { width, height, lo, hi, data })
+    Ok(())
 }
 
 #[cfg(test)]

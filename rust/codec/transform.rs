@@ -77,22 +77,27 @@ pub fn downsample(src: &[u8], width: usize, height: usize) -> Result<Vec<u8>> {
 /// Bilinear upsampling of a half-size plane to `width x height`, the chroma samples sitting at the centres of their
 /// 2x2 blocks (weights 3/4 and 1/4, as libjpeg's "fancy" upsampling).
 pub fn upsample(src: &[u8], width: usize, height: usize) -> Result<Vec<u8>> {
+    let mut out = crate::alloc::zeroed::<u8>(width * height)?;
+    for (y, row) in out.chunks_exact_mut(width.max(1)).enumerate().take(height) {
+        upsample_row(src, width, height, y, row);
+    }
+    Ok(out)
+}
+
+/// Row `y` of [`upsample`] into `out` (`width` values): the decoder's form, one output row at a time.
+pub fn upsample_row(src: &[u8], width: usize, height: usize, y: usize, out: &mut [u8]) {
     let (hw, hh) = half(width, height);
     let at = |x: isize, y: isize| -> i32 {
         let x = x.clamp(0, hw as isize - 1) as usize;
         let y = y.clamp(0, hh as isize - 1) as usize;
         src.get(y * hw + x).copied().unwrap_or(0) as i32
     };
-    let mut out = with_capacity(width * height)?;
-    for y in 0..height {
-        let (cy, ny) = ((y / 2) as isize, if y % 2 == 0 { -1 } else { 1 });
-        for x in 0..width {
-            let (cx, nx) = ((x / 2) as isize, if x % 2 == 0 { -1 } else { 1 });
-            let v = 9 * at(cx, cy) + 3 * at(cx + nx, cy) + 3 * at(cx, cy + ny) + at(cx + nx, cy + ny);
-            out.push(((v + 8) >> 4) as u8);
-        }
+    let (cy, ny) = ((y / 2) as isize, if y.is_multiple_of(2) { -1 } else { 1 });
+    for (x, o) in out.iter_mut().enumerate().take(width) {
+        let (cx, nx) = ((x / 2) as isize, if x % 2 == 0 { -1 } else { 1 });
+        let v = 9 * at(cx, cy) + 3 * at(cx + nx, cy) + 3 * at(cx, cy + ny) + at(cx + nx, cy + ny);
+        *o = ((v + 8) >> 4) as u8;
     }
-    Ok(out)
 }
 
 #[cfg(test)]

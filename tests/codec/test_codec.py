@@ -190,17 +190,20 @@ class _FakeCorrector:
     def __init__(self, model: str = "default") -> None:
         self.model = model
 
-    def correct(self, image: np.ndarray, levels, clamp: bool = False, max_error=None) -> np.ndarray:
+    def correct(self, image: np.ndarray, levels, clamp: bool = False, max_error=None, out=None) -> np.ndarray:
         type(self).calls.append((image.shape, list(levels), clamp, max_error))
         shift = np.where(np.arange(image.shape[1]) % 2, -3, 3)[None, :, None]
-        out = np.clip(image.astype(np.int16) + shift, 0, 255)
+        res = np.clip(image.astype(np.int16) + shift, 0, 255)
         if clamp:
             lo, hi = _bins(image, levels)
             if max_error is not None:
                 d = np.asarray(max_error).reshape(1, 1, -1)
                 lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
-            out = np.clip(out, lo, hi)
-        return out.astype(np.uint8)
+            res = np.clip(res, lo, hi)
+        if out is None:
+            return res.astype(np.uint8)
+        out[...] = res  # like the real one: into out (which may be image itself)
+        return out
 
 
 def _bins(rec: np.ndarray, levels) -> tuple[np.ndarray, np.ndarray]:

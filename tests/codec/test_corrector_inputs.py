@@ -83,3 +83,21 @@ def test_cli_quantize_correct(small, tmp_path, corrector, capsys):
     args = ["quantize", str(src), "-o", str(tmp_path / "x.png"), "--bits", "3", "--correct"]
     assert main([*args, "--method", "mu-law"]) == 1
     assert "--correct: only with --method uniform" in capsys.readouterr().err
+
+
+def test_out_writes_the_result_in_place(corrector, small):
+    q = qfast.quantize_uniform(small, 8)
+    want = corrector.correct(q, 8, clamp=True)  # a new array; q untouched
+    assert (q == qfast.quantize_uniform(small, 8)).all()
+    buf = q.copy()
+    assert corrector.correct(buf, 8, clamp=True, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+    # A view of an RGBA image's colour channels: alpha stays as it was.
+    rgba = np.dstack([q, np.full(q.shape[:2], 99, np.uint8)])
+    corrector.correct(rgba[..., :3], 8, clamp=True, out=rgba[..., :3])
+    np.testing.assert_array_equal(rgba[..., :3], want)
+    assert (rgba[..., 3] == 99).all()
+    with pytest.raises(ValueError, match="out: expected a writeable uint8 array of shape"):
+        corrector.correct(q, 8, out=np.empty((2, 2, 3), np.uint8))
+    with pytest.raises(TypeError, match="out: expected a NumPy uint8 array"):
+        corrector.correct(q, 8, out=np.empty(q.shape, np.float32))

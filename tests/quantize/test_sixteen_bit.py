@@ -81,7 +81,9 @@ def test_lloyd_max_16_bit_is_lossless_with_enough_levels_and_keeps_alpha():
     np.testing.assert_array_equal(out, x)  # colour: lossless; alpha: passed through untouched
     assert q.levels[1] == 65536
     grey = Image.fromarray(np.ascontiguousarray(x[..., 0]))
-    np.testing.assert_array_equal(qfast.quantize_lloyd_max(grey, 9).image(), qfast.quantize_lloyd_max(x[..., 0], 9).image())
+    np.testing.assert_array_equal(
+        qfast.quantize_lloyd_max(grey, 9).image(), qfast.quantize_lloyd_max(x[..., 0], 9).image()
+    )
     with pytest.raises(ValueError, match="levels: expected 2..65536"):
         qfast.quantize_lloyd_max(x, 70000)
 

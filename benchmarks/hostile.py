@@ -1,0 +1,69 @@
+"""What a hostile ``.qfz`` file costs to decode: memory and time per declared pixel, with and without the corrector.
+
+Run from the repository root:
+
+    python benchmarks/hostile.py            # each case in a fresh process (a minute or two)
+
+A flat image is a few kilobytes in every coder, so it stands for a decompression bomb: a valid header declaring a
+large image over a payload that is cheap to make. Each case is encoded here, then decoded in a fresh subprocess that
+reports its peak resident memory (``ru_maxrss``) before and after ``qfast.decode`` and the decode's wall time. The
+growth beyond the output array is the working set; the time per declared pixel is what an attacker buys per byte.
+Run it on an idle machine (it uses all cores).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import qfast
+
+MEASURE = r"""
+import json, resource, sys, time
+import numpy as np
+import qfast
+data = open(sys.argv[1], "rb").read()
+qfast.decode(qfast.encode(np.zeros((64, 64, 3), np.uint8), levels=8))  # warm: thread pool, corrector session
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+t = time.perf_counter()
+out = qfast.decode(data, max_pixels=2**31)
+dt = time.perf_counter() - t
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"growth": after - before, "nbytes": out.nbytes, "seconds": dt}))
+"""
+
+CASES = [
+    ("Brotli (effort 1), lossless", (4096, 4096, 3), dict(max_error=0, effort=1, corrector=None)),
+    ("QAC (effort 2), lossless", (4096, 4096, 3), dict(max_error=0, effort=2, corrector=None)),
+    ("QAC2 (effort 3), lossless", (4096, 4096, 3), dict(max_error=0, effort=3, corrector=None)),
+    ("QAC, RGBA", (4096, 4096, 4), dict(max_error=0, effort=2, corrector=None)),
+    ("QAC, 4:2:0 levels", (4096, 4096, 3), dict(levels=16, subsample=True, effort=2, corrector=None)),
+    ("QAC + corrector, 3072 x 3072", (3072, 3072, 3), dict(levels=16, effort=2)),
+    ("QAC + corrector, 768 x 6144 (wide)", (768, 6144, 3), dict(levels=16, effort=2)),
+]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    print(f"{'case':<36}{'file':>10}{'declared':>12}{'output':>10}{'beyond':>10}{'per px':>9}{'time':>8}{'per px':>10}")
+    for name, (h, w, c), kw in CASES:
+        data = qfast.encode(np.full((h, w, c), 77, np.uint8), **kw)
+        path = tmp / "bomb.qfz"
+        path.write_bytes(data)
+        run = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, check=True)
+        r = json.loads(run.stdout)
+        n = h * w
+        beyond = r["growth"] - r["nbytes"]
+        print(
+            f"{name:<36}{len(data):>9,}B{n / 1e6:>10.1f}MP{r['nbytes'] / 2**20:>8.1f}Mi{beyond / 2**20:>8.1f}Mi"
+            f"{beyond / n:>8.2f}B{r['seconds']:>7.2f}s{r['seconds'] / n * 1e9:>8.0f}ns"
+        )
+
+
+if __name__ == "__main__":
+    main()
