@@ -40,7 +40,8 @@ def as_image(image: Any, arg: str = "image") -> np.ndarray:
         if image.dtype in (np.uint16, np.int32, np.uint32):
             hint = (
                 " (this function works on 8 bits per channel; the scalar quantizers (quantize_uniform, "
-                "uniform_indices, quantize_lloyd_max, quantize_mu_law) take uint16 arrays; else use (x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
+                "uniform_indices, quantize_lloyd_max, quantize_mu_law) take uint16 arrays; else use "
+                "(x >> 8).astype(np.uint8), the high byte, or (x / 257).round().astype(np.uint8), "
                 "the nearest 8-bit value)"
             )
         raise TypeError(f"{arg}: expected dtype uint8, got {image.dtype}{hint}")
