@@ -62,8 +62,13 @@ def connect(address: str, timeout: float = 3.0) -> Any:
 
 
 class DaskEngine:
-    """Runs :mod:`qfast.batch`'s tasks on a ``distributed.Client``'s cluster, at most ``window`` tasks in flight
-    (default: four per worker thread), so the client holds only a window of futures however many files there are.
+    """Runs :mod:`qfast.batch`'s tasks on a ``distributed.Client``'s cluster: several files per Dask task (at most
+    ``files_per_task``, fewer when there are few files per worker), at most ``window`` tasks in flight (default: two
+    per worker thread), so the client holds only a window of futures however many files there are.
+
+    Why several files a task: each Dask task costs the scheduler, the worker and the client messages and bookkeeping
+    (milliseconds of CPU on the same cores as the work, where the cluster is one machine); a file's work is tens of
+    milliseconds, so one file a task spent a third of the CPU on Dask. A worker lost on a task fails its files.
 
     Example:
         >>> from distributed import Client, LocalCluster  # or Client("tcp://scheduler:8786") for a real cluster
@@ -75,33 +80,43 @@ class DaskEngine:
         >>> client.close(); cluster.close()
     """
 
-    def __init__(self, client: Any, window: Optional[int] = None) -> None:
+    def __init__(self, client: Any, window: Optional[int] = None, files_per_task: int = 8) -> None:
         _require()
+        if not isinstance(files_per_task, int) or isinstance(files_per_task, bool) or files_per_task < 1:
+            raise ValueError(f"files_per_task: expected an int >= 1, got {files_per_task!r}")
         self.client = client
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
         self.workers = max(1, threads)
-        self.window = window or 4 * self.workers
+        self.window = window or 2 * self.workers
+        self.files_per_task = files_per_task
         # One compute thread per task, as in the local pool: a worker runs as many tasks at once as it has threads.
         # (Takes effect in workers that have not called qfast yet.)
         client.run(_batch._init_worker, 1)
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
-        """Runs ``fn(item)`` on the cluster for every item; yields ``(item, result)`` as they finish. A task that
-        raises (a worker killed on it, say) yields a failed result rather than stopping the rest."""
+        """Runs ``fn(item)`` on the cluster for every item; yields ``(item, result)`` as their tasks finish. An item
+        whose call raises yields a failed result (:class:`qfast.batch.Lost`), and a task lost with its worker one
+        for each of its items, rather than stopping the rest."""
+        from itertools import islice
+
         from distributed import as_completed
 
+        per_task = self.files_per_task
+        if hasattr(items, "__len__"):
+            # At least four tasks per worker thread where there are enough items, so the ends stay balanced.
+            per_task = max(1, min(per_task, len(items) // (4 * self.workers)))  # type: ignore[arg-type]
         todo = iter(items)
-        keyed: dict[str, Any] = {}
+        keyed: dict[str, list[Any]] = {}
         # Results come back with the completion notices, in batches (no round trip per task); a task that raised
         # comes back as its exception.
         ac = as_completed([], with_results=True, raise_errors=False)
 
         def submit() -> bool:
-            item = next(todo, None)
-            if item is None:
+            chunk = list(islice(todo, per_task))
+            if not chunk:
                 return False
-            f = self.client.submit(fn, item, pure=False)
-            keyed[f.key] = item
+            f = self.client.submit(_run_chunk, fn, chunk, pure=False)
+            keyed[f.key] = chunk
             ac.add(f)
             return True
 
@@ -109,12 +124,15 @@ class DaskEngine:
             if not submit():
                 break
         for f, res in ac:
-            item = keyed.pop(f.key)
-            if f.status != "finished":  # a lost task (its worker killed, say) is one failed file
+            chunk = keyed.pop(f.key)
+            if f.status != "finished":  # a lost task (its worker killed, say): each of its items failed
                 exc = res[1] if isinstance(res, tuple) and len(res) == 3 else res  # (type, value, traceback)
-                res = _batch.Lost(f"{type(exc).__name__}: {exc}")
+                lost = _batch.Lost(f"{type(exc).__name__}: {exc}")
+                results = [lost] * len(chunk)
+            else:
+                results = res
             f.release()
-            yield item, res
+            yield from zip(chunk, results)
             submit()
 
     def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
@@ -131,6 +149,17 @@ class DaskEngine:
                 for i in range(0, len(level), SPLIT_EVERY)
             ]
         return level[0].result()
+
+
+def _run_chunk(fn: Callable[..., Any], chunk: list[Any]) -> list[Any]:
+    """One Dask task: ``fn`` on each item of ``chunk`` in turn, an item whose call raises giving a failed result."""
+    out = []
+    for item in chunk:
+        try:
+            out.append(fn(item))
+        except Exception as e:  # noqa: BLE001 - one item's failure is that item's result
+            out.append(_batch.Lost(f"{type(e).__name__}: {e}"))
+    return out
 
 
 def _merge(*parts: tuple[Any, list[tuple[str, str]]]) -> tuple[Any, list[tuple[str, str]]]:

@@ -86,11 +86,16 @@ def _fails_on_three(x: int) -> int:
     return 2 * x
 
 
-def test_a_lost_task_is_one_failed_item(client):
-    got = dict(qd.DaskEngine(client, window=3).map_unordered(_fails_on_three, range(10)))
+@pytest.mark.parametrize("per_task", [1, 3, 8])
+def test_a_failing_item_is_one_failed_item(client, per_task):
+    # Several items a task: the one that raises fails alone, every other item of its task still comes back.
+    eng = qd.DaskEngine(client, window=3, files_per_task=per_task)
+    got = dict(eng.map_unordered(_fails_on_three, iter(range(40))))
     lost = got.pop(3)
     assert isinstance(lost, batch.Lost) and "task three went wrong" in lost.message
-    assert got == {x: 2 * x for x in range(10) if x != 3}
+    assert got == {x: 2 * x for x in range(40) if x != 3}
+    with pytest.raises(ValueError, match="files_per_task"):
+        qd.DaskEngine(client, files_per_task=0)
 
 
 @pytest.fixture(scope="module")
