@@ -82,6 +82,6 @@ def test_missing_input(tmp_path, capsys):
 
 
 def test_needs_colors_or_sweep(photo, tmp_path, capsys):
-    # one of --colors, --sweep or --palette-from; said in one line
+    # one of --colors, --sweep, --quality or --palette-from; said in one line
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.png")]) == 1
-    assert "give --colors K, --sweep K,K,... or --palette-from IMAGE" in capsys.readouterr().err
+    assert "give --colors K, --sweep K,K,..., --quality MIN-MAX or --palette-from IMAGE" in capsys.readouterr().err
