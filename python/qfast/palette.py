@@ -22,7 +22,8 @@ exactly the RGB palette plus an alpha column of 255. RGBA palettes hold at most 
 old behaviour: RGB palettes, alpha takes no part, and :meth:`ColorQuantization.image` gives the source's alpha back
 untouched.
 
-Quality targets (``quality=(min, max)``) use pngquant's 0-100 scale: see :func:`mse_of_quality`.
+Quality targets (``quality=(min, max)``) use pngquant's 0-100 scale, measured as libimagequant does: see
+:func:`mse_of_quality` and :func:`pngquant_mse`.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def mse_of_quality(quality: float) -> float:
     / 100) * 65536 / 6`` (its internal MSE, a sum over channels of values in 0..1, times 65536 / 6), with 0 for
     q = 100 and infinity for q = 0. For example 80 -> 6.1 (PSNR 40.3 dB), 65 -> 11.3 (37.6 dB).
 
-    qfast measures the error as :attr:`ColorQuantization.mse` (plain RGB, or premultiplied RGBA), not in
-    libimagequant's gamma-weighted space, so the same number is close to, not exactly, pngquant's judgement.
+    The error this is compared with is libimagequant's (:func:`pngquant_mse`), not :attr:`ColorQuantization.mse`,
+    so that a quality means what it means to pngquant.
 
     Example:
         >>> round(qfast.palette.mse_of_quality(80), 2)
@@ -100,8 +101,8 @@ _QUALITY_EPS = 1e-6 * 65536.0 / 6.0
 
 
 def quality_of_mse(mse: float) -> int:
-    """The quality (0..100, pngquant's scale) of a mean squared error: the largest q whose
-    :func:`mse_of_quality` the error does not exceed (0 if none does).
+    """The quality (0..100, pngquant's scale) of an error on :func:`pngquant_mse`'s scale: the largest q whose
+    :func:`mse_of_quality` the error does not exceed (0 if none does), as libimagequant's ``mse_to_quality``.
 
     Example:
         >>> qfast.palette.quality_of_mse(0.0), qfast.palette.quality_of_mse(6.0), qfast.palette.quality_of_mse(1e4)
@@ -112,6 +113,49 @@ def quality_of_mse(mse: float) -> int:
         if m <= mse_of_quality(q) + _QUALITY_EPS:
             return q
     return 0
+
+
+#: libimagequant's internal gamma and the sRGB gamma it assumes, and its channel weights (lib/pal.rs).
+_LIQ_GAMMA = 0.57 / 0.45455
+_LIQ_WEIGHTS = (0.5, 1.0, 0.45)
+_LIQ_WEIGHT_A = 0.625
+
+
+def _liq_pixels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """libimagequant's internal pixels of uint8 rows (H, W, C): premultiplied RGB in its gamma, times its channel
+    weights (H, W, 3), and alpha times its weight (H, W, 1)."""
+    x = x[..., None] if x.ndim == 2 else x
+    c = channels_of(x)
+    colour = x[..., : (3 if c >= 3 else 1)].astype(np.float64) / 255.0
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    a = x[..., -1:].astype(np.float64) / 255.0 if c in (2, 4) else np.ones(x.shape[:2] + (1,))
+    lut = (np.arange(256) / 255.0) ** _LIQ_GAMMA
+    colour = lut[np.round(colour * 255).astype(np.intp)] * np.asarray(_LIQ_WEIGHTS) * a
+    return colour, a * _LIQ_WEIGHT_A
+
+
+def pngquant_mse(source: Any, image: Any) -> float:
+    """The error pngquant's quality measures, on its "standard" scale (per channel, 0..255, as pngquant prints it):
+    libimagequant's colour difference averaged over the pixels, times 65536 / 6 / 0.45 (its
+    ``internal_mse_to_standard_mse``). The difference is taken between premultiplied pixels in libimagequant's
+    internal gamma (sRGB to the power 0.57 / 0.45455), with channel weights 0.5 (red), 1 (green), 0.45 (blue) and
+    0.625 (alpha), as the larger of the error seen on black and on white behind the pixel, summed over the colour
+    channels. Images without alpha count as opaque.
+
+    Example:
+        >>> q = qfast.quantize_colors(img, 64)
+        >>> qfast.palette.quality_of_mse(qfast.palette.pngquant_mse(img, q.image())) == q.quality
+        True
+    """
+    a, b = np.asarray(source), np.asarray(image)
+    total = 0.0
+    for y in range(0, a.shape[0], 256):
+        (ca, aa), (cb, ab) = _liq_pixels(a[y : y + 256]), _liq_pixels(b[y : y + 256])
+        black = ca - cb
+        white = black + (ab - aa)
+        total += float(np.maximum(black * black, white * white).sum())
+    return total / (a.shape[0] * a.shape[1]) * 65536.0 / 6.0 / 0.45
 
 
 def _quality_arg(value: Any) -> Optional[tuple[int, int]]:
@@ -523,8 +567,9 @@ class ColorQuantization:
 
     @property
     def quality(self) -> int:
-        """:attr:`mse` on pngquant's 0-100 scale (:func:`quality_of_mse`)."""
-        return quality_of_mse(self.mse)
+        """The result's quality on pngquant's 0-100 scale: :func:`quality_of_mse` of :func:`pngquant_mse`, the
+        error libimagequant measures (so the numbers agree with pngquant's for the same images)."""
+        return quality_of_mse(pngquant_mse(self.source, self.image()))
 
     def to_pil(self, format: str = "png") -> Any:
         """A Pillow "P" (palette) image of the indices and palette, ready to save.
@@ -587,7 +632,8 @@ def quantize_colors(
         alpha: for images with alpha: ``"palette"`` (the default; an RGBA palette, alpha in the clustering and the
             mapping, :meth:`ColorQuantization.image` all from the palette) or ``"keep"`` (an RGB palette of the
             colours alone; the source's alpha comes back untouched).
-        quality: ``(min, max)``, ints 0..100 on pngquant's scale (:func:`mse_of_quality`): the fewest colours
+        quality: ``(min, max)``, ints 0..100 on pngquant's scale (:attr:`ColorQuantization.quality`, measured as
+            libimagequant measures it: :func:`pngquant_mse`, :func:`mse_of_quality`): the fewest colours
             (up to ``k``) whose result reaches ``max``, found by bisection on k (it assumes the quality rises with
             k, as it does in practice; the result always reaches ``max`` when the largest palette does). When the
             largest palette reaches ``min`` but not ``max`` it is the result; below ``min``, :class:`QualityError`.
@@ -653,8 +699,7 @@ def _fewest_colors(run: Any, cap: int, target: tuple[int, int]) -> ColorQuantiza
     reached = best.quality
     if reached < lo_q:
         raise QualityError(
-            f"quality: {len(best.palette)} colours reach quality {reached} (MSE {best.mse:.2f}), below the minimum "
-            f"{lo_q} (MSE {mse_of_quality(lo_q):.2f})",
+            f"quality: {len(best.palette)} colours reach quality {reached}, below the minimum {lo_q}",
             reached,
             lo_q,
             len(best.palette),

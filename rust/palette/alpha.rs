@@ -750,8 +750,8 @@ fn spacing(points: &[Point]) -> f64 {
     total / points.len() as f64
 }
 
-/// Ordered dithering: a Bayer threshold, scaled by the palette's spacing, added to the colour coordinates (times
-/// alpha, as they are premultiplied) and to alpha where it is strictly between 0 and 255; then the exact nearest.
+/// Ordered dithering: a Bayer threshold, scaled by the palette's spacing (in point units, so already premultiplied),
+/// added to the colour coordinates and to alpha where it is strictly between 0 and 255; then the exact nearest.
 fn ordered(data: &[u8], ch: usize, width: usize, nearest: &Nearest, n: usize) -> Result<Vec<u8>> {
     let space = nearest.space;
     let m = bayer(n);
@@ -764,9 +764,8 @@ fn ordered(data: &[u8], ch: usize, width: usize, nearest: &Nearest, n: usize) ->
             let mut q = point(c, space);
             if c[3] > 0 {
                 let off = offs.get((y % n) * n + x % n).copied().unwrap_or(0.0);
-                let a = c[3] as f64 / 255.0;
                 for v in q.iter_mut().take(3) {
-                    *v += off * a;
+                    *v += off;
                 }
                 if c[3] < 255 {
                     q[3] += off;
