@@ -188,7 +188,8 @@ pub fn palette(images: &[(&[u8], usize)], params: &Params) -> Result<Vec<Rgba>> 
     let mut pal: Vec<Rgba> = if colours.len() <= kk {
         colours.iter().map(|(c, _)| *c).collect()
     } else {
-        let (points, weights) = if colours.len() > CELLS_AFTER { cells(&colours, space)? } else { exact(&colours, space)? };
+        let (points, weights) =
+            if colours.len() > CELLS_AFTER { cells(&colours, space)? } else { exact(&colours, space)? };
         let (mut centers, labels) = median_cut(&points, &weights, kk)?;
         if !params.median_cut_only {
             centers = lloyd(&points, &weights, centers, &labels, params.max_iter, params.tol * 255.0)?;
@@ -320,7 +321,8 @@ fn median_cut(points: &[Point], weights: &[f64], k: usize) -> Result<(Vec<Point>
             pre.push((last.0 + w, sx, q));
         }
         let total = pre[pre.len() - 1];
-        let sse = |w: f64, sx: &[f64; 4], q: f64| if w > 0.0 { q - sx.iter().map(|v| v * v).sum::<f64>() / w } else { 0.0 };
+        let sse =
+            |w: f64, sx: &[f64; 4], q: f64| if w > 0.0 { q - sx.iter().map(|v| v * v).sum::<f64>() / w } else { 0.0 };
         let mut best = (f64::INFINITY, 1usize);
         for cut in 1..idx.len() {
             // Only cut between different values along the axis.
@@ -391,7 +393,8 @@ fn lloyd(
     for _ in 0..max_iter {
         let half: Vec<f64> = (0..k)
             .map(|a| {
-                let m = (0..k).filter(|&j| j != a).map(|j| dist2(&centers[a], &centers[j])).fold(f64::INFINITY, f64::min);
+                let m =
+                    (0..k).filter(|&j| j != a).map(|j| dist2(&centers[a], &centers[j])).fold(f64::INFINITY, f64::min);
                 0.25 * m // (half the distance)^2
             })
             .collect();
@@ -490,13 +493,15 @@ fn refine(colours: &[(Rgba, u64)], pal: &[Rgba], space: ColorSpace, grey: bool) 
     Ok(pal
         .iter()
         .zip(&sums)
-        .map(|(&c, s)| {
-            if s[0] == 0.0 {
-                c
-            } else {
-                color_of([s[1] / s[0], s[2] / s[0], s[3] / s[0], s[4] / s[0]], space, grey)
-            }
-        })
+        .map(
+            |(&c, s)| {
+                if s[0] == 0.0 {
+                    c
+                } else {
+                    color_of([s[1] / s[0], s[2] / s[0], s[3] / s[0], s[4] / s[0]], space, grey)
+                }
+            },
+        )
         .collect())
 }
 

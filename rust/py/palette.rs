@@ -320,6 +320,7 @@ fn py_remap_alpha<'py>(
 
 /// RGBA palette and indices of one image with alpha, in one call.
 #[pyfunction(name = "quantize_colors_alpha")]
+#[allow(clippy::too_many_arguments)]
 fn py_quantize_colors_alpha<'py>(
     py: Python<'py>,
     image: PyReadonlyArrayDyn<'py, u8>,
