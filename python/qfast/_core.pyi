@@ -81,9 +81,9 @@ def quantize_colors(
 
 # RGBA palettes (rust/palette/alpha.rs): premultiplied space, (n, 4) palettes.
 def kmeans_palette_alpha(
-    images: list[_U8], k: int, color_space: str, method: str, max_iter: int, tol: float
+    images: list[_U8], k: int, seed: int, color_space: str, method: str, max_iter: int, tol: float
 ) -> _U8: ...
 def remap_alpha(image: _U8, palette: _U8, color_space: str, dither: str) -> _U8: ...
 def quantize_colors_alpha(
-    image: _U8, k: int, color_space: str, method: str, max_iter: int, tol: float, dither: str
+    image: _U8, k: int, seed: int, color_space: str, method: str, max_iter: int, tol: float, dither: str
 ) -> tuple[_U8, _U8]: ...

@@ -179,14 +179,6 @@ def _opaque(pal: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.column_stack([pal, np.full(len(pal), 255, np.uint8)]))
 
 
-def _check_alpha_method(method: str) -> None:
-    if method == "kmeans++":
-        raise ValueError(
-            "method: 'kmeans++' is not available for RGBA palettes; use 'kmeans' or 'median-cut', or alpha='keep' "
-            "(colour-only palettes)"
-        )
-
-
 def _posterize_table(bits: int) -> np.ndarray:
     """For each byte, the nearest value of pngquant's posterized set (``(c & ~m) | (c >> (8 - bits))``, m the low
     ``bits`` bits: the top bits repeated in the low ones, so 0 and 255 stay), ties to the lower."""
@@ -418,7 +410,7 @@ def kmeans_palette(
             follow), which on Kodak stays within 0.05 dB of running to convergence.
         tol: stop early once no colour moves by more than this (in 0..255 units), >= 0.
         alpha: for images with alpha (LA, RGBA): ``"palette"`` (the default) gives an RGBA palette (n, 4) in which
-            alpha takes part (see the module's notes; ``"kmeans++"`` is not available there), ``"keep"`` an RGB
+            alpha takes part (see the module's notes), ``"keep"`` an RGB
             palette of the colours alone (alpha ignored). No effect on images without alpha.
 
     Returns:
@@ -428,8 +420,7 @@ def kmeans_palette(
     Raises:
         TypeError: a non-uint8 image (floats included), a non-int k, seed or max_iter.
         ValueError: k outside 1..256, an empty list or histogram, images of different channel counts, a wrongly
-            shaped image, an unknown method, colour space or alpha, a negative tol, ``"kmeans++"`` for an RGBA
-            palette.
+            shaped image, an unknown method, colour space or alpha, a negative tol.
 
     Example:
         >>> img = qfast.samples.load("parrots")
@@ -450,8 +441,7 @@ def kmeans_palette(
     imgs = as_images(images)
     if a == "palette" and has_alpha(channels_of(imgs[0])):
         if any(_translucent(im) for im in imgs):
-            _check_alpha_method(m)
-            return _core.kmeans_palette_alpha(imgs, kk, cs, m, it, _tol(tol))
+            return _core.kmeans_palette_alpha(imgs, kk, sd, cs, m, it, _tol(tol))
         return _opaque(_core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol)))
     return _core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol))
 
@@ -578,7 +568,8 @@ class ColorQuantization:
             format: ``"png"`` (the default): an RGBA palette is stored whole (Pillow writes it as PNG's ``tRNS``
                 chunk). ``"gif"``: GIF has one transparent index and no partial transparency, so every entry with
                 alpha below 128 becomes that one index (the first such entry; ``info["transparency"]``) and every
-                other entry is opaque. RGB palettes are the same either way (no transparency).
+                other entry is opaque. RGB palettes, and RGBA ones whose alpha is all 255, are the same either way
+                (no transparency).
         """
         from PIL import Image
 
@@ -587,6 +578,8 @@ class ColorQuantization:
         pal = self.palette.astype(np.uint8)
         idx = self.indices
         transparent = None
+        if pal.shape[1] == 4 and (pal[:, 3] == 255).all():
+            pal = np.ascontiguousarray(pal[:, :3])  # opaque: no tRNS chunk, no transparent index
         if pal.shape[1] == 4 and fmt == "gif":
             clear = pal[:, 3] < 128
             rgb = np.ascontiguousarray(pal[:, :3])
@@ -624,8 +617,7 @@ def quantize_colors(
         image: uint8 array (H, W) or (H, W, C) with C in 1..4, or a PIL image.
         k: palette size, 1..256. With ``quality``, the most colours to try (default 256).
         dither: ``"none"``, ``"floyd-steinberg"``, ``"atkinson"``, ``"bayer4"`` or ``"bayer8"``.
-        method: ``"kmeans"`` (best), ``"median-cut"`` (fastest) or ``"kmeans++"`` (seeded by ``seed``; RGB
-            palettes only).
+        method: ``"kmeans"`` (best), ``"median-cut"`` (fastest) or ``"kmeans++"`` (seeded by ``seed``).
         seed: seed of the ``"kmeans++"`` sampling.
         color_space: ``"rgb"`` or ``"oklab"``, for both the palette and the remap.
         max_iter, tol: as for :func:`kmeans_palette`.
@@ -671,13 +663,11 @@ def quantize_colors(
     bits = as_int(posterize, "posterize", 0, 4)
     t = _tol(tol)
     translucent = a == "palette" and _translucent(img)
-    if translucent:
-        _check_alpha_method(m)
 
     def run(n: int) -> ColorQuantization:
         it = _max_iter(max_iter, n)
         if translucent:
-            pal, idx = _core.quantize_colors_alpha(img, n, cs, m, it, t, d)
+            pal, idx = _core.quantize_colors_alpha(img, n, sd, cs, m, it, t, d)
         else:
             pal, idx = _core.quantize_colors(img, n, sd, cs, m, it, t, d)
             if a == "palette" and has_alpha(channels_of(img)):

@@ -141,6 +141,15 @@ pub fn distinct_colors(images: &[(&[u8], usize)]) -> Result<Vec<(Rgba, u64)>> {
     Ok(out)
 }
 
+/// How the clustering starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    /// Variance-minimising median cut (deterministic).
+    MedianCut,
+    /// k-means++ from a seed: each next centre drawn with probability proportional to weight times squared distance.
+    KmeansPlusPlus,
+}
+
 /// Options of `palette`.
 #[derive(Debug, Clone, Copy)]
 pub struct Params {
@@ -148,7 +157,11 @@ pub struct Params {
     pub k: usize,
     /// Where colour distances are measured.
     pub space: ColorSpace,
-    /// The median cut alone (no Lloyd iterations).
+    /// The seeding.
+    pub seeding: Seeding,
+    /// Seed of the k-means++ sampling.
+    pub seed: u64,
+    /// The seeding alone (no Lloyd iterations).
     pub median_cut_only: bool,
     /// At most this many Lloyd iterations.
     pub max_iter: u32,
@@ -190,7 +203,10 @@ pub fn palette(images: &[(&[u8], usize)], params: &Params) -> Result<Vec<Rgba>> 
     } else {
         let (points, weights) =
             if colours.len() > CELLS_AFTER { cells(&colours, space)? } else { exact(&colours, space)? };
-        let (mut centers, labels) = median_cut(&points, &weights, kk)?;
+        let (mut centers, labels) = match params.seeding {
+            Seeding::MedianCut => median_cut(&points, &weights, kk)?,
+            Seeding::KmeansPlusPlus => kmeans_plus_plus(&points, &weights, kk, params.seed)?,
+        };
         if !params.median_cut_only {
             centers = lloyd(&points, &weights, centers, &labels, params.max_iter, params.tol * 255.0)?;
         }
@@ -356,6 +372,75 @@ fn median_cut(points: &[Point], weights: &[f64], k: usize) -> Result<(Vec<Point>
                 *l = b as u16;
             }
         }
+    }
+    Ok((centers, labels))
+}
+
+/// SplitMix64, for the k-means++ draws (the same numbers on every platform).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// The first index where the running sum of `w` exceeds `target` (the last positive one if rounding runs past).
+fn draw(w: &[f64], target: f64) -> usize {
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, &x) in w.iter().enumerate() {
+        if x > 0.0 {
+            last = i;
+            acc += x;
+            if acc > target {
+                return i;
+            }
+        }
+    }
+    last
+}
+
+/// Weighted k-means++ seeding in 4-D from `seed`. Returns the centres (fewer than `k` only when every point is
+/// covered) and each point's nearest centre.
+fn kmeans_plus_plus(points: &[Point], weights: &[f64], k: usize, seed: u64) -> Result<(Vec<Point>, Vec<u16>)> {
+    let n = points.len();
+    let mut labels = zeroed::<u16>(n)?;
+    let mut centers: Vec<Point> = with_capacity(k)?;
+    if n == 0 || k == 0 {
+        return Ok((centers, labels));
+    }
+    let mut rng = SplitMix(seed ^ 0x5146_4153_545F_4150);
+    let total: f64 = weights.iter().sum();
+    centers.push(points[draw(weights, rng.next_f64() * total)]);
+    let mut d2: Vec<f64> = collect(points.iter().map(|p| dist2(p, &centers[0])))?;
+    let mut wd: Vec<f64> = collect(d2.iter().zip(weights).map(|(d, w)| d * w))?;
+    while centers.len() < k {
+        let pot: f64 = wd.iter().sum();
+        if pot <= 0.0 {
+            break;
+        }
+        let c = points[draw(&wd, rng.next_f64() * pot)];
+        let ci = centers.len() as u16;
+        centers.push(c);
+        d2.par_chunks_mut(CHUNK)
+            .zip(wd.par_chunks_mut(CHUNK))
+            .zip(points.par_chunks(CHUNK).zip(weights.par_chunks(CHUNK)))
+            .zip(labels.par_chunks_mut(CHUNK))
+            .for_each(|(((d, wdc), (p, w)), lab)| {
+                for i in 0..p.len() {
+                    let nd = dist2(&p[i], &c);
+                    if nd < d[i] {
+                        d[i] = nd;
+                        lab[i] = ci;
+                    }
+                    wdc[i] = w[i] * d[i];
+                }
+            });
     }
     Ok((centers, labels))
 }
@@ -811,7 +896,15 @@ mod tests {
     }
 
     fn params(k: usize) -> Params {
-        Params { k, space: ColorSpace::Rgb, median_cut_only: false, max_iter: 10, tol: 0.0 }
+        Params {
+            k,
+            space: ColorSpace::Rgb,
+            seeding: Seeding::MedianCut,
+            seed: 0,
+            median_cut_only: false,
+            max_iter: 10,
+            tol: 0.0,
+        }
     }
 
     #[test]
@@ -873,6 +966,10 @@ mod tests {
         let a = one.install(|| palette(&[(&data, 4)], &params(64))).unwrap();
         let b = three.install(|| palette(&[(&data, 4)], &params(64))).unwrap();
         assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        let pp = Params { seeding: Seeding::KmeansPlusPlus, seed: 7, ..params(64) };
+        let a = one.install(|| palette(&[(&data, 4)], &pp)).unwrap();
+        assert_eq!(a, three.install(|| palette(&[(&data, 4)], &pp)).unwrap());
         assert_eq!(a.len(), 64);
     }
 }

@@ -266,33 +266,36 @@ fn to_rgba_palette<'py>(py: Python<'py>, rows: Vec<alpha::Rgba>) -> PyResult<Bou
     Ok(arr.into_pyarray(py))
 }
 
-fn alpha_params(k: usize, color_space: &str, method: &str, max_iter: u32, tol: f64) -> PyResult<alpha::Params> {
-    let median_cut_only = match method {
-        "kmeans" => false,
-        "median-cut" => true,
-        _ => {
-            return Err(Error::value(
-                "method",
-                format!("expected 'kmeans' or 'median-cut' for an RGBA palette, got {method:?}"),
-            )
-            .into())
-        }
+fn alpha_params(
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<alpha::Params> {
+    let (seeding, median_cut_only) = match Method::parse(method)? {
+        Method::Kmeans => (alpha::Seeding::MedianCut, false),
+        Method::MedianCut => (alpha::Seeding::MedianCut, true),
+        Method::KmeansPlusPlus => (alpha::Seeding::KmeansPlusPlus, false),
     };
-    Ok(alpha::Params { k, space: ColorSpace::parse(color_space)?, median_cut_only, max_iter, tol })
+    Ok(alpha::Params { k, space: ColorSpace::parse(color_space)?, seeding, seed, median_cut_only, max_iter, tol })
 }
 
 /// An RGBA palette of at most `k` colours for a list of images with alpha (one palette for all).
 #[pyfunction(name = "kmeans_palette_alpha")]
+#[allow(clippy::too_many_arguments)]
 fn py_kmeans_palette_alpha<'py>(
     py: Python<'py>,
     images: Vec<PyReadonlyArrayDyn<'py, u8>>,
     k: usize,
+    seed: u64,
     color_space: &str,
     method: &str,
     max_iter: u32,
     tol: f64,
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
-    let params = alpha_params(k, color_space, method, max_iter, tol)?;
+    let params = alpha_params(k, seed, color_space, method, max_iter, tol)?;
     let imgs = images.iter().map(|a| image(a, "images")).collect::<PyResult<Vec<_>>>()?;
     let refs: Vec<(&[u8], usize)> = imgs.iter().map(|im| (im.data, im.channels)).collect();
     let rows = detach(py, || alpha::palette(&refs, &params))?;
@@ -325,13 +328,14 @@ fn py_quantize_colors_alpha<'py>(
     py: Python<'py>,
     image: PyReadonlyArrayDyn<'py, u8>,
     k: usize,
+    seed: u64,
     color_space: &str,
     method: &str,
     max_iter: u32,
     tol: f64,
     dither: &str,
 ) -> PyResult<Quantized<'py>> {
-    let params = alpha_params(k, color_space, method, max_iter, tol)?;
+    let params = alpha_params(k, seed, color_space, method, max_iter, tol)?;
     let d = alpha::Dither::parse(dither)?;
     let img = self::image(&image, "image")?;
     let (h, w) = (img.shape[0], img.shape[1]);

@@ -315,14 +315,27 @@ def test_rgba_palettes_hold_at_most_256_colours(rgba):
         qfast.remap(rgba, np.zeros((300, 4), np.uint8))
 
 
-def test_bad_alpha_and_method(rgba):
+def test_methods_with_alpha(rgba):
+    a = qfast.quantize_colors(rgba, 16, method="kmeans++", seed=3)
+    assert a.palette.shape == (16, 4) and a.palette[0].tolist() == [0, 0, 0, 0]
+    np.testing.assert_array_equal(a.palette, qfast.kmeans_palette(rgba, 16, method="kmeans++", seed=3))
+    np.testing.assert_array_equal(a.indices.ravel(), nearest_reference(rgba, a.palette))
+    assert a.mse <= 1.1 * kmeans_reference(rgba, 16)
+    mc = qfast.quantize_colors(rgba, 16, method="median-cut")
+    assert mc.palette.shape == (16, 4) and mc.mse >= qfast.quantize_colors(rgba, 16).mse
+
+
+def test_opaque_rgba_writes_no_trns(photo):
+    rgba = np.dstack([photo[::8, ::8], np.full(photo[::8, ::8].shape[:2], 255, np.uint8)])
+    buf = io.BytesIO()
+    qfast.quantize_colors(rgba, 8).to_pil().save(buf, format="PNG")
+    assert b"tRNS" not in buf.getvalue()
+
+
+def test_bad_alpha_and_format(rgba):
     with pytest.raises(ValueError, match="alpha: expected one of 'palette', 'keep'"):
         qfast.quantize_colors(rgba, 4, alpha="straight")
-    with pytest.raises(ValueError, match="method: 'kmeans\\+\\+' is not available for RGBA palettes"):
-        qfast.quantize_colors(rgba, 4, method="kmeans++")
-    with pytest.raises(ValueError, match="method: 'kmeans\\+\\+' is not available for RGBA palettes"):
-        qfast.kmeans_palette(rgba, 4, method="kmeans++")
-    assert qfast.quantize_colors(rgba, 4, method="kmeans++", alpha="keep").palette.shape == (4, 3)
-    assert qfast.quantize_colors(rgba, 4, method="median-cut").palette.shape == (4, 4)
+    with pytest.raises(ValueError, match="alpha: expected one of 'palette', 'keep'"):
+        qfast.kmeans_palette(rgba, 4, alpha=None)
     with pytest.raises(ValueError, match="format: expected one of 'png', 'gif'"):
         qfast.quantize_colors(rgba, 4).to_pil("webp")
