@@ -17,10 +17,15 @@ Alpha (``alpha="palette"``, the default) is a channel of its own: an image with 
 does: invisible pixels cost nothing and all share one entry, ``(0, 0, 0, 0)`` (index 0, reserved whenever a pixel
 has alpha 0 and k >= 2), and alpha itself counts like a colour channel. With ``color_space="oklab"`` the colour is
 Oklab (times 255, so 0..255 like the bytes) premultiplied the same way, plus alpha on the same 0..255 scale. Grey with
-alpha (LA) gets grey RGBA entries (r = g = b). An image whose alpha is 255 everywhere takes the RGB path and gets
-exactly the RGB palette plus an alpha column of 255. RGBA palettes hold at most 256 colours. ``alpha="keep"`` is the
-old behaviour: RGB palettes, alpha takes no part, and :meth:`ColorQuantization.image` gives the source's alpha back
-untouched.
+alpha (LA) gets grey RGBA entries (r = g = b). The search: the distinct RGBA colours and their counts (cells of 5
+bits per channel above 32768 colours), median cut (or k-means++) and weighted Lloyd iterations in 4-D, then an exact
+Lloyd step on the distinct colours; entries are sorted by alpha (the transparent one first, so PNG's ``tRNS`` chunk
+stays short). Mapping is exact (ties to the lowest index); error diffusion works in the same 4-D space, and a fully
+transparent pixel takes the transparent entry and neither takes nor passes on error; ordered dithering offsets the
+colour, and alpha where it is strictly between 0 and 255. An image whose alpha is 255 everywhere takes the RGB path
+and gets exactly the RGB palette plus an alpha column of 255. RGBA palettes hold at most 256 colours.
+``alpha="keep"`` is the old behaviour: RGB palettes, alpha takes no part, and :meth:`ColorQuantization.image` gives
+the source's alpha back untouched.
 
 Quality targets (``quality=(min, max)``) use pngquant's 0-100 scale, measured as libimagequant does: see
 :func:`mse_of_quality` and :func:`pngquant_mse`.

@@ -207,3 +207,17 @@ def test_posterize(photo, tmp_path, capsys):
     assert used and all(v % 17 == 0 for c in used for v in c)
     assert main(["palette", str(photo), "-o", str(tmp_path / "o2.png"), "--colors", "8", "--posterize", "6"]) == 1
     assert "--posterize: expected 0..4, got 6" in capsys.readouterr().err
+
+
+def test_palette_from_an_indexed_png_with_trns_keeps_its_alpha(rgba_photo, tmp_path):
+    indexed = tmp_path / "indexed.png"
+    assert main(["palette", str(rgba_photo), "-o", str(indexed), "--colors", "12"]) == 0
+    out = tmp_path / "out.png"
+    assert main(["palette", str(rgba_photo), "-o", str(out), "--palette-from", str(indexed)]) == 0
+    src = np.asarray(Image.open(rgba_photo))
+    pal = qfast.quantize_colors(src, 12).palette
+    with Image.open(out) as im:
+        back = np.asarray(im.convert("RGBA"))
+        assert isinstance(im.info.get("transparency"), bytes)
+    d = qfast.remap(src, pal)
+    np.testing.assert_array_equal(back, pal[d])
