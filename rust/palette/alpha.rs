@@ -9,7 +9,7 @@
 //!
 //! The palette: every alpha-0 pixel becomes `(0, 0, 0, 0)`, which gets an entry of its own (index 0) whenever there
 //! is one and `k >= 2`; the other `k - 1` entries come from a weighted histogram of the distinct colours (coarsened
-//! to cells of 5 bits per channel when there are many), a variance-minimising median cut in 4-D (or k-means++ from a
+//! to cells of 6 bits per channel when there are many), a variance-minimising median cut in 4-D (or k-means++ from a
 //! seed), weighted Lloyd
 //! iterations, and a final exact Lloyd step on the distinct colours. Entries are sorted by alpha (the transparent
 //! ones first, so a PNG's `tRNS` chunk stays short). Mapping is exact; error diffusion works in the same 4-D space
@@ -28,8 +28,10 @@ pub type Rgba = [u8; 4];
 /// A point of the premultiplied space.
 pub type Point = [f64; 4];
 
-/// Above this many distinct colours the Lloyd iterations run on cells of 5 bits per channel.
+/// Above this many distinct colours the Lloyd iterations run on cells (`CELL_BITS` per channel).
 const CELLS_AFTER: usize = 1 << 15;
+/// Exact Lloyd steps on the distinct colours after the iterations on cells or colours.
+const REFINE_ROUNDS: usize = 2;
 /// Points per parallel work item (fixed, so sums do not depend on thread count).
 const CHUNK: usize = 4096;
 /// Pixels per parallel work item of a remap.
@@ -102,20 +104,38 @@ pub fn check_palette(palette: &[Rgba]) -> Result<()> {
     Ok(())
 }
 
-/// The sort key of a colour: the 5-bit cell in the high 20 bits, the low 3 bits of each channel below, so that a
-/// sorted list of keys is sorted by cell too.
+/// Bits per channel of the cells the Lloyd iterations run on when there are many colours.
+const CELL_BITS: u32 = 6;
+/// The bits of each channel below its cell's.
+const LOW_BITS: u32 = 8 - CELL_BITS;
+
+/// The sort key of a colour: the cell (`CELL_BITS` of each channel) in the high bits, the low bits of each channel
+/// below, so that a sorted list of keys is sorted by cell too.
 #[inline]
 fn key_of(c: Rgba) -> u32 {
-    let hi = ((c[0] as u32 >> 3) << 15) | ((c[1] as u32 >> 3) << 10) | ((c[2] as u32 >> 3) << 5) | (c[3] as u32 >> 3);
-    let lo = ((c[0] as u32 & 7) << 9) | ((c[1] as u32 & 7) << 6) | ((c[2] as u32 & 7) << 3) | (c[3] as u32 & 7);
-    (hi << 12) | lo
+    let (mut hi, mut lo) = (0u32, 0u32);
+    for v in c {
+        hi = (hi << CELL_BITS) | (v as u32 >> LOW_BITS);
+        lo = (lo << LOW_BITS) | (v as u32 & ((1 << LOW_BITS) - 1));
+    }
+    (hi << (4 * LOW_BITS)) | lo
+}
+
+/// The cell of a key.
+#[inline]
+fn cell_of_key(k: u32) -> u32 {
+    k >> (4 * LOW_BITS)
 }
 
 #[inline]
 fn color_of_key(k: u32) -> Rgba {
-    let (hi, lo) = (k >> 12, k & 0xfff);
-    let ch = |h: u32, l: u32| (((h & 31) << 3) | (l & 7)) as u8;
-    [ch(hi >> 15, lo >> 9), ch(hi >> 10, lo >> 6), ch(hi >> 5, lo >> 3), ch(hi, lo)]
+    let (hi, lo) = (cell_of_key(k), k & ((1 << (4 * LOW_BITS)) - 1));
+    let ch = |i: u32| {
+        let h = (hi >> ((3 - i) * CELL_BITS)) & ((1 << CELL_BITS) - 1);
+        let l = (lo >> ((3 - i) * LOW_BITS)) & ((1 << LOW_BITS) - 1);
+        ((h << LOW_BITS) | l) as u8
+    };
+    [ch(0), ch(1), ch(2), ch(3)]
 }
 
 /// The distinct colours of a set of images (`(data, channels)`), sorted by key, with their pixel counts.
@@ -213,7 +233,9 @@ pub fn palette(images: &[(&[u8], usize)], params: &Params) -> Result<Vec<Rgba>> 
         }
         let mut pal: Vec<Rgba> = centers.iter().map(|&p| color_of(p, space, grey)).collect();
         if !params.median_cut_only && params.max_iter > 0 {
-            pal = refine(&colours, &pal, space, grey)?;
+            for _ in 0..REFINE_ROUNDS {
+                pal = refine(&colours, &pal, space, grey)?;
+            }
         }
         pal
     };
@@ -235,14 +257,14 @@ fn exact(colours: &[(Rgba, u64)], space: ColorSpace) -> Result<(Vec<Point>, Vec<
     Ok((points, weights))
 }
 
-/// The mean point and count of each 5-bit cell (the colours are sorted by key, so a cell is a run).
+/// The mean point and count of each cell (the colours are sorted by key, so a cell is a run).
 fn cells(colours: &[(Rgba, u64)], space: ColorSpace) -> Result<(Vec<Point>, Vec<f64>)> {
     let (mut points, mut weights): (Vec<Point>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut i = 0;
     while i < colours.len() {
-        let cell = key_of(colours[i].0) >> 12;
+        let cell = cell_of_key(key_of(colours[i].0));
         let (mut s, mut n) = ([0.0f64; 4], 0.0f64);
-        while i < colours.len() && key_of(colours[i].0) >> 12 == cell {
+        while i < colours.len() && cell_of_key(key_of(colours[i].0)) == cell {
             let (c, w) = colours[i];
             let p = point(c, space);
             for t in 0..4 {
