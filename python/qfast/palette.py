@@ -18,8 +18,8 @@ does: invisible pixels cost nothing and all share one entry, ``(0, 0, 0, 0)`` (i
 has alpha 0 and k >= 2), and alpha itself counts like a colour channel. With ``color_space="oklab"`` the colour is
 Oklab (times 255, so 0..255 like the bytes) premultiplied the same way, plus alpha on the same 0..255 scale. Grey with
 alpha (LA) gets grey RGBA entries (r = g = b). The search: the distinct RGBA colours and their counts (cells of 6
-bits per channel above 32768 colours), median cut (or k-means++) and weighted Lloyd iterations in 4-D, then an exact
-Lloyd step on the distinct colours; entries are sorted by alpha (the transparent one first, so PNG's ``tRNS`` chunk
+bits per channel above 32768 colours), median cut (or k-means++) and weighted Lloyd iterations in 4-D, then two exact
+Lloyd steps on the distinct colours; entries are sorted by alpha (the transparent one first, so PNG's ``tRNS`` chunk
 stays short). Mapping is exact (ties to the lowest index); error diffusion works in the same 4-D space, and a fully
 transparent pixel takes the transparent entry and neither takes nor passes on error; ordered dithering offsets the
 colour, and alpha where it is strictly between 0 and 255. An image whose alpha is 255 everywhere takes the RGB path

@@ -10,9 +10,8 @@
 //! The palette: every alpha-0 pixel becomes `(0, 0, 0, 0)`, which gets an entry of its own (index 0) whenever there
 //! is one and `k >= 2`; the other `k - 1` entries come from a weighted histogram of the distinct colours (coarsened
 //! to cells of 6 bits per channel when there are many), a variance-minimising median cut in 4-D (or k-means++ from a
-//! seed), weighted Lloyd
-//! iterations, and a final exact Lloyd step on the distinct colours. Entries are sorted by alpha (the transparent
-//! ones first, so a PNG's `tRNS` chunk stays short). Mapping is exact; error diffusion works in the same 4-D space
+//! seed), weighted Lloyd iterations, and two exact Lloyd steps on the distinct colours. Entries are sorted by alpha
+//! (the transparent one first, so a PNG's `tRNS` chunk stays short). Mapping is exact; error diffusion works in the same 4-D space
 //! and leaves fully transparent pixels out (they neither take nor pass on error).
 //!
 //! Determinism: sums run over a fixed chunking and are reduced in chunk order; sorting breaks ties by index.
