@@ -7,6 +7,9 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import qfast
@@ -92,6 +95,26 @@ def test_remap_is_the_premultiplied_argmin(seed):
     pal[10:20, 3] = rng.choice([1, 128, 255], size=10)
     idx = qfast.remap(img, pal)
     np.testing.assert_array_equal(idx.ravel(), nearest_reference(img, pal))
+
+
+# Few distinct values per channel, so that ties between entries are common.
+_levels = st.sampled_from([0, 1, 2, 64, 128, 254, 255])
+
+
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 6), st.integers(1, 6), st.just(4)), elements=_levels),
+    arrays(np.uint8, st.tuples(st.integers(1, 12), st.just(4)), elements=_levels),
+    st.sampled_from(["none", "floyd-steinberg", "bayer4"]),
+)
+def test_remap_is_exact_on_any_small_input(img, pal, dither):
+    idx = qfast.remap(img, pal, dither=dither)
+    assert idx.shape == img.shape[:2] and idx.max() < len(pal)
+    clear = np.flatnonzero(pal[:, 3] == 0)
+    if dither == "none":
+        np.testing.assert_array_equal(idx.ravel(), nearest_reference(img, pal))
+    elif len(clear):
+        # Dithered or not, an invisible pixel takes the first invisible entry.
+        assert (idx[img[..., 3] == 0] == clear[0]).all()
 
 
 def test_opaque_image_on_an_rgba_palette_counts_as_alpha_255(photo):
