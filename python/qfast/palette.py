@@ -23,9 +23,10 @@ Lloyd steps on the distinct colours; entries are sorted by alpha (the transparen
 stays short). Mapping is exact (ties to the lowest index); error diffusion works in the same 4-D space, and a fully
 transparent pixel takes the transparent entry and neither takes nor passes on error; ordered dithering offsets the
 colour, and alpha where it is strictly between 0 and 255. An image whose alpha is 255 everywhere takes the RGB path
-and gets exactly the RGB palette plus an alpha column of 255. RGBA palettes hold at most 256 colours.
-``alpha="keep"`` is the old behaviour: RGB palettes, alpha takes no part, and :meth:`ColorQuantization.image` gives
-the source's alpha back untouched.
+and gets exactly the RGB palette plus an alpha column of 255; one with on/off transparency (alpha 0 and 255 only)
+gets the transparent entry and the RGB pipeline's palette of its opaque pixels (k - 1 colours), mapped as above.
+RGBA palettes hold at most 256 colours. ``alpha="keep"`` is the old behaviour: RGB palettes, alpha takes no part,
+and :meth:`ColorQuantization.image` gives the source's alpha back untouched.
 
 Quality targets (``quality=(min, max)``) use pngquant's 0-100 scale, measured as libimagequant does: see
 :func:`mse_of_quality` and :func:`pngquant_mse`.
@@ -177,6 +178,23 @@ def _quality_arg(value: Any) -> Optional[tuple[int, int]]:
 def _translucent(img: np.ndarray) -> bool:
     """Whether an image has an alpha channel with some value other than 255."""
     return has_alpha(channels_of(img)) and bool((img[..., -1] != 255).any())
+
+
+def _on_off_palette(imgs: list[np.ndarray], k: int, *args: Any) -> Optional[np.ndarray]:
+    """For images whose alpha is only 0 and 255 (some 0): the transparent entry and the RGB palette of the opaque
+    pixels (``k - 1`` colours, the RGB pipeline, ``args`` as for ``_core.kmeans_palette``); None otherwise (or for
+    k = 1, or no opaque pixel), which leaves it to the RGBA pipeline."""
+    if k < 2 or not all(has_alpha(channels_of(im)) for im in imgs):
+        return None
+    alphas = [im[..., -1] for im in imgs]
+    if not all(((a == 0) | (a == 255)).all() for a in alphas) or not any((a == 0).any() for a in alphas):
+        return None
+    opaque = [np.ascontiguousarray(im[a == 255][:, None, :-1]) for im, a in zip(imgs, alphas)]
+    opaque = [o for o in opaque if len(o)]
+    if not opaque:
+        return None
+    pal = _core.kmeans_palette(opaque, k - 1, *args)
+    return np.ascontiguousarray(np.vstack([np.zeros((1, 4), np.uint8), _opaque(pal)]))
 
 
 def _opaque(pal: np.ndarray) -> np.ndarray:
@@ -446,6 +464,9 @@ def kmeans_palette(
     imgs = as_images(images)
     if a == "palette" and has_alpha(channels_of(imgs[0])):
         if any(_translucent(im) for im in imgs):
+            on_off = _on_off_palette(imgs, kk, sd, cs, m, it, _tol(tol))
+            if on_off is not None:
+                return on_off
             return _core.kmeans_palette_alpha(imgs, kk, sd, cs, m, it, _tol(tol))
         return _opaque(_core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol)))
     return _core.kmeans_palette(imgs, kk, sd, cs, m, it, _tol(tol))
@@ -671,7 +692,10 @@ def quantize_colors(
 
     def run(n: int) -> ColorQuantization:
         it = _max_iter(max_iter, n)
-        if translucent:
+        on_off = _on_off_palette([img], n, sd, cs, m, it, t) if translucent else None
+        if on_off is not None:
+            pal, idx = on_off, _core.remap_alpha(img, on_off, cs, d)
+        elif translucent:
             pal, idx = _core.quantize_colors_alpha(img, n, sd, cs, m, it, t, d)
         else:
             pal, idx = _core.quantize_colors(img, n, sd, cs, m, it, t, d)

@@ -362,3 +362,27 @@ def test_bad_alpha_and_format(rgba):
         qfast.kmeans_palette(rgba, 4, alpha=None)
     with pytest.raises(ValueError, match="format: expected one of 'png', 'gif'"):
         qfast.quantize_colors(rgba, 4).to_pil("webp")
+
+
+def test_on_off_transparency_uses_the_rgb_palette_of_the_opaque_pixels(photo):
+    rgb = np.ascontiguousarray(photo[::4, ::4])
+    a = np.full(rgb.shape[:2], 255, np.uint8)
+    a[:, :20] = 0
+    a[50:60] = 0
+    rgba = np.dstack([rgb, a])
+    q = qfast.quantize_colors(rgba, 32, dither="none")
+    opaque = np.ascontiguousarray(rgb[a == 255][:, None, :])
+    np.testing.assert_array_equal(q.palette[0], [0, 0, 0, 0])
+    np.testing.assert_array_equal(q.palette[1:, :3], qfast.kmeans_palette(opaque, 31))
+    assert (q.palette[1:, 3] == 255).all()
+    np.testing.assert_array_equal(q.indices.ravel(), nearest_reference(rgba, q.palette))
+    np.testing.assert_array_equal(qfast.kmeans_palette(rgba, 32), q.palette)
+    # Better than (or as good as) the RGBA pipeline would do on the same pixels: one translucent pixel sends the
+    # image there.
+    other = rgba.copy()
+    other[0, 0, 3] = 254
+    assert q.mse <= qfast.quantize_colors(other, 32).mse * 1.01
+    for d in ("floyd-steinberg", "bayer8"):
+        qd = qfast.quantize_colors(rgba, 32, dither=d)
+        np.testing.assert_array_equal(qd.palette, q.palette)
+        assert (qd.indices[a == 0] == 0).all()
