@@ -119,7 +119,8 @@ def palette_file(
     metrics: bool = True,
 ) -> OpInfo:
     """``qfast palette``: reduces an image file to ``colors`` colours (or maps it onto a given ``palette``, (n, 3)
-    RGB) and writes an indexed PNG or GIF; with ``sweep`` (a list of sizes), an animation of several sizes."""
+    RGB or (n, 4) RGBA) and writes an indexed PNG or GIF (transparency as ``tRNS``, or GIF's transparent index);
+    with ``sweep`` (a list of sizes), an animation of several sizes."""
     from . import palette as pal
 
     given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]

@@ -221,3 +221,19 @@ def test_palette_from_an_indexed_png_with_trns_keeps_its_alpha(rgba_photo, tmp_p
         assert isinstance(im.info.get("transparency"), bytes)
     d = qfast.remap(src, pal)
     np.testing.assert_array_equal(back, pal[d])
+
+
+def test_sweep_gif_of_rgba_notes_once(rgba_photo, tmp_path, capsys):
+    out = tmp_path / "sweep.gif"
+    assert main(["palette", str(rgba_photo), "--sweep", "4,8,16", "-o", str(out)]) == 0
+    assert capsys.readouterr().err.count("GIF has no partial transparency") == 1
+    with Image.open(out) as im:
+        assert im.n_frames == 3 and "transparency" in im.info
+
+
+def test_palette_from_refuses_quality_and_posterize(rgba_photo, tmp_path, capsys):
+    indexed = tmp_path / "indexed.png"
+    assert main(["palette", str(rgba_photo), "-o", str(indexed), "--colors", "8"]) == 0
+    out = tmp_path / "out.png"
+    assert main(["palette", str(rgba_photo), "-o", str(out), "--palette-from", str(indexed), "--posterize", "2"]) == 1
+    assert "--palette-from: not with --quality or --posterize" in capsys.readouterr().err

@@ -150,21 +150,26 @@ def _is_gif(path: str) -> bool:
     return path != "-" and Path(path).suffix.lower() == ".gif"
 
 
-def _pil(q: object, path: str) -> object:
-    """The indexed image to write: for a GIF, transparency as one index (with a note when it was partial)."""
+def _pil(q: object, path: str) -> tuple[object, bool]:
+    """The indexed image to write (for a GIF, transparency as one index), and whether a GIF lost partial
+    transparency on the way (for the note)."""
     pal = q.palette  # type: ignore[attr-defined]
     if _is_gif(path) and pal.shape[1] == 4:
         a = pal[:, 3]
-        if ((a != 0) & (a != 255)).any():
-            import sys
+        return q.to_pil("gif"), bool(((a != 0) & (a != 255)).any())  # type: ignore[attr-defined]
+    return q.to_pil(), False  # type: ignore[attr-defined]
 
-            print(
-                f"qfast: note: {out_name(path)}: GIF has no partial transparency: palette entries with alpha below "
-                "128 are transparent, the others opaque (write .png to keep it)",
-                file=sys.stderr,
-            )
-        return q.to_pil("gif")  # type: ignore[attr-defined]
-    return q.to_pil()  # type: ignore[attr-defined]
+
+def _note_gif(path: str, partial: bool) -> None:
+    """One line on standard error when a GIF could not hold the palette's partial transparency."""
+    import sys
+
+    if partial:
+        print(
+            f"qfast: note: {out_name(path)}: GIF has no partial transparency: palette entries with alpha below 128 "
+            "are transparent, the others opaque (write .png to keep it)",
+            file=sys.stderr,
+        )
 
 
 def _write_or_skip(args: argparse.Namespace, data: bytes) -> bool:
@@ -204,12 +209,14 @@ def _run_palette(args: argparse.Namespace) -> int:
     if args.palette_from is not None:
         if args.sweep is not None:
             raise CliError("--palette-from: not with --sweep (one palette, one image)")
-        if args.quality is not None:
-            raise CliError("--palette-from: not with --quality (the palette is given)")
+        if args.quality is not None or args.posterize:
+            raise CliError("--palette-from: not with --quality or --posterize (the palette is given)")
         pal = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed, args.alpha)
         idx = palette.remap(img, pal, dither=args.dither, color_space=args.color_space)
         q = palette.ColorQuantization(pal, idx, img)
-        if not _write_or_skip(args, encode_image(_pil(q, args.output), args.output)):
+        im, partial = _pil(q, args.output)
+        _note_gif(args.output, partial)
+        if not _write_or_skip(args, encode_image(im, args.output)):
             return EXIT_LARGER
         summary(
             args,
@@ -225,7 +232,9 @@ def _run_palette(args: argparse.Namespace) -> int:
             msg = str(e).removeprefix("quality: ")
             print(f"qfast: error: --quality: {msg}; nothing written", file=sys.stderr)
             return EXIT_QUALITY_TOO_LOW
-        if not _write_or_skip(args, encode_image(_pil(q, args.output), args.output)):
+        im, partial = _pil(q, args.output)
+        _note_gif(args.output, partial)
+        if not _write_or_skip(args, encode_image(im, args.output)):
             return EXIT_LARGER
         qual = f", quality {q.quality}" if args.quality is not None else ""
         summary(args, f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
@@ -233,7 +242,9 @@ def _run_palette(args: argparse.Namespace) -> int:
     if args.quality is not None:
         raise CliError("--quality: not with --sweep (the sweep gives the sizes)")
     ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
-    frames = [_pil(palette.quantize_colors(img, k, **kw, **extra), args.output) for k in ks]
+    pils = [_pil(palette.quantize_colors(img, k, **kw, **extra), args.output) for k in ks]
+    frames = [im for im, _ in pils]
+    _note_gif(args.output, any(partial for _, partial in pils))
     # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
     data = encode_image(
         frames[0],
