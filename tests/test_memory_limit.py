@@ -64,6 +64,14 @@ CASES = {
         )
         for d in ("none", "floyd-steinberg", "atkinson", "bayer4", "bayer8")
     },
+    "quantize_colors_rgba": ("img = noise(4096, 4096, 4)", "qfast.quantize_colors(img, 64)"),
+    **{
+        f"remap_rgba_{d}": (
+            "img = noise(8192, 4096, 4); pal = qfast.kmeans_palette(noise(64, 64, 4), 32)",
+            f"qfast.remap(img, pal, dither={d!r})",
+        )
+        for d in ("none", "floyd-steinberg", "bayer8")
+    },
     "encode_qac": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, corrector=None)"),
     "encode_qac2": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=1, effort=3, corrector=None)"),
     "encode_brotli": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=1, corrector=None)"),

@@ -14,7 +14,7 @@ from .codec import FormatError, decode, encode, inspect, load, save
 from .corrector import Corrector
 from .metrics import mse, psnr, ssim
 from .packing import pack_bits, unpack_bits
-from .palette import ColorHistogram, ColorQuantization, kmeans_palette, quantize_colors, remap
+from .palette import ColorHistogram, ColorQuantization, QualityError, kmeans_palette, quantize_colors, remap
 from .pillow import register_pillow
 from .quantize import (
     ScalarQuantization,
@@ -40,6 +40,7 @@ __all__ = [
     "mse",
     "pack_bits",
     "psnr",
+    "QualityError",
     "quantize_colors",
     "quantize_lloyd_max",
     "quantize_mu_law",

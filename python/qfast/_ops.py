@@ -97,6 +97,12 @@ def quantize_file(
     return OpInfo(Path(src).stat().st_size, n, img.shape[0] * img.shape[1], p, s)
 
 
+def _pil_format(dst: PathLike) -> str:
+    """How :meth:`ColorQuantization.to_pil` should shape transparency for ``dst``: ``"gif"`` (one transparent index)
+    for a GIF, else ``"png"`` (the RGBA palette whole)."""
+    return "gif" if Path(dst).suffix.lower() == ".gif" else "png"
+
+
 def palette_file(
     src: PathLike,
     dst: PathLike,
@@ -113,7 +119,8 @@ def palette_file(
     metrics: bool = True,
 ) -> OpInfo:
     """``qfast palette``: reduces an image file to ``colors`` colours (or maps it onto a given ``palette``, (n, 3)
-    RGB) and writes an indexed PNG or GIF; with ``sweep`` (a list of sizes), an animation of several sizes."""
+    RGB or (n, 4) RGBA) and writes an indexed PNG or GIF (transparency as ``tRNS``, or GIF's transparent index);
+    with ``sweep`` (a list of sizes), an animation of several sizes."""
     from . import palette as pal
 
     given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
@@ -129,12 +136,12 @@ def palette_file(
             q = pal.ColorQuantization(p, idx, img)
         else:
             q = pal.quantize_colors(img, colors, dither=dither, color_space=color_space, method=method, seed=seed)
-        n = _write(dst, encode_image(q.to_pil(), dst), force)
+        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst), force)
         ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
         return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)
     kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed}
-    frames = [pal.quantize_colors(img, k, **kw).to_pil() for k in ks]
+    frames = [pal.quantize_colors(img, k, **kw).to_pil(_pil_format(dst)) for k in ks]
     # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
     data = encode_image(
         frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False

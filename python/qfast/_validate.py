@@ -198,9 +198,11 @@ def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
     return [as_image(images, arg)]
 
 
-def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
+def as_palette(palette: Any, arg: str = "palette", alpha: bool = False) -> np.ndarray:
     """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256, or a PIL "P" image, whose palette it takes)
-    as a C-contiguous uint8 array."""
+    as a C-contiguous uint8 array. With ``alpha``, (n, 4) RGBA palettes are accepted too, and a PIL image with
+    transparency (``info["transparency"]``, as PNG's ``tRNS`` and GIF's transparent index load) gives its RGBA
+    palette."""
     if _is_pil(palette):
         if palette.mode not in ("P", "PA"):
             raise TypeError(
@@ -210,7 +212,16 @@ def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
         entries = palette.getpalette("RGB") or []
         used = palette.getcolors(256) if palette.mode == "P" else None
         count = max((i for _, i in used), default=-1) + 1 if used else len(entries) // 3
-        palette = np.asarray(entries[: 3 * max(count, 1)], np.uint8).reshape(-1, 3)
+        rgb = np.asarray(entries[: 3 * max(count, 1)], np.uint8).reshape(-1, 3)
+        t = palette.info.get("transparency")
+        if alpha and t is not None:
+            a = np.full(len(rgb), 255, np.uint8)
+            if isinstance(t, (bytes, bytearray)):
+                a[: min(len(t), len(a))] = np.frombuffer(bytes(t), np.uint8)[: len(a)]
+            elif isinstance(t, int) and 0 <= t < len(a):
+                a[t] = 0
+            rgb = np.column_stack([rgb, a])
+        palette = rgb
     try:
         arr = np.asarray(palette)
     except (TypeError, ValueError) as e:
@@ -220,8 +231,10 @@ def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
             raise TypeError(f"{arg}: expected integers 0..255 (uint8), got dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise ValueError(f"{arg}: expected values in 0..255, got {arr.min()}..{arr.max()}")
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ValueError(f"{arg}: expected shape (n, 3), got {arr.shape}")
+    widths = (3, 4) if alpha else (3,)
+    if arr.ndim != 2 or arr.shape[1] not in widths:
+        expected = "(n, 3) (RGB) or (n, 4) (RGBA)" if alpha else "(n, 3)"
+        raise ValueError(f"{arg}: expected shape {expected}, got {arr.shape}")
     if not 1 <= arr.shape[0] <= 256:
         raise ValueError(f"{arg}: expected 1..256 colours, got {arr.shape[0]}")
     return np.ascontiguousarray(arr, dtype=np.uint8)

@@ -1,8 +1,9 @@
 //! Bindings of the colour palette stages: `kmeans_palette` and `remap`, and the colour histogram (`ColorHistogram`,
-//! exact colour counts) with `kmeans_palette_histogram`.
+//! exact colour counts) with `kmeans_palette_histogram`; and their RGBA versions (`*_alpha`, `palette::alpha`).
 
 use super::{detach, image};
 use crate::error::Error;
+use crate::palette::alpha;
 use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::{self, Dither};
 use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef, DENSE_COLORS};
@@ -247,6 +248,102 @@ fn py_kmeans_palette_histogram<'py>(
     to_palette(py, rows)
 }
 
+fn rgba_rows(palette: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<alpha::Rgba>> {
+    let shape = palette.shape();
+    if shape.len() != 2 || shape[1] != 4 || shape[0] == 0 || shape[0] > 256 {
+        return Err(Error::value("palette", format!("expected shape (n, 4) with n in 1..256, got {shape:?}")).into());
+    }
+    let flat = palette
+        .as_slice()
+        .map_err(|_| Error::value("palette", "expected a C-contiguous array (use numpy.ascontiguousarray)"))?;
+    Ok(flat.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+}
+
+fn to_rgba_palette<'py>(py: Python<'py>, rows: Vec<alpha::Rgba>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let n = rows.len();
+    let arr = Array2::from_shape_vec((n, 4), rows.into_iter().flatten().collect())
+        .map_err(|e| Error::value("palette", e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
+fn alpha_params(
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<alpha::Params> {
+    let (seeding, median_cut_only) = match Method::parse(method)? {
+        Method::Kmeans => (alpha::Seeding::MedianCut, false),
+        Method::MedianCut => (alpha::Seeding::MedianCut, true),
+        Method::KmeansPlusPlus => (alpha::Seeding::KmeansPlusPlus, false),
+    };
+    Ok(alpha::Params { k, space: ColorSpace::parse(color_space)?, seeding, seed, median_cut_only, max_iter, tol })
+}
+
+/// An RGBA palette of at most `k` colours for a list of images with alpha (one palette for all).
+#[pyfunction(name = "kmeans_palette_alpha")]
+#[allow(clippy::too_many_arguments)]
+fn py_kmeans_palette_alpha<'py>(
+    py: Python<'py>,
+    images: Vec<PyReadonlyArrayDyn<'py, u8>>,
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let params = alpha_params(k, seed, color_space, method, max_iter, tol)?;
+    let imgs = images.iter().map(|a| image(a, "images")).collect::<PyResult<Vec<_>>>()?;
+    let refs: Vec<(&[u8], usize)> = imgs.iter().map(|im| (im.data, im.channels)).collect();
+    let rows = detach(py, || alpha::palette(&refs, &params))?;
+    to_rgba_palette(py, rows)
+}
+
+/// Each pixel's index on an RGBA palette, `(H, W)` uint8, optionally dithered (images without alpha are opaque).
+#[pyfunction(name = "remap_alpha")]
+fn py_remap_alpha<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    palette: PyReadonlyArray2<'py, u8>,
+    color_space: &str,
+    dither: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+    let img = self::image(&image, "image")?;
+    let rows = rgba_rows(&palette)?;
+    let space = ColorSpace::parse(color_space)?;
+    let d = alpha::Dither::parse(dither)?;
+    let (h, w) = (img.shape[0], img.shape[1]);
+    let (data, ch) = (img.data, img.channels);
+    let out = detach(py, || alpha::remap(data, ch, w, &rows, space, d))?;
+    super::to_array(py, &[h, w], out)
+}
+
+/// RGBA palette and indices of one image with alpha, in one call.
+#[pyfunction(name = "quantize_colors_alpha")]
+#[allow(clippy::too_many_arguments)]
+fn py_quantize_colors_alpha<'py>(
+    py: Python<'py>,
+    image: PyReadonlyArrayDyn<'py, u8>,
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: u32,
+    tol: f64,
+    dither: &str,
+) -> PyResult<Quantized<'py>> {
+    let params = alpha_params(k, seed, color_space, method, max_iter, tol)?;
+    let d = alpha::Dither::parse(dither)?;
+    let img = self::image(&image, "image")?;
+    let (h, w) = (img.shape[0], img.shape[1]);
+    let (data, ch) = (img.data, img.channels);
+    let (rows, idx) = detach(py, || alpha::quantize(data, ch, w, &params, d))?;
+    Ok((to_rgba_palette(py, rows)?, super::to_array(py, &[h, w], idx)?))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyColorHistogram>()?;
     m.add_class::<PyColorHistogramSum>()?;
@@ -254,5 +351,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_kmeans_palette, m)?)?;
     m.add_function(wrap_pyfunction!(py_remap, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_colors, m)?)?;
+    m.add_function(wrap_pyfunction!(py_kmeans_palette_alpha, m)?)?;
+    m.add_function(wrap_pyfunction!(py_remap_alpha, m)?)?;
+    m.add_function(wrap_pyfunction!(py_quantize_colors_alpha, m)?)?;
     Ok(())
 }

@@ -160,16 +160,17 @@ def test_grey_images_give_grey_palettes():
 
 
 def test_rgba_keeps_its_alpha(parrots):
+    # alpha="keep": the behaviour before RGBA palettes (alpha takes no part, comes back untouched).
     alpha = (np.arange(parrots.shape[0] * parrots.shape[1]) % 251).astype(np.uint8).reshape(parrots.shape[:2])
     rgba = np.dstack([parrots, alpha])
-    q = qfast.quantize_colors(rgba, 8)
+    q = qfast.quantize_colors(rgba, 8, alpha="keep")
     out = q.image()
     assert out.shape == rgba.shape
     np.testing.assert_array_equal(out[..., 3], alpha)
     # Alpha takes no part: the palette is the RGB image's.
     np.testing.assert_array_equal(q.palette, qfast.quantize_colors(parrots, 8).palette)
     la = np.dstack([parrots[..., 1], alpha])
-    assert qfast.quantize_colors(la, 4).image()[..., 1].tolist() == alpha.tolist()
+    assert qfast.quantize_colors(la, 4, alpha="keep").image()[..., 1].tolist() == alpha.tolist()
 
 
 def test_oklab_palettes(parrots):
@@ -350,8 +351,11 @@ def test_empty_palette():
 
 
 def test_palette_not_n_by_3():
-    with pytest.raises(ValueError, match=r"palette: expected shape \(n, 3\), got \(4, 4\)"):
-        qfast.remap(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8))
+    # (n, 4) is an RGBA palette (tests/palette/test_alpha.py); other widths are refused.
+    with pytest.raises(
+        ValueError, match=r"palette: expected shape \(n, 3\) \(RGB\) or \(n, 4\) \(RGBA\), got \(4, 5\)"
+    ):
+        qfast.remap(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8))
 
 
 def test_palette_too_long():

@@ -1,4 +1,10 @@
-"""``qfast palette``: reduce an image to K colours and write an indexed PNG or GIF (or an animated sweep of K)."""
+"""``qfast palette``: reduce an image to K colours and write an indexed PNG or GIF (or an animated sweep of K).
+
+Images with transparency get RGBA palettes (``--alpha palette``, the default): PNG output carries them as ``tRNS``,
+GIF output as its one transparent index (entries with alpha below 128; a one-line note says so when the palette had
+partial transparency). ``--quality MIN-MAX`` picks the fewest colours that reach MAX on pngquant's 0-100 scale (exit
+status 99 when even the most colours allowed fall below MIN); ``--skip-if-larger`` writes nothing when the result
+would be larger than the input (exit status 98, as pngquant); ``--posterize BITS`` is pngquant's."""
 
 from __future__ import annotations
 
@@ -37,9 +43,56 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         help="palette transfer: remap IN onto IMAGE's palette (an indexed PNG or GIF; or, with --colors K, any image: "
         "its K k-means colours)",
     )
+    p.add_argument(
+        "--alpha",
+        choices=["palette", "keep"],
+        default="palette",
+        help="palette (default): transparency in the palette (tRNS in PNG, a transparent index in GIF); keep: a "
+        "palette of the colours alone, alpha dropped from the indexed output",
+    )
+    p.add_argument(
+        "--quality",
+        type=_quality_arg,
+        metavar="MIN-MAX",
+        help="pngquant's 0-100 scale: the fewest colours (up to --colors, default 256) that reach MAX; exit status 99 "
+        "if even that many fall below MIN (MIN- means MIN-100, -MAX means 0-MAX)",
+    )
+    p.add_argument(
+        "--posterize",
+        type=int,
+        default=0,
+        metavar="BITS",
+        help="pngquant's: take BITS (0..4) bits of precision off every palette channel, e.g. 4 for ARGB4444 screens",
+    )
+    p.add_argument(
+        "--skip-if-larger",
+        action="store_true",
+        help="write nothing if the output would be larger than the input file (exit status 98, as pngquant)",
+    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_palette)
+
+
+#: Exit status when --quality's minimum cannot be reached, and when --skip-if-larger skipped the output (pngquant's).
+EXIT_QUALITY_TOO_LOW = 99
+EXIT_LARGER = 98
+
+
+def _quality_arg(text: str) -> tuple[int, int]:
+    """``MIN-MAX``, ``MIN-`` (MIN-100) or ``-MAX`` (0-MAX), ints 0..100 with MIN <= MAX."""
+    lo, sep, hi = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        q = (int(lo) if lo.strip() else 0, int(hi) if hi.strip() else 100)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX, two ints 0..100 (e.g. 65-80), got {text!r}") from None
+    if not all(0 <= v <= 100 for v in q):
+        raise argparse.ArgumentTypeError(f"expected values 0..100, got {text!r}")
+    if q[0] > q[1]:
+        raise argparse.ArgumentTypeError(f"expected MIN <= MAX, got {text!r}")
+    return q
 
 
 def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool = True) -> None:
@@ -91,35 +144,107 @@ def options(args: argparse.Namespace) -> dict:
     }
 
 
+def _is_gif(path: str) -> bool:
+    from pathlib import Path
+
+    return path != "-" and Path(path).suffix.lower() == ".gif"
+
+
+def _pil(q: object, path: str) -> tuple[object, bool]:
+    """The indexed image to write (for a GIF, transparency as one index), and whether a GIF lost partial
+    transparency on the way (for the note)."""
+    pal = q.palette  # type: ignore[attr-defined]
+    if _is_gif(path) and pal.shape[1] == 4:
+        a = pal[:, 3]
+        return q.to_pil("gif"), bool(((a != 0) & (a != 255)).any())  # type: ignore[attr-defined]
+    return q.to_pil(), False  # type: ignore[attr-defined]
+
+
+def _note_gif(path: str, partial: bool) -> None:
+    """One line on standard error when a GIF could not hold the palette's partial transparency."""
+    import sys
+
+    if partial:
+        print(
+            f"qfast: note: {out_name(path)}: GIF has no partial transparency: palette entries with alpha below 128 "
+            "are transparent, the others opaque (write .png to keep it)",
+            file=sys.stderr,
+        )
+
+
+def _write_or_skip(args: argparse.Namespace, data: bytes) -> bool:
+    """Writes ``data`` to OUT unless --skip-if-larger and it is larger than the input; False when skipped."""
+    import os
+    import sys
+
+    from .._io import write_bytes
+
+    if args.skip_if_larger:
+        size = os.path.getsize(args.input)
+        if len(data) > size:
+            if not args.quiet:
+                print(
+                    f"{out_name(args.output)}: not written: {len(data):,} bytes would be larger than the input's "
+                    f"{size:,} (--skip-if-larger)",
+                    file=sys.stderr,
+                )
+            return False
+    write_bytes(args.output, data, args.force)
+    return True
+
+
 def _run_palette(args: argparse.Namespace) -> int:
+    import sys
+
     from .. import palette
-    from .._io import CliError, check_writable, encode_image, refuse_lossy, write_bytes
+    from .._io import CliError, check_writable, encode_image, is_stdio, refuse_lossy
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
+    if args.skip_if_larger and is_stdio(args.input):
+        raise CliError("--skip-if-larger: needs an input file to compare with, not standard input")
     img = read_image(args.input)
     kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
+    extra = {"alpha": args.alpha, "posterize": args.posterize}
     if args.palette_from is not None:
         if args.sweep is not None:
             raise CliError("--palette-from: not with --sweep (one palette, one image)")
-        pal = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed)
+        if args.quality is not None or args.posterize:
+            raise CliError("--palette-from: not with --quality or --posterize (the palette is given)")
+        pal = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed, args.alpha)
         idx = palette.remap(img, pal, dither=args.dither, color_space=args.color_space)
         q = palette.ColorQuantization(pal, idx, img)
-        write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
+        im, partial = _pil(q, args.output)
+        _note_gif(args.output, partial)
+        if not _write_or_skip(args, encode_image(im, args.output)):
+            return EXIT_LARGER
         summary(
             args,
             f"{out_name(args.output)}: {len(pal)} colours from {args.palette_from}, {psnr_text(img, q.image())}",
         )
         return 0
-    if args.colors is None and args.sweep is None:
-        raise CliError("give --colors K, --sweep K,K,... or --palette-from IMAGE")
-    if args.colors is not None:
-        q = palette.quantize_colors(img, args.colors, **kw)
-        write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
-        summary(args, f"{out_name(args.output)}: {len(q.palette)} colours, {psnr_text(img, q.image())}")
+    if args.colors is None and args.sweep is None and args.quality is None:
+        raise CliError("give --colors K, --sweep K,K,..., --quality MIN-MAX or --palette-from IMAGE")
+    if args.sweep is None:
+        try:
+            q = palette.quantize_colors(img, args.colors, quality=args.quality, **kw, **extra)
+        except palette.QualityError as e:
+            msg = str(e).removeprefix("quality: ")
+            print(f"qfast: error: --quality: {msg}; nothing written", file=sys.stderr)
+            return EXIT_QUALITY_TOO_LOW
+        im, partial = _pil(q, args.output)
+        _note_gif(args.output, partial)
+        if not _write_or_skip(args, encode_image(im, args.output)):
+            return EXIT_LARGER
+        qual = f", quality {q.quality}" if args.quality is not None else ""
+        summary(args, f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
         return 0
+    if args.quality is not None:
+        raise CliError("--quality: not with --sweep (the sweep gives the sizes)")
     ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
-    frames = [palette.quantize_colors(img, k, **kw).to_pil() for k in ks]
+    pils = [_pil(palette.quantize_colors(img, k, **kw, **extra), args.output) for k in ks]
+    frames = [im for im, _ in pils]
+    _note_gif(args.output, any(partial for _, partial in pils))
     # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
     data = encode_image(
         frames[0],
@@ -130,14 +255,17 @@ def _run_palette(args: argparse.Namespace) -> int:
         loop=0,
         optimize=False,
     )
-    write_bytes(args.output, data, args.force)
+    if not _write_or_skip(args, data):
+        return EXIT_LARGER
     summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
 
 
-def _palette_from(path: str, colors: object, color_space: str, method: str, seed: int) -> object:
-    """The palette of ``path``: an indexed image's own (up to the highest index it uses), or with ``colors`` the
-    k-means palette of any image qfast reads."""
+def _palette_from(
+    path: str, colors: object, color_space: str, method: str, seed: int, alpha: str = "palette"
+) -> object:
+    """The palette of ``path``: an indexed image's own (up to the highest index it uses; RGBA when it has
+    transparency and ``alpha`` is ``"palette"``), or with ``colors`` the k-means palette of any image qfast reads."""
     import io
 
     import numpy as np
@@ -147,12 +275,15 @@ def _palette_from(path: str, colors: object, color_space: str, method: str, seed
     from .._io import CliError, read_file, read_image
 
     if colors is not None:
-        return palette.kmeans_palette(read_image(path), colors, color_space=color_space, method=method, seed=seed)
+        return palette.kmeans_palette(
+            read_image(path), colors, color_space=color_space, method=method, seed=seed, alpha=alpha
+        )
     data = read_file(path)
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             mode, entries, used = im.mode, im.getpalette("RGB") or [], im.getcolors(256)
+            transparency = im.info.get("transparency")
     except Exception as e:  # Pillow's errors for files it cannot read
         raise CliError(f"--palette-from: {path}: cannot read image ({e})") from None
     if mode not in ("P", "PA") or not entries:
@@ -161,4 +292,13 @@ def _palette_from(path: str, colors: object, color_space: str, method: str, seed
             "colours from it"
         )
     count = max(i for _, i in used) + 1 if used and mode == "P" else len(entries) // 3
-    return np.asarray(entries[: 3 * count], np.uint8).reshape(-1, 3)
+    rgb = np.asarray(entries[: 3 * count], np.uint8).reshape(-1, 3)
+    if alpha != "palette" or transparency is None:
+        return rgb
+    a = np.full(len(rgb), 255, np.uint8)
+    if isinstance(transparency, (bytes, bytearray)):
+        t = np.frombuffer(bytes(transparency), np.uint8)[: len(a)]
+        a[: len(t)] = t
+    elif isinstance(transparency, int) and 0 <= transparency < len(a):
+        a[transparency] = 0
+    return np.column_stack([rgb, a])
