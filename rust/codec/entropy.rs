@@ -679,7 +679,7 @@ fn context_sources<P: RowCoder>(planes: &[P], k: usize) -> Vec<usize> {
 
 /// Rows of residuals sent from a plane to the planes that use them at a time: fewer hand-overs between the threads
 /// than one a row, while the later planes still follow closely.
-const BATCH_ROWS: usize = 8;
+pub(crate) const BATCH_ROWS: usize = 8;
 
 /// Where decoded rows go: `sink(plane, first_row, values)` with the values of rows `first_row..` of that plane,
 /// a whole number of rows. Called on the calling thread, for each plane in row order, in batches of
@@ -920,44 +920,6 @@ mod tests {
             let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
             let specs: Vec<_> = planes.iter().map(spec).collect();
             assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
-        }
-    }
-
-    /// Decoding row by row into a sink gives every plane's rows, in the promised order, equal to the planes.
-    #[test]
-    fn rows_reach_the_sink_in_order_for_both_coders() {
-        for (w, h) in [(1, 1), (37, 23), (5, 40), (64, 17)] {
-            let planes = vec![
-                noisy_plane(w, h, 0, 255, 1),
-                noisy_plane(w, h, -255, 255, 2),
-                noisy_plane(w, h, -255, 255, 3),
-                noisy_plane(w.div_ceil(2), h.div_ceil(2), 0, 200, 4),
-            ];
-            let specs: Vec<_> = planes.iter().map(spec).collect();
-            type Coder = fn(&[&[u8]], &[(usize, usize, i32, i32)], RowSink<'_>) -> Result<()>;
-            let coders: [(Vec<Vec<u8>>, Coder); 2] = [
-                (encode_planes(&planes).unwrap(), decode_rows),
-                (crate::codec::model::encode_planes(&planes).unwrap(), crate::codec::model::decode_rows),
-            ];
-            for (streams, decode) in coders {
-                let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
-                let mut got: Vec<Vec<i16>> = vec![Vec::new(); planes.len()];
-                let mut order = Vec::new();
-                decode(&refs, &specs, &mut |k, y, rows| {
-                    assert_eq!(y * planes[k].width, got[k].len(), "plane {k}: rows in order");
-                    order.push((y / BATCH_ROWS, k));
-                    got[k].extend_from_slice(rows);
-                    Ok(())
-                })
-                .unwrap();
-                for (g, p) in got.iter().zip(&planes) {
-                    assert_eq!(g, &p.data);
-                }
-                assert!(order.windows(2).all(|o| o[0] < o[1]), "batch by batch, planes in turn");
-                // A sink that fails stops the decode with its own error.
-                let r = decode(&refs, &specs, &mut |_, _, _| Err(Error::format("sink says no")));
-                assert!(matches!(r, Err(Error::Format(m)) if m == "sink says no"));
-            }
         }
     }
 

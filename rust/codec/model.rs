@@ -573,6 +573,7 @@ fn mark_senders(coders: &mut [PlaneCoder]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::entropy;
 
     fn noisy_plane(w: usize, h: usize, lo: i32, hi: i32, seed: u64) -> Plane {
         let mut s = seed;
@@ -687,6 +688,43 @@ mod tests {
     fn squeezed_edges_and_one_pixel_planes() {
         for (w, h) in [(1, 9), (9, 1), (2, 2), (1, 1)] {
             round_trip(&[noisy_plane(w, h, 0, 63, 1), noisy_plane(w, h, -63, 63, 2), noisy_plane(w, h, -63, 63, 3)]);
+        }
+    }
+    /// Decoding row by row into a sink gives every plane's rows, in the promised order, equal to the planes.
+    #[test]
+    fn rows_reach_the_sink_in_order_for_both_coders() {
+        for (w, h) in [(1, 1), (37, 23), (5, 40), (64, 17)] {
+            let planes = vec![
+                noisy_plane(w, h, 0, 255, 1),
+                noisy_plane(w, h, -255, 255, 2),
+                noisy_plane(w, h, -255, 255, 3),
+                noisy_plane(w.div_ceil(2), h.div_ceil(2), 0, 200, 4),
+            ];
+            let specs: Vec<_> = planes.iter().map(spec).collect();
+            type Coder = fn(&[&[u8]], &[(usize, usize, i32, i32)], RowSink<'_>) -> Result<()>;
+            let coders: [(Vec<Vec<u8>>, Coder); 2] = [
+                (entropy::encode_planes(&planes).unwrap(), entropy::decode_rows),
+                (encode_planes(&planes).unwrap(), decode_rows),
+            ];
+            for (streams, decode) in coders {
+                let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+                let mut got: Vec<Vec<i16>> = vec![Vec::new(); planes.len()];
+                let mut order = Vec::new();
+                decode(&refs, &specs, &mut |k, y, rows| {
+                    assert_eq!(y * planes[k].width, got[k].len(), "plane {k}: rows in order");
+                    order.push((y / entropy::BATCH_ROWS, k));
+                    got[k].extend_from_slice(rows);
+                    Ok(())
+                })
+                .unwrap();
+                for (g, p) in got.iter().zip(&planes) {
+                    assert_eq!(g, &p.data);
+                }
+                assert!(order.windows(2).all(|o| o[0] < o[1]), "batch by batch, planes in turn");
+                // A sink that fails stops the decode with its own error.
+                let r = decode(&refs, &specs, &mut |_, _, _| Err(Error::format("sink says no")));
+                assert!(matches!(r, Err(Error::Format(m)) if m == "sink says no"));
+            }
         }
     }
 }
