@@ -160,6 +160,7 @@ def encode_file(
     subsample: bool = False,
     effort: int = 2,
     no_corrector: bool = False,
+    no_strength_map: bool = False,
     force: bool = False,
     metrics: bool = True,
 ) -> OpInfo:
@@ -178,6 +179,7 @@ def encode_file(
         subsample=subsample,
         effort=effort,
         corrector=None if no_corrector else "auto",
+        strength_map=not no_strength_map,
     )
     n = _write(dst, data, force)
     ps, ss = _quality(img, codec.decode(data, correct=False), metrics) if metrics else (None, None)

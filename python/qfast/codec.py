@@ -151,6 +151,7 @@ def encode(
     subsample: bool = False,
     effort: int = 2,
     corrector: Optional[str] = "auto",
+    strength_map: bool = True,
 ) -> bytes:
     """Compresses an image into ``.qfz`` bytes.
 
@@ -180,6 +181,12 @@ def encode(
         corrector: ``"auto"`` records the id of the installed corrector for the file (if any: the ``"ycbcr420"``
             model for YCbCr 4:2:0, none for YCbCr without subsampling, else the default model) so decode uses it,
             ``None`` records none, or 16 hex digits of a model id.
+        strength_map: where the file records a corrector that decode will run (colour images, uniform bins),
+            check it here, against the original: per 64-pixel tile, decode applies all of its change, half of it or
+            none, whichever is closest to the original, so the decoded image is no worse than the plain mid-bin
+            decode on any tile (measured here, with this machine's corrector). The choices go into the header (a
+            version-4 file, 2 bits a tile) unless the full correction wins everywhere. It costs one decode and one
+            corrector run at encode. ``False``: no map (decode applies the corrector everywhere).
 
     Returns:
         The ``.qfz`` file as bytes.
@@ -193,7 +200,24 @@ def encode(
         >>> int(np.abs(qfast.decode(data).astype(int) - img).max()) <= 2
         True
     """
+    if not isinstance(strength_map, bool):
+        raise TypeError(f"strength_map: expected a bool, got {type(strength_map).__name__}")
     img = _image(image)
+    data = _encode(img, max_error, levels, target_bpp, color, subsample, effort, corrector)
+    return _with_strengths(data, img) if strength_map else data
+
+
+def _encode(
+    img: np.ndarray,
+    max_error: Optional[Levels],
+    levels: Optional[Levels],
+    target_bpp: Optional[float],
+    color: str,
+    subsample: bool,
+    effort: int,
+    corrector: Optional[str],
+) -> bytes:
+    """:func:`encode` without the strength map."""
     ch = channels_of(img)
     given = [
         name for name, v in (("max_error", max_error), ("levels", levels), ("target_bpp", target_bpp)) if v is not None
@@ -241,6 +265,49 @@ def encode(
         else:
             hi = mid - 1
     return best
+
+
+#: Side of the tiles of the corrector's strength map, in pixels (and the larger size used where an image is so long
+#: and thin that 64-pixel tiles would not fit the header).
+STRENGTH_TILES = (64, 128)
+
+
+def blend(mid: np.ndarray, full: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The strength map's outputs: per pixel, code 0 the mid-bin value, 1 half the corrector's change (``(mid +
+    full + 1) // 2``, integers, so encoder and decoder agree exactly), 2 the corrector's value. Integer arrays of
+    one shape (``codes`` broadcast against them)."""
+    m, f = mid.astype(np.int16), full.astype(np.int16)
+    return np.where(codes == 2, f, np.where(codes == 1, (m + f + 1) >> 1, m)).astype(np.uint8)
+
+
+def _with_strengths(data: bytes, img: np.ndarray) -> bytes:
+    """``data`` with the corrector strength map that minimises each tile's squared error against ``img``, or as it
+    is where decode runs no corrector or the full correction wins on every tile."""
+    plain, header = _core.decode(data, img.shape[0] * img.shape[1])
+    with warnings.catch_warnings():  # a corrector named but not installed: decode says so, not the encoder
+        warnings.simplefilter("ignore")
+        full = apply_corrector(plain.copy(), header)
+    if full is None:
+        return data
+    h, w = img.shape[:2]
+    o = img[..., :3].astype(np.int32)
+    cands = [full[..., :3], blend(plain[..., :3], full[..., :3], np.ones((1, 1, 1), np.int8)), plain[..., :3]]
+    for tile in STRENGTH_TILES:
+        ty, tx = -(-h // tile), -(-w // tile)
+        errs = []
+        for c in cands:
+            e = ((c.astype(np.int32) - o) ** 2).sum(axis=2)
+            e = np.pad(e, ((0, ty * tile - h), (0, tx * tile - w)))
+            errs.append(e.reshape(ty, tile, tx, tile).sum(axis=(1, 3)))
+        # Ties go to the stronger correction (the first candidate): full, then half, then none.
+        codes = (2 - np.argmin(np.stack(errs), axis=0)).astype(np.uint8)
+        if (codes == 2).all():
+            return data
+        try:
+            return _core.with_strength_map(data, tile, codes)
+        except FormatError:  # the map does not fit the header at this tile size
+            continue
+    return data
 
 
 def _rate_levels(levels: int, channels: int, color: str) -> list[int]:
@@ -310,11 +377,13 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
             return None
     rgb = image[..., :3]  # a view: alpha, if any, stays as decoded
     levels = [int(v) for v in header["levels"][:3]]
+    smap = header.get("strength_map")
+    kw = {} if smap is None else {"strengths": (int(header["strength_tile"]), smap)}
     if name == "ycbcr420":
-        corrector.correct(rgb, levels, out=rgb)
+        corrector.correct(rgb, levels, out=rgb, **kw)
         return image
     bound = header["max_error"][:3] if header["mode"] == "bounded" else None
-    corrector.correct(rgb, levels, clamp=True, max_error=bound, out=rgb)
+    corrector.correct(rgb, levels, clamp=True, max_error=bound, out=rgb, **kw)
     return image
 
 
@@ -364,7 +433,9 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
             ("step": bounded mode's bins of ``2d + 1`` values | "uniform": the ``levels`` uniform bins), ``color``
         ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("qac" |
         "qac2" | "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per channel),
-        ``header_bytes``, ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the
+        ``strength_tile`` and ``strength_map`` (version 4: the tile side in pixels and a uint8 array of one code per
+        tile, 0 none / 1 half / 2 all of the corrector's change; else None), ``header_bytes``, ``payload_bytes``,
+        ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the
         largest error per channel that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None
         where none holds (YCbCr levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
         the corrector; the corrector keeps each value in its bin, so ``bound`` is the widest bin less one.

@@ -172,6 +172,29 @@ def bin_bounds(image: np.ndarray, levels: Sequence[int]) -> tuple[np.ndarray, np
     return lo.astype(np.uint8), hi.astype(np.uint8)
 
 
+def _strength_rows(strengths: Optional[tuple[int, np.ndarray]], h: int, w: int) -> Any:
+    """From a strength map ``(tile, codes)``, a function of ``(y0, n)`` giving the codes of rows ``y0 .. y0 + n`` per
+    pixel ((n, w) uint8); None without a map. Checks the map against the image."""
+    if strengths is None:
+        return None
+    try:
+        tile, codes = strengths
+    except (TypeError, ValueError):
+        raise TypeError("strengths: expected (tile, codes)") from None
+    codes = np.asarray(codes)
+    if not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise ValueError(f"strengths: expected a tile size >= 1, got {tile!r}")
+    want = (-(-h // int(tile)), -(-w // int(tile)))
+    if codes.shape != want or codes.dtype.kind not in "ui" or codes.size == 0 or codes.min() < 0 or codes.max() > 2:
+        raise ValueError(f"strengths: expected codes 0..2 of shape {want} for {tile}-pixel tiles, got {codes.shape}")
+    cols = np.arange(w) // int(tile)
+
+    def rows(y0: int, n: int) -> np.ndarray:
+        return codes[(np.arange(y0, y0 + n) // int(tile))[:, None], cols[None, :]].astype(np.uint8)
+
+    return rows
+
+
 def _padded_index(size: int, padded: int, mode: str) -> np.ndarray:
     """Source index of each position of an axis padded from ``size`` to ``padded`` as ``np.pad(mode=mode)`` would."""
     return np.pad(np.arange(size), (0, padded - size), mode=mode) if padded > size else np.arange(size)
@@ -313,6 +336,7 @@ class Corrector:
         clamp: bool = False,
         max_error: Optional[Levels] = None,
         out: Optional[np.ndarray] = None,
+        strengths: Optional[tuple[int, np.ndarray]] = None,
     ) -> np.ndarray:
         """Corrects the mid-bin reconstruction of a uniformly quantized RGB image.
 
@@ -338,6 +362,10 @@ class Corrector:
             out: a uint8 array of the input's shape to write the result into (checked and returned); it may be
                 ``image`` itself (an RGB array, or a view of an RGBA array's colour channels), which corrects in
                 place with no second image in memory (how ``qfast.decode`` runs it).
+            strengths: a ``.qfz`` strength map, ``(tile, codes)``: ``codes`` a uint8 array of one code per ``tile``
+                x ``tile`` pixel tile (rows of tiles top to bottom), 0 to keep the input there, 1 for half the
+                correction (``(input + corrected + 1) // 2``), 2 for all of it (:func:`qfast.codec.blend`). RGB
+                images only (or the colour channels of RGBA). None: all of it everywhere.
 
         Returns:
             The corrected uint8 array, of the input's shape (``out`` if given).
@@ -368,6 +396,8 @@ class Corrector:
         if self.quantizer == "ycbcr420" and colours != 3:
             raise ValueError(f"image: a 'ycbcr420' model corrects colour images (H, W, 3 or 4), got {shape}")
         lv = _levels(levels, colours)
+        if strengths is not None and colours != 3:
+            raise ValueError("strengths: a strength map applies to colour images (RGB or RGBA)")
         if self.quantizer == "rgb":
             _check_grid(arr if arr.ndim == 3 else arr[..., None], lv)
         if out is not None:
@@ -378,7 +408,7 @@ class Corrector:
                 raise ValueError(f"out: expected a writeable uint8 array of shape {shape}, got {out.shape}")
             target = out
             if ch == 3:
-                return self._correct_rgb(arr, lv, clamp, max_error, out=target)
+                return self._correct_rgb(arr, lv, clamp, max_error, out=target, strengths=strengths)
             np.copyto(target, self.correct(arr, lv.tolist(), clamp=clamp, max_error=max_error))
             return target
         if colours == 1:
@@ -395,9 +425,11 @@ class Corrector:
             return res
         if ch == 4:
             res = arr.copy()
-            res[..., :3] = self._correct_rgb(np.ascontiguousarray(arr[..., :3]), lv, clamp, max_error)
+            res[..., :3] = self._correct_rgb(
+                np.ascontiguousarray(arr[..., :3]), lv, clamp, max_error, strengths=strengths
+            )
             return res
-        return self._correct_rgb(arr, lv, clamp, max_error)
+        return self._correct_rgb(arr, lv, clamp, max_error, strengths=strengths)
 
     def _correct_rgb(
         self,
@@ -406,9 +438,11 @@ class Corrector:
         clamp: bool,
         max_error: Optional[Levels],
         out: Optional[np.ndarray] = None,
+        strengths: Optional[tuple[int, np.ndarray]] = None,
     ) -> np.ndarray:
         """:meth:`correct` on a checked uint8 (H, W, 3) array with one level count per channel, into a new array or
         into ``out`` (which may be ``img`` itself: each row is read for the last time before it is written)."""
+        codes_of = _strength_rows(strengths, img.shape[0], img.shape[1])
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
@@ -440,6 +474,10 @@ class Corrector:
                         )
                     np.clip(band, lo, hi, out=band)
                 band[..., ~active] = src[..., ~active]
+                if codes_of is not None:
+                    from .codec import blend
+
+                    band = blend(src, band, codes_of(y, len(band))[..., None])
                 target[y : y + len(band)] = band  # exact integers in 0..255: the cast to uint8 loses nothing
 
         self._bands(img, net, finish)

@@ -4,16 +4,19 @@
 //!
 //! ```text
 //! 0   4  magic 89 51 46 5A ("\x89QFZ")
-//! 4   2  version (1, 2 or 3)
-//! 6   2  header length H in bytes, CRC included (44 + 4 * channels)
+//! 4   2  version (1 to 4)
+//! 6   2  header length H in bytes, CRC included (44 + 4 * channels, plus 2 + the map's bytes with a strength map)
 //! 8   4  width, 12 4 height
 //! 16  1  channels (1, 3 or 4)      17 1 mode (0 bounded, 1 levels)
 //! 18  1  colour (0 none, 1 YCoCg-R on indices, 2 YCbCr)
 //! 19  1  subsampling (0 none, 1 4:2:0 chroma)      20 1 predictor (1 MED)
-//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3)   22 1 flags (from version 2: bit 0 uniform bins)
+//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3)
+//! 22  1  flags (from version 2: bit 0 uniform bins; from version 4: bit 1 strength map)
 //! 23  1  reserved (0)
 //! 24  8  corrector id (8 bytes of the model's hash; zeros: none)
 //! 32  4 per channel: levels u16, max error u8, reserved u8 (0)
+//! ..     with flags bit 1: tile size log2 u8 (5..7), reserved u8 (0), then the strength of each tile, 2 bits
+//!        (0 none, 1 half, 2 full), tiles in raster order, four to a byte from the low bits
 //! ..  8  payload length P
 //! H-4 4  CRC32 of bytes 0..H-4
 //! H   P  payload
@@ -24,11 +27,36 @@ use crate::error::{Error, Result};
 
 /// The first four bytes of every `.qfz` file.
 pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
-/// The newest format version this build reads. It writes the oldest version that can hold the file: 3 for the QAC2
-/// coder, else 2 for bounded mode on uniform bins, else 1.
-pub const VERSION: u16 = 3;
+/// The newest format version this build reads. It writes the oldest version that can hold the file: 4 with a
+/// strength map, else 3 for the QAC2 coder, else 2 for bounded mode on uniform bins, else 1.
+pub const VERSION: u16 = 4;
 /// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
 pub const FLAG_UNIFORM_BINS: u8 = 1;
+/// Flags bit (version 4): the header holds a strength map for the corrector.
+pub const FLAG_STRENGTH_MAP: u8 = 2;
+
+/// How much of the corrector's change decode applies on each tile, chosen by the encoder, which had the original:
+/// code 0 none (the mid-bin reconstruction), 1 half, 2 all of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrengthMap {
+    /// Tiles are `2^tile_log2` pixels square (5..=7: 32, 64 or 128), the last ones in a row or column cut short.
+    pub tile_log2: u8,
+    /// One code (0..=2) per tile, rows of tiles top to bottom, each left to right.
+    pub codes: Vec<u8>,
+}
+
+impl StrengthMap {
+    /// The number of tiles across and down an image of `width x height`.
+    pub fn grid(tile_log2: u8, width: u32, height: u32) -> (usize, usize) {
+        let t = 1u64 << tile_log2.min(31);
+        ((width as u64).div_ceil(t) as usize, (height as u64).div_ceil(t) as usize)
+    }
+
+    /// Bytes of the packed codes for `tiles` tiles.
+    pub fn packed_len(tiles: usize) -> usize {
+        tiles.div_ceil(4)
+    }
+}
 /// The default limit on `width * height` for the parser: 178,956,970 pixels, twice Pillow's default
 /// `Image.MAX_IMAGE_PIXELS` (Pillow's error threshold for decompression bombs), so qfast is no looser than Pillow.
 pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
@@ -114,6 +142,8 @@ pub struct Header {
     pub corrector: [u8; 8],
     /// One entry per channel.
     pub channel_info: Vec<ChannelInfo>,
+    /// Version 4: the corrector's strength per tile (None: all of it everywhere).
+    pub strength: Option<StrengthMap>,
     /// Payload length in bytes.
     pub payload_len: u64,
 }
@@ -142,9 +172,15 @@ pub fn levels_max_error(levels: u16) -> u8 {
 }
 
 impl Header {
-    /// The header's size in bytes for `channels` channels.
+    /// The header's size in bytes for `channels` channels (without a strength map).
     pub fn len_for(channels: usize) -> usize {
         44 + 4 * channels
+    }
+
+    /// This header's size in bytes.
+    pub fn byte_len(&self) -> usize {
+        Self::len_for(self.channel_info.len())
+            + self.strength.as_ref().map_or(0, |m| 2 + StrengthMap::packed_len(m.codes.len()))
     }
 
     /// Checks the fields against each other (used by both the writer and the parser).
@@ -183,6 +219,30 @@ impl Header {
         }
         if self.uniform_bins && (self.mode != Mode::Bounded || self.version < 2) {
             return Err(Error::format("uniform bins are only valid in bounded mode from version 2 on"));
+        }
+        if let Some(m) = &self.strength {
+            if self.version < 4 {
+                return Err(Error::format("a strength map is only valid from version 4 on"));
+            }
+            if self.corrector == [0; 8] {
+                return Err(Error::format("a strength map in a file that names no corrector"));
+            }
+            if !(5..=7).contains(&m.tile_log2) {
+                return Err(Error::format(format!("strength map tile size 2^{} out of range 32..128", m.tile_log2)));
+            }
+            let (tx, ty) = StrengthMap::grid(m.tile_log2, self.width, self.height);
+            if m.codes.len() != tx * ty {
+                return Err(Error::format(format!(
+                    "strength map has {} tiles, expected {tx} x {ty} for the image",
+                    m.codes.len()
+                )));
+            }
+            if let Some(c) = m.codes.iter().find(|&&c| c > 2) {
+                return Err(Error::format(format!("unknown strength code {c} in the strength map")));
+            }
+            if self.byte_len() > u16::MAX as usize {
+                return Err(Error::format("strength map too large for the header"));
+            }
         }
         for (i, ch) in self.channel_info.iter().enumerate() {
             match self.mode {
@@ -223,12 +283,12 @@ impl Header {
         Ok(())
     }
 
-    /// The serialized header, CRC included.
+    /// The serialized header, CRC included (`validate` first: the length must fit its field).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(Self::len_for(self.channel_info.len()));
+        let mut b = Vec::with_capacity(self.byte_len());
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&self.version.to_le_bytes());
-        b.extend_from_slice(&(Self::len_for(self.channel_info.len()) as u16).to_le_bytes());
+        b.extend_from_slice(&(self.byte_len() as u16).to_le_bytes());
         b.extend_from_slice(&self.width.to_le_bytes());
         b.extend_from_slice(&self.height.to_le_bytes());
         b.extend_from_slice(&[
@@ -238,13 +298,22 @@ impl Header {
             self.subsampling as u8,
             self.predictor,
             self.coder as u8,
-            if self.uniform_bins { FLAG_UNIFORM_BINS } else { 0 },
+            if self.uniform_bins { FLAG_UNIFORM_BINS } else { 0 }
+                | if self.strength.is_some() { FLAG_STRENGTH_MAP } else { 0 },
             0,
         ]);
         b.extend_from_slice(&self.corrector);
         for ch in &self.channel_info {
             b.extend_from_slice(&ch.levels.to_le_bytes());
             b.extend_from_slice(&[ch.max_error, 0]);
+        }
+        if let Some(m) = &self.strength {
+            b.extend_from_slice(&[m.tile_log2, 0]);
+            let mut packed = vec![0u8; StrengthMap::packed_len(m.codes.len())];
+            for (i, &c) in m.codes.iter().enumerate() {
+                packed[i / 4] |= (c & 3) << (2 * (i % 4));
+            }
+            b.extend_from_slice(&packed);
         }
         b.extend_from_slice(&self.payload_len.to_le_bytes());
         let crc = crc32fast::hash(&b);
@@ -349,7 +418,7 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     if !matches!(channels, 1 | 3 | 4) {
         return Err(Error::format(format!("bad channel count {channels} (expected 1, 3 or 4)")));
     }
-    if header_len != Header::len_for(channels as usize) {
+    if header_len < Header::len_for(channels as usize) {
         return Err(Error::format(format!("header length {header_len} does not match {channels} channels")));
     }
     let mode = enum_field(r.u8()?, "mode", &[(0, Mode::Bounded), (1, Mode::Levels)])?;
@@ -359,7 +428,11 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2)])?;
     let flags = r.u8()?;
     let reserved = r.u8()?;
-    let known = if version >= 2 { FLAG_UNIFORM_BINS } else { 0 };
+    let known = match version {
+        1 => 0,
+        2 | 3 => FLAG_UNIFORM_BINS,
+        _ => FLAG_UNIFORM_BINS | FLAG_STRENGTH_MAP,
+    };
     if flags & !known != 0 || reserved != 0 {
         return Err(Error::format(format!(
             "unknown flags {flags:#04x} / reserved byte {reserved:#04x} for version {version}"
@@ -375,6 +448,39 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
         }
         channel_info.push(ChannelInfo { levels, max_error });
     }
+    let strength = if flags & FLAG_STRENGTH_MAP != 0 {
+        let tile_log2 = r.u8()?;
+        if r.u8()? != 0 {
+            return Err(Error::format("strength map: reserved byte is not zero"));
+        }
+        if !(5..=7).contains(&tile_log2) {
+            return Err(Error::format(format!("strength map tile size 2^{tile_log2} out of range 32..128")));
+        }
+        let (tx, ty) = StrengthMap::grid(tile_log2, width, height);
+        let tiles = tx.checked_mul(ty).ok_or_else(|| Error::format("strength map size overflows"))?;
+        // The header length was checked against the data and bounds the map: a map it cannot hold is refused
+        // before anything is allocated for it.
+        let bytes = StrengthMap::packed_len(tiles);
+        let want = Header::len_for(channels as usize) + 2 + bytes;
+        if header_len != want {
+            return Err(Error::format(format!(
+                "header length {header_len} does not match {channels} channels and a strength map of {tiles} tiles \
+                 ({want} bytes; the map is truncated or the wrong size)"
+            )));
+        }
+        let packed = data.get(r.pos..r.pos + bytes).ok_or_else(|| Error::format("strength map truncated"))?;
+        r.pos += bytes;
+        let codes: Vec<u8> = (0..tiles).map(|i| (packed[i / 4] >> (2 * (i % 4))) & 3).collect();
+        if bytes * 4 > tiles && packed[bytes - 1] >> (2 * (tiles % 4)) != 0 {
+            return Err(Error::format("strength map: padding bits are not zero"));
+        }
+        Some(StrengthMap { tile_log2, codes })
+    } else {
+        if header_len != Header::len_for(channels as usize) {
+            return Err(Error::format(format!("header length {header_len} does not match {channels} channels")));
+        }
+        None
+    };
     let payload_len = r.u64()?;
     let header = Header {
         version,
@@ -389,6 +495,7 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
         uniform_bins: flags & FLAG_UNIFORM_BINS != 0,
         corrector,
         channel_info,
+        strength,
         payload_len,
     };
     header.validate(max_pixels)?;
@@ -438,6 +545,7 @@ mod tests {
             uniform_bins: false,
             corrector: [0; 8],
             channel_info: vec![ChannelInfo { levels: bounded_levels(2), max_error: 2 }; 3],
+            strength: None,
             payload_len: 0,
         }
     }

@@ -18,4 +18,4 @@ pub mod pipeline;
 pub mod predict;
 pub mod transform;
 
-pub use pipeline::{decode, encode, Decoded, Options, Quantization};
+pub use pipeline::{decode, encode, with_strength_map, Decoded, Options, Quantization};

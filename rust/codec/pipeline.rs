@@ -199,6 +199,7 @@ pub fn encode(
         uniform_bins,
         corrector: opts.corrector,
         channel_info,
+        strength: None,
         payload_len: 0,
     };
     header.validate(u64::MAX).map_err(|e| Error::value("options", e.to_string()))?;
@@ -209,6 +210,23 @@ pub fn encode(
         Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
     };
     container::write(&header, &payload)
+}
+
+/// The file `data` with the corrector strength map `map` in its header (`None`: without one), the payload
+/// unchanged: version 4 with a map; without one, the oldest version that holds the rest (as `encode` writes).
+pub fn with_strength_map(data: &[u8], map: Option<container::StrengthMap>) -> Result<Vec<u8>> {
+    let (mut header, payload) = container::parse(data, u64::MAX)?;
+    header.version = if map.is_some() {
+        4
+    } else if header.coder == Coder::Qac2 {
+        3
+    } else if header.uniform_bins {
+        2
+    } else {
+        1
+    };
+    header.strength = map;
+    container::write(&header, payload)
 }
 
 /// Quantizes and transforms an image into its coded planes.

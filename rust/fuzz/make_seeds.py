@@ -57,6 +57,11 @@ def main() -> None:
         assert qfast.decode(data, correct=False).shape == img.shape
         (OUT / f"{name}.qfz").write_bytes(data)
         print(f"{name}.qfz: {len(data)} bytes")
+    # Version 4: a strength map (every code, on 32-pixel tiles) over a file that names a corrector.
+    plain = qfast.encode(np.tile(rgb, (2, 3, 1)), levels=16, corrector="auto", strength_map=False)
+    data = qfast._core.with_strength_map(plain, 32, np.array([[0, 1, 2], [2, 1, 0]], np.uint8))
+    (OUT / "levels16-strength-map-v4.qfz").write_bytes(data)
+    print(f"levels16-strength-map-v4.qfz: {len(data)} bytes")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ use super::{detach, image, to_array};
 use crate::codec::container::{self, Coder, Color, Header, Mode, Subsampling};
 use crate::codec::{self, Options, Quantization};
 use crate::error::Error;
+use numpy::IntoPyArray;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -50,7 +51,20 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
     d.set_item("corrector", corrector)?;
     d.set_item("levels", h.channel_info.iter().map(|c| c.levels).collect::<Vec<_>>())?;
     d.set_item("max_error", h.channel_info.iter().map(|c| c.max_error as u16).collect::<Vec<_>>())?;
-    d.set_item("header_bytes", Header::len_for(h.channels as usize))?;
+    d.set_item("header_bytes", h.byte_len())?;
+    match &h.strength {
+        Some(m) => {
+            let (tx, ty) = container::StrengthMap::grid(m.tile_log2, h.width, h.height);
+            let codes = numpy::ndarray::Array2::from_shape_vec((ty, tx), m.codes.clone())
+                .map_err(|e| Error::value("strength", e.to_string()))?;
+            d.set_item("strength_tile", 1u32 << m.tile_log2)?;
+            d.set_item("strength_map", codes.into_pyarray(py))?;
+        }
+        None => {
+            d.set_item("strength_tile", py.None())?;
+            d.set_item("strength_map", py.None())?;
+        }
+    }
     d.set_item("payload_bytes", h.payload_len)?;
     Ok(d)
 }
@@ -129,6 +143,32 @@ fn py_decode<'py>(
     Ok((to_array(py, &shape, dec.image)?, d))
 }
 
+/// The file `data` with a corrector strength map: `codes` (tiles down x across, 0 none, 1 half, 2 full) for tiles of
+/// `tile` pixels (32, 64 or 128); `codes=None` removes the map.
+#[pyfunction(name = "with_strength_map", signature = (data, tile=64, codes=None))]
+fn py_with_strength_map<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    tile: u32,
+    codes: Option<numpy::PyReadonlyArray2<'py, u8>>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let map = match codes {
+        None => None,
+        Some(c) => {
+            let tile_log2 = match tile {
+                32 => 5,
+                64 => 6,
+                128 => 7,
+                _ => return Err(Error::value("tile", format!("expected 32, 64 or 128, got {tile}")).into()),
+            };
+            let codes: Vec<u8> = c.as_array().iter().copied().collect();
+            Some(container::StrengthMap { tile_log2, codes })
+        }
+    };
+    let out = detach(py, || codec::with_strength_map(data, map))?;
+    Ok(pyo3::types::PyBytes::new(py, &out))
+}
+
 /// Parses and checks `.qfz` bytes (header, both CRCs, length) without decoding the pixels: the header as a dict.
 #[pyfunction(name = "inspect")]
 fn py_inspect<'py>(py: Python<'py>, data: &[u8], max_pixels: u64) -> PyResult<Bound<'py, PyDict>> {
@@ -148,6 +188,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_PIXELS", container::DEFAULT_MAX_PIXELS)?;
     m.add_function(wrap_pyfunction!(py_encode, m)?)?;
     m.add_function(wrap_pyfunction!(py_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(py_with_strength_map, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect, m)?)?;
     m.add_function(wrap_pyfunction!(py_inspect_header, m)?)?;
     Ok(())

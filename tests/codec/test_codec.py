@@ -190,7 +190,9 @@ class _FakeCorrector:
     def __init__(self, model: str = "default") -> None:
         self.model = model
 
-    def correct(self, image: np.ndarray, levels, clamp: bool = False, max_error=None, out=None) -> np.ndarray:
+    def correct(
+        self, image: np.ndarray, levels, clamp: bool = False, max_error=None, out=None, strengths=None
+    ) -> np.ndarray:
         type(self).calls.append((image.shape, list(levels), clamp, max_error))
         shift = np.where(np.arange(image.shape[1]) % 2, -3, 3)[None, :, None]
         res = np.clip(image.astype(np.int16) + shift, 0, 255)
@@ -200,6 +202,10 @@ class _FakeCorrector:
                 d = np.asarray(max_error).reshape(1, 1, -1)
                 lo, hi = np.maximum(lo, hi.astype(np.int16) - d), np.minimum(hi, lo.astype(np.int16) + d)
             res = np.clip(res, lo, hi)
+        if strengths is not None:  # like the real one: the strength map's blend per tile
+            tile, codes = strengths
+            per_px = np.kron(codes, np.ones((tile, tile), np.uint8))[: image.shape[0], : image.shape[1], None]
+            res = codec.blend(image, res, per_px)
         if out is None:
             return res.astype(np.uint8)
         out[...] = res  # like the real one: into out (which may be image itself)
@@ -234,7 +240,7 @@ def test_no_corrector_installed_means_plain_decode() -> None:
 
 def test_corrector_is_recorded_and_used_in_levels_mode(fake_corrector) -> None:
     img = IMAGES["rgba"]
-    data = qfast.encode(img, levels=[8, 8, 4, 2])
+    data = qfast.encode(img, levels=[8, 8, 4, 2], strength_map=False)  # the map's own tests: test_strength_map.py
     h = qfast.inspect(data)
     assert h["corrector"] == codec._file_id(str(fake_corrector.path)).hex()
     plain = qfast.decode(data, correct=False)
@@ -249,7 +255,7 @@ def test_corrector_is_recorded_and_used_in_levels_mode(fake_corrector) -> None:
 @pytest.mark.parametrize("d", [1, 2, 3, 8])
 def test_corrector_keeps_the_bound_in_bounded_mode(fake_corrector, d: int) -> None:
     img = IMAGES["parrots"]
-    data = qfast.encode(img, max_error=d)
+    data = qfast.encode(img, max_error=d, strength_map=False)  # the map's own tests: test_strength_map.py
     h = qfast.inspect(data)
     # With a corrector the bins are narrower than 2d + 1 (version 2), which leaves it a window in each bin.
     assert h["version"] == 2 and h["bins"] == "uniform" and h["max_error"] == [d] * 3
@@ -289,7 +295,7 @@ def test_bounded_without_corrector_uses_step_bins(fake_corrector) -> None:
 
 def test_ycbcr420_files_use_the_ycbcr_model(fake_corrector) -> None:
     img = IMAGES["parrots"]
-    data = qfast.encode(img, levels=[8, 16, 12], subsample=True)
+    data = qfast.encode(img, levels=[8, 16, 12], subsample=True, strength_map=False)  # the map: test_strength_map.py
     assert qfast.inspect(data)["corrector"] == codec._file_id(str(fake_corrector.path)).hex()
     plain = qfast.decode(data, correct=False)
     fixed = qfast.decode(data)
@@ -384,7 +390,7 @@ def _file(**kw) -> bytes:
 FIELDS = [
     (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
     (4, "<H", 0, "unsupported .qfz version 0"),
-    (4, "<H", 4, "unsupported .qfz version 4 \\(this qfast reads versions 1..3\\)"),
+    (4, "<H", 5, "unsupported .qfz version 5 \\(this qfast reads versions 1..4\\)"),
     (4, "<H", 65535, "unsupported .qfz version 65535"),
     (6, "<H", 52, "header length 52 does not match 3 channels"),
     (6, "<H", 20, "header length 20 too small"),

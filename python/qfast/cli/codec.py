@@ -54,11 +54,17 @@ def add_encode_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="record no corrector (with --max-error: bins of 2D+1 values, the smallest file for the bound)",
     )
+    p.add_argument(
+        "--no-strength-map",
+        action="store_true",
+        help="skip the encoder's check of the corrector (per 64-pixel tile: all, half or none of its change, so no "
+        "tile decodes worse than mid-bin); faster encode, decode applies the corrector everywhere",
+    )
 
 
 def encode_options(args: argparse.Namespace) -> dict:
     """The keyword options of :func:`qfast._ops.encode_file` (``qfast batch encode``) from parsed arguments."""
-    names = ("max_error", "levels", "target_bpp", "color", "subsample", "effort", "no_corrector")
+    names = ("max_error", "levels", "target_bpp", "color", "subsample", "effort", "no_corrector", "no_strength_map")
     return {n: getattr(args, n) for n in names}
 
 
@@ -93,6 +99,7 @@ def _run_encode(args: argparse.Namespace) -> int:
         subsample=args.subsample,
         effort=args.effort,
         corrector=None if args.no_corrector else "auto",
+        strength_map=not args.no_strength_map,
     )
     write_bytes(args.output, data, args.force)
     h = codec.inspect(data)
@@ -182,5 +189,8 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.quiet:
         return 0
     for k, v in h.items():
+        if k == "strength_map" and v is not None:  # a summary, not the array
+            n = [int((v == c).sum()) for c in (2, 1, 0)]
+            v = f"{v.shape[1]} x {v.shape[0]} tiles: {n[0]} full, {n[1]} half, {n[2]} none"
         print(f"{k:<14}{v:.3f}" if isinstance(v, float) else f"{k:<14}{v}")
     return 0
