@@ -198,7 +198,7 @@ def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
 
 
 def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
-    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256, or a PIL "P" image, whose palette it takes)
+    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..65536, or a PIL "P" image, whose palette it takes)
     as a C-contiguous uint8 array."""
     if _is_pil(palette):
         if palette.mode not in ("P", "PA"):
@@ -221,6 +221,6 @@ def as_palette(palette: Any, arg: str = "palette") -> np.ndarray:
             raise ValueError(f"{arg}: expected values in 0..255, got {arr.min()}..{arr.max()}")
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ValueError(f"{arg}: expected shape (n, 3), got {arr.shape}")
-    if not 1 <= arr.shape[0] <= 256:
-        raise ValueError(f"{arg}: expected 1..256 colours, got {arr.shape[0]}")
+    if not 1 <= arr.shape[0] <= 65536:
+        raise ValueError(f"{arg}: expected 1..65536 colours, got {arr.shape[0]}")
     return np.ascontiguousarray(arr, dtype=np.uint8)

@@ -12,6 +12,7 @@ use crate::palette::histogram::{
     coarse_cells, coarsen, distinct_colors, histogram, rgb_of, unpack_rgb, Cell, ColorCounts, ImageRef, FINE_BITS,
     GRID_BITS,
 };
+use crate::palette::remap::MAX_COLORS;
 use crate::palette::seeding::{dist2, kmeans_plus_plus_labels, median_cut_labels, POINT_CHUNK};
 use rayon::prelude::*;
 
@@ -51,7 +52,7 @@ impl Method {
 /// Options of `palette`.
 #[derive(Debug, Clone, Copy)]
 pub struct Params {
-    /// Palette size, 1..=256.
+    /// Palette size, 1..=`MAX_COLORS` (65536).
     pub k: usize,
     /// Seed of the k-means++ sampling (other methods are deterministic without one).
     pub seed: u64,
@@ -116,8 +117,8 @@ pub fn palette_and_cells(images: &[ImageRef<'_>], params: &Params) -> Result<(Ve
 
 /// The palette of a source and the sorted `GRID_BITS` cells it occupies.
 pub fn palette_from(src: Source<'_>, params: &Params) -> Result<(Vec<[u8; 3]>, Vec<u32>)> {
-    if !(1..=256).contains(&params.k) {
-        return Err(Error::value("k", format!("expected 1..256, got {}", params.k)));
+    if !(1..=MAX_COLORS).contains(&params.k) {
+        return Err(Error::value("k", format!("expected 1..{MAX_COLORS}, got {}", params.k)));
     }
     match src {
         Source::Images([]) => return Err(Error::value("images", "expected at least one image")),
@@ -313,56 +314,57 @@ pub fn lloyd(
     let mut max_moved = 0.0f32;
     let mut first = true;
     let mut half_gap = vec![0.0f32; k];
-    let mut between = zeroed::<f32>(k.saturating_mul(k))?;
     let mut order: Vec<std::sync::OnceLock<Vec<(f32, u16)>>> = Vec::new();
     let mut drift = vec![0.0f32; k];
     let mut max_drift = 0.0f32;
     for _ in 0..max_iter.max(1) {
-        // between[a*k+j]: distance between centres a and j; half_gap[c]: half the distance from c to its nearest
-        // other centre (a point closer than that to its own centre cannot be closer to another).
+        // half_gap[c]: half the distance from c to its nearest other centre (a point closer than that to its own
+        // centre cannot be closer to another). No k x k table: at k = 65536 it would take 16 GiB.
         let (xs, ys, zs): (Vec<f32>, Vec<f32>, Vec<f32>) = (
             centers.iter().map(|c| c[0]).collect(),
             centers.iter().map(|c| c[1]).collect(),
             centers.iter().map(|c| c[2]).collect(),
         );
-        between.par_chunks_mut(k).zip(half_gap.par_iter_mut()).enumerate().for_each(|(a, (row, hg))| {
+        let (xr, yr, zr) = (&xs, &ys, &zs);
+        half_gap.par_iter_mut().enumerate().with_min_len(16).for_each(|(a, hg)| {
             let c = centers[a];
-            // Plain loops over arrays, so the compiler vectorises them.
-            for (((r, x), y), z) in row.iter_mut().zip(&xs).zip(&ys).zip(&zs) {
-                let (dx, dy, dz) = (x - c[0], y - c[1], z - c[2]);
-                *r = (dx * dx + dy * dy + dz * dz).sqrt();
-            }
-            if let Some(r) = row.get_mut(a) {
-                *r = f32::INFINITY;
-            }
+            // A plain loop over arrays, so the compiler vectorises it; sqrt is monotone, so the square root of the
+            // smallest square is the smallest distance.
             let mut m = f32::INFINITY;
-            for &r in row.iter() {
-                m = if r < m { r } else { m };
+            for (j, ((x, y), z)) in xr.iter().zip(yr).zip(zr).enumerate() {
+                let (dx, dy, dz) = (x - c[0], y - c[1], z - c[2]);
+                let d = if j == a { f32::INFINITY } else { dx * dx + dy * dy + dz * dz };
+                m = if d < m { d } else { m };
             }
-            *hg = 0.5 * m;
+            *hg = 0.5 * m.sqrt();
         });
-        // The other centres of each centre by increasing distance, sorted on first use and kept while the centres
-        // move little: `drift[c]` is how far c moved since the rows were sorted, so the true distance between a and
-        // j is at least the stored one minus drift[a] + drift[j] <= drift[a] + max_drift.
+        // The nearest other centres of each centre by increasing distance, found on first use and kept while the
+        // centres move little: `drift[c]` is how far c moved since the rows were sorted, so the true distance
+        // between a and j is at least the stored one minus drift[a] + drift[j] <= drift[a] + max_drift.
         if max_drift > REBUILD_DRIFT || first {
             order = (0..k).map(|_| std::sync::OnceLock::new()).collect();
             drift.fill(0.0);
             max_drift = 0.0;
         }
-        let (cref, hg, mv, bt, ord) = (&centers, &half_gap, &moved, &between, &order);
+        let (cref, hg, mv, ord) = (&centers, &half_gap, &moved, &order);
         let row_of = |a: usize| -> &Vec<(f32, u16)> {
             ord[a].get_or_init(|| {
                 // (distance bits, index) as integers: non-negative f32 order like their bit patterns. Only the
-                // nearest SORTED_NEIGHBOURS + 1 are put in order (the last of them is the nearest of the rest); a
-                // search rarely goes further, and past them it looks at the rest without early exit.
-                let mut keys: Vec<u64> =
-                    (0..k).filter(|&j| j != a).map(|j| (u64::from(bt[a * k + j].to_bits()) << 16) | j as u64).collect();
+                // nearest SORTED_NEIGHBOURS + 1 are kept, in order (the last of them is the nearest of the rest); a
+                // search rarely goes further, and past them it looks at every centre.
+                let c = cref[a];
+                let mut keys: Vec<u64> = (0..k)
+                    .filter(|&j| j != a)
+                    .map(|j| {
+                        let (dx, dy, dz) = (xr[j] - c[0], yr[j] - c[1], zr[j] - c[2]);
+                        (u64::from((dx * dx + dy * dy + dz * dz).sqrt().to_bits()) << 16) | j as u64
+                    })
+                    .collect();
                 if keys.len() > SORTED_NEIGHBOURS + 1 {
                     keys.select_nth_unstable(SORTED_NEIGHBOURS);
-                    keys[..SORTED_NEIGHBOURS].sort_unstable();
-                } else {
-                    keys.sort_unstable();
+                    keys.truncate(SORTED_NEIGHBOURS + 1);
                 }
+                keys.sort_unstable();
                 keys.iter().map(|&x| (f32::from_bits((x >> 16) as u32), (x & 0xFFFF) as u16)).collect()
             })
         };
@@ -389,11 +391,14 @@ pub fn lloyd(
                         if ua > m {
                             let (mut b1, mut d1, mut d2) = (ai, ua, f32::INFINITY);
                             let slack = dr[ai] + mdr;
-                            for (t, &(dj, j)) in row_of(ai).iter().enumerate() {
+                            let row = row_of(ai);
+                            let mut bounded = false;
+                            for &(dj, j) in row {
                                 let dj = dj - slack;
-                                if t <= SORTED_NEIGHBOURS && dj >= 2.0 * ua {
+                                if dj >= 2.0 * ua {
                                     // Every centre from here on is at least dj - ua away.
                                     d2 = d2.min(dj - ua);
+                                    bounded = true;
                                     break;
                                 }
                                 let d = dist2(&pi, &cref[j as usize]).sqrt();
@@ -403,6 +408,22 @@ pub fn lloyd(
                                     b1 = j as usize;
                                 } else if d < d2 {
                                     d2 = d;
+                                }
+                            }
+                            if !bounded && row.len() + 1 < k {
+                                // Past the sorted neighbours: every centre (those already seen change nothing).
+                                for (j, cj) in cref.iter().enumerate() {
+                                    if j == b1 {
+                                        continue;
+                                    }
+                                    let d = dist2(&pi, cj).sqrt();
+                                    if d < d1 {
+                                        d2 = d1;
+                                        d1 = d;
+                                        b1 = j;
+                                    } else if d < d2 {
+                                        d2 = d;
+                                    }
                                 }
                             }
                             if b1 != ai {
@@ -539,7 +560,7 @@ mod tests {
         let im = [ImageRef { data: &data, channels: 3 }];
         let mut p = Params { k: 0, seed: 0, space: ColorSpace::Rgb, method: Method::Kmeans, max_iter: 10, tol: 0.0 };
         assert!(palette(&im, &p).unwrap_err().to_string().starts_with("k:"));
-        p.k = 257;
+        p.k = MAX_COLORS + 1;
         assert!(palette(&im, &p).unwrap_err().to_string().starts_with("k:"));
         p.k = 4;
         assert!(palette(&[], &p).unwrap_err().to_string().starts_with("images:"));

@@ -19,13 +19,16 @@ use rayon::prelude::*;
 const PIXEL_CHUNK: usize = 1 << 15;
 /// "No candidate list yet" in `Nearest::slot`.
 const NONE: u32 = u32::MAX;
-/// Marks a `Nearest::slot` entry that holds its one candidate (low 8 bits) instead of a list index.
+/// Marks a `Nearest::slot` entry that holds its one candidate (low 16 bits) instead of a list index.
 const SINGLE: u32 = 1 << 31;
 
-/// Checks a palette: 1..=256 colours.
+/// The most colours a palette may have (indices are u16).
+pub const MAX_COLORS: usize = 1 << 16;
+
+/// Checks a palette: 1..=`MAX_COLORS` colours.
 pub fn check_palette(palette: &[[u8; 3]]) -> Result<()> {
-    if palette.is_empty() || palette.len() > 256 {
-        return Err(Error::value("palette", format!("expected 1..256 colours, got {}", palette.len())));
+    if palette.is_empty() || palette.len() > MAX_COLORS {
+        return Err(Error::value("palette", format!("expected 1..{MAX_COLORS} colours, got {}", palette.len())));
     }
     Ok(())
 }
@@ -40,15 +43,15 @@ pub struct Nearest {
     /// `(start, len)` of each candidate list in `cands`.
     lists: Vec<(u32, u32)>,
     /// Candidates as `[r, g, b, index]`, so a search reads one contiguous run.
-    cands: Vec<[u8; 4]>,
+    cands: Vec<[u16; 4]>,
     /// `[r, g, b, i]` for each palette index i: the one-candidate lists.
-    cands_single: Vec<[u8; 4]>,
+    cands_single: Vec<[u16; 4]>,
     /// Half the width of a cell's box: 1.5 for exact byte colours, 2 when float colours are rounded into cells.
     half: f32,
 }
 
 impl Nearest {
-    /// A searcher for `palette` (1..=256 colours) in `space`. Candidate lists are filled by `prepare` or on demand.
+    /// A searcher for `palette` (1..=`MAX_COLORS` colours) in `space`. Candidate lists are filled by `prepare` or on demand.
     pub fn new(palette: &[[u8; 3]], space: ColorSpace) -> Result<Self> {
         Self::with_box(palette, space, 1.5)
     }
@@ -60,11 +63,26 @@ impl Nearest {
 
     fn with_box(palette: &[[u8; 3]], space: ColorSpace, half: f32) -> Result<Self> {
         check_palette(palette)?;
-        let points = palette.iter().map(|c| space.point(c.map(f32::from))).collect();
+        let points = collect(palette.iter().map(|c| space.point(c.map(f32::from))))?;
         let slot = if space == ColorSpace::Rgb { filled(GRID_CELLS, NONE)? } else { Vec::new() };
-        let cands_single = palette.iter().enumerate().map(|(i, c)| [c[0], c[1], c[2], i as u8]).collect();
+        let cands_single =
+            collect(palette.iter().enumerate().map(|(i, c)| [c[0].into(), c[1].into(), c[2].into(), i as u16]))?;
         let (lists, cands) = (Vec::new(), Vec::new());
         Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half })
+    }
+
+    /// A copy, its buffers allocated fallibly (each thread of error diffusion fills its own lists on demand).
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Nearest {
+            space: self.space,
+            rgb: collect(self.rgb.iter().copied())?,
+            points: collect(self.points.iter().copied())?,
+            slot: collect(self.slot.iter().copied())?,
+            lists: collect(self.lists.iter().copied())?,
+            cands: collect(self.cands.iter().copied())?,
+            cands_single: collect(self.cands_single.iter().copied())?,
+            half: self.half,
+        })
     }
 
     /// The palette.
@@ -81,18 +99,18 @@ impl Nearest {
     }
 
     /// The candidates of grid cell `cell` among all colours.
-    fn cell_candidates(rgb: &[[u8; 3]], half: f32, cell: usize) -> Vec<u8> {
-        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
+    fn cell_candidates(rgb: &[[u8; 3]], half: f32, cell: usize) -> Vec<u16> {
+        let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
         Self::box_candidates(rgb, &all, Self::cell_centre(cell), half)
     }
 
     /// Every colour of `among` that can be the nearest (or tie for nearest) to some point of the box with centre
     /// `c` and half-width `half`. `among` must hold every such colour of the palette, in ascending index order
     /// (the result keeps that order).
-    fn box_candidates(rgb: &[[u8; 3]], among: &[u8], c: [f32; 3], half: f32) -> Vec<u8> {
-        let col = |i: u8| rgb.get(i as usize).copied().unwrap_or_default();
+    fn box_candidates(rgb: &[[u8; 3]], among: &[u16], c: [f32; 3], half: f32) -> Vec<u16> {
+        let col = |i: u16| rgb.get(i as usize).copied().unwrap_or_default();
         let r = (3.0f32).sqrt() * half;
-        let mut near: Vec<(f32, u8)> = among
+        let mut near: Vec<(f32, u16)> = among
             .iter()
             .map(|&i| {
                 let p = col(i);
@@ -112,7 +130,7 @@ impl Nearest {
         // still wins.
         let lo = c.map(|v| v as f64 - half as f64);
         let hi = c.map(|v| v as f64 + half as f64);
-        let colf = |i: u8| col(i).map(f64::from);
+        let colf = |i: u16| col(i).map(f64::from);
         let dominated = |p: [f64; 3], q: [f64; 3]| {
             let mut m: f64 = (0..3).map(|t| p[t] * p[t] - q[t] * q[t]).sum();
             for t in 0..3 {
@@ -121,7 +139,7 @@ impl Nearest {
             }
             m > 0.0
         };
-        let mut top = [(f32::INFINITY, 0u8); 3];
+        let mut top = [(f32::INFINITY, 0u16); 3];
         for &(d, i) in &near {
             if d < top[2].0 {
                 top[2] = (d, i);
@@ -170,9 +188,9 @@ impl Nearest {
             }
         }
         let (rgb, half) = (&self.rgb, self.half);
-        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
+        let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
         let pw = (1u32 << (9 - GRID_BITS)) as f32;
-        let lists: Vec<Vec<(u32, Vec<u8>)>> = groups
+        let lists: Vec<Vec<(u32, Vec<u16>)>> = groups
             .par_iter()
             .map(|g| {
                 let p = g.first().map(|x| x.0).unwrap_or(0) as usize;
@@ -193,7 +211,7 @@ impl Nearest {
         Ok(())
     }
 
-    fn push_list(&mut self, cell: usize, l: &[u8]) {
+    fn push_list(&mut self, cell: usize, l: &[u16]) {
         if let Some(s) = self.slot.get_mut(cell) {
             if let [only] = l {
                 // One candidate: stored in the slot itself.
@@ -203,16 +221,19 @@ impl Nearest {
             *s = self.lists.len() as u32;
             self.lists.push((self.cands.len() as u32, l.len() as u32));
             let rgb = &self.rgb;
-            self.cands.extend(l.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0], c[1], c[2], i])));
+            self.cands.extend(
+                l.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])),
+            );
         }
     }
 
     /// The candidates of a cell if they were prepared.
     #[inline(always)]
-    fn list(&self, cell: usize) -> Option<&[[u8; 4]]> {
+    fn list(&self, cell: usize) -> Option<&[[u16; 4]]> {
         let s = *self.slot.get(cell)?;
         if s & SINGLE != 0 && s != NONE {
-            return self.cands_single.get((s & 0xFF) as usize..(s & 0xFF) as usize + 1);
+            let i = (s & 0xFFFF) as usize;
+            return self.cands_single.get(i..i + 1);
         }
         let &(start, len) = self.lists.get(s as usize)?;
         self.cands.get(start as usize..(start + len) as usize)
@@ -221,21 +242,21 @@ impl Nearest {
     /// The nearest palette index to an exact colour (ties: the lowest index). In RGB the colour's cell must have
     /// been prepared; an unprepared cell falls back to comparing every colour.
     #[inline]
-    pub fn nearest_u8(&self, c: [u8; 3]) -> u8 {
+    pub fn nearest_u8(&self, c: [u8; 3]) -> u16 {
         if self.space == ColorSpace::Rgb {
             if let Some(l) = self.list(cell_of(c)) {
                 if let [only] = l {
                     return only[3];
                 }
-                // Branch-free argmin: squared distance (< 2^18) above the index, so the smallest key is the nearest
-                // colour and, among equals, the lowest index.
-                let mut best = u32::MAX;
+                // Branch-free argmin: squared distance (< 2^18) above the index (16 bits), so the smallest key is
+                // the nearest colour and, among equals, the lowest index.
+                let mut best = u64::MAX;
                 for p in l {
                     let (x, y, z) = (p[0] as i32 - c[0] as i32, p[1] as i32 - c[1] as i32, p[2] as i32 - c[2] as i32);
-                    let d = (x * x + y * y + z * z) as u32;
-                    best = best.min(d << 8 | p[3] as u32);
+                    let d = (x * x + y * y + z * z) as u64;
+                    best = best.min(d << 16 | p[3] as u64);
                 }
-                return best as u8;
+                return best as u16;
             }
         }
         self.brute(self.space.point(c.map(f32::from)))
@@ -243,7 +264,7 @@ impl Nearest {
 
     /// The nearest palette index to a point of the space, comparing every colour (ties: the lowest index).
     #[inline]
-    pub fn brute(&self, p: [f32; 3]) -> u8 {
+    pub fn brute(&self, p: [f32; 3]) -> u16 {
         let (mut best, mut bd) = (0usize, f32::INFINITY);
         for (i, q) in self.points.iter().enumerate() {
             let (x, y, z) = (q[0] - p[0], q[1] - p[1], q[2] - p[2]);
@@ -253,12 +274,12 @@ impl Nearest {
                 best = i;
             }
         }
-        best as u8
+        best as u16
     }
 
     /// The nearest palette index to an sRGB colour given as floats in 0..255 (for error diffusion). In RGB the
     /// candidate list of the rounded colour's cell is filled on first use. Make the searcher with `for_floats`.
-    pub fn nearest_f32(&mut self, v: [f32; 3]) -> u8 {
+    pub fn nearest_f32(&mut self, v: [f32; 3]) -> u16 {
         if self.space != ColorSpace::Rgb {
             return self.brute(self.space.point(v));
         }
@@ -271,7 +292,7 @@ impl Nearest {
         if let [only] = l {
             return only[3];
         }
-        let (mut best, mut bd) = (0u8, f32::INFINITY);
+        let (mut best, mut bd) = (0u16, f32::INFINITY);
         for p in l {
             let (x, y, z) = (p[0] as f32 - v[0], p[1] as f32 - v[1], p[2] as f32 - v[2]);
             let d = x * x + y * y + z * z;
@@ -301,7 +322,7 @@ impl Nearest {
 }
 
 /// Each pixel's nearest palette index (ties: the lowest index), in parallel. `img.channels` 1..=4; alpha ignored.
-pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Result<Vec<u8>> {
+pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Result<Vec<u16>> {
     img.check("image")?;
     let mut nearest = Nearest::new(palette, space)?;
     let cells = nearest.cells_of(img)?;
@@ -310,13 +331,13 @@ pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Resul
 }
 
 /// `remap` with a prepared searcher (every cell of the image prepared, in RGB).
-pub fn remap_with(img: ImageRef<'_>, nearest: &Nearest) -> Result<Vec<u8>> {
+pub fn remap_with(img: ImageRef<'_>, nearest: &Nearest) -> Result<Vec<u16>> {
     img.check("image")?;
     let ch = img.channels;
-    let mut out = zeroed::<u8>(img.pixels())?;
+    let mut out = zeroed::<u16>(img.pixels())?;
     out.par_chunks_mut(PIXEL_CHUNK).zip(img.data.par_chunks(PIXEL_CHUNK * ch)).for_each(|(o, s)| {
         // Runs of equal pixels (flat areas) are common: reuse the last answer.
-        let mut last: Option<([u8; 3], u8)> = None;
+        let mut last: Option<([u8; 3], u16)> = None;
         for (oi, px) in o.iter_mut().zip(s.chunks_exact(ch)) {
             let c = rgb_of(px, ch);
             *oi = match last {
@@ -345,7 +366,7 @@ mod tests {
             .collect()
     }
 
-    fn brute_rgb(c: [u8; 3], pal: &[[u8; 3]]) -> u8 {
+    fn brute_rgb(c: [u8; 3], pal: &[[u8; 3]]) -> u16 {
         let d = |p: &[u8; 3]| (0..3).map(|t| (p[t] as i32 - c[t] as i32).pow(2)).sum::<i32>();
         let mut best = 0;
         for (i, p) in pal.iter().enumerate() {
@@ -353,12 +374,12 @@ mod tests {
                 best = i;
             }
         }
-        best as u8
+        best as u16
     }
 
     #[test]
     fn remap_is_the_brute_force_nearest() {
-        for (k, seed) in [(1usize, 1u64), (2, 2), (16, 3), (255, 4), (256, 5)] {
+        for (k, seed) in [(1usize, 1u64), (2, 2), (16, 3), (255, 4), (256, 5), (300, 6), (4096, 7)] {
             let pal: Vec<[u8; 3]> = noise(3 * k, seed).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
             let data = noise(3 * 50_000, seed + 100);
             let got = remap(ImageRef { data: &data, channels: 3 }, &pal, ColorSpace::Rgb).unwrap();
@@ -402,7 +423,8 @@ mod tests {
     #[test]
     fn rejects_bad_palettes() {
         assert!(Nearest::new(&[], ColorSpace::Rgb).is_err_and(|e| e.to_string().starts_with("palette:")));
-        let big = vec![[0u8; 3]; 257];
+        let big = vec![[0u8; 3]; MAX_COLORS + 1];
         assert!(Nearest::new(&big, ColorSpace::Rgb).is_err());
+        assert!(Nearest::new(&big[1..], ColorSpace::Rgb).is_ok());
     }
 }

@@ -46,7 +46,13 @@ def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool
     """Adds the options of ``palette``, shared with ``qfast batch palette`` (which adds ``--shared K`` and requires
     one of the sizes)."""
     g = p.add_mutually_exclusive_group(required=required)
-    g.add_argument("--colors", type=int, metavar="K", help="palette size, 1..256 (one palette per image)")
+    g.add_argument(
+        "--colors",
+        type=int,
+        metavar="K",
+        help="palette size, 1..256 for an indexed PNG or GIF (one palette per image); up to 65536 for .tif, .bmp or "
+        ".webp, written in full colour",
+    )
     g.add_argument(
         "--sweep", type=_levels_arg, metavar="K,K,...", help="palette sizes for an animation, e.g. 1,5,10,20,40"
     )
@@ -97,6 +103,11 @@ def _run_palette(args: argparse.Namespace) -> int:
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
+    if args.colors is not None and args.colors > 256 and _indexed_output(args.output):
+        raise CliError(
+            f"--colors: an indexed PNG or GIF holds at most 256 colours, got {args.colors}; write .tif, .bmp or "
+            ".webp for the full-colour result of a larger palette"
+        )
     img = read_image(args.input)
     kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
     if args.palette_from is not None:
@@ -115,7 +126,9 @@ def _run_palette(args: argparse.Namespace) -> int:
         raise CliError("give --colors K, --sweep K,K,... or --palette-from IMAGE")
     if args.colors is not None:
         q = palette.quantize_colors(img, args.colors, **kw)
-        write_bytes(args.output, encode_image(q.to_pil(), args.output), args.force)
+        # More than 256 colours do not fit an indexed image: the other formats get the colours themselves.
+        out = q.to_pil() if len(q.palette) <= 256 else q.image()
+        write_bytes(args.output, encode_image(out, args.output), args.force)
         summary(args, f"{out_name(args.output)}: {len(q.palette)} colours, {psnr_text(img, q.image())}")
         return 0
     ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
@@ -133,6 +146,11 @@ def _run_palette(args: argparse.Namespace) -> int:
     write_bytes(args.output, data, args.force)
     summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
+
+
+def _indexed_output(path: str) -> bool:
+    """Whether ``path`` names an indexed output: PNG, GIF, or standard output (PNG)."""
+    return path == "-" or path.lower().endswith((".png", ".gif", ".apng"))
 
 
 def _palette_from(path: str, colors: object, color_space: str, method: str, seed: int) -> object:
