@@ -9,7 +9,7 @@ use crate::alloc::{collect, with_capacity, zeroed};
 use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
-use crate::palette::histogram::{rgb_of, ImageRef};
+use crate::palette::histogram::{rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -118,7 +118,9 @@ fn diffuse_traced(
     let ch = img.channels;
     let height = img.pixels() / width;
     let mut base = Nearest::for_floats(palette, space)?;
-    let cells = base.cells_of(img)?;
+    // Diffused values stray from the pixels by about the palette's spacing: the cells around the image's are
+    // prepared up front, in parallel and shared; a thread fills any other cell it meets in its own copy.
+    let cells = dilate(&base.cells_of(img)?)?;
     base.prepare(&cells)?;
     let pal: Vec<[f32; 3]> = collect(palette.iter().map(|c| c.map(f32::from)))?;
     let mut out = zeroed::<u16>(img.pixels())?;
@@ -236,6 +238,31 @@ fn diffuse_traced(
         }
     });
     drop(rows);
+    Ok(out)
+}
+
+/// Sorted grid cells: `cells` and their 26 neighbours.
+fn dilate(cells: &[u32]) -> Result<Vec<u32>> {
+    let n = 1i32 << GRID_BITS;
+    let mut mark = zeroed::<bool>(GRID_CELLS)?;
+    for &c in cells {
+        let c = c as i32;
+        let (r, g, b) = (c >> (2 * GRID_BITS), (c >> GRID_BITS) & (n - 1), c & (n - 1));
+        for dr in -1..=1 {
+            for dg in -1..=1 {
+                for db in -1..=1 {
+                    let (x, y, z) = (r + dr, g + dg, b + db);
+                    if (0..n).contains(&x) && (0..n).contains(&y) && (0..n).contains(&z) {
+                        if let Some(m) = mark.get_mut(((x << (2 * GRID_BITS)) | (y << GRID_BITS) | z) as usize) {
+                            *m = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = with_capacity(mark.iter().filter(|&&m| m).count())?;
+    out.extend(mark.iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| i as u32));
     Ok(out)
 }
 

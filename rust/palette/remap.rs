@@ -48,6 +48,10 @@ pub struct Nearest {
     cands_single: Vec<[u16; 4]>,
     /// Half the width of a cell's box: 1.5 for exact byte colours, 2 when float colours are rounded into cells.
     half: f32,
+    /// Candidates of the parent boxes (2x2x2 cells) that `nearest_f32` has needed: per parent, the index into
+    /// `parent_lists` plus one (0: not yet).
+    parent_slot: Vec<u32>,
+    parent_lists: Vec<Vec<u16>>,
 }
 
 impl Nearest {
@@ -68,7 +72,19 @@ impl Nearest {
         let cands_single =
             collect(palette.iter().enumerate().map(|(i, c)| [c[0].into(), c[1].into(), c[2].into(), i as u16]))?;
         let (lists, cands) = (Vec::new(), Vec::new());
-        Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half })
+        let (parent_slot, parent_lists) = (Vec::new(), Vec::new());
+        Ok(Nearest {
+            space,
+            rgb: palette.to_vec(),
+            points,
+            slot,
+            lists,
+            cands,
+            cands_single,
+            half,
+            parent_slot,
+            parent_lists,
+        })
     }
 
     /// A copy, its buffers allocated fallibly (each thread of error diffusion fills its own lists on demand).
@@ -82,6 +98,8 @@ impl Nearest {
             cands: collect(self.cands.iter().copied())?,
             cands_single: collect(self.cands_single.iter().copied())?,
             half: self.half,
+            parent_slot: collect(self.parent_slot.iter().copied())?,
+            parent_lists: collect(self.parent_lists.iter().cloned())?,
         })
     }
 
@@ -98,10 +116,41 @@ impl Nearest {
         coord.map(|i| i as f32 * w + (w - 1.0) / 2.0)
     }
 
-    /// The candidates of grid cell `cell` among all colours.
-    fn cell_candidates(rgb: &[[u8; 3]], half: f32, cell: usize) -> Vec<u16> {
+    /// The parent (a grid half as fine: 2x2x2 cells) of grid cell `cell`.
+    fn parent_of(cell: u32) -> u32 {
+        let (b, m) = (GRID_BITS - 1, (1u32 << GRID_BITS) - 1);
+        let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
+        ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
+    }
+
+    /// The candidates of parent box `p` among all colours (a box covering its 2x2x2 cells' boxes).
+    fn parent_candidates(rgb: &[[u8; 3]], half: f32, p: usize) -> Vec<u16> {
+        let b = GRID_BITS - 1;
+        let pw = (1u32 << (9 - GRID_BITS)) as f32;
+        let m = (1 << b) - 1;
+        let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
         let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
-        Self::box_candidates(rgb, &all, Self::cell_centre(cell), half)
+        Self::box_candidates(rgb, &all, pc, half + pw / 4.0)
+    }
+
+    /// The candidates of grid cell `cell`, from its parent's (found once per parent and kept).
+    fn cell_candidates(&mut self, cell: usize) -> Vec<u16> {
+        let p = Self::parent_of(cell as u32) as usize;
+        if self.parent_slot.is_empty() {
+            self.parent_slot = vec![0; 1 << (3 * (GRID_BITS - 1))];
+        }
+        let at = match self.parent_slot.get(p) {
+            Some(&s) if s > 0 => s as usize - 1,
+            _ => {
+                self.parent_lists.push(Self::parent_candidates(&self.rgb, self.half, p));
+                if let Some(s) = self.parent_slot.get_mut(p) {
+                    *s = self.parent_lists.len() as u32;
+                }
+                self.parent_lists.len() - 1
+            }
+        };
+        let among = self.parent_lists.get(at).map_or(&[][..], |l| &l[..]);
+        Self::box_candidates(&self.rgb, among, Self::cell_centre(cell), self.half)
     }
 
     /// Every colour of `among` that can be the nearest (or tie for nearest) to some point of the box with centre
@@ -171,13 +220,7 @@ impl Nearest {
         if self.space != ColorSpace::Rgb {
             return Ok(());
         }
-        let b = GRID_BITS - 1;
-        let parent_of = |cell: u32| -> u32 {
-            let m = (1u32 << GRID_BITS) - 1;
-            let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
-            ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
-        };
-        let mut keyed: Vec<(u32, u32)> = collect(cells.iter().map(|&c| (parent_of(c), c)))?;
+        let mut keyed: Vec<(u32, u32)> = collect(cells.iter().map(|&c| (Self::parent_of(c), c)))?;
         keyed.sort_unstable();
         let mut groups: Vec<&[(u32, u32)]> = Vec::new();
         let mut start = 0;
@@ -188,15 +231,11 @@ impl Nearest {
             }
         }
         let (rgb, half) = (&self.rgb, self.half);
-        let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
-        let pw = (1u32 << (9 - GRID_BITS)) as f32;
         let lists: Vec<Vec<(u32, Vec<u16>)>> = groups
             .par_iter()
             .map(|g| {
                 let p = g.first().map(|x| x.0).unwrap_or(0) as usize;
-                let m = (1 << b) - 1;
-                let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
-                let plist = Self::box_candidates(rgb, &all, pc, half + pw / 4.0);
+                let plist = Self::parent_candidates(rgb, half, p);
                 g.iter()
                     .map(|&(_, c)| (c, Self::box_candidates(rgb, &plist, Self::cell_centre(c as usize), half)))
                     .collect()
@@ -283,25 +322,24 @@ impl Nearest {
         if self.space != ColorSpace::Rgb {
             return self.brute(self.space.point(v));
         }
-        let cell = cell_of(v.map(|x| x.round().clamp(0.0, 255.0) as u8));
+        let cell = cell_of(v.map(round_byte));
         if self.list(cell).is_none() {
-            let l = Self::cell_candidates(&self.rgb, self.half, cell);
+            let l = self.cell_candidates(cell);
             self.push_list(cell, &l);
         }
         let Some(l) = self.list(cell) else { return self.brute(v) };
         if let [only] = l {
             return only[3];
         }
-        let (mut best, mut bd) = (0u16, f32::INFINITY);
+        // Branch-free argmin: a non-negative f32 orders like its bits, so (distance bits, index) as one integer
+        // finds the nearest colour and, among equals, the lowest index (as a strict `<` scan in index order).
+        let mut best = u64::MAX;
         for p in l {
             let (x, y, z) = (p[0] as f32 - v[0], p[1] as f32 - v[1], p[2] as f32 - v[2]);
             let d = x * x + y * y + z * z;
-            if d < bd {
-                bd = d;
-                best = p[3];
-            }
+            best = best.min(u64::from(d.to_bits()) << 16 | p[3] as u64);
         }
-        best
+        best as u16
     }
 
     /// The occupied cells of an image, sorted (RGB only; empty otherwise).
@@ -319,6 +357,15 @@ impl Nearest {
         out.extend(seen.iter().enumerate().filter(|(_, &s)| s).map(|(i, _)| i as u32));
         Ok(out)
     }
+}
+
+/// `x.round().clamp(0.0, 255.0) as u8` for a finite `x`, without a call into libm: for `x` in 0..256 the fraction
+/// `x - trunc(x)` is exact, so this rounds half away from zero exactly as `round` does.
+#[inline(always)]
+fn round_byte(x: f32) -> u8 {
+    let x = x.clamp(0.0, 255.0);
+    let t = x as u32;
+    (t + u32::from(x - t as f32 >= 0.5)).min(255) as u8
 }
 
 /// Each pixel's nearest palette index (ties: the lowest index), in parallel. `img.channels` 1..=4; alpha ignored.
