@@ -119,7 +119,7 @@ fn diffuse_traced(
     let height = img.pixels() / width;
     let mut base = Nearest::for_floats(palette, space)?;
     // Diffused values stray from the pixels by about the palette's spacing: the cells around the image's are
-    // prepared up front, in parallel and shared; a thread fills any other cell it meets in its own copy.
+    // prepared up front, in parallel; any other cell gets its list from the first thread that meets it, for all.
     let cells = dilate(&base.cells_of(img)?)?;
     base.prepare(&cells)?;
     let pal: Vec<[f32; 3]> = collect(palette.iter().map(|c| c.map(f32::from)))?;
@@ -132,17 +132,18 @@ fn diffuse_traced(
     let ring = tasks + 3;
     let below: Vec<[AtomicU32; 3]> = collect((0..ring * width).map(|_| Default::default()))?;
     let progress: Vec<AtomicUsize> = collect((0..height).map(|_| AtomicUsize::new(0)))?;
-    let mut searchers = with_capacity(tasks)?;
+    base.share_lazily()?;
+    let nearest = &base;
+    let mut owns = with_capacity(tasks)?;
     for _ in 0..tasks {
-        searchers.push(Mutex::new((base.try_clone()?, zeroed::<[f32; 3]>(2 * width)?)));
+        owns.push(Mutex::new(zeroed::<[f32; 3]>(2 * width)?));
     }
     let rows: Vec<Mutex<&mut [u16]>> = collect(out.chunks_mut(width).map(Mutex::new))?;
     let next_row = AtomicUsize::new(0);
     let same: Vec<(usize, f32)> = kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect();
     let down: Vec<(isize, usize, f32)> = kernel.iter().copied().filter(|t| t.1 > 0).collect();
-    let work = |searcher: &Mutex<(Nearest, Vec<[f32; 3]>)>| {
-        let mut guard = searcher.lock().unwrap_or_else(|e| e.into_inner());
-        let (nearest, own) = &mut *guard;
+    let work = |own: &Mutex<Vec<[f32; 3]>>| {
+        let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let y = next_row.fetch_add(1, Ordering::Relaxed);
             if y >= height {
@@ -197,7 +198,7 @@ fn diffuse_traced(
                         tr[t].store(v[t].to_bits(), Ordering::Relaxed);
                     }
                 }
-                let i = nearest.nearest_f32(v);
+                let i = nearest.nearest_f32_shared(v);
                 if let Some(oi) = o.get_mut(x) {
                     *oi = i;
                 }
@@ -233,8 +234,8 @@ fn diffuse_traced(
         }
     };
     rayon::scope(|s| {
-        for searcher in &searchers {
-            s.spawn(|_| work(searcher));
+        for own in &owns {
+            s.spawn(|_| work(own));
         }
     });
     drop(rows);

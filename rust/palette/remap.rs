@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{cell_of, rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Pixels per parallel work item.
 const PIXEL_CHUNK: usize = 1 << 15;
@@ -52,6 +53,10 @@ pub struct Nearest {
     /// `parent_lists` plus one (0: not yet).
     parent_slot: Vec<u32>,
     parent_lists: Vec<Vec<u16>>,
+    /// Per cell and per parent box, candidate lists built on first use by any thread (`nearest_f32_shared`;
+    /// empty until `share_lazily`).
+    lazy_cells: Vec<OnceLock<Box<[[u16; 4]]>>>,
+    lazy_parents: Vec<OnceLock<Box<[u16]>>>,
 }
 
 impl Nearest {
@@ -84,23 +89,19 @@ impl Nearest {
             half,
             parent_slot,
             parent_lists,
+            lazy_cells: Vec::new(),
+            lazy_parents: Vec::new(),
         })
     }
 
-    /// A copy, its buffers allocated fallibly (each thread of error diffusion fills its own lists on demand).
-    pub fn try_clone(&self) -> Result<Self> {
-        Ok(Nearest {
-            space: self.space,
-            rgb: collect(self.rgb.iter().copied())?,
-            points: collect(self.points.iter().copied())?,
-            slot: collect(self.slot.iter().copied())?,
-            lists: collect(self.lists.iter().copied())?,
-            cands: collect(self.cands.iter().copied())?,
-            cands_single: collect(self.cands_single.iter().copied())?,
-            half: self.half,
-            parent_slot: collect(self.parent_slot.iter().copied())?,
-            parent_lists: collect(self.parent_lists.iter().cloned())?,
-        })
+    /// Makes room for `nearest_f32_shared`: the cells and parent boxes not prepared get their lists on first use,
+    /// by whichever thread needs them first, once for all threads (RGB only; nothing to do in Oklab).
+    pub fn share_lazily(&mut self) -> Result<()> {
+        if self.space == ColorSpace::Rgb {
+            self.lazy_cells = collect((0..GRID_CELLS).map(|_| OnceLock::new()))?;
+            self.lazy_parents = collect((0..1usize << (3 * (GRID_BITS - 1))).map(|_| OnceLock::new()))?;
+        }
+        Ok(())
     }
 
     /// The palette.
@@ -328,6 +329,42 @@ impl Nearest {
             self.push_list(cell, &l);
         }
         let Some(l) = self.list(cell) else { return self.brute(v) };
+        Self::search_f32(l, v)
+    }
+
+    /// `nearest_f32` from several threads at once: a cell that was not prepared gets its list on first use, kept
+    /// for every thread (after `share_lazily`; without it such a cell is compared with every colour). The same
+    /// answer as `nearest_f32`.
+    pub fn nearest_f32_shared(&self, v: [f32; 3]) -> u16 {
+        if self.space != ColorSpace::Rgb {
+            return self.brute(self.space.point(v));
+        }
+        let cell = cell_of(v.map(round_byte));
+        let l = match self.list(cell) {
+            Some(l) => l,
+            None => match self.lazy_cells.get(cell) {
+                Some(once) => once.get_or_init(|| self.build_shared(cell)),
+                None => return self.brute(v),
+            },
+        };
+        Self::search_f32(l, v)
+    }
+
+    /// The candidate list of `cell` from its parent box's (built once, shared).
+    fn build_shared(&self, cell: usize) -> Box<[[u16; 4]]> {
+        let p = Self::parent_of(cell as u32) as usize;
+        let among: &[u16] = match self.lazy_parents.get(p) {
+            Some(once) => once.get_or_init(|| Self::parent_candidates(&self.rgb, self.half, p).into_boxed_slice()),
+            None => &[],
+        };
+        let ids = Self::box_candidates(&self.rgb, among, Self::cell_centre(cell), self.half);
+        let rgb = &self.rgb;
+        ids.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])).collect()
+    }
+
+    /// The nearest of candidates `l` (in index order) to `v` (ties: the lowest index).
+    #[inline(always)]
+    fn search_f32(l: &[[u16; 4]], v: [f32; 3]) -> u16 {
         if let [only] = l {
             return only[3];
         }
@@ -455,6 +492,33 @@ mod tests {
             let f = f.map(|x| x.clamp(0.0, 255.0));
             let got = n.nearest_f32(f);
             assert_eq!(got, n.brute(f), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn shared_float_search_matches_brute_force() {
+        for k in [40usize, 300] {
+            let pal: Vec<[u8; 3]> = noise(3 * k, 17 + k as u64).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+            let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
+            n.prepare(&[0, 5, 1000]).unwrap();
+            n.share_lazily().unwrap();
+            let vals = noise(3 * 5000, 18);
+            for (t, v) in vals.chunks(3).enumerate() {
+                let f = [v[0] as f32 + 0.49 * ((t % 3) as f32 - 1.0), v[1] as f32 - 0.5, v[2] as f32 + 0.5];
+                let f = f.map(|x| x.clamp(0.0, 255.0));
+                assert_eq!(n.nearest_f32_shared(f), n.brute(f), "{f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_is_round() {
+        for i in 0..=2_600_000u32 {
+            let x = i as f32 / 10_000.0 - 2.0;
+            assert_eq!(round_byte(x), x.round().clamp(0.0, 255.0) as u8, "{x}");
+        }
+        for x in [0.5f32, 1.5, 2.5, 254.5, 0.49999997, 255.49998, f32::from_bits(0.5f32.to_bits() - 1)] {
+            assert_eq!(round_byte(x), x.round().clamp(0.0, 255.0) as u8, "{x}");
         }
     }
 
