@@ -73,10 +73,10 @@ def test_refuses_to_overwrite(photo, tmp_path, capsys):
 
 def test_bad_colour_count(photo, tmp_path, capsys):
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.png"), "--colors", "300"]) == 1
-    assert "--colors: an indexed PNG or GIF holds at most 256 colours, got 300" in capsys.readouterr().err
+    assert "--colors: expected 1..256 for an indexed PNG or GIF, got 300; write .tif" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.gif"), "--colors", "257"]) == 1
-    assert "at most 256 colours, got 257" in capsys.readouterr().err
+    assert "--colors: expected 1..256 for an indexed PNG or GIF, got 257" in capsys.readouterr().err
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.tif"), "--colors", "65537"]) == 1
     assert "--colors: expected 1..65536, got 65537" in capsys.readouterr().err
 
