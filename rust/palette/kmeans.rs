@@ -24,7 +24,7 @@ const FINE_ITERS: u32 = 5;
 /// Re-sort the centres' neighbour lists once some centre has moved this far (0..255 units) since the last sort.
 const REBUILD_DRIFT: f32 = 2.0;
 /// How many of each centre's neighbours `lloyd` keeps in order.
-const SORTED_NEIGHBOURS: usize = 24;
+const SORTED_NEIGHBOURS: usize = 48;
 
 /// How the palette is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
