@@ -26,6 +26,106 @@ const REBUILD_DRIFT: f32 = 2.0;
 /// How many of each centre's neighbours `lloyd` keeps in order.
 const SORTED_NEIGHBOURS: usize = 48;
 
+/// Above this many centres `lloyd` finds each centre's nearest others through a `CentreGrid` (below, by scanning
+/// all: exact either way, and below it the scan is cheaper).
+const GRID_K: usize = 1024;
+
+/// Centres bucketed in a uniform grid (about two a cell), for nearest-neighbour queries among many centres.
+struct CentreGrid {
+    lo: [f32; 3],
+    /// Cell width.
+    w: f32,
+    g: usize,
+    /// Cell c holds `ids[starts[c]..starts[c + 1]]`.
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl CentreGrid {
+    fn build(centres: &[[f32; 3]]) -> Result<Self> {
+        let mut lo = [f32::INFINITY; 3];
+        let mut hi = [f32::NEG_INFINITY; 3];
+        for c in centres {
+            for t in 0..3 {
+                lo[t] = lo[t].min(c[t]);
+                hi[t] = hi[t].max(c[t]);
+            }
+        }
+        let extent = (0..3).map(|t| hi[t] - lo[t]).fold(0.0f32, f32::max).max(1e-3);
+        let g = ((centres.len() as f64 / 2.0).cbrt().ceil() as usize).clamp(1, 128);
+        // A little wider than extent / g, so that the largest coordinate falls in the last cell.
+        let w = extent / g as f32 * (1.0 + 1e-4) + 1e-6;
+        let mut grid = CentreGrid { lo, w, g, starts: zeroed(g * g * g + 1)?, ids: zeroed(centres.len())? };
+        let cells: Vec<usize> = collect(centres.iter().map(|c| grid.cell_index(grid.coords(c))))?;
+        for &c in &cells {
+            grid.starts[c + 1] += 1;
+        }
+        for i in 1..grid.starts.len() {
+            grid.starts[i] += grid.starts[i - 1];
+        }
+        let mut fill = collect(grid.starts.iter().copied())?;
+        for (i, &c) in cells.iter().enumerate() {
+            grid.ids[fill[c] as usize] = i as u32;
+            fill[c] += 1;
+        }
+        Ok(grid)
+    }
+
+    fn coords(&self, p: &[f32; 3]) -> [usize; 3] {
+        [0, 1, 2].map(|t| (((p[t] - self.lo[t]) / self.w).max(0.0) as usize).min(self.g - 1))
+    }
+
+    fn cell_index(&self, c: [usize; 3]) -> usize {
+        (c[0] * self.g + c[1]) * self.g + c[2]
+    }
+
+    /// The `m` nearest centres to centre `a` (itself excluded) as sorted keys `distance bits << 16 | index`, the
+    /// distance computed as `lloyd`'s scan computes it. Rings of cells around `a`'s are visited outwards until the
+    /// m-th nearest so far is nearer than anything in the next rings can be (r cells away: at least r w).
+    fn nearest(&self, centres: &[[f32; 3]], a: usize, m: usize, out: &mut Vec<u64>) {
+        out.clear();
+        let c = centres[a];
+        let cc = self.coords(&c);
+        let g = self.g as isize;
+        for r in 0..=g {
+            for dx in -r..=r {
+                for dy in -r..=r {
+                    for dz in -r..=r {
+                        if dx.abs().max(dy.abs()).max(dz.abs()) != r {
+                            continue;
+                        }
+                        let p = [cc[0] as isize + dx, cc[1] as isize + dy, cc[2] as isize + dz];
+                        if p.iter().any(|&v| v < 0 || v >= g) {
+                            continue;
+                        }
+                        let cell = self.cell_index(p.map(|v| v as usize));
+                        let (s, e) = (self.starts[cell] as usize, self.starts[cell + 1] as usize);
+                        for &j in &self.ids[s..e] {
+                            let j = j as usize;
+                            if j == a {
+                                continue;
+                            }
+                            let q = centres[j];
+                            let (x, y, z) = (q[0] - c[0], q[1] - c[1], q[2] - c[2]);
+                            out.push((u64::from((x * x + y * y + z * z).sqrt().to_bits()) << 16) | j as u64);
+                        }
+                    }
+                }
+            }
+            if out.len() > m {
+                out.select_nth_unstable(m - 1);
+                out.truncate(m);
+            }
+            let reach = r as f32 * self.w;
+            // Strictly nearer: then no centre left out can tie, and the keys are exactly the m smallest.
+            if out.len() == m && out.iter().all(|&x| f32::from_bits((x >> 16) as u32) < reach) {
+                break;
+            }
+        }
+        out.sort_unstable();
+    }
+}
+
 /// How the palette is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -326,7 +426,17 @@ pub fn lloyd(
             centers.iter().map(|c| c[2]).collect(),
         );
         let (xr, yr, zr) = (&xs, &ys, &zs);
+        // Above GRID_K the k x k scans would dominate (at k = 65536, 4 billion distances a round): the neighbours
+        // come from a grid of the centres instead (the same distances, so the same nearest ones).
+        let grid = if k > GRID_K { Some(CentreGrid::build(&centers)?) } else { None };
+        let gr = grid.as_ref();
         half_gap.par_iter_mut().enumerate().with_min_len(16).for_each(|(a, hg)| {
+            if let Some(g) = gr {
+                let mut keys = Vec::new();
+                g.nearest(&centers, a, 1, &mut keys);
+                *hg = keys.first().map_or(f32::INFINITY, |&x| 0.5 * f32::from_bits((x >> 16) as u32));
+                return;
+            }
             let c = centers[a];
             // A plain loop over arrays, so the compiler vectorises it; sqrt is monotone, so the square root of the
             // smallest square is the smallest distance.
@@ -353,6 +463,11 @@ pub fn lloyd(
                 // nearest SORTED_NEIGHBOURS + 1 are kept, in order (the last of them is the nearest of the rest); a
                 // search rarely goes further, and past them it looks at every centre.
                 let c = cref[a];
+                if let Some(g) = gr {
+                    let mut keys = Vec::new();
+                    g.nearest(cref, a, SORTED_NEIGHBOURS + 1, &mut keys);
+                    return keys.iter().map(|&x| (f32::from_bits((x >> 16) as u32), (x & 0xFFFF) as u16)).collect();
+                }
                 let mut keys: Vec<u64> = (0..k)
                     .filter(|&j| j != a)
                     .map(|j| {
@@ -461,10 +576,29 @@ pub fn lloyd(
         first = false;
         let mut reset = false;
         max_moved = 0.0;
+        // Several empty clusters (common with thousands of colours): the points with the largest weighted errors,
+        // one each, largest first (ties: the lowest index), rather than all to the same point.
+        let empty = sums.iter().filter(|s| s[0] <= 0.0).count();
+        let mut far_points: Vec<usize> = Vec::new();
+        if empty > 1 {
+            let mut errs: Vec<(f64, usize)> =
+                collect((0..n).map(|i| (weights[i] * dist2(&points[i], &centers[assign[i] as usize]) as f64, i)))?;
+            let by = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+            if empty < errs.len() {
+                errs.select_nth_unstable_by(empty, by);
+                errs.truncate(empty);
+            }
+            errs.sort_unstable_by(by);
+            far_points = errs.into_iter().map(|e| e.1).collect();
+        }
+        let mut next_far = far_points.into_iter();
         for c in 0..k {
             let s = sums[c];
             let new = if s[0] > 0.0 {
                 [(s[1] / s[0]) as f32, (s[2] / s[0]) as f32, (s[3] / s[0]) as f32]
+            } else if empty > 1 {
+                reset = true;
+                next_far.next().map_or(centers[c], |i| points[i])
             } else {
                 // An empty cluster: move it to the point with the largest weighted error. Every bound is then stale,
                 // so the next round starts from scratch.
@@ -551,6 +685,33 @@ mod tests {
             }
             let mc = median_cut(&pts, &w, k).unwrap();
             assert_eq!(mc.len(), k);
+        }
+    }
+
+    #[test]
+    fn centre_grid_finds_the_brute_force_neighbours() {
+        let mut r = SplitMix(12);
+        for (k, spread) in [(2usize, 255.0f32), (9, 255.0), (5000, 255.0), (3000, 3.0)] {
+            let mut c: Vec<[f32; 3]> =
+                (0..k).map(|_| [0, 1, 2].map(|_| (r.next_u64() % 10_000) as f32 / 10_000.0 * spread)).collect();
+            c[k / 2] = c[0]; // a duplicate: distance 0
+            let grid = CentreGrid::build(&c).unwrap();
+            let mut got = Vec::new();
+            for a in (0..k).step_by((k / 97).max(1)) {
+                for m in [1, 49] {
+                    grid.nearest(&c, a, m, &mut got);
+                    let mut want: Vec<u64> = (0..k)
+                        .filter(|&j| j != a)
+                        .map(|j| {
+                            let (x, y, z) = (c[j][0] - c[a][0], c[j][1] - c[a][1], c[j][2] - c[a][2]);
+                            (u64::from((x * x + y * y + z * z).sqrt().to_bits()) << 16) | j as u64
+                        })
+                        .collect();
+                    want.sort_unstable();
+                    want.truncate(m);
+                    assert_eq!(got, want, "k={k} a={a} m={m}");
+                }
+            }
         }
     }
 
