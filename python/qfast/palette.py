@@ -3,8 +3,9 @@
 The palette is found on a weighted colour histogram (a 64-level grid per channel in which each occupied cell keeps
 its pixel count and the exact sum of its pixels; 128 levels to finish palettes of 128 colours and more), seeded by a
 variance-minimising median cut (or k-means++) and refined by weighted Lloyd iterations with Hamerly's bounds (and,
-for 32 to 127 colours, one Lloyd step on the pixels themselves; from 1024 colours, a few rounds on the exact colours). Remapping is exact: each pixel gets the palette
-colour nearest to it (ties to the lowest index), found through a grid of candidate lists. Palettes hold up to
+for 32 to 127 colours, one Lloyd step on the pixels themselves; from 1024 colours, a few rounds on the exact
+colours). Remapping is exact: each pixel gets the palette colour nearest to it (ties to the lowest index), found
+through a grid of candidate lists. Palettes hold up to
 :data:`MAX_COLORS` (65536) colours; indices are uint8 for up to 256 colours and uint16 above (PNG and GIF hold 256 at
 most: :meth:`ColorQuantization.to_pil` refuses more).
 The work runs in Rust without the GIL, on all cores, and the same arguments give the same palette whatever the
