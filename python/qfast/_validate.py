@@ -199,10 +199,10 @@ def as_images(images: Any, arg: str = "images") -> list[np.ndarray]:
 
 
 def as_palette(palette: Any, arg: str = "palette", alpha: bool = False) -> np.ndarray:
-    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..256, or a PIL "P" image, whose palette it takes)
-    as a C-contiguous uint8 array. With ``alpha``, (n, 4) RGBA palettes are accepted too, and a PIL image with
-    transparency (``info["transparency"]``, as PNG's ``tRNS`` and GIF's transparent index load) gives its RGBA
-    palette."""
+    """`palette` (an (n, 3) array-like of integers 0..255, n in 1..65536, or a PIL "P" image, whose palette it takes)
+    as a C-contiguous uint8 array. With ``alpha``, (n, 4) RGBA palettes (n in 1..256) are accepted too, and a PIL
+    image with transparency (``info["transparency"]``, as PNG's ``tRNS`` and GIF's transparent index load) gives its
+    RGBA palette."""
     if _is_pil(palette):
         if palette.mode not in ("P", "PA"):
             raise TypeError(
@@ -235,6 +235,8 @@ def as_palette(palette: Any, arg: str = "palette", alpha: bool = False) -> np.nd
     if arr.ndim != 2 or arr.shape[1] not in widths:
         expected = "(n, 3) (RGB) or (n, 4) (RGBA)" if alpha else "(n, 3)"
         raise ValueError(f"{arg}: expected shape {expected}, got {arr.shape}")
-    if not 1 <= arr.shape[0] <= 256:
-        raise ValueError(f"{arg}: expected 1..256 colours, got {arr.shape[0]}")
+    top = 256 if arr.shape[1] == 4 else 65536
+    if not 1 <= arr.shape[0] <= top:
+        kind = "RGBA " if arr.shape[1] == 4 else ""
+        raise ValueError(f"{arg}: expected 1..{top} {kind}colours, got {arr.shape[0]}")
     return np.ascontiguousarray(arr, dtype=np.uint8)

@@ -3,8 +3,11 @@
 The palette is found on a weighted colour histogram (a 64-level grid per channel in which each occupied cell keeps
 its pixel count and the exact sum of its pixels; 128 levels to finish palettes of 128 colours and more), seeded by a
 variance-minimising median cut (or k-means++) and refined by weighted Lloyd iterations with Hamerly's bounds (and,
-for 32 to 127 colours, one Lloyd step on the pixels themselves). Remapping is exact: each pixel gets the palette
-colour nearest to it (ties to the lowest index), found through a grid of candidate lists.
+for 32 to 127 colours, one Lloyd step on the pixels themselves; from 1024 colours, a few rounds on the exact
+colours). Remapping is exact: each pixel gets the palette colour nearest to it (ties to the lowest index), found
+through a grid of candidate lists. Palettes hold up to
+:data:`MAX_COLORS` (65536) colours; indices are uint8 for up to 256 colours and uint16 above (PNG and GIF hold 256 at
+most: :meth:`ColorQuantization.to_pil` refuses more).
 The work runs in Rust without the GIL, on all cores, and the same arguments give the same palette whatever the
 thread count.
 
@@ -49,6 +52,19 @@ COLOR_SPACES = ("rgb", "oklab")
 ALPHAS = ("palette", "keep")
 
 _SEED_MAX = 2**64 - 1
+
+#: The largest palette: indices are uint16 above 256 colours.
+MAX_COLORS = 65536
+
+
+def index_dtype(colors: int) -> np.dtype:
+    """The dtype of the indices into a palette of ``colors`` colours: uint8 up to 256, uint16 above.
+
+    Example:
+        >>> qfast.palette.index_dtype(256), qfast.palette.index_dtype(257)
+        (dtype('uint8'), dtype('uint16'))
+    """
+    return np.dtype(np.uint8 if colors <= 256 else np.uint16)
 
 
 def _max_iter(value: Any, k: int) -> int:
@@ -421,7 +437,8 @@ def kmeans_palette(
         images: one image or a list of images (one palette for all of them; same channel count). uint8 arrays
             (H, W) or (H, W, C) with C in 1..4, or PIL images. Grey images give grey palettes. Or a
             :class:`ColorHistogram` of the pixels: the same palette as the images it counted (colours only).
-        k: palette size, 1..256. ``k = 1`` gives the mean colour.
+        k: palette size, 1..65536. ``k = 1`` gives the mean colour. Above 256 colours the palette no longer fits
+            PNG or GIF; it serves remapping into uint16 indices (colour tokens, for instance).
         seed: seed of the ``"kmeans++"`` sampling, 0..2**64-1 (the other methods need none). The same seed gives
             the same palette whatever the thread count.
         color_space: ``"rgb"`` (minimises the RGB squared error, what PSNR measures) or ``"oklab"`` (clusters in
@@ -442,8 +459,9 @@ def kmeans_palette(
 
     Raises:
         TypeError: a non-uint8 image (floats included), a non-int k, seed or max_iter.
-        ValueError: k outside 1..256, an empty list or histogram, images of different channel counts, a wrongly
-            shaped image, an unknown method, colour space or alpha, a negative tol.
+        ValueError: k outside 1..65536 (1..256 for an RGBA palette), an empty list or histogram, images of
+            different channel counts, a wrongly shaped image, an unknown method, colour space or alpha, a negative
+            tol.
 
     Example:
         >>> img = qfast.samples.load("parrots")
@@ -453,7 +471,7 @@ def kmeans_palette(
         >>> qfast.kmeans_palette(rgba, 16).shape
         (16, 4)
     """
-    kk = as_int(k, "k", 1, 256)
+    kk = as_int(k, "k", 1, MAX_COLORS)
     sd = as_int(seed, "seed", 0, _SEED_MAX)
     cs = as_choice(color_space, "color_space", COLOR_SPACES)
     m = as_choice(method, "method", METHODS)
@@ -479,7 +497,7 @@ def remap(
 
     Args:
         image: uint8 array (H, W) or (H, W, C) with C in 1..4, or a PIL image.
-        palette: (n, 3) RGB or (n, 4) RGBA colours, n in 1..256, integers 0..255 (any palette: from
+        palette: (n, 3) RGB colours (n in 1..65536) or (n, 4) RGBA (n in 1..256), integers 0..255 (any palette: from
             :func:`kmeans_palette` of this or another image, or a fixed one), or a PIL "P" (indexed) image: its
             palette (RGBA when it has transparency), up to the highest index it uses, so the indices returned are
             that image's. An RGB palette maps the colours alone (an image's alpha is ignored); an RGBA palette maps
@@ -488,16 +506,17 @@ def remap(
         dither: ``"none"`` (the exact nearest colour; ties go to the lowest index), ``"floyd-steinberg"`` or
             ``"atkinson"`` (error diffusion) or ``"bayer4"``/``"bayer8"`` (ordered, scaled by the palette's spacing).
         color_space: where "nearest" is measured: ``"rgb"`` or ``"oklab"``.
-        out: a uint8 array (H, W) (or (N, H, W) for a stack) to write the indices into; checked and returned.
+        out: an array (H, W) (or (N, H, W) for a stack) of the indices' dtype to write them into; checked and
+            returned.
 
     A stack of images ``(N, H, W, C)`` gives ``(N, H, W)`` indices, each image mapped on its own (dithering never
     crosses from one image into the next).
 
     Returns:
-        uint8 array (H, W) of palette indices.
+        array (H, W) of palette indices: uint8 for up to 256 colours, uint16 above (:func:`index_dtype`).
 
     Raises:
-        TypeError: a non-uint8 image, a palette that is not integers.
+        TypeError: a non-uint8 image, a palette that is not integers, ``out`` of another dtype.
         ValueError: an empty palette, one not of shape (n, 3) or (n, 4) or with values outside 0..255, an unknown
             dither or colour space, a wrongly shaped image.
 
@@ -520,14 +539,15 @@ def remap(
 
     if stack is None:
         res = one(img)
-        target, _ = check_out(out, res.shape, ())
+        target, _ = check_out(out, res.shape, (), res.dtype)
         if target is None:
             return res
         np.copyto(target, res)
         return target
     frames = img.reshape(stack)
-    target, _ = check_out(out, stack[:3], ())
-    result = np.empty(stack[:3], np.uint8) if target is None else target
+    dt = index_dtype(len(pal))
+    target, _ = check_out(out, stack[:3], (), dt)
+    result = np.empty(stack[:3], dt) if target is None else target
     for i, frame in enumerate(frames):
         result[i] = one(np.ascontiguousarray(frame))
     return result
@@ -539,7 +559,7 @@ class ColorQuantization:
 
     Attributes:
         palette: uint8 array (n, 3) of RGB colours, or (n, 4) RGBA (images with alpha, ``alpha="palette"``).
-        indices: uint8 array (H, W): each pixel's palette index.
+        indices: array (H, W): each pixel's palette index, uint8 (uint16 for more than 256 colours).
         source: the quantized image (uint8, as given, after conversion from PIL).
     """
 
@@ -596,7 +616,16 @@ class ColorQuantization:
                 alpha below 128 becomes that one index (the first such entry; ``info["transparency"]``) and every
                 other entry is opaque. RGB palettes, and RGBA ones whose alpha is all 255, are the same either way
                 (no transparency).
+
+        Raises:
+            ValueError: a palette of more than 256 colours (PNG and GIF hold 256 at most; :meth:`image` gives the
+                colours of any palette).
         """
+        if len(self.palette) > 256:
+            raise ValueError(
+                f"palette: an indexed (PNG, GIF) image holds at most 256 colours, this one has {len(self.palette)}; "
+                "use .image() for the full-colour result"
+            )
         from PIL import Image
 
         fmt = as_choice(format, "format", ("png", "gif"))
@@ -641,7 +670,8 @@ def quantize_colors(
 
     Args:
         image: uint8 array (H, W) or (H, W, C) with C in 1..4, or a PIL image.
-        k: palette size, 1..256. With ``quality``, the most colours to try (default 256).
+        k: palette size, 1..65536 (above 256, uint16 indices and no indexed PNG or GIF; RGBA palettes 1..256). With
+            ``quality``, the most colours to try (default 256).
         dither: ``"none"``, ``"floyd-steinberg"``, ``"atkinson"``, ``"bayer4"`` or ``"bayer8"``.
         method: ``"kmeans"`` (best), ``"median-cut"`` (fastest) or ``"kmeans++"`` (seeded by ``seed``).
         seed: seed of the ``"kmeans++"`` sampling.
@@ -680,7 +710,7 @@ def quantize_colors(
     target = _quality_arg(quality)
     if k is None and target is None:
         raise TypeError("k: give a palette size k, or quality=(min, max)")
-    kk = 256 if k is None else as_int(k, "k", 1, 256)
+    kk = 256 if k is None else as_int(k, "k", 1, MAX_COLORS)
     d = as_choice(dither, "dither", DITHERS)
     m = as_choice(method, "method", METHODS)
     sd = as_int(seed, "seed", 0, _SEED_MAX)

@@ -5,13 +5,15 @@
 //! dithering adds a fixed threshold pattern, scaled by the palette's typical spacing, and is then a plain exact
 //! remap of the offset image, in parallel.
 
-use crate::alloc::zeroed;
+use crate::alloc::{collect, with_capacity, zeroed};
 use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
-use crate::palette::histogram::{rgb_of, ImageRef};
+use crate::palette::histogram::{rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// How pixels are mapped onto the palette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,7 @@ pub fn remap_dithered(
     palette: &[[u8; 3]],
     space: ColorSpace,
     dither: Dither,
-) -> Result<Vec<u8>> {
+) -> Result<Vec<u16>> {
     img.check("image")?;
     remap::check_palette(palette)?;
     if width == 0 || !img.pixels().is_multiple_of(width) {
@@ -69,12 +71,29 @@ pub fn remap_dithered(
     }
 }
 
-/// `(dx, dy, weight)` of an error-diffusion kernel; weights over the divisor.
+/// `(dx, dy, weight)` of an error-diffusion kernel; weights over the divisor. Taps on the same row (dy = 0) have dx
+/// 1 or 2, taps below dy 1 or 2 and dx -1..=1: what the wavefront below assumes.
 type Kernel = [(isize, usize, f32)];
 const FLOYD_STEINBERG: [(isize, usize, f32); 4] = [(1, 0, 7.0), (-1, 1, 3.0), (0, 1, 5.0), (1, 1, 1.0)];
 const ATKINSON: [(isize, usize, f32); 6] =
     [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
 
+/// A row publishes how far it has got every this many pixels (and at its end).
+const PUBLISH: usize = 16;
+
+/// Error diffusion in raster order, computed by rows in a staggered wavefront on all threads, with the result of
+/// the plain sequential loop bit for bit.
+///
+/// The sequential loop adds each error share into its target slot in the order the sources are visited; f32
+/// addition is not associative, so the parallel one must add them in that same order. A slot (x, y) receives, in
+/// raster order: from row y-2 (Atkinson: pixel x), then from row y-1 (pixels x-1, x, x+1, left to right), then from
+/// row y (pixels x-2, x-1). Shares from rows above go into a per-row buffer, written by those rows' threads; shares
+/// from the same row are kept apart and added after the buffer's value, left to right. Row y may take pixel x once
+/// row y-1 has finished pixels ..=x+1 (`min(x + 2, width)` done): then every share from above has arrived, in order
+/// (row y-1 took pixel x-1, its first share into slot x, only after row y-2 had finished pixel x), and the slots that
+/// other rows are still writing are to the right of those being read. Rows are claimed in order by whichever
+/// thread is free, so a row only ever waits for a row that a running thread holds: no deadlock, whatever the pool.
+/// Error values travel as f32 bits in relaxed atomics; the progress counters' release/acquire order them.
 fn diffuse(
     img: ImageRef<'_>,
     width: usize,
@@ -82,43 +101,169 @@ fn diffuse(
     space: ColorSpace,
     kernel: &Kernel,
     divisor: f32,
-) -> Result<Vec<u8>> {
+) -> Result<Vec<u16>> {
+    diffuse_traced(img, width, palette, space, kernel, divisor, None)
+}
+
+/// `diffuse`, writing each pixel's diffused value (f32 bits) into `trace` when given (tests compare them).
+fn diffuse_traced(
+    img: ImageRef<'_>,
+    width: usize,
+    palette: &[[u8; 3]],
+    space: ColorSpace,
+    kernel: &Kernel,
+    divisor: f32,
+    trace: Option<&[[AtomicU32; 3]]>,
+) -> Result<Vec<u16>> {
     let ch = img.channels;
-    let mut nearest = Nearest::for_floats(palette, space)?;
-    let pal: Vec<[f32; 3]> = palette.iter().map(|c| c.map(f32::from)).collect();
-    let mut out = zeroed::<u8>(img.pixels())?;
-    // Three rows of error (this one and the next two), padded by two pixels on each side.
-    let stride = width + 4;
-    let mut err = zeroed::<[f32; 3]>(stride.saturating_mul(3))?;
-    for (y, (row, o)) in img.data.chunks_exact(width * ch).zip(out.chunks_exact_mut(width)).enumerate() {
-        let _ = y;
-        for (x, (px, oi)) in row.chunks_exact(ch).zip(o.iter_mut()).enumerate() {
-            let c = rgb_of(px, ch);
-            let e = err[x + 2];
-            let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
-            let i = nearest.nearest_f32(v);
-            *oi = i;
-            let p = pal.get(i as usize).copied().unwrap_or_default();
-            let q = [0, 1, 2].map(|t| (v[t] - p[t]) / divisor);
-            for &(dx, dy, w) in kernel {
-                let at = dy * stride + (x as isize + 2 + dx) as usize;
-                if let Some(slot) = err.get_mut(at) {
+    let height = img.pixels() / width;
+    let mut base = Nearest::for_floats(palette, space)?;
+    // Diffused values stray from the pixels by about the palette's spacing: the cells around the image's are
+    // prepared up front, in parallel; any other cell gets its list from the first thread that meets it, for all.
+    let cells = dilate(&base.cells_of(img)?)?;
+    base.prepare(&cells)?;
+    let pal: Vec<[f32; 3]> = collect(palette.iter().map(|c| c.map(f32::from)))?;
+    let mut out = zeroed::<u16>(img.pixels())?;
+    if height == 0 {
+        return Ok(out);
+    }
+    let tasks = rayon::current_num_threads().clamp(1, height);
+    // Rows in flight are at most `tasks` consecutive ones, each writing into the two below: a ring of buffers.
+    let ring = tasks + 3;
+    let below: Vec<[AtomicU32; 3]> = collect((0..ring * width).map(|_| Default::default()))?;
+    let progress: Vec<AtomicUsize> = collect((0..height).map(|_| AtomicUsize::new(0)))?;
+    base.share_lazily()?;
+    let nearest = &base;
+    let mut owns = with_capacity(tasks)?;
+    for _ in 0..tasks {
+        owns.push(Mutex::new(zeroed::<[f32; 3]>(2 * width)?));
+    }
+    let rows: Vec<Mutex<&mut [u16]>> = collect(out.chunks_mut(width).map(Mutex::new))?;
+    let next_row = AtomicUsize::new(0);
+    let same: Vec<(usize, f32)> = kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect();
+    let down: Vec<(isize, usize, f32)> = kernel.iter().copied().filter(|t| t.1 > 0).collect();
+    let work = |own: &Mutex<Vec<[f32; 3]>>| {
+        let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let y = next_row.fetch_add(1, Ordering::Relaxed);
+            if y >= height {
+                return;
+            }
+            let mut o = rows[y].lock().unwrap_or_else(|e| e.into_inner());
+            let src = img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
+            // This row's shares for the row two below start from zero (that buffer's last reader is done).
+            if let Some(b) = below.get(((y + 2) % ring) * width..((y + 2) % ring + 1) * width) {
+                for e in b {
+                    for t in e {
+                        t.store(0, Ordering::Relaxed);
+                    }
+                }
+            }
+            // own[2x + d - 1]: the share of pixel x - d on this row for pixel x (d = 1, 2).
+            own.fill([0.0; 3]);
+            let mut seen = if y == 0 { usize::MAX } else { 0 };
+            let mine = (y % ring) * width;
+            for x in 0..width {
+                let need = (x + 2).min(width);
+                if seen < need {
+                    let mut spins = 0u32;
+                    loop {
+                        seen = progress.get(y - 1).map_or(usize::MAX, |p| p.load(Ordering::Acquire));
+                        if seen >= need {
+                            break;
+                        }
+                        spins += 1;
+                        if spins < 64 {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+                let c = rgb_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0]), ch);
+                let mut e = below
+                    .get(mine + x)
+                    .map_or([0.0; 3], |b| b.each_ref().map(|t| f32::from_bits(t.load(Ordering::Relaxed))));
+                for d in [2, 1] {
+                    if same.iter().any(|s| s.0 == d) && x >= d {
+                        let s = own.get(2 * x + d - 1).copied().unwrap_or_default();
+                        for t in 0..3 {
+                            e[t] += s[t];
+                        }
+                    }
+                }
+                let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
+                if let Some(tr) = trace.and_then(|t| t.get(y * width + x)) {
                     for t in 0..3 {
-                        slot[t] += q[t] * w;
+                        tr[t].store(v[t].to_bits(), Ordering::Relaxed);
+                    }
+                }
+                let i = nearest.nearest_f32_shared(v);
+                if let Some(oi) = o.get_mut(x) {
+                    *oi = i;
+                }
+                let p = pal.get(i as usize).copied().unwrap_or_default();
+                let q = [0, 1, 2].map(|t| (v[t] - p[t]) / divisor);
+                for &(d, w) in &same {
+                    if let Some(s) = own.get_mut(2 * (x + d) + d - 1) {
+                        *s = q.map(|v| v * w);
+                    }
+                }
+                for &(dx, dy, w) in &down {
+                    let tx = x as isize + dx;
+                    if tx < 0 || tx as usize >= width || y + dy >= height {
+                        // Error pushed past the edges never comes back: the edges absorb it, as usual.
+                        continue;
+                    }
+                    if let Some(slot) = below.get(((y + dy) % ring) * width + tx as usize) {
+                        for t in 0..3 {
+                            let old = f32::from_bits(slot[t].load(Ordering::Relaxed));
+                            slot[t].store((old + q[t] * w).to_bits(), Ordering::Relaxed);
+                        }
+                    }
+                }
+                if (x + 1) % PUBLISH == 0 {
+                    if let Some(p) = progress.get(y) {
+                        p.store(x + 1, Ordering::Release);
+                    }
+                }
+            }
+            if let Some(p) = progress.get(y) {
+                p.store(width, Ordering::Release);
+            }
+        }
+    };
+    rayon::scope(|s| {
+        for own in &owns {
+            s.spawn(|_| work(own));
+        }
+    });
+    drop(rows);
+    Ok(out)
+}
+
+/// Sorted grid cells: `cells` and their 26 neighbours.
+fn dilate(cells: &[u32]) -> Result<Vec<u32>> {
+    let n = 1i32 << GRID_BITS;
+    let mut mark = zeroed::<bool>(GRID_CELLS)?;
+    for &c in cells {
+        let c = c as i32;
+        let (r, g, b) = (c >> (2 * GRID_BITS), (c >> GRID_BITS) & (n - 1), c & (n - 1));
+        for dr in -1..=1 {
+            for dg in -1..=1 {
+                for db in -1..=1 {
+                    let (x, y, z) = (r + dr, g + dg, b + db);
+                    if (0..n).contains(&x) && (0..n).contains(&y) && (0..n).contains(&z) {
+                        if let Some(m) = mark.get_mut(((x << (2 * GRID_BITS)) | (y << GRID_BITS) | z) as usize) {
+                            *m = true;
+                        }
                     }
                 }
             }
         }
-        // Shift the rows up and clear the last one.
-        err.copy_within(stride.., 0);
-        let n = err.len();
-        err[n - stride..].fill([0.0; 3]);
-        // Error pushed into the padding never comes back: the image's edges absorb it, as usual.
-        for r in 0..3 {
-            err[r * stride..r * stride + 2].fill([0.0; 3]);
-            err[r * stride + width + 2..(r + 1) * stride].fill([0.0; 3]);
-        }
     }
+    let mut out = with_capacity(mark.iter().filter(|&&m| m).count())?;
+    out.extend(mark.iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| i as u32));
     Ok(out)
 }
 
@@ -146,7 +291,7 @@ pub fn spacing(palette: &[[u8; 3]]) -> f32 {
     total as f32 / palette.len() as f32
 }
 
-fn ordered(img: ImageRef<'_>, width: usize, palette: &[[u8; 3]], space: ColorSpace, n: usize) -> Result<Vec<u8>> {
+fn ordered(img: ImageRef<'_>, width: usize, palette: &[[u8; 3]], space: ColorSpace, n: usize) -> Result<Vec<u16>> {
     let ch = img.channels;
     let m = bayer(n);
     let s = spacing(palette);
@@ -169,7 +314,7 @@ fn ordered(img: ImageRef<'_>, width: usize, palette: &[[u8; 3]], space: ColorSpa
 mod tests {
     use super::*;
 
-    fn mean_of(idx: &[u8], pal: &[[u8; 3]]) -> [f64; 3] {
+    fn mean_of(idx: &[u16], pal: &[[u8; 3]]) -> [f64; 3] {
         let mut s = [0.0; 3];
         for &i in idx {
             for t in 0..3 {
@@ -204,6 +349,86 @@ mod tests {
         let e = remap_dithered(ImageRef { data: &data, channels: 3 }, 3, &pal, ColorSpace::Rgb, Dither::None);
         assert!(e.is_err());
         assert!(Dither::parse("ordered").unwrap_err().to_string().starts_with("dither:"));
+    }
+
+    /// The plain sequential loop the wavefront must reproduce bit for bit (three rows of error, raster order).
+    fn sequential(
+        img: ImageRef<'_>,
+        width: usize,
+        palette: &[[u8; 3]],
+        kernel: &Kernel,
+        divisor: f32,
+    ) -> (Vec<u16>, Vec<[u32; 3]>) {
+        let ch = img.channels;
+        let mut trace = vec![[0u32; 3]; img.pixels()];
+        let mut nearest = Nearest::for_floats(palette, ColorSpace::Rgb).unwrap();
+        let pal: Vec<[f32; 3]> = palette.iter().map(|c| c.map(f32::from)).collect();
+        let mut out = vec![0u16; img.pixels()];
+        let stride = width + 4;
+        let mut err = vec![[0.0f32; 3]; stride * 3];
+        for (y, (row, o)) in img.data.chunks_exact(width * ch).zip(out.chunks_exact_mut(width)).enumerate() {
+            for (x, (px, oi)) in row.chunks_exact(ch).zip(o.iter_mut()).enumerate() {
+                let c = rgb_of(px, ch);
+                let e = err[x + 2];
+                let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
+                trace[y * width + x] = v.map(f32::to_bits);
+                let i = nearest.nearest_f32(v);
+                *oi = i;
+                let p = pal[i as usize];
+                let q = [0, 1, 2].map(|t| (v[t] - p[t]) / divisor);
+                for &(dx, dy, w) in kernel {
+                    let slot = &mut err[dy * stride + (x as isize + 2 + dx) as usize];
+                    for t in 0..3 {
+                        slot[t] += q[t] * w;
+                    }
+                }
+            }
+            err.copy_within(stride.., 0);
+            let n = err.len();
+            err[n - stride..].fill([0.0; 3]);
+            for r in 0..3 {
+                err[r * stride..r * stride + 2].fill([0.0; 3]);
+                err[r * stride + width + 2..(r + 1) * stride].fill([0.0; 3]);
+            }
+        }
+        (out, trace)
+    }
+
+    #[test]
+    fn wavefront_is_the_sequential_loop_on_any_pool() {
+        let mut s = 99u64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (s >> 33) as u8
+                })
+                .collect()
+        };
+        let pools: Vec<rayon::ThreadPool> =
+            [1, 2, 3, 7].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()).collect();
+        for (w, h, k) in [(1, 1, 3), (1, 9, 4), (2, 5, 5), (3, 1, 6), (3, 7, 16), (17, 33, 40), (130, 40, 300)] {
+            let data = noise(w * h * 3);
+            let pal: Vec<[u8; 3]> = noise(3 * k).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+            let im = ImageRef { data: &data, channels: 3 };
+            for (d, kernel, div) in
+                [(Dither::FloydSteinberg, &FLOYD_STEINBERG[..], 16.0), (Dither::Atkinson, &ATKINSON[..], 8.0)]
+            {
+                let (want, want_trace) = sequential(im, w, &pal, kernel, div);
+                for pool in &pools {
+                    let got = pool.install(|| remap_dithered(im, w, &pal, ColorSpace::Rgb, d)).unwrap();
+                    assert_eq!(got, want, "{d:?} {w}x{h} k={k} on {} threads", pool.current_num_threads());
+                    // The diffused values themselves, bit for bit (indices alone would hide most rounding).
+                    let trace: Vec<[AtomicU32; 3]> = (0..w * h).map(|_| Default::default()).collect();
+                    let t = Some(&trace[..]);
+                    pool.install(|| diffuse_traced(im, w, &pal, ColorSpace::Rgb, kernel, div, t)).unwrap();
+                    let bits: Vec<[u32; 3]> =
+                        trace.iter().map(|v| v.each_ref().map(|a| a.load(Ordering::Relaxed))).collect();
+                    let first = bits.iter().zip(&want_trace).position(|(a, b)| a != b);
+                    assert_eq!(first, None, "{d:?} {w}x{h} k={k} on {} threads", pool.current_num_threads());
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,18 +14,22 @@ use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{cell_of, rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Pixels per parallel work item.
 const PIXEL_CHUNK: usize = 1 << 15;
 /// "No candidate list yet" in `Nearest::slot`.
 const NONE: u32 = u32::MAX;
-/// Marks a `Nearest::slot` entry that holds its one candidate (low 8 bits) instead of a list index.
+/// Marks a `Nearest::slot` entry that holds its one candidate (low 16 bits) instead of a list index.
 const SINGLE: u32 = 1 << 31;
 
-/// Checks a palette: 1..=256 colours.
+/// The most colours a palette may have (indices are u16).
+pub const MAX_COLORS: usize = 1 << 16;
+
+/// Checks a palette: 1..=`MAX_COLORS` colours.
 pub fn check_palette(palette: &[[u8; 3]]) -> Result<()> {
-    if palette.is_empty() || palette.len() > 256 {
-        return Err(Error::value("palette", format!("expected 1..256 colours, got {}", palette.len())));
+    if palette.is_empty() || palette.len() > MAX_COLORS {
+        return Err(Error::value("palette", format!("expected 1..{MAX_COLORS} colours, got {}", palette.len())));
     }
     Ok(())
 }
@@ -40,15 +44,23 @@ pub struct Nearest {
     /// `(start, len)` of each candidate list in `cands`.
     lists: Vec<(u32, u32)>,
     /// Candidates as `[r, g, b, index]`, so a search reads one contiguous run.
-    cands: Vec<[u8; 4]>,
+    cands: Vec<[u16; 4]>,
     /// `[r, g, b, i]` for each palette index i: the one-candidate lists.
-    cands_single: Vec<[u8; 4]>,
+    cands_single: Vec<[u16; 4]>,
     /// Half the width of a cell's box: 1.5 for exact byte colours, 2 when float colours are rounded into cells.
     half: f32,
+    /// Candidates of the parent boxes (2x2x2 cells) that `nearest_f32` has needed: per parent, the index into
+    /// `parent_lists` plus one (0: not yet).
+    parent_slot: Vec<u32>,
+    parent_lists: Vec<Vec<u16>>,
+    /// Per cell and per parent box, candidate lists built on first use by any thread (`nearest_f32_shared`;
+    /// empty until `share_lazily`).
+    lazy_cells: Vec<OnceLock<Box<[[u16; 4]]>>>,
+    lazy_parents: Vec<OnceLock<Box<[u16]>>>,
 }
 
 impl Nearest {
-    /// A searcher for `palette` (1..=256 colours) in `space`. Candidate lists are filled by `prepare` or on demand.
+    /// A searcher for `palette` (1..=`MAX_COLORS` colours) in `space`. Candidate lists are filled by `prepare` or on demand.
     pub fn new(palette: &[[u8; 3]], space: ColorSpace) -> Result<Self> {
         Self::with_box(palette, space, 1.5)
     }
@@ -60,11 +72,36 @@ impl Nearest {
 
     fn with_box(palette: &[[u8; 3]], space: ColorSpace, half: f32) -> Result<Self> {
         check_palette(palette)?;
-        let points = palette.iter().map(|c| space.point(c.map(f32::from))).collect();
+        let points = collect(palette.iter().map(|c| space.point(c.map(f32::from))))?;
         let slot = if space == ColorSpace::Rgb { filled(GRID_CELLS, NONE)? } else { Vec::new() };
-        let cands_single = palette.iter().enumerate().map(|(i, c)| [c[0], c[1], c[2], i as u8]).collect();
+        let cands_single =
+            collect(palette.iter().enumerate().map(|(i, c)| [c[0].into(), c[1].into(), c[2].into(), i as u16]))?;
         let (lists, cands) = (Vec::new(), Vec::new());
-        Ok(Nearest { space, rgb: palette.to_vec(), points, slot, lists, cands, cands_single, half })
+        let (parent_slot, parent_lists) = (Vec::new(), Vec::new());
+        Ok(Nearest {
+            space,
+            rgb: palette.to_vec(),
+            points,
+            slot,
+            lists,
+            cands,
+            cands_single,
+            half,
+            parent_slot,
+            parent_lists,
+            lazy_cells: Vec::new(),
+            lazy_parents: Vec::new(),
+        })
+    }
+
+    /// Makes room for `nearest_f32_shared`: the cells and parent boxes not prepared get their lists on first use,
+    /// by whichever thread needs them first, once for all threads (RGB only; nothing to do in Oklab).
+    pub fn share_lazily(&mut self) -> Result<()> {
+        if self.space == ColorSpace::Rgb {
+            self.lazy_cells = collect((0..GRID_CELLS).map(|_| OnceLock::new()))?;
+            self.lazy_parents = collect((0..1usize << (3 * (GRID_BITS - 1))).map(|_| OnceLock::new()))?;
+        }
+        Ok(())
     }
 
     /// The palette.
@@ -80,19 +117,50 @@ impl Nearest {
         coord.map(|i| i as f32 * w + (w - 1.0) / 2.0)
     }
 
-    /// The candidates of grid cell `cell` among all colours.
-    fn cell_candidates(rgb: &[[u8; 3]], half: f32, cell: usize) -> Vec<u8> {
-        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
-        Self::box_candidates(rgb, &all, Self::cell_centre(cell), half)
+    /// The parent (a grid half as fine: 2x2x2 cells) of grid cell `cell`.
+    fn parent_of(cell: u32) -> u32 {
+        let (b, m) = (GRID_BITS - 1, (1u32 << GRID_BITS) - 1);
+        let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
+        ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
+    }
+
+    /// The candidates of parent box `p` among all colours (a box covering its 2x2x2 cells' boxes).
+    fn parent_candidates(rgb: &[[u8; 3]], half: f32, p: usize) -> Vec<u16> {
+        let b = GRID_BITS - 1;
+        let pw = (1u32 << (9 - GRID_BITS)) as f32;
+        let m = (1 << b) - 1;
+        let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
+        let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
+        Self::box_candidates(rgb, &all, pc, half + pw / 4.0)
+    }
+
+    /// The candidates of grid cell `cell`, from its parent's (found once per parent and kept).
+    fn cell_candidates(&mut self, cell: usize) -> Vec<u16> {
+        let p = Self::parent_of(cell as u32) as usize;
+        if self.parent_slot.is_empty() {
+            self.parent_slot = vec![0; 1 << (3 * (GRID_BITS - 1))];
+        }
+        let at = match self.parent_slot.get(p) {
+            Some(&s) if s > 0 => s as usize - 1,
+            _ => {
+                self.parent_lists.push(Self::parent_candidates(&self.rgb, self.half, p));
+                if let Some(s) = self.parent_slot.get_mut(p) {
+                    *s = self.parent_lists.len() as u32;
+                }
+                self.parent_lists.len() - 1
+            }
+        };
+        let among = self.parent_lists.get(at).map_or(&[][..], |l| &l[..]);
+        Self::box_candidates(&self.rgb, among, Self::cell_centre(cell), self.half)
     }
 
     /// Every colour of `among` that can be the nearest (or tie for nearest) to some point of the box with centre
     /// `c` and half-width `half`. `among` must hold every such colour of the palette, in ascending index order
     /// (the result keeps that order).
-    fn box_candidates(rgb: &[[u8; 3]], among: &[u8], c: [f32; 3], half: f32) -> Vec<u8> {
-        let col = |i: u8| rgb.get(i as usize).copied().unwrap_or_default();
+    fn box_candidates(rgb: &[[u8; 3]], among: &[u16], c: [f32; 3], half: f32) -> Vec<u16> {
+        let col = |i: u16| rgb.get(i as usize).copied().unwrap_or_default();
         let r = (3.0f32).sqrt() * half;
-        let mut near: Vec<(f32, u8)> = among
+        let mut near: Vec<(f32, u16)> = among
             .iter()
             .map(|&i| {
                 let p = col(i);
@@ -112,7 +180,7 @@ impl Nearest {
         // still wins.
         let lo = c.map(|v| v as f64 - half as f64);
         let hi = c.map(|v| v as f64 + half as f64);
-        let colf = |i: u8| col(i).map(f64::from);
+        let colf = |i: u16| col(i).map(f64::from);
         let dominated = |p: [f64; 3], q: [f64; 3]| {
             let mut m: f64 = (0..3).map(|t| p[t] * p[t] - q[t] * q[t]).sum();
             for t in 0..3 {
@@ -121,7 +189,7 @@ impl Nearest {
             }
             m > 0.0
         };
-        let mut top = [(f32::INFINITY, 0u8); 3];
+        let mut top = [(f32::INFINITY, 0u16); 3];
         for &(d, i) in &near {
             if d < top[2].0 {
                 top[2] = (d, i);
@@ -153,13 +221,7 @@ impl Nearest {
         if self.space != ColorSpace::Rgb {
             return Ok(());
         }
-        let b = GRID_BITS - 1;
-        let parent_of = |cell: u32| -> u32 {
-            let m = (1u32 << GRID_BITS) - 1;
-            let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
-            ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
-        };
-        let mut keyed: Vec<(u32, u32)> = collect(cells.iter().map(|&c| (parent_of(c), c)))?;
+        let mut keyed: Vec<(u32, u32)> = collect(cells.iter().map(|&c| (Self::parent_of(c), c)))?;
         keyed.sort_unstable();
         let mut groups: Vec<&[(u32, u32)]> = Vec::new();
         let mut start = 0;
@@ -170,15 +232,11 @@ impl Nearest {
             }
         }
         let (rgb, half) = (&self.rgb, self.half);
-        let all: Vec<u8> = (0..rgb.len()).map(|i| i as u8).collect();
-        let pw = (1u32 << (9 - GRID_BITS)) as f32;
-        let lists: Vec<Vec<(u32, Vec<u8>)>> = groups
+        let lists: Vec<Vec<(u32, Vec<u16>)>> = groups
             .par_iter()
             .map(|g| {
                 let p = g.first().map(|x| x.0).unwrap_or(0) as usize;
-                let m = (1 << b) - 1;
-                let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
-                let plist = Self::box_candidates(rgb, &all, pc, half + pw / 4.0);
+                let plist = Self::parent_candidates(rgb, half, p);
                 g.iter()
                     .map(|&(_, c)| (c, Self::box_candidates(rgb, &plist, Self::cell_centre(c as usize), half)))
                     .collect()
@@ -193,7 +251,7 @@ impl Nearest {
         Ok(())
     }
 
-    fn push_list(&mut self, cell: usize, l: &[u8]) {
+    fn push_list(&mut self, cell: usize, l: &[u16]) {
         if let Some(s) = self.slot.get_mut(cell) {
             if let [only] = l {
                 // One candidate: stored in the slot itself.
@@ -203,16 +261,19 @@ impl Nearest {
             *s = self.lists.len() as u32;
             self.lists.push((self.cands.len() as u32, l.len() as u32));
             let rgb = &self.rgb;
-            self.cands.extend(l.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0], c[1], c[2], i])));
+            self.cands.extend(
+                l.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])),
+            );
         }
     }
 
     /// The candidates of a cell if they were prepared.
     #[inline(always)]
-    fn list(&self, cell: usize) -> Option<&[[u8; 4]]> {
+    fn list(&self, cell: usize) -> Option<&[[u16; 4]]> {
         let s = *self.slot.get(cell)?;
         if s & SINGLE != 0 && s != NONE {
-            return self.cands_single.get((s & 0xFF) as usize..(s & 0xFF) as usize + 1);
+            let i = (s & 0xFFFF) as usize;
+            return self.cands_single.get(i..i + 1);
         }
         let &(start, len) = self.lists.get(s as usize)?;
         self.cands.get(start as usize..(start + len) as usize)
@@ -221,21 +282,21 @@ impl Nearest {
     /// The nearest palette index to an exact colour (ties: the lowest index). In RGB the colour's cell must have
     /// been prepared; an unprepared cell falls back to comparing every colour.
     #[inline]
-    pub fn nearest_u8(&self, c: [u8; 3]) -> u8 {
+    pub fn nearest_u8(&self, c: [u8; 3]) -> u16 {
         if self.space == ColorSpace::Rgb {
             if let Some(l) = self.list(cell_of(c)) {
                 if let [only] = l {
                     return only[3];
                 }
-                // Branch-free argmin: squared distance (< 2^18) above the index, so the smallest key is the nearest
-                // colour and, among equals, the lowest index.
-                let mut best = u32::MAX;
+                // Branch-free argmin: squared distance (< 2^18) above the index (16 bits), so the smallest key is
+                // the nearest colour and, among equals, the lowest index.
+                let mut best = u64::MAX;
                 for p in l {
                     let (x, y, z) = (p[0] as i32 - c[0] as i32, p[1] as i32 - c[1] as i32, p[2] as i32 - c[2] as i32);
-                    let d = (x * x + y * y + z * z) as u32;
-                    best = best.min(d << 8 | p[3] as u32);
+                    let d = (x * x + y * y + z * z) as u64;
+                    best = best.min(d << 16 | p[3] as u64);
                 }
-                return best as u8;
+                return best as u16;
             }
         }
         self.brute(self.space.point(c.map(f32::from)))
@@ -243,7 +304,7 @@ impl Nearest {
 
     /// The nearest palette index to a point of the space, comparing every colour (ties: the lowest index).
     #[inline]
-    pub fn brute(&self, p: [f32; 3]) -> u8 {
+    pub fn brute(&self, p: [f32; 3]) -> u16 {
         let (mut best, mut bd) = (0usize, f32::INFINITY);
         for (i, q) in self.points.iter().enumerate() {
             let (x, y, z) = (q[0] - p[0], q[1] - p[1], q[2] - p[2]);
@@ -253,34 +314,69 @@ impl Nearest {
                 best = i;
             }
         }
-        best as u8
+        best as u16
     }
 
     /// The nearest palette index to an sRGB colour given as floats in 0..255 (for error diffusion). In RGB the
     /// candidate list of the rounded colour's cell is filled on first use. Make the searcher with `for_floats`.
-    pub fn nearest_f32(&mut self, v: [f32; 3]) -> u8 {
+    pub fn nearest_f32(&mut self, v: [f32; 3]) -> u16 {
         if self.space != ColorSpace::Rgb {
             return self.brute(self.space.point(v));
         }
-        let cell = cell_of(v.map(|x| x.round().clamp(0.0, 255.0) as u8));
+        let cell = cell_of(v.map(round_byte));
         if self.list(cell).is_none() {
-            let l = Self::cell_candidates(&self.rgb, self.half, cell);
+            let l = self.cell_candidates(cell);
             self.push_list(cell, &l);
         }
         let Some(l) = self.list(cell) else { return self.brute(v) };
+        Self::search_f32(l, v)
+    }
+
+    /// `nearest_f32` from several threads at once: a cell that was not prepared gets its list on first use, kept
+    /// for every thread (after `share_lazily`; without it such a cell is compared with every colour). The same
+    /// answer as `nearest_f32`.
+    pub fn nearest_f32_shared(&self, v: [f32; 3]) -> u16 {
+        if self.space != ColorSpace::Rgb {
+            return self.brute(self.space.point(v));
+        }
+        let cell = cell_of(v.map(round_byte));
+        let l = match self.list(cell) {
+            Some(l) => l,
+            None => match self.lazy_cells.get(cell) {
+                Some(once) => once.get_or_init(|| self.build_shared(cell)),
+                None => return self.brute(v),
+            },
+        };
+        Self::search_f32(l, v)
+    }
+
+    /// The candidate list of `cell` from its parent box's (built once, shared).
+    fn build_shared(&self, cell: usize) -> Box<[[u16; 4]]> {
+        let p = Self::parent_of(cell as u32) as usize;
+        let among: &[u16] = match self.lazy_parents.get(p) {
+            Some(once) => once.get_or_init(|| Self::parent_candidates(&self.rgb, self.half, p).into_boxed_slice()),
+            None => &[],
+        };
+        let ids = Self::box_candidates(&self.rgb, among, Self::cell_centre(cell), self.half);
+        let rgb = &self.rgb;
+        ids.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])).collect()
+    }
+
+    /// The nearest of candidates `l` (in index order) to `v` (ties: the lowest index).
+    #[inline(always)]
+    fn search_f32(l: &[[u16; 4]], v: [f32; 3]) -> u16 {
         if let [only] = l {
             return only[3];
         }
-        let (mut best, mut bd) = (0u8, f32::INFINITY);
+        // Branch-free argmin: a non-negative f32 orders like its bits, so (distance bits, index) as one integer
+        // finds the nearest colour and, among equals, the lowest index (as a strict `<` scan in index order).
+        let mut best = u64::MAX;
         for p in l {
             let (x, y, z) = (p[0] as f32 - v[0], p[1] as f32 - v[1], p[2] as f32 - v[2]);
             let d = x * x + y * y + z * z;
-            if d < bd {
-                bd = d;
-                best = p[3];
-            }
+            best = best.min(u64::from(d.to_bits()) << 16 | p[3] as u64);
         }
-        best
+        best as u16
     }
 
     /// The occupied cells of an image, sorted (RGB only; empty otherwise).
@@ -300,8 +396,17 @@ impl Nearest {
     }
 }
 
+/// `x.round().clamp(0.0, 255.0) as u8` for a finite `x`, without a call into libm: for `x` in 0..256 the fraction
+/// `x - trunc(x)` is exact, so this rounds half away from zero exactly as `round` does.
+#[inline(always)]
+fn round_byte(x: f32) -> u8 {
+    let x = x.clamp(0.0, 255.0);
+    let t = x as u32;
+    (t + u32::from(x - t as f32 >= 0.5)).min(255) as u8
+}
+
 /// Each pixel's nearest palette index (ties: the lowest index), in parallel. `img.channels` 1..=4; alpha ignored.
-pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Result<Vec<u8>> {
+pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Result<Vec<u16>> {
     img.check("image")?;
     let mut nearest = Nearest::new(palette, space)?;
     let cells = nearest.cells_of(img)?;
@@ -310,13 +415,13 @@ pub fn remap(img: ImageRef<'_>, palette: &[[u8; 3]], space: ColorSpace) -> Resul
 }
 
 /// `remap` with a prepared searcher (every cell of the image prepared, in RGB).
-pub fn remap_with(img: ImageRef<'_>, nearest: &Nearest) -> Result<Vec<u8>> {
+pub fn remap_with(img: ImageRef<'_>, nearest: &Nearest) -> Result<Vec<u16>> {
     img.check("image")?;
     let ch = img.channels;
-    let mut out = zeroed::<u8>(img.pixels())?;
+    let mut out = zeroed::<u16>(img.pixels())?;
     out.par_chunks_mut(PIXEL_CHUNK).zip(img.data.par_chunks(PIXEL_CHUNK * ch)).for_each(|(o, s)| {
         // Runs of equal pixels (flat areas) are common: reuse the last answer.
-        let mut last: Option<([u8; 3], u8)> = None;
+        let mut last: Option<([u8; 3], u16)> = None;
         for (oi, px) in o.iter_mut().zip(s.chunks_exact(ch)) {
             let c = rgb_of(px, ch);
             *oi = match last {
@@ -345,7 +450,7 @@ mod tests {
             .collect()
     }
 
-    fn brute_rgb(c: [u8; 3], pal: &[[u8; 3]]) -> u8 {
+    fn brute_rgb(c: [u8; 3], pal: &[[u8; 3]]) -> u16 {
         let d = |p: &[u8; 3]| (0..3).map(|t| (p[t] as i32 - c[t] as i32).pow(2)).sum::<i32>();
         let mut best = 0;
         for (i, p) in pal.iter().enumerate() {
@@ -353,12 +458,12 @@ mod tests {
                 best = i;
             }
         }
-        best as u8
+        best as u16
     }
 
     #[test]
     fn remap_is_the_brute_force_nearest() {
-        for (k, seed) in [(1usize, 1u64), (2, 2), (16, 3), (255, 4), (256, 5)] {
+        for (k, seed) in [(1usize, 1u64), (2, 2), (16, 3), (255, 4), (256, 5), (300, 6), (4096, 7)] {
             let pal: Vec<[u8; 3]> = noise(3 * k, seed).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
             let data = noise(3 * 50_000, seed + 100);
             let got = remap(ImageRef { data: &data, channels: 3 }, &pal, ColorSpace::Rgb).unwrap();
@@ -391,6 +496,33 @@ mod tests {
     }
 
     #[test]
+    fn shared_float_search_matches_brute_force() {
+        for k in [40usize, 300] {
+            let pal: Vec<[u8; 3]> = noise(3 * k, 17 + k as u64).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+            let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
+            n.prepare(&[0, 5, 1000]).unwrap();
+            n.share_lazily().unwrap();
+            let vals = noise(3 * 5000, 18);
+            for (t, v) in vals.chunks(3).enumerate() {
+                let f = [v[0] as f32 + 0.49 * ((t % 3) as f32 - 1.0), v[1] as f32 - 0.5, v[2] as f32 + 0.5];
+                let f = f.map(|x| x.clamp(0.0, 255.0));
+                assert_eq!(n.nearest_f32_shared(f), n.brute(f), "{f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_is_round() {
+        for i in 0..=2_600_000u32 {
+            let x = i as f32 / 10_000.0 - 2.0;
+            assert_eq!(round_byte(x), x.round().clamp(0.0, 255.0) as u8, "{x}");
+        }
+        for x in [0.5f32, 1.5, 2.5, 254.5, 0.49999997, 255.49998, f32::from_bits(0.5f32.to_bits() - 1)] {
+            assert_eq!(round_byte(x), x.round().clamp(0.0, 255.0) as u8, "{x}");
+        }
+    }
+
+    #[test]
     fn grey_and_alpha_inputs() {
         let pal = vec![[0, 0, 0], [255, 255, 255], [128, 128, 128]];
         let grey = [0u8, 100, 200, 255];
@@ -402,7 +534,8 @@ mod tests {
     #[test]
     fn rejects_bad_palettes() {
         assert!(Nearest::new(&[], ColorSpace::Rgb).is_err_and(|e| e.to_string().starts_with("palette:")));
-        let big = vec![[0u8; 3]; 257];
+        let big = vec![[0u8; 3]; MAX_COLORS + 1];
         assert!(Nearest::new(&big, ColorSpace::Rgb).is_err());
+        assert!(Nearest::new(&big[1..], ColorSpace::Rgb).is_ok());
     }
 }

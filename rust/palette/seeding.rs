@@ -174,16 +174,18 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> Resu
     }
     let mut idx: Vec<u32> = collect(0..n as u32)?;
     let mut boxes = vec![make(&idx, 0)];
+    // The boxes that can still be split, by error (its non-negative f64 bits order like the values) and, among
+    // equals, lowest index first: a heap, so k = 65536 costs k log k here rather than k^2.
+    let mut heap = std::collections::BinaryHeap::new();
+    let splittable = |b: &Box| b.end - b.start > 1 && b.sse > 0.0;
+    if splittable(&boxes[0]) {
+        heap.push((boxes[0].sse.to_bits(), std::cmp::Reverse(0usize)));
+    }
     let mut prefix: Vec<(f64, [f64; 3], f64)> = Vec::new();
     let mut keys: Vec<u64> = Vec::new();
     while boxes.len() < k {
         // The box with the largest error that can still be split (ties: the first).
-        let Some((bi, _)) = boxes
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.end - b.start > 1 && b.sse > 0.0)
-            .max_by(|a, b| a.1.sse.total_cmp(&b.1.sse).then(b.0.cmp(&a.0)))
-        else {
+        let Some((_, std::cmp::Reverse(bi))) = heap.pop() else {
             break;
         };
         let b = boxes[bi];
@@ -235,6 +237,11 @@ pub fn median_cut_labels(points: &[[f32; 3]], weights: &[f64], k: usize) -> Resu
         let t = best.1;
         let left = make(&idx[b.start..b.start + t], b.start);
         let right = make(&idx[b.start + t..b.end], b.start + t);
+        for (i, b) in [(bi, left), (boxes.len(), right)] {
+            if splittable(&b) {
+                heap.push((b.sse.to_bits(), std::cmp::Reverse(i)));
+            }
+        }
         boxes[bi] = left;
         boxes.push(right);
     }

@@ -8,21 +8,33 @@ use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::{self, Dither};
 use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef, DENSE_COLORS};
 use crate::palette::kmeans::{self, Method, Params};
-use crate::palette::remap::{self, Nearest};
-use numpy::ndarray::Array2;
+use crate::palette::remap::{self, Nearest, MAX_COLORS};
+use numpy::ndarray::{Array2, ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 fn palette_rows(palette: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<[u8; 3]>> {
     let shape = palette.shape();
-    if shape.len() != 2 || shape[1] != 3 || shape[0] == 0 || shape[0] > 256 {
-        return Err(Error::value("palette", format!("expected shape (n, 3) with n in 1..256, got {shape:?}")).into());
+    if shape.len() != 2 || shape[1] != 3 || shape[0] == 0 || shape[0] > MAX_COLORS {
+        return Err(
+            Error::value("palette", format!("expected shape (n, 3) with n in 1..{MAX_COLORS}, got {shape:?}")).into()
+        );
     }
     let flat = palette
         .as_slice()
         .map_err(|_| Error::value("palette", "expected a C-contiguous array (use numpy.ascontiguousarray)"))?;
     Ok(flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
+}
+
+/// Palette indices as a NumPy array of `shape`: uint8 for palettes of up to 256 colours, uint16 above.
+fn to_indices<'py>(py: Python<'py>, shape: &[usize], idx: Vec<u16>, colors: usize) -> PyResult<Bound<'py, PyAny>> {
+    if colors <= 256 {
+        let narrow = detach(py, || crate::alloc::collect(idx.iter().map(|&i| i as u8)))?;
+        return Ok(super::to_array(py, shape, narrow)?.into_any());
+    }
+    let arr = ArrayD::from_shape_vec(IxDyn(shape), idx).map_err(|e| Error::value("output", e.to_string()))?;
+    Ok(arr.into_pyarray(py).into_any())
 }
 
 fn to_palette<'py>(py: Python<'py>, rows: Vec<[u8; 3]>) -> PyResult<Bound<'py, PyArray2<u8>>> {
@@ -65,7 +77,7 @@ fn py_kmeans_palette<'py>(
     to_palette(py, rows)
 }
 
-/// Each pixel's palette index, `(H, W)` uint8, optionally dithered.
+/// Each pixel's palette index, `(H, W)` uint8 (uint16 for more than 256 colours), optionally dithered.
 #[pyfunction(name = "remap")]
 fn py_remap<'py>(
     py: Python<'py>,
@@ -73,18 +85,19 @@ fn py_remap<'py>(
     palette: PyReadonlyArray2<'py, u8>,
     color_space: &str,
     dither: &str,
-) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
+) -> PyResult<Bound<'py, PyAny>> {
     let img = self::image(&image, "image")?;
     let rows = palette_rows(&palette)?;
     let space = ColorSpace::parse(color_space)?;
     let d = Dither::parse(dither)?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let r = ImageRef { data: img.data, channels: img.channels };
+    let n = rows.len();
     let out = detach(py, || dither::remap_dithered(r, w, &rows, space, d))?;
-    super::to_array(py, &[h, w], out)
+    to_indices(py, &[h, w], out, n)
 }
 
-type Quantized<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArrayDyn<u8>>);
+type Quantized<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyAny>);
 
 /// Palette and indices of one image in one call (the histogram's cells prepare the remap).
 #[pyfunction(name = "quantize_colors")]
@@ -106,7 +119,7 @@ fn py_quantize_colors<'py>(
     let img = self::image(&image, "image")?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let r = ImageRef { data: img.data, channels: img.channels };
-    let (rows, idx) = detach(py, || -> crate::Result<(Vec<[u8; 3]>, Vec<u8>)> {
+    let (rows, idx) = detach(py, || -> crate::Result<(Vec<[u8; 3]>, Vec<u16>)> {
         let (rows, cells) = kmeans::palette_and_cells(&[r], &params)?;
         let idx = if d == Dither::None {
             let mut nearest = Nearest::new(&rows, space)?;
@@ -117,7 +130,8 @@ fn py_quantize_colors<'py>(
         };
         Ok((rows, idx))
     })?;
-    Ok((to_palette(py, rows)?, super::to_array(py, &[h, w], idx)?))
+    let n = rows.len();
+    Ok((to_palette(py, rows)?, to_indices(py, &[h, w], idx, n)?))
 }
 
 /// Exact colour counts of a set of pixels (`ColorCounts`): immutable; sums make new ones.
@@ -341,7 +355,7 @@ fn py_quantize_colors_alpha<'py>(
     let (h, w) = (img.shape[0], img.shape[1]);
     let (data, ch) = (img.data, img.channels);
     let (rows, idx) = detach(py, || alpha::quantize(data, ch, w, &params, d))?;
-    Ok((to_rgba_palette(py, rows)?, super::to_array(py, &[h, w], idx)?))
+    Ok((to_rgba_palette(py, rows)?, super::to_array(py, &[h, w], idx)?.into_any()))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

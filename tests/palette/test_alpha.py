@@ -334,7 +334,7 @@ def test_pil_indexed_image_with_trns_is_an_rgba_palette(rgba):
 def test_rgba_palettes_hold_at_most_256_colours(rgba):
     with pytest.raises(ValueError, match=r"k: expected 1\.\.256"):
         qfast.quantize_colors(rgba, 257)
-    with pytest.raises(ValueError, match=r"palette: expected 1\.\.256 colours, got 300"):
+    with pytest.raises(ValueError, match=r"palette: expected 1\.\.256 RGBA colours, got 300"):
         qfast.remap(rgba, np.zeros((300, 4), np.uint8))
 
 

@@ -331,13 +331,13 @@ def test_to_pil_round_trips(parrots, fmt, k):
 
 
 def test_k_zero():
-    with pytest.raises(ValueError, match=r"k: expected 1\.\.256, got 0"):
+    with pytest.raises(ValueError, match=r"k: expected 1\.\.65536, got 0"):
         qfast.kmeans_palette(np.zeros((4, 4, 3), np.uint8), 0)
 
 
 def test_k_too_big():
-    with pytest.raises(ValueError, match=r"k: expected 1\.\.256, got 257"):
-        qfast.quantize_colors(np.zeros((4, 4, 3), np.uint8), 257)
+    with pytest.raises(ValueError, match=r"k: expected 1\.\.65536, got 65537"):
+        qfast.quantize_colors(np.zeros((4, 4, 3), np.uint8), 65537)
 
 
 def test_k_not_an_int():
@@ -346,7 +346,7 @@ def test_k_not_an_int():
 
 
 def test_empty_palette():
-    with pytest.raises(ValueError, match=r"palette: expected 1\.\.256 colours, got 0"):
+    with pytest.raises(ValueError, match=r"palette: expected 1\.\.65536 colours, got 0"):
         qfast.remap(np.zeros((4, 4, 3), np.uint8), np.zeros((0, 3), np.uint8))
 
 
@@ -359,8 +359,8 @@ def test_palette_not_n_by_3():
 
 
 def test_palette_too_long():
-    with pytest.raises(ValueError, match=r"palette: expected 1\.\.256 colours, got 257"):
-        qfast.remap(np.zeros((4, 4, 3), np.uint8), np.zeros((257, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"palette: expected 1\.\.65536 colours, got 65537"):
+        qfast.remap(np.zeros((4, 4, 3), np.uint8), np.zeros((65537, 3), np.uint8))
 
 
 def test_palette_of_floats():
@@ -468,7 +468,7 @@ def test_core_checks_too():
     from qfast import _core
 
     img = np.zeros((4, 4, 3), np.uint8)
-    with pytest.raises(ValueError, match="k: expected 1..256, got 0"):
+    with pytest.raises(ValueError, match="k: expected 1..65536, got 0"):
         _core.kmeans_palette([img], 0, 0, "rgb", "kmeans", 5, 0.0)
     with pytest.raises(ValueError, match="images: expected the same channel count"):
         _core.kmeans_palette([img, img[..., 0].copy()], 2, 0, "rgb", "kmeans", 5, 0.0)

@@ -73,7 +73,25 @@ def test_refuses_to_overwrite(photo, tmp_path, capsys):
 
 def test_bad_colour_count(photo, tmp_path, capsys):
     assert main(["palette", str(photo), "-o", str(tmp_path / "o.png"), "--colors", "300"]) == 1
-    assert "--colors: expected 1..256, got 300" in capsys.readouterr().err
+    assert "--colors: expected 1..256 for an indexed PNG or GIF, got 300; write .tif" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+    assert main(["palette", str(photo), "-o", str(tmp_path / "o.gif"), "--colors", "257"]) == 1
+    assert "--colors: expected 1..256 for an indexed PNG or GIF, got 257" in capsys.readouterr().err
+    assert main(["palette", str(photo), "-o", str(tmp_path / "o.tif"), "--colors", "65537"]) == 1
+    assert "--colors: expected 1..65536, got 65537" in capsys.readouterr().err
+
+
+def test_more_than_256_colours_in_full_colour(tmp_path):
+    # A non-indexed output takes a palette of more than 256 colours: the image of that palette, in full colour.
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    src = tmp_path / "in.png"
+    Image.fromarray(img).save(src)
+    assert main(["palette", str(src), "-o", str(tmp_path / "o.tif"), "--colors", "300", "-q"]) == 0
+    with Image.open(tmp_path / "o.tif") as im:
+        out = np.asarray(im.convert("RGB"))
+    colours = np.unique(out.reshape(-1, 3), axis=0)
+    assert 256 < len(colours) <= 300
 
 
 def test_missing_input(tmp_path, capsys):
