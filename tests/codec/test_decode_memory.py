@@ -1,8 +1,8 @@
 """What a hostile file costs: decoding holds the output and a small working set, whatever the declared size.
 
 A file declaring a large flat image is a few kilobytes in every coder (a decompression bomb). Each case is decoded
-in a fresh subprocess that reports its peak resident memory (``ru_maxrss``) before and after ``qfast.decode``, so
-the growth counts everything: NumPy's output, the Rust decoder's buffers and onnxruntime's. Before the planes were
+in a fresh subprocess that resets its peak resident memory (Linux: ``clear_refs``) and reports the peak after
+``qfast.decode``, so the growth counts everything: NumPy's output, the Rust decoder's buffers and onnxruntime's. Before the planes were
 decoded straight into the output (row bands) the growth was about 3x the output (two bytes per sample of index
 planes beside it, plus Brotli's raw residuals); the corrector made a second and third image, and bin bounds of a
 whole tile of rows.
@@ -20,14 +20,19 @@ import pytest
 import qfast
 
 MEASURE = r"""
-import json, resource, sys
+import json, sys
 import numpy as np
 import qfast
 data = open(sys.argv[1], "rb").read()
-qfast.decode(qfast.encode(np.zeros((64, 64, 3), np.uint8), levels=8))  # warm: thread pool, corrector session
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# Warm up the thread pool and the corrector's session on a tiny file (no strength map: no corrector run at encode).
+qfast.decode(qfast.encode(np.zeros((64, 64, 3), np.uint8), levels=8, strength_map=False))
+def status(key):  # kB in /proc/self/status
+    return next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith(key)) * 1024
+# Reset the peak (Linux: clear_refs 5), so the peak after decoding is decoding's own, not an earlier one's.
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
 out = qfast.decode(data, max_pixels=2**31)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+after = status("VmHWM")
 print(json.dumps({"growth": after - before, "nbytes": out.nbytes, "flat": bool((out == out[:1, :1]).all())}))
 """
 
@@ -61,8 +66,9 @@ def test_decode_holds_the_output_and_a_few_mib(tmp_path, channels, kw):
     assert len(data) < 64 * 1024  # a bomb: kilobytes declaring megabytes
     r = peak_growth(tmp_path, data)
     assert r["nbytes"] == img.nbytes and r["flat"]
-    # The output, Brotli's 4 MiB window, and rows: 8 MiB of working set is the documented bound.
-    assert r["growth"] <= r["nbytes"] + 8 * MiB, (r["growth"] / MiB, r["nbytes"] / MiB)
+    # The output, Brotli's 4 MiB window, and rows: 8 MiB of working set is the documented bound. (The output itself
+    # must show: a measurement that missed it would pass anything.)
+    assert 0.9 * r["nbytes"] <= r["growth"] <= r["nbytes"] + 8 * MiB, (r["growth"] / MiB, r["nbytes"] / MiB)
 
 
 @pytest.mark.skipif(not hasattr(qfast, "Corrector"), reason="needs onnxruntime (a runtime dependency)")
@@ -76,4 +82,4 @@ def test_corrector_during_decode_is_o_tile_beyond_the_output(tmp_path):
     assert qfast.inspect(data)["corrector"] is not None
     r = peak_growth(tmp_path, data)
     assert r["nbytes"] == img.nbytes
-    assert r["growth"] - r["nbytes"] <= 340 * MiB, r["growth"] / MiB
+    assert 0.9 * r["nbytes"] <= r["growth"] and r["growth"] - r["nbytes"] <= 340 * MiB, r["growth"] / MiB
