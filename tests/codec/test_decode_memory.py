@@ -2,10 +2,10 @@
 
 A file declaring a large flat image is a few kilobytes in every coder (a decompression bomb). Each case is decoded
 in a fresh subprocess that resets its peak resident memory (Linux: ``clear_refs``) and reports the peak after
-``qfast.decode``, so the growth counts everything: NumPy's output, the Rust decoder's buffers and onnxruntime's. Before the planes were
-decoded straight into the output (row bands) the growth was about 3x the output (two bytes per sample of index
-planes beside it, plus Brotli's raw residuals); the corrector made a second and third image, and bin bounds of a
-whole tile of rows.
+``qfast.decode``, so the growth counts everything: NumPy's output, the Rust decoder's buffers and onnxruntime's.
+Before the planes were decoded straight into the output (row bands) the growth was about 3x the output (two bytes
+per sample of index planes beside it, plus Brotli's raw residuals); the corrector made a second and third image,
+and bin bounds of a whole tile of rows.
 """
 
 from __future__ import annotations
