@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ._io import CliError, PathLike, check_writable, encode_image, read_image, write_bytes
+from ._io import CliError, PathLike, check_writable, encode_image, palette_png_args, read_image, write_bytes
 
 #: The commands, and the extension of their outputs unless a format is given.
 DEFAULT_SUFFIX = {"quantize": ".png", "palette": ".png", "encode": ".qfz", "decode": ".png"}
@@ -126,6 +126,10 @@ def palette_file(
     given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
     if len(given) != 1:
         raise TypeError(f"colors: give exactly one of colors, sweep or palette, got {given or 'none'}")
+    sizes = [colors] if colors is not None else ([] if sweep is None else [sweep] if isinstance(sweep, int) else sweep)
+    big = [k for k in sizes if isinstance(k, int) and not isinstance(k, bool) and k > 256]
+    if big:  # the outputs are indexed PNG or GIF: at most 256 colours, whatever a palette could hold
+        raise ValueError(f"k: expected 1..256 for an indexed PNG or GIF, got {big[0]}")
     dst = check_writable(dst, force)
     img = read_image(src)
     pixels = img.shape[0] * img.shape[1]
@@ -136,7 +140,7 @@ def palette_file(
             q = pal.ColorQuantization(p, idx, img)
         else:
             q = pal.quantize_colors(img, colors, dither=dither, color_space=color_space, method=method, seed=seed)
-        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst), force)
+        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst, **palette_png_args(dst)), force)
         ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
         return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)

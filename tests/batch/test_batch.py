@@ -110,7 +110,7 @@ def test_histogram_and_shared_palette_bad_input(src, tmp_path):
     with pytest.raises(batch.BatchError, match="no such file"):
         batch.histogram([tmp_path / "missing"])
     with pytest.raises(ValueError, match="k"):
-        batch.shared_palette([src], 300, workers=0)
+        batch.shared_palette([src], 70000, workers=0)  # k above 65536
 
 
 def test_resumes_skips_up_to_date_and_force_redoes(src, images, tmp_path):

@@ -203,7 +203,7 @@ def _run_palette(args: argparse.Namespace) -> int:
     import sys
 
     from .. import palette
-    from .._io import CliError, check_writable, encode_image, is_stdio, refuse_lossy
+    from .._io import CliError, check_writable, encode_image, is_stdio, palette_png_args, refuse_lossy
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
@@ -225,7 +225,7 @@ def _run_palette(args: argparse.Namespace) -> int:
         q = palette.ColorQuantization(pal, idx, img)
         im, partial = _pil(q, args.output)
         _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **_png_args(args.output))):
+        if not _write_or_skip(args, encode_image(im, args.output, **palette_png_args(args.output))):
             return EXIT_LARGER
         summary(
             args,
@@ -244,7 +244,7 @@ def _run_palette(args: argparse.Namespace) -> int:
         # More than 256 colours do not fit an indexed image: the other formats get the colours themselves.
         im, partial = _pil(q, args.output) if len(q.palette) <= 256 else (q.image(), False)
         _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **_png_args(args.output))):
+        if not _write_or_skip(args, encode_image(im, args.output, **palette_png_args(args.output))):
             return EXIT_LARGER
         qual = f", quality {q.quality}" if args.quality is not None else ""
         summary(args, f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
@@ -269,17 +269,6 @@ def _run_palette(args: argparse.Namespace) -> int:
         return EXIT_LARGER
     summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
-
-
-#: zlib level of palette PNGs. Pillow writes indexed rows unfiltered (what suits palette images); on Kodak at 256
-#: colours (measured on a loaded machine) level 3 took about half the CPU time of the default 6 for files 0.5% larger,
-#: level 9 and ``optimize`` about 1.5x the time of 6 for 0.1% smaller.
-PNG_COMPRESS_LEVEL = 3
-
-
-def _png_args(path: str) -> dict:
-    """Pillow's save options for ``path``: the zlib level for a PNG (standard output included), none otherwise."""
-    return {"compress_level": PNG_COMPRESS_LEVEL} if path == "-" or path.lower().endswith(".png") else {}
 
 
 def _indexed_output(path: str) -> bool:
