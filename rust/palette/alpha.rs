@@ -20,6 +20,7 @@ use crate::alloc::{collect, with_capacity, zeroed};
 use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
+use crate::palette::dither::Dither;
 use rayon::prelude::*;
 
 /// An RGBA colour (straight, not premultiplied), bytes 0..255.
@@ -694,40 +695,6 @@ impl Nearest {
     /// The index of the entry nearest to the colour `c`.
     pub fn nearest_color(&self, c: Rgba) -> u8 {
         self.nearest(&point(c, self.space))
-    }
-}
-
-/// How pixels are mapped onto an RGBA palette (the spellings of `dither::Dither`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dither {
-    /// Each pixel's nearest entry.
-    None,
-    /// Floyd-Steinberg error diffusion.
-    FloydSteinberg,
-    /// Atkinson error diffusion.
-    Atkinson,
-    /// Ordered, Bayer 4x4.
-    Bayer4,
-    /// Ordered, Bayer 8x8.
-    Bayer8,
-}
-
-impl Dither {
-    /// Parses `"none"`, `"floyd-steinberg"`, `"atkinson"`, `"bayer4"`, `"bayer8"`.
-    pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "none" => Dither::None,
-            "floyd-steinberg" => Dither::FloydSteinberg,
-            "atkinson" => Dither::Atkinson,
-            "bayer4" => Dither::Bayer4,
-            "bayer8" => Dither::Bayer8,
-            _ => {
-                return Err(Error::value(
-                    "dither",
-                    format!("expected 'none', 'floyd-steinberg', 'atkinson', 'bayer4' or 'bayer8', got {s:?}"),
-                ))
-            }
-        })
     }
 }
 

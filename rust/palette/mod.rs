@@ -7,7 +7,8 @@
 //! images with transparency: RGBA palettes in premultiplied space, with its own histogram, clustering and mapping.
 //!
 //! Imports within the part go one way: `histogram` and `color_space` use nothing here; `seeding` nothing;
-//! `remap` uses `histogram` and `color_space`; `kmeans` uses those and `remap`; `dither` uses `remap`; `alpha` uses only `color_space`.
+//! `remap` uses `histogram` and `color_space`; `kmeans` uses those and `remap`; `dither` uses `remap`; `alpha` uses
+//! `color_space` and `dither` (its `Dither`, the one spelling of the dithering kinds).
 
 pub mod alpha;
 pub mod color_space;

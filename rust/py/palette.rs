@@ -328,7 +328,7 @@ fn py_remap_alpha<'py>(
     let img = self::image(&image, "image")?;
     let rows = rgba_rows(&palette)?;
     let space = ColorSpace::parse(color_space)?;
-    let d = alpha::Dither::parse(dither)?;
+    let d = Dither::parse(dither)?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let (data, ch) = (img.data, img.channels);
     let out = detach(py, || alpha::remap(data, ch, w, &rows, space, d))?;
@@ -350,7 +350,7 @@ fn py_quantize_colors_alpha<'py>(
     dither: &str,
 ) -> PyResult<Quantized<'py>> {
     let params = alpha_params(k, seed, color_space, method, max_iter, tol)?;
-    let d = alpha::Dither::parse(dither)?;
+    let d = Dither::parse(dither)?;
     let img = self::image(&image, "image")?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let (data, ch) = (img.data, img.channels);
