@@ -349,19 +349,9 @@ pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[
                 s
             })
             .collect();
-        for p in parts {
-            for (a, b) in sums.iter_mut().zip(p) {
-                for t in 0..4 {
-                    a[t] += b[t];
-                }
-            }
-        }
+        add_sums(&mut sums, parts);
     }
-    Ok(pal
-        .iter()
-        .zip(&sums)
-        .map(|(&c, s)| if s[0] == 0 { c } else { [1, 2, 3].map(|t| ((s[t] as f64 / s[0] as f64).round()) as u8) })
-        .collect())
+    Ok(rounded_means(&pal, &sums))
 }
 
 /// `refine_on_pixels` from the colour counts of the pixels: each colour weighs its count, the same integer sums.
@@ -389,6 +379,12 @@ pub fn refine_on_counts(counts: &ColorCounts, pal: Vec<[u8; 3]>, occupied: &[u32
         })
         .collect();
     let mut sums = vec![[0u64; 4]; k];
+    add_sums(&mut sums, parts);
+    Ok(rounded_means(&pal, &sums))
+}
+
+/// Adds chunks' `[count, sum r, sum g, sum b]` per colour into `sums`, in chunk order (integers: exact).
+fn add_sums(sums: &mut [[u64; 4]], parts: Vec<Vec<[u64; 4]>>) {
     for p in parts {
         for (a, b) in sums.iter_mut().zip(p) {
             for t in 0..4 {
@@ -396,11 +392,15 @@ pub fn refine_on_counts(counts: &ColorCounts, pal: Vec<[u8; 3]>, occupied: &[u32
             }
         }
     }
-    Ok(pal
-        .iter()
-        .zip(&sums)
+}
+
+/// Each colour moved to the rounded mean of its pixels (`sums[i]`: count and channel sums); colours without any
+/// stay.
+fn rounded_means(pal: &[[u8; 3]], sums: &[[u64; 4]]) -> Vec<[u8; 3]> {
+    pal.iter()
+        .zip(sums)
         .map(|(&c, s)| if s[0] == 0 { c } else { [1, 2, 3].map(|t| ((s[t] as f64 / s[0] as f64).round()) as u8) })
-        .collect())
+        .collect()
 }
 
 /// Weighted Lloyd iterations from `centers` with Hamerly's bounds (an upper bound on the distance to the assigned
