@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from qfz_bytes import reseal as _reseal
 
 import qfast
 from qfast import codec
@@ -47,17 +47,6 @@ IMAGES = {
 
 def _max_err(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
-
-
-def _reseal(data: bytes) -> bytes:
-    """Recomputes both CRCs, so a changed field reaches the field checks instead of the header CRC."""
-    b = bytearray(data)
-    hl = struct.unpack_from("<H", b, 6)[0]
-    if 8 <= hl <= len(b):
-        struct.pack_into("<I", b, hl - 4, zlib.crc32(bytes(b[: hl - 4])))
-        if len(b) >= hl + 4:
-            struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[hl:-4])))
-    return bytes(b)
 
 
 def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:

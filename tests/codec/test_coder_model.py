@@ -8,11 +8,11 @@ import os
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from qfz_bytes import reseal as _reseal
 
 import qfast
 from qfast import _core
@@ -52,16 +52,6 @@ def _qac2(img: np.ndarray, d: int = 0, color: str = "ycocg") -> bytes:
     c = 1 if img.ndim == 2 else img.shape[2]
     img = np.ascontiguousarray(img)
     return _core.encode(img, "bounded", [d] * c, color if c > 1 else "none", False, "qac2", 9, b"", None)
-
-
-def _reseal(data: bytes) -> bytes:
-    b = bytearray(data)
-    hl = struct.unpack_from("<H", b, 6)[0]
-    if 8 <= hl <= len(b):
-        struct.pack_into("<I", b, hl - 4, zlib.crc32(bytes(b[: hl - 4])))
-        if len(b) >= hl + 4:
-            struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[hl:-4])))
-    return bytes(b)
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))

@@ -5,10 +5,10 @@ whatever the picture; the map's bad forms are FormatErrors."""
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
+from qfz_bytes import reseal as _reseal
 
 import qfast
 from qfast import _core
@@ -73,13 +73,6 @@ def test_no_map_without_a_corrector_or_when_asked(mixed):
     assert qfast.inspect(qfast.encode(grey, levels=8))["strength_map"] is None  # decode runs no corrector on grey
     with pytest.raises(TypeError, match="strength_map: expected a bool"):
         qfast.encode(mixed, levels=8, strength_map="yes")
-
-
-def _reseal(b: bytearray) -> bytes:
-    hl = struct.unpack_from("<H", b, 6)[0]
-    struct.pack_into("<I", b, hl - 4, zlib.crc32(bytes(b[: hl - 4])))
-    struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[hl:-4])))
-    return bytes(b)
 
 
 def test_bad_maps_are_format_errors(mixed):
