@@ -443,6 +443,7 @@ class Corrector:
         """:meth:`correct` on a checked uint8 (H, W, 3) array with one level count per channel, into a new array or
         into ``out`` (which may be ``img`` itself: each row is read for the last time before it is written)."""
         codes_of = _strength_rows(strengths, img.shape[0], img.shape[1])
+        from .codec import blend  # the strength map's blend, the encoder's own (codec imports this module lazily)
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
@@ -475,8 +476,6 @@ class Corrector:
                     np.clip(band, lo, hi, out=band)
                 band[..., ~active] = src[..., ~active]
                 if codes_of is not None:
-                    from .codec import blend
-
                     band = blend(src, band, codes_of(y, len(band))[..., None])
                 target[y : y + len(band)] = band  # exact integers in 0..255: the cast to uint8 loses nothing
 

@@ -75,6 +75,12 @@ def _levels16(levels: Optional[Levels], bits: Optional[Levels], channels: int) -
     return out if arg == "levels" else [1 << b for b in out]
 
 
+def _input16(image: Any, levels: Optional[Levels], bits: Optional[Levels]) -> tuple[np.ndarray, list[int]]:
+    """16-bit input and its level counts: :func:`_image16` and :func:`_levels16` together."""
+    img16 = _image16(image)
+    return img16, _levels16(levels, bits, channels_of(img16))
+
+
 def _depth(depth: Any, sixteen: bool) -> int:
     if depth is None:
         return 16 if sixteen else 8
@@ -121,8 +127,7 @@ def uniform_indices(
     """
     rec, how = _reconstruction(reconstruction), _dither(dither)
     if _is16(image):
-        img16 = _image16(image)
-        lv16 = _levels16(levels, bits, channels_of(img16))
+        img16, lv16 = _input16(image, levels, bits)
         if how != "none":
             raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
         return _into(out, _core.quantize_uniform16(img16, lv16))
@@ -196,8 +201,7 @@ def quantize_uniform(
     """
     rec, how = _reconstruction(reconstruction), _dither(dither)
     if _is16(image):
-        img16 = _image16(image)
-        lv16 = _levels16(levels, bits, channels_of(img16))
+        img16, lv16 = _input16(image, levels, bits)
         if how != "none":
             raise ValueError("dither: 16-bit images are quantized without dithering (dither='none')")
         out16 = _core.quantize_uniform16(img16, lv16, rec)
@@ -285,8 +289,7 @@ def quantize_lloyd_max(
     it = as_int(max_iter, "max_iter", 0, 1_000_000)
     t = as_positive(tol, "tol", allow_zero=True)
     if _is16(image):
-        img16 = _image16(image)
-        lv16 = _levels16(levels, bits, channels_of(img16))
+        img16, lv16 = _input16(image, levels, bits)
         return _nonuniform(img16, lv16, "lloyd-max", lambda im, lv: _core.quantize_lloyd_max16(im, lv, it, t))
     img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
@@ -318,8 +321,7 @@ def quantize_mu_law(
     """
     m = as_positive(mu, "mu", allow_zero=False)
     if _is16(image):
-        img16 = _image16(image)
-        lv16 = _levels16(levels, bits, channels_of(img16))
+        img16, lv16 = _input16(image, levels, bits)
         return _nonuniform(img16, lv16, "mu-law", lambda im, lv: _core.quantize_mu_law16(im, lv, m))
     img, stack = stack_input(image, "image")
     lv = resolve_levels(levels, bits, channels_of(img))
