@@ -292,11 +292,12 @@ def _with_strengths(data: bytes, img: np.ndarray) -> bytes:
     h, w = img.shape[:2]
     o = img[..., :3].astype(np.int32)
     cands = [full[..., :3], blend(plain[..., :3], full[..., :3], np.ones((1, 1, 1), np.int8)), plain[..., :3]]
+    # Each candidate's squared error per pixel, once; summed per tile below at each tile size tried.
+    pixel_errs = [((c.astype(np.int32) - o) ** 2).sum(axis=2) for c in cands]
     for tile in STRENGTH_TILES:
         ty, tx = -(-h // tile), -(-w // tile)
         errs = []
-        for c in cands:
-            e = ((c.astype(np.int32) - o) ** 2).sum(axis=2)
+        for e in pixel_errs:
             e = np.pad(e, ((0, ty * tile - h), (0, tx * tile - w)))
             errs.append(e.reshape(ty, tile, tx, tile).sum(axis=(1, 3)))
         # Ties go to the stronger correction (the first candidate): full, then half, then none.

@@ -181,13 +181,7 @@ pub fn encode(
     };
     let header = Header {
         // The oldest version that holds the file, so older readers read it.
-        version: if opts.coder == Coder::Qac2 {
-            3
-        } else if uniform_bins {
-            2
-        } else {
-            1
-        },
+        version: oldest_version(opts.coder, uniform_bins, false),
         width: w32,
         height: h32,
         channels: channels as u8,
@@ -212,19 +206,25 @@ pub fn encode(
     container::write(&header, &payload)
 }
 
+/// The oldest format version that holds a file of these features, which `encode` writes so that older readers read
+/// it: 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
+fn oldest_version(coder: Coder, uniform_bins: bool, strength_map: bool) -> u16 {
+    if strength_map {
+        4
+    } else if coder == Coder::Qac2 {
+        3
+    } else if uniform_bins {
+        2
+    } else {
+        1
+    }
+}
+
 /// The file `data` with the corrector strength map `map` in its header (`None`: without one), the payload
 /// unchanged: version 4 with a map; without one, the oldest version that holds the rest (as `encode` writes).
 pub fn with_strength_map(data: &[u8], map: Option<container::StrengthMap>) -> Result<Vec<u8>> {
     let (mut header, payload) = container::parse(data, u64::MAX)?;
-    header.version = if map.is_some() {
-        4
-    } else if header.coder == Coder::Qac2 {
-        3
-    } else if header.uniform_bins {
-        2
-    } else {
-        1
-    };
+    header.version = oldest_version(header.coder, header.uniform_bins, map.is_some());
     header.strength = map;
     container::write(&header, payload)
 }
