@@ -694,6 +694,9 @@ const SINK_BATCHES: usize = 2;
 /// The error of a plane thread that stopped because the sink had failed (the sink's error is the one reported).
 const SINK_GONE: &str = "the decoded rows' receiver stopped";
 
+/// The sink's error when a plane's thread stopped sending rows (that plane's own error is the one reported).
+const PLANE_GONE: &str = "a plane failed";
+
 /// Codes all planes of an image, each with its own coder `ios[k]`, both directions. Planes use earlier planes'
 /// residuals at the same pixels as context (see [`context_sources`]), so they are coded in a pipeline: one thread
 /// per plane, each sending its rows' residuals (in batches of [`BATCH_ROWS`]) to the planes that use them, which
@@ -810,14 +813,23 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(
             .collect();
         (results, sunk)
     });
-    // The earliest plane's error first (later planes only report that a source failed), then the sink's.
+    // A sink that failed on its own first: the planes stopped because of it (one whose context plane stopped that
+    // way says a context plane failed). Else the earliest plane's error (later planes only report that a source
+    // failed).
+    let plane_gone = match sunk {
+        Err(Error::Format(m)) if m == PLANE_GONE => true,
+        Err(e) => return Err(e),
+        Ok(()) => false,
+    };
     for r in results {
         match r {
             Err(Error::Format(m)) if m == SINK_GONE => {}
             r => r?,
         }
     }
-    sunk?;
+    if plane_gone {
+        return Err(Error::format(PLANE_GONE)); // cannot happen: a plane that stops sending has failed
+    }
     Ok((ios, coders.into_iter().map(RowCoder::into_plane).collect()))
 }
 
@@ -828,7 +840,7 @@ fn drain(rx: &[std::sync::mpsc::Receiver<Vec<i16>>], heights: &[usize], sink: Ro
         for (k, r) in rx.iter().enumerate() {
             if b < batches[k] {
                 // A plane that stopped has failed: its own error is the one reported.
-                let rows = r.recv().map_err(|_| Error::format("a plane failed"))?;
+                let rows = r.recv().map_err(|_| Error::format(PLANE_GONE))?;
                 sink(k, b * BATCH_ROWS, &rows)?;
             }
         }
