@@ -860,20 +860,24 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
 
 /// Decodes the planes of an image from one stream each; `specs` gives each plane's `(width, height, lo, hi)`.
 pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
-    if streams.len() != specs.len() {
-        return Err(Error::format("stream count does not match the plane count"));
-    }
-    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
+    whole_planes(specs, |sink| decode_rows(streams, specs, sink))
+}
+
+/// The whole planes of `specs` from a row decoder (`decode_rows` of QAC or QAC2), each plane's rows appended as they
+/// arrive: for the tests and the fuzz targets, which compare planes; `decode` writes rows straight into the image.
+pub(crate) fn whole_planes(
+    specs: &[(usize, usize, i32, i32)],
+    decode: impl FnOnce(RowSink<'_>) -> Result<()>,
+) -> Result<Vec<Plane>> {
     let mut planes = Vec::with_capacity(specs.len());
     for &(width, height, lo, hi) in specs {
         let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-        planes.push(Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? });
+        planes.push(Plane { width, height, lo, hi, data: crate::alloc::with_capacity::<i16>(n)? });
     }
-    let coders = planes.into_iter().map(PlaneCoder::new).collect::<Result<Vec<_>>>()?;
-    let (ios, planes) = code_planes(ios, coders, None)?;
-    for io in ios {
-        io.finish()?;
-    }
+    decode(&mut |k, _, rows| {
+        planes.get_mut(k).ok_or_else(|| Error::format("plane count mismatch"))?.data.extend_from_slice(rows);
+        Ok(())
+    })?;
     Ok(planes)
 }
 

@@ -18,7 +18,7 @@
 //! The decoder treats the stream as hostile as QAC does (see `entropy`): bounded loops, no reads out of bounds,
 //! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
 
-use crate::codec::entropy::{code_planes, BitIo, Decoder, Encoder, Model, RowCoder, RowSink};
+use crate::codec::entropy::{code_planes, whole_planes, BitIo, Decoder, Encoder, Model, RowCoder, RowSink};
 use crate::codec::predict::Plane;
 use crate::error::{Error, Result};
 
@@ -523,22 +523,7 @@ pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
 
 /// Decodes the planes of an image from one stream each; `specs` gives each plane's `(width, height, lo, hi)`.
 pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
-    if streams.len() != specs.len() {
-        return Err(Error::format("stream count does not match the plane count"));
-    }
-    let ios = streams.iter().map(|s| Decoder::new(s)).collect::<Result<Vec<_>>>()?;
-    let mut coders = Vec::with_capacity(specs.len());
-    for &(width, height, lo, hi) in specs {
-        let n = width.checked_mul(height).ok_or_else(|| Error::format("plane size overflows"))?;
-        let plane = Plane { width, height, lo, hi, data: crate::alloc::zeroed::<i16>(n)? };
-        coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
-    }
-    mark_senders(&mut coders);
-    let (ios, planes) = code_planes(ios, coders, None)?;
-    for io in ios {
-        io.finish()?;
-    }
-    Ok(planes)
+    whole_planes(specs, |sink| decode_rows(streams, specs, sink))
 }
 
 /// Decodes the planes of an image row by row into `sink`, keeping two rows of each plane (as
