@@ -22,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod pack;
 pub mod palette;
+pub mod png_file;
 pub mod quantize;
 
 #[cfg(feature = "python")]

@@ -20,6 +20,7 @@ ALLOWED = {
     "quantize": {"error", "alloc", "bayer"},
     "palette": {"error", "alloc", "bayer"},
     "codec": {"error", "alloc", "quantize"},
+    "png_file": {"error", "alloc"},
 }
 
 

@@ -83,6 +83,22 @@ def kmeans_palette_histogram(
 def quantize_colors(
     image: _U8, k: int, seed: int, color_space: str, method: str, max_iter: int, tol: float, dither: str
 ) -> tuple[_U8, _U8 | _U16]: ...
+def default_max_iter(k: int) -> int: ...
+
+# qfast palette's native path (rust/png_file.rs): PNG bytes in, (indexed PNG, colours, squared error, values) out,
+# or None for a file the general path takes (not an 8-bit PNG, or with transparency).
+def palette_png(
+    data: bytes,
+    k: int,
+    seed: int,
+    color_space: str,
+    method: str,
+    max_iter: int | None,
+    tol: float,
+    dither: str,
+    level: int,
+    max_pixels: int,
+) -> tuple[bytes, int, int, int] | None: ...
 
 # RGBA palettes (rust/palette/alpha.rs): premultiplied space, (n, 4) palettes.
 def kmeans_palette_alpha(

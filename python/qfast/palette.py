@@ -69,7 +69,7 @@ def index_dtype(colors: int) -> np.dtype:
 
 def _max_iter(value: Any, k: int) -> int:
     if value is None:
-        return 10 if k >= 128 else 20
+        return _core.default_max_iter(k)
     return as_int(value, "max_iter", 0, 1_000_000)
 
 

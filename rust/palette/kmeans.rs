@@ -168,6 +168,16 @@ pub struct Params {
     pub tol: f64,
 }
 
+/// The Lloyd iterations the API runs when none are given: 10 for palettes of 128 colours or more (each costs more,
+/// and the exact step after them does the fine work), 20 below.
+pub fn default_max_iter(k: usize) -> u32 {
+    if k >= 128 {
+        10
+    } else {
+        20
+    }
+}
+
 /// A palette of at most `params.k` colours for a set of images (fewer only when they hold fewer distinct colours).
 pub fn palette(images: &[ImageRef<'_>], params: &Params) -> Result<Vec<[u8; 3]>> {
     Ok(palette_and_cells(images, params)?.0)

@@ -9,6 +9,7 @@ use crate::palette::dither::{self, Dither};
 use crate::palette::histogram::{unpack_rgb, ColorCounts, ImageRef, DENSE_COLORS};
 use crate::palette::kmeans::{self, Method, Params};
 use crate::palette::remap::{self, Nearest, MAX_COLORS};
+use crate::png_file;
 use numpy::ndarray::{Array2, ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -119,19 +120,81 @@ fn py_quantize_colors<'py>(
     let img = self::image(&image, "image")?;
     let (h, w) = (img.shape[0], img.shape[1]);
     let r = ImageRef { data: img.data, channels: img.channels };
-    let (rows, idx) = detach(py, || -> crate::Result<(Vec<[u8; 3]>, Vec<u16>)> {
-        let (rows, cells) = kmeans::palette_and_cells(&[r], &params)?;
-        let idx = if d == Dither::None {
-            let mut nearest = Nearest::new(&rows, space)?;
-            nearest.prepare(&cells)?;
-            remap::remap_with(r, &nearest)?
-        } else {
-            dither::remap_dithered(r, w, &rows, space, d)?
-        };
-        Ok((rows, idx))
-    })?;
+    let (rows, idx) = detach(py, || quantize(r, w, &params, d))?;
     let n = rows.len();
     Ok((to_palette(py, rows)?, to_indices(py, &[h, w], idx, n)?))
+}
+
+/// `quantize_colors`' work: the palette, then each pixel's index (the histogram's cells prepare the remap).
+fn quantize(r: ImageRef<'_>, width: usize, params: &Params, d: Dither) -> crate::Result<(Vec<[u8; 3]>, Vec<u16>)> {
+    let (rows, cells) = kmeans::palette_and_cells(&[r], params)?;
+    let idx = if d == Dither::None {
+        let mut nearest = Nearest::new(&rows, params.space)?;
+        nearest.prepare(&cells)?;
+        remap::remap_with(r, &nearest)?
+    } else {
+        dither::remap_dithered(r, width, &rows, params.space, d)?
+    };
+    Ok((rows, idx))
+}
+
+/// The Lloyd iterations run when the caller gives none (`kmeans::default_max_iter`).
+#[pyfunction(name = "default_max_iter")]
+fn py_default_max_iter(k: usize) -> u32 {
+    kmeans::default_max_iter(k)
+}
+
+/// What `palette_png` made: the indexed PNG, its palette size, and the squared error summed over the source's
+/// channels (alpha, all opaque, adds nothing) with the number of values it sums, for the summary's PSNR.
+type PalettePng<'py> = (Bound<'py, PyBytes>, usize, u64, u64);
+
+/// `qfast palette`'s whole job on a PNG file's bytes, NumPy and Pillow never loaded: read (`png_file::read`),
+/// `quantize_colors` as above, write an indexed PNG at zlib level `level`. `None` where the general path must take
+/// the file: not an 8-bit PNG this reads (see `png_file::read`), or one with any transparency (RGBA palettes).
+#[pyfunction(name = "palette_png")]
+#[allow(clippy::too_many_arguments)]
+fn py_palette_png<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    k: usize,
+    seed: u64,
+    color_space: &str,
+    method: &str,
+    max_iter: Option<u32>,
+    tol: f64,
+    dither: &str,
+    level: u8,
+    max_pixels: u64,
+) -> PyResult<Option<PalettePng<'py>>> {
+    let max_iter = max_iter.unwrap_or_else(|| kmeans::default_max_iter(k));
+    let space = ColorSpace::parse(color_space)?;
+    if !(1..=256).contains(&k) {
+        return Err(Error::value("k", format!("expected 1..256 for an indexed PNG, got {k}")).into());
+    }
+    let params = Params { k, seed, space, method: Method::parse(method)?, max_iter, tol };
+    let d = Dither::parse(dither)?;
+    let made = detach(py, || -> crate::Result<Option<(Vec<u8>, usize, u64, u64)>> {
+        let Some(px) = png_file::read(data, max_pixels)? else { return Ok(None) };
+        let c = px.channels;
+        if c % 2 == 0 && px.data.chunks_exact(c).any(|p| p[c - 1] != 255) {
+            return Ok(None);
+        }
+        let r = ImageRef { data: &px.data, channels: c };
+        let (rows, idx) = quantize(r, px.width, &params, d)?;
+        let colour = if c >= 3 { 3 } else { 1 };
+        let mut sse = 0u64;
+        for (p, &i) in px.data.chunks_exact(c).zip(&idx) {
+            let q = &rows[i as usize];
+            for ch in 0..colour {
+                let e = p[ch] as i64 - q[ch] as i64;
+                sse += (e * e) as u64;
+            }
+        }
+        let small: Vec<u8> = idx.iter().map(|&i| i as u8).collect();
+        let file = png_file::write_indexed(px.width, px.height, &small, &rows, level)?;
+        Ok(Some((file, rows.len(), sse, px.data.len() as u64)))
+    })?;
+    Ok(made.map(|(file, n, sse, count)| (PyBytes::new(py, &file), n, sse, count)))
 }
 
 /// Exact colour counts of a set of pixels (`ColorCounts`): immutable; sums make new ones.
@@ -365,6 +428,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_kmeans_palette, m)?)?;
     m.add_function(wrap_pyfunction!(py_remap, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_colors, m)?)?;
+    m.add_function(wrap_pyfunction!(py_palette_png, m)?)?;
+    m.add_function(wrap_pyfunction!(py_default_max_iter, m)?)?;
     m.add_function(wrap_pyfunction!(py_kmeans_palette_alpha, m)?)?;
     m.add_function(wrap_pyfunction!(py_remap_alpha, m)?)?;
     m.add_function(wrap_pyfunction!(py_quantize_colors_alpha, m)?)?;

@@ -5,6 +5,7 @@ inputs and outputs."""
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 
 def _levels_arg(text: str) -> list[int] | int:
@@ -34,13 +35,16 @@ def add_force(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
-def summary(args: argparse.Namespace, text: str) -> None:
+def summary(args: argparse.Namespace, text: str | Callable[[], str]) -> None:
     """Prints the command's one-line summary, unless ``--quiet``: on standard output, or on standard error when the
-    result itself goes to standard output (``-o -``)."""
+    result itself goes to standard output (``-o -``). ``text`` may be a function, for a summary that costs something
+    to compute (a PSNR over the image), called only when it prints."""
     import sys
 
     if getattr(args, "quiet", False):
         return
+    if callable(text):
+        text = text()
     out = sys.stderr if getattr(args, "output", None) == "-" else sys.stdout
     print(text, file=out)
 

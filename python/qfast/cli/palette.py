@@ -202,7 +202,6 @@ def _write_or_skip(args: argparse.Namespace, data: bytes) -> bool:
 def _run_palette(args: argparse.Namespace) -> int:
     import sys
 
-    from .. import palette
     from .._io import CliError, check_writable, encode_image, is_stdio, palette_png_args, refuse_lossy
 
     refuse_lossy(args.output)
@@ -212,6 +211,11 @@ def _run_palette(args: argparse.Namespace) -> int:
     if args.colors is not None and not 1 <= args.colors <= 256 and _indexed_output(args.output):
         more = "; write .tif, .bmp or .webp for the full-colour result of a larger palette" if args.colors > 256 else ""
         raise CliError(f"--colors: expected 1..256 for an indexed PNG or GIF, got {args.colors}{more}")
+    native = _native_png(args)
+    if native is not None:
+        return native
+    from .. import palette
+
     img = read_image(args.input)
     kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
     extra = {"alpha": args.alpha, "posterize": args.posterize}
@@ -229,7 +233,9 @@ def _run_palette(args: argparse.Namespace) -> int:
             return EXIT_LARGER
         summary(
             args,
-            f"{out_name(args.output)}: {len(pal)} colours from {args.palette_from}, {psnr_text(img, q.image())}",
+            lambda: (
+                f"{out_name(args.output)}: {len(pal)} colours from {args.palette_from}, {psnr_text(img, q.image())}"
+            ),
         )
         return 0
     if args.colors is None and args.sweep is None and args.quality is None:
@@ -247,7 +253,7 @@ def _run_palette(args: argparse.Namespace) -> int:
         if not _write_or_skip(args, encode_image(im, args.output, **palette_png_args(args.output))):
             return EXIT_LARGER
         qual = f", quality {q.quality}" if args.quality is not None else ""
-        summary(args, f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
+        summary(args, lambda: f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
         return 0
     if args.quality is not None:
         raise CliError("--quality: not with --sweep (the sweep gives the sizes)")
@@ -269,6 +275,47 @@ def _run_palette(args: argparse.Namespace) -> int:
         return EXIT_LARGER
     summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
+
+
+def _native_png(args: argparse.Namespace) -> int | None:
+    """The command's common case, a PNG file to an indexed PNG with --colors K, done in Rust from file to file
+    (``_core.palette_png``: the same quantization as :func:`qfast.quantize_colors`), so the process needs neither NumPy
+    nor Pillow: the exit status, or None where the general path must run (other formats, transparency, 16 bits, the
+    other options, standard input)."""
+    from .. import _core
+    from .._io import PALETTE_PNG_LEVEL, PILLOW_MAX_PIXELS, is_stdio, read_file
+
+    plain = args.palette_from is None and args.sweep is None and args.quality is None and not args.posterize
+    if not plain or args.colors is None or not 0 <= args.seed < 2**64 or is_stdio(args.input):
+        return None
+    if not (args.output == "-" or args.output.lower().endswith(".png")):
+        return None
+    made = _core.palette_png(
+        read_file(args.input),
+        args.colors,
+        args.seed,
+        args.color_space,
+        args.method,
+        None,
+        0.0,
+        args.dither,
+        PALETTE_PNG_LEVEL,
+        PILLOW_MAX_PIXELS,
+    )
+    if made is None:
+        return None
+    data, colours, sse, count = made
+    if not _write_or_skip(args, data):
+        return EXIT_LARGER
+    summary(args, lambda: f"{out_name(args.output)}: {colours} colours, {_psnr_of_sse(sse, count)}")
+    return 0
+
+
+def _psnr_of_sse(sse: int, count: int) -> str:
+    """The summary's "PSNR 34.71 dB" from a summed squared error over ``count`` values (as :func:`psnr_text`)."""
+    import math
+
+    return "PSNR inf dB" if sse == 0 else f"PSNR {10 * math.log10(255.0**2 * count / sse):.2f} dB"
 
 
 def _indexed_output(path: str) -> bool:

@@ -115,7 +115,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
         out = qfast.Corrector().correct(out, lv)
     write_image(out, args.output, force=args.force)
     amount = f"{args.bits} bits" if args.bits is not None else f"{args.levels} levels"
-    summary(args, f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
+    summary(args, lambda: f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
     return 0
 
 

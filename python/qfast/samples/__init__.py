@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # imported by load(): listing the samples (the CLI's help) needs no NumPy
+    import numpy as np
 
 _DIR = Path(__file__).resolve().parent
 
@@ -24,6 +26,7 @@ def path(name: str = "parrots") -> Path:
 
 def load(name: str = "parrots") -> np.ndarray:
     """The bundled sample ``name`` as a uint8 (H, W, 3) array."""
+    import numpy as np
     from PIL import Image
 
     with Image.open(path(name)) as im:
