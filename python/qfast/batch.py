@@ -360,7 +360,11 @@ class Engine(Protocol):
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]: ...
 
-    def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]: ...
+    def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
+        """The sum of the chunks' histograms (a :class:`qfast.ColorHistogram`, or a
+        :class:`qfast.palette.HistogramSum` that :func:`qfast.kmeans_palette` takes as it is), and the files that
+        failed."""
+        ...
 
 
 def _init_worker(threads: int) -> None:
@@ -450,7 +454,9 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
-        """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums."""
+        """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums (a
+        :class:`qfast.palette.HistogramSum`: past its switch to the dense table, the palette is clustered from the
+        table, so this process's memory stops growing with the number of images)."""
         from .palette import HistogramSum
 
         acc, errors = HistogramSum(), []
@@ -461,7 +467,7 @@ class LocalEngine:
             h, errs = res
             acc.add(h)
             errors += errs
-        return acc.total(), errors
+        return acc, errors
 
 
 class Lost:
@@ -561,8 +567,11 @@ def histogram(
         >>> qfast.kmeans_palette(hist, 64).shape, bad
         ((64, 3), [])
     """
+    from .palette import HistogramSum
+
     paths = sorted(str(p) for p, _ in collect_inputs("palette", inputs))
-    return _histogram_of(paths, engine or LocalEngine(workers))
+    hist, errors = _histogram_of(paths, engine or LocalEngine(workers))
+    return (hist.total() if isinstance(hist, HistogramSum) else hist), errors
 
 
 def shared_palette(
@@ -619,10 +628,10 @@ def _palette_of(
     color_space: str = "rgb",
     max_iter: Optional[int] = None,
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    from .palette import kmeans_palette
+    from .palette import HistogramSum, kmeans_palette
 
     hist, errors = _histogram_of(paths, engine)
-    if hist.total == 0:
+    if (hist.pixels if isinstance(hist, HistogramSum) else hist.total) == 0:
         raise BatchError("no readable image among the inputs to build the shared palette from")
     return kmeans_palette(hist, k, method=method, seed=seed, color_space=color_space, max_iter=max_iter), errors
 

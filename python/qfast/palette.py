@@ -391,11 +391,18 @@ class HistogramSum:
     def __init__(self) -> None:
         self._stack: list[tuple[int, ColorHistogram]] = []
         self._dense: Any = None
+        self._pixels = 0
+
+    @property
+    def pixels(self) -> int:
+        """The number of pixels counted so far."""
+        return self._pixels
 
     def add(self, h: ColorHistogram) -> None:
         """Adds one histogram. Raises TypeError for anything else."""
         if not isinstance(h, ColorHistogram):
             raise TypeError(f"histograms: expected ColorHistogram items, got {type(h).__name__}")
+        self._pixels += h.total
         if self._dense is not None:
             self._dense.add(h._h)
             return
@@ -409,6 +416,12 @@ class HistogramSum:
             for _, x in self._stack:
                 self._dense.add(x._h)
             self._stack = []
+
+    def _counts(self) -> Any:
+        """What :func:`kmeans_palette` clusters: the dense table itself once there is one (never listed as colours:
+        a dataset's palette then costs the table and the grid's cells, whatever the number of images), else the
+        histogram of the sum."""
+        return self._dense if self._dense is not None else self.total()._h
 
     def total(self) -> ColorHistogram:
         """The sum of everything added so far."""
@@ -436,7 +449,8 @@ def kmeans_palette(
     Args:
         images: one image or a list of images (one palette for all of them; same channel count). uint8 arrays
             (H, W) or (H, W, C) with C in 1..4, or PIL images. Grey images give grey palettes. Or a
-            :class:`ColorHistogram` of the pixels: the same palette as the images it counted (colours only).
+            :class:`ColorHistogram` of the pixels: the same palette as the images it counted (colours only); or a
+            :class:`HistogramSum` (the same palette as its total, clustered from its dense table when it has one).
         k: palette size, 1..65536. ``k = 1`` gives the mean colour. Above 256 colours the palette no longer fits
             PNG or GIF; it serves remapping into uint16 indices (colour tokens, for instance).
         seed: seed of the ``"kmeans++"`` sampling, 0..2**64-1 (the other methods need none). The same seed gives
@@ -476,8 +490,9 @@ def kmeans_palette(
     cs = as_choice(color_space, "color_space", COLOR_SPACES)
     m = as_choice(method, "method", METHODS)
     it = _max_iter(max_iter, kk)
-    if isinstance(images, ColorHistogram):
-        return _core.kmeans_palette_histogram(images._h, kk, sd, cs, m, it, _tol(tol))
+    if isinstance(images, (ColorHistogram, HistogramSum)):
+        counts = images._h if isinstance(images, ColorHistogram) else images._counts()
+        return _core.kmeans_palette_histogram(counts, kk, sd, cs, m, it, _tol(tol))
     a = as_choice(alpha, "alpha", ALPHAS)
     imgs = as_images(images)
     if a == "palette" and has_alpha(channels_of(imgs[0])):

@@ -408,6 +408,52 @@ impl ColorCounts {
         Ok(out)
     }
 
+    /// The occupied cells of a dense table of `DENSE_COLORS` counts (`add_to_dense`) on a grid of `bits` (1..=8)
+    /// bits per channel, sorted by index: `cells` of the same counts, without listing the colours (so a palette of a
+    /// dataset's sum costs the table and the cells, however many colours it holds). One sequential pass over the
+    /// table, a slab of red values per task.
+    pub fn dense_cells(dense: &[u64], bits: u32) -> Result<Vec<Cell>> {
+        if dense.len() != DENSE_COLORS {
+            return Err(Error::value("dense", format!("expected {DENSE_COLORS} counts, got {}", dense.len())));
+        }
+        if !(1..=8).contains(&bits) {
+            return Err(Error::value("bits", format!("expected 1..8, got {bits}")));
+        }
+        let (side, shift) = (1usize << bits, 8 - bits);
+        let slabs: Vec<Result<Vec<Cell>>> = (0..side)
+            .into_par_iter()
+            .map(|ri| {
+                // [count, sum r, sum g, sum b] of each (g, b) cell of this red slab.
+                let mut acc = zeroed::<[u64; 4]>(side * side)?;
+                for r in ri << shift..(ri + 1) << shift {
+                    for (gb, &n) in dense[r << 16..(r + 1) << 16].iter().enumerate() {
+                        if n > 0 {
+                            let (g, b) = (gb >> 8, gb & 255);
+                            let a = &mut acc[((g >> shift) << bits) | (b >> shift)];
+                            a[0] += n;
+                            a[1] += r as u64 * n;
+                            a[2] += g as u64 * n;
+                            a[3] += b as u64 * n;
+                        }
+                    }
+                }
+                let occupied = acc.iter().filter(|a| a[0] > 0).count();
+                let mut out = with_capacity(occupied)?;
+                for (i, a) in acc.iter().enumerate().filter(|(_, a)| a[0] > 0) {
+                    out.push(Cell { index: ((ri << (2 * bits)) | i) as u32, count: a[0], sum: [a[1], a[2], a[3]] });
+                }
+                Ok(out)
+            })
+            .collect();
+        let mut cells = Vec::new();
+        for slab in slabs {
+            let slab = slab?;
+            crate::alloc::reserve(&mut cells, slab.len())?;
+            cells.extend(slab);
+        }
+        Ok(cells)
+    }
+
     /// Compact bytes: a magic, the colour count, then per colour the gap to the previous one and the count, as
     /// LEB128 varints (about 2 to 4 bytes per colour for a photo).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -556,6 +602,10 @@ mod tests {
         ColorCounts::of_images(&[ia]).unwrap().add_to_dense(&mut dense).unwrap();
         ColorCounts::of_images(&[ib]).unwrap().add_to_dense(&mut dense).unwrap();
         assert_eq!(ColorCounts::from_dense(&dense).unwrap(), sum);
+        for bits in [1, GRID_BITS, FINE_BITS, 8] {
+            assert_eq!(ColorCounts::dense_cells(&dense, bits).unwrap(), histogram(&[ia, ib], bits).unwrap());
+        }
+        assert!(ColorCounts::dense_cells(&dense, 0).is_err() && ColorCounts::dense_cells(&dense[1..], 6).is_err());
         assert!(sum.add_to_dense(&mut dense[1..]).is_err());
     }
 

@@ -191,6 +191,9 @@ pub enum Source<'a> {
     Images(&'a [ImageRef<'a>]),
     /// Their colour counts (`ColorCounts::of_images`, possibly merged from many).
     Counts(&'a ColorCounts),
+    /// Their colour counts as a dense table of `DENSE_COLORS` counts (`ColorCounts::add_to_dense`): a dataset's sum,
+    /// clustered without a list of its colours.
+    Dense(&'a [u64]),
 }
 
 impl Source<'_> {
@@ -198,6 +201,7 @@ impl Source<'_> {
         match self {
             Source::Images(im) => histogram(im, bits),
             Source::Counts(c) => c.cells(bits),
+            Source::Dense(d) => ColorCounts::dense_cells(d, bits),
         }
     }
 
@@ -205,6 +209,10 @@ impl Source<'_> {
         match self {
             Source::Images(im) => distinct_colors(im),
             Source::Counts(c) => collect(c.colors().iter().zip(c.counts()).map(|(&c, &n)| (unpack_rgb(c), n))),
+            Source::Dense(d) => {
+                let c = ColorCounts::from_dense(d)?;
+                collect(c.colors().iter().zip(c.counts()).map(|(&c, &n)| (unpack_rgb(c), n)))
+            }
         }
     }
 
@@ -212,6 +220,7 @@ impl Source<'_> {
         match self {
             Source::Images(im) => refine_on_pixels(im, pal, occupied),
             Source::Counts(c) => refine_on_counts(c, pal, occupied),
+            Source::Dense(d) => refine_on_dense(d, pal, occupied),
         }
     }
 }
@@ -235,6 +244,9 @@ pub fn palette_from(src: Source<'_>, params: &Params) -> Result<(Vec<[u8; 3]>, V
     match src {
         Source::Images([]) => return Err(Error::value("images", "expected at least one image")),
         Source::Counts(c) if c.is_empty() => {
+            return Err(Error::value("histogram", "expected a histogram of at least one pixel"))
+        }
+        Source::Dense(d) if d.par_iter().all(|&n| n == 0) => {
             return Err(Error::value("histogram", "expected a histogram of at least one pixel"))
         }
         _ => {}
@@ -378,6 +390,34 @@ pub fn refine_on_counts(counts: &ColorCounts, pal: Vec<[u8; 3]>, occupied: &[u32
             let mut s = vec![[0u64; 4]; k];
             for (&c, &n) in cs.iter().zip(ns) {
                 let c = unpack_rgb(c);
+                if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
+                    e[0] += n;
+                    e[1] += c[0] as u64 * n;
+                    e[2] += c[1] as u64 * n;
+                    e[3] += c[2] as u64 * n;
+                }
+            }
+            s
+        })
+        .collect();
+    let mut sums = vec![[0u64; 4]; k];
+    add_sums(&mut sums, parts);
+    Ok(rounded_means(&pal, &sums))
+}
+
+/// `refine_on_counts` from a dense table of counts (`Source::Dense`): the same integer sums, colour by colour.
+fn refine_on_dense(dense: &[u64], pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
+    let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
+    nearest.prepare(occupied)?;
+    let k = pal.len();
+    let nr = &nearest;
+    let parts: Vec<Vec<[u64; 4]>> = dense
+        .par_chunks(1 << 16)
+        .enumerate()
+        .map(|(r, row)| {
+            let mut s = vec![[0u64; 4]; k];
+            for (gb, &n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let c = unpack_rgb(((r << 16) | gb) as u32);
                 if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
                     e[0] += n;
                     e[1] += c[0] as u64 * n;

@@ -147,6 +147,8 @@ fn py_default_max_iter(k: usize) -> u32 {
 /// What `palette_png` made: the indexed PNG, its palette size, and the squared error summed over the source's
 /// channels (alpha, all opaque, adds nothing) with the number of values it sums, for the summary's PSNR.
 type PalettePng<'py> = (Bound<'py, PyBytes>, usize, u64, u64);
+/// `PalettePng` before the bytes become Python's.
+type Made = (Vec<u8>, usize, u64, u64);
 
 /// `qfast palette`'s whole job on a PNG file's bytes, NumPy and Pillow never loaded: read (`png_file::read`),
 /// `quantize_colors` as above, write an indexed PNG at zlib level `level`. `None` where the general path must take
@@ -173,7 +175,7 @@ fn py_palette_png<'py>(
     }
     let params = Params { k, seed, space, method: Method::parse(method)?, max_iter, tol };
     let d = Dither::parse(dither)?;
-    let made = detach(py, || -> crate::Result<Option<(Vec<u8>, usize, u64, u64)>> {
+    let made = detach(py, || -> crate::Result<Option<Made>> {
         let Some(px) = png_file::read(data, max_pixels)? else { return Ok(None) };
         let c = px.channels;
         if c % 2 == 0 && px.data.chunks_exact(c).any(|p| p[c - 1] != 255) {
@@ -310,7 +312,7 @@ impl PyColorHistogramSum {
 #[allow(clippy::too_many_arguments)]
 fn py_kmeans_palette_histogram<'py>(
     py: Python<'py>,
-    histogram: PyRef<'py, PyColorHistogram>,
+    histogram: Counted<'py>,
     k: usize,
     seed: u64,
     color_space: &str,
@@ -320,9 +322,27 @@ fn py_kmeans_palette_histogram<'py>(
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let params =
         Params { k, seed, space: ColorSpace::parse(color_space)?, method: Method::parse(method)?, max_iter, tol };
-    let counts = &histogram.inner;
-    let rows = detach(py, || kmeans::palette_of_counts(counts, &params))?;
+    let rows = match &histogram {
+        Counted::Sparse(h) => {
+            let counts = &h.inner;
+            detach(py, || kmeans::palette_of_counts(counts, &params))?
+        }
+        Counted::Dense(s) if s.dense.is_empty() => {
+            return Err(Error::value("histogram", "expected a histogram of at least one pixel").into())
+        }
+        Counted::Dense(s) => {
+            let dense = &s.dense;
+            detach(py, || kmeans::palette_from(kmeans::Source::Dense(dense), &params).map(|r| r.0))?
+        }
+    };
     to_palette(py, rows)
+}
+
+/// What `kmeans_palette_histogram` clusters: a histogram, or a running sum in its dense table (no colour list).
+#[derive(FromPyObject)]
+enum Counted<'py> {
+    Sparse(PyRef<'py, PyColorHistogram>),
+    Dense(PyRef<'py, PyColorHistogramSum>),
 }
 
 fn rgba_rows(palette: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<alpha::Rgba>> {

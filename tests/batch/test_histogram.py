@@ -142,3 +142,23 @@ def test_bad_input():
         ColorHistogram() + 1  # type: ignore[operator]
     with pytest.raises(TypeError, match="ColorHistogram items"):
         ColorHistogram.sum([ColorHistogram(), np.zeros((2, 2), np.uint8)])
+
+
+@pytest.mark.parametrize(("k", "kw"), [(1, {}), (48, {}), (200, {}), (100, {"color_space": "oklab"}), (1500, {})])
+def test_palette_of_the_dense_running_sum_equals_the_palette_of_the_list(photos, monkeypatch, k, kw):
+    """Past its switch, a HistogramSum is clustered from its dense table (no colour list): the same palette."""
+    from qfast import palette
+
+    monkeypatch.setattr(palette, "DENSE_AFTER", 1)
+    acc = palette.HistogramSum()
+    for im in photos:
+        acc.add(ColorHistogram(im))
+    assert acc._dense is not None and acc.pixels == sum(im.shape[0] * im.shape[1] for im in photos)
+    np.testing.assert_array_equal(qfast.kmeans_palette(acc, k, **kw), qfast.kmeans_palette(photos, k, **kw))
+
+
+def test_empty_running_sum_is_refused():
+    from qfast import palette
+
+    with pytest.raises(ValueError, match="histogram"):
+        qfast.kmeans_palette(palette.HistogramSum(), 4)
