@@ -260,7 +260,7 @@ def main() -> None:
             f"one image's histogram pickled: median {np.median(one) / 1e3:.0f} kB (the PNG files: median "
             f"{np.median([f.stat().st_size for f in files]) / 1e3:.0f} kB)"
         )
-        for command in a.commands.split(","):
+        for command in filter(None, a.commands.split(",")):  # --commands "" for the shared palette alone
             opts = " ".join(f"--{k} {v}" for k, v in COMMANDS[command][0].items())
             print(f"\n{command} {opts}: images/s (higher is better), CPU-seconds per image (all processes)")
             res = {}

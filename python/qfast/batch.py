@@ -60,8 +60,10 @@ IMAGE_SUFFIXES = frozenset(
 )
 #: The manifest's name in the output folder, without its extension.
 MANIFEST_NAME = "qfast-batch"
-#: At most this many files per task of the shared palette's histogram reduction.
-CHUNK_FILES = 256
+#: At most this many files per task of the shared palette's histogram reduction: few enough that a worker's sum
+#: stays a short list (at most 16 images' colours, tens of MB; never the dense table), many enough that the
+#: histograms sent back are few (one pickled histogram, a few MB, per 16 files).
+CHUNK_FILES = 16
 #: Manifest formats.
 MANIFEST_FORMATS = ("jsonl", "csv")
 
@@ -343,7 +345,8 @@ def histogram_task(paths: list[str]) -> tuple[Any, list[tuple[str, str]]]:
     from ._io import read_image
     from .palette import ColorHistogram, HistogramSum
 
-    acc, errors = HistogramSum(), []
+    # Lists only: a chunk's sum is bounded by its few files, and it travels as a list.
+    acc, errors = HistogramSum(dense=False), []
     for p in paths:
         try:
             acc.add(ColorHistogram(read_image(p)))

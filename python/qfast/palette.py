@@ -388,10 +388,13 @@ class HistogramSum:
         (8, 3)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, dense: bool = True) -> None:
+        """``dense=False``: merges of lists only, never the 128 MiB table (for a sum bounded by its inputs, such as
+        a worker's chunk of files, whose result travels as a list anyway)."""
         self._stack: list[tuple[int, ColorHistogram]] = []
         self._dense: Any = None
         self._pixels = 0
+        self._may_go_dense = dense
 
     @property
     def pixels(self) -> int:
@@ -411,7 +414,7 @@ class HistogramSum:
             h = self._stack.pop()[1] + h
             rank += 1
         self._stack.append((rank, h))
-        if sum(len(x) for _, x in self._stack) > DENSE_AFTER:
+        if self._may_go_dense and sum(len(x) for _, x in self._stack) > DENSE_AFTER:
             self._dense = _core.ColorHistogramSum()
             for _, x in self._stack:
                 self._dense.add(x._h)
