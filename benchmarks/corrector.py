@@ -1,11 +1,14 @@
 """The QANN corrector's two shipped models, fp32 and int8, side by side: time per image and PSNR.
 
     python benchmarks/corrector.py [--repeat N] [--levels L] [--profile] [--fp32 PATH --int8 PATH]
+                                   [--sizes WxH,WxH,...]
 
 On the bundled 768 x 512 photo quantized to L levels (mid-bin), ``Corrector.correct`` with each model, the models
 taking turns so that both see the same machine load; each time is the median of N runs after a warm-up.
 ``--profile`` also prints where each model's time goes: onnxruntime's per-operator kernel times (its profiler),
 summed by operator type, per run. ``--fp32`` and ``--int8`` compare other model files (default: the shipped ones).
+``--sizes`` then times both models per megapixel on the photo resized to each size (default from 768 to 2048 px
+wide), against the 768 x 512 original: the cost of tiling (the target: within 1.15x of 768 x 512 per megapixel).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="also print kernel time by operator type")
     p.add_argument("--fp32", type=Path, default=model_path("default"), help="the fp32 model file")
     p.add_argument("--int8", type=Path, default=model_path("int8"), help="the int8 model file")
+    p.add_argument("--sizes", default="768x512,1024x644,1280x853,1536x1024,2048x1365", help="WxH,... ('' for none)")
     args = p.parse_args(argv)
     img = qfast.samples.load()
     mid = qfast.quantize_uniform(img, args.levels)
@@ -80,7 +84,46 @@ def main(argv: list[str] | None = None) -> int:
         h, w = (s // 16 * 16 for s in mid.shape[:2])
         for name, c in models.items():
             print(profile(name, c.path, mid[:h, :w], args.levels, args.repeat))
+    if args.sizes:
+        sizes(models, img, args.levels, [tuple(map(int, t.split("x"))) for t in args.sizes.split(",")], args.repeat)
     return 0
+
+
+def sizes(models: dict, img: np.ndarray, levels: int, whs: list[tuple[int, int]], repeat: int) -> None:
+    """Per-megapixel time of each model on the photo resized to each (width, height), relative to 768 x 512; the
+    sizes and models take turns in every round, so the load hits them alike."""
+    from PIL import Image
+
+    from qfast.corrector import _tile_sides
+
+    mids = {}
+    for w, h in whs:
+        big = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.LANCZOS))
+        mids[(w, h)] = qfast.quantize_uniform(big, levels)
+    times = {(name, wh): [] for name in models for wh in mids}
+    for c in models.values():
+        c.correct(mids[whs[0]], levels)
+    for _ in range(max(3, repeat // 3)):
+        for wh, mid in mids.items():
+            for name, c in models.items():
+                t = time.perf_counter()
+                c.correct(mid, levels)
+                times[(name, wh)].append(time.perf_counter() - t)
+    print(f"\nper megapixel, median of {max(3, repeat // 3)}, relative to 768 x 512 (target <= 1.15)")
+    print("| size | tiles (rows x cols of h x w) | " + " | ".join(f"{n} ms/MP | {n} x" for n in models) + " |")
+    print("|---|---|" + "---|---|" * len(models))
+    base = {name: statistics.median(times[(name, (768, 512))]) / (768 * 512 / 1e6) for name in models}
+    for w, h in mids:
+        hp, wp = h + (-h % 16), w + (-w % 16)
+        c0 = next(iter(models.values()))
+        th, tw = _tile_sides(hp, wp, c0.tile, c0.overlap)
+        n_r = len(qfast.corrector._axis_weights(hp, th, c0.overlap))
+        n_c = len(qfast.corrector._axis_weights(wp, tw, c0.overlap))
+        cells = []
+        for name in models:
+            per = statistics.median(times[(name, (w, h))]) / (w * h / 1e6)
+            cells.append(f"{1000 * per:.0f} | {per / base[name]:.2f}")
+        print(f"| {w} x {h} | {n_r} x {n_c} of {th} x {tw} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
