@@ -378,59 +378,61 @@ pub fn refine_on_pixels(images: &[ImageRef<'_>], pal: Vec<[u8; 3]>, occupied: &[
 
 /// `refine_on_pixels` from the colour counts of the pixels: each colour weighs its count, the same integer sums.
 pub fn refine_on_counts(counts: &ColorCounts, pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
-    let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
-    nearest.prepare(occupied)?;
-    let k = pal.len();
-    let nr = &nearest;
-    let parts: Vec<Vec<[u64; 4]>> = counts
-        .colors()
-        .par_chunks(POINT_CHUNK * 16)
-        .zip(counts.counts().par_chunks(POINT_CHUNK * 16))
-        .map(|(cs, ns)| {
-            let mut s = vec![[0u64; 4]; k];
-            for (&c, &n) in cs.iter().zip(ns) {
-                let c = unpack_rgb(c);
-                if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
-                    e[0] += n;
-                    e[1] += c[0] as u64 * n;
-                    e[2] += c[1] as u64 * n;
-                    e[3] += c[2] as u64 * n;
-                }
-            }
-            s
-        })
-        .collect();
-    let mut sums = vec![[0u64; 4]; k];
-    add_sums(&mut sums, parts);
-    Ok(rounded_means(&pal, &sums))
+    refine_weighted(pal, occupied, |nr, k| {
+        counts
+            .colors()
+            .par_chunks(POINT_CHUNK * 16)
+            .zip(counts.counts().par_chunks(POINT_CHUNK * 16))
+            .map(|(cs, ns)| weighted_sums(nr, k, cs.iter().zip(ns).map(|(&c, &n)| (unpack_rgb(c), n))))
+            .collect()
+    })
 }
 
 /// `refine_on_counts` from a dense table of counts (`Source::Dense`): the same integer sums, colour by colour.
 fn refine_on_dense(dense: &[u64], pal: Vec<[u8; 3]>, occupied: &[u32]) -> Result<Vec<[u8; 3]>> {
+    refine_weighted(pal, occupied, |nr, k| {
+        dense
+            .par_chunks(1 << 16)
+            .enumerate()
+            .map(|(r, row)| {
+                let colours = row.iter().enumerate().filter(|(_, n)| **n > 0);
+                weighted_sums(nr, k, colours.map(|(gb, &n)| (unpack_rgb(((r << 16) | gb) as u32), n)))
+            })
+            .collect()
+    })
+}
+
+/// One exact Lloyd step from weighted colours: `parts(nearest, k)` gives the `weighted_sums` of chunks of them, in a
+/// fixed chunk order.
+fn refine_weighted(
+    pal: Vec<[u8; 3]>,
+    occupied: &[u32],
+    parts: impl FnOnce(&crate::palette::remap::Nearest, usize) -> Vec<Vec<[u64; 4]>>,
+) -> Result<Vec<[u8; 3]>> {
     let mut nearest = crate::palette::remap::Nearest::new(&pal, ColorSpace::Rgb)?;
     nearest.prepare(occupied)?;
     let k = pal.len();
-    let nr = &nearest;
-    let parts: Vec<Vec<[u64; 4]>> = dense
-        .par_chunks(1 << 16)
-        .enumerate()
-        .map(|(r, row)| {
-            let mut s = vec![[0u64; 4]; k];
-            for (gb, &n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let c = unpack_rgb(((r << 16) | gb) as u32);
-                if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
-                    e[0] += n;
-                    e[1] += c[0] as u64 * n;
-                    e[2] += c[1] as u64 * n;
-                    e[3] += c[2] as u64 * n;
-                }
-            }
-            s
-        })
-        .collect();
     let mut sums = vec![[0u64; 4]; k];
-    add_sums(&mut sums, parts);
+    add_sums(&mut sums, parts(&nearest, k));
     Ok(rounded_means(&pal, &sums))
+}
+
+/// `[count, sum r, sum g, sum b]` of each of the `k` palette colours over weighted colours, each to its nearest.
+fn weighted_sums(
+    nr: &crate::palette::remap::Nearest,
+    k: usize,
+    colours: impl Iterator<Item = ([u8; 3], u64)>,
+) -> Vec<[u64; 4]> {
+    let mut s = vec![[0u64; 4]; k];
+    for (c, n) in colours {
+        if let Some(e) = s.get_mut(nr.nearest_u8(c) as usize) {
+            e[0] += n;
+            e[1] += c[0] as u64 * n;
+            e[2] += c[1] as u64 * n;
+            e[3] += c[2] as u64 * n;
+        }
+    }
+    s
 }
 
 /// Adds chunks' `[count, sum r, sum g, sum b]` per colour into `sums`, in chunk order (integers: exact).
