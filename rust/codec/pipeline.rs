@@ -201,15 +201,18 @@ pub fn encode(
     let payload = match header.coder {
         Coder::Qac => encode_qac(&planes, entropy::encode_planes)?,
         Coder::Qac2 => encode_qac(&planes, model::encode_planes)?,
+        Coder::Qac3 => encode_qac(&planes, model::encode_planes_qac3)?,
         Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
     };
     container::write(&header, &payload)
 }
 
 /// The oldest format version that holds a file of these features, which `encode` writes so that older readers read
-/// it: 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
+/// it: 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
 fn oldest_version(coder: Coder, uniform_bins: bool, strength_map: bool) -> u16 {
-    if strength_map {
+    if coder == Coder::Qac3 {
+        5
+    } else if strength_map {
         4
     } else if coder == Coder::Qac2 {
         3
@@ -411,6 +414,7 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
         match header.coder {
             Coder::Qac => decode_qac(payload, &specs, |s, p| entropy::decode_rows(s, p, &mut sink))?,
             Coder::Qac2 => decode_qac(payload, &specs, |s, p| model::decode_rows(s, p, &mut sink))?,
+            Coder::Qac3 => decode_qac(payload, &specs, |s, p| model::decode_rows_qac3(s, p, &mut sink))?,
             Coder::Brotli => decode_brotli(payload, &specs, &mut sink)?,
         }
     }
