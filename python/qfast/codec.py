@@ -230,7 +230,7 @@ def _encode(
     mode = "bounded" if max_error is not None else "levels"
     col = _color(color, mode, ch, subsample)
     cid = _resolve_corrector(corrector, _model_for(col, subsample))
-    coder = {1: "brotli", 2: "qac", 3: "qac2"}[eff]
+    coder = {1: "brotli", 2: "qac", 3: "qac3"}[eff]
 
     def run(mode: str, values: list[int], col: str, bins: Optional[list[int]] = None) -> bytes:
         out = _core.encode(img, mode, values, col, subsample, coder, 9, cid, bins)

@@ -253,7 +253,7 @@ const PAD: usize = 2;
 /// Sub-predictors (QAC3 adds one).
 const NSUB: usize = 5;
 /// Inputs of QAC3's LMS sub-predictor.
-const NLMS: usize = 12;
+const NLMS: usize = 16;
 /// Lanes of the per-pixel error vectors: `NSUB` padded to 8, so the sums vectorise.
 const LANES: usize = 8;
 /// Sub-predictor errors are kept below this (sums of 13 of them stay within u16).
@@ -564,6 +564,10 @@ impl<const V3: bool> PlaneCoder<V3> {
                     vnnww - vw,
                     vnnee - vw,
                     vwww - vw,
+                    tw >> PRED_BITS,
+                    tn >> PRED_BITS,
+                    tnw >> PRED_BITS,
+                    tne >> PRED_BITS,
                 ];
                 let mut acc = [0i64; 2];
                 for j in 0..2 {
@@ -596,7 +600,7 @@ impl<const V3: bool> PlaneCoder<V3> {
             for k in 0..ns {
                 let s = sums[k] as u32;
                 errmin = errmin.min(s);
-                wt[k] = if k < NSUB { error_weight(s, k == 0) } else { error_weight_of(s, knob(5, 32) as u32) };
+                wt[k] = if k < NSUB { error_weight(s, k == 0) } else { error_weight_of(s, knob(5, 24) as u32) };
                 if V3 {
                     smin = smin.min(sub[k]);
                     smax = smax.max(sub[k]);
@@ -698,7 +702,7 @@ impl<const V3: bool> PlaneCoder<V3> {
                 for j in 0..2 {
                     let e8 = (val8 - lms8[j]) as i64;
                     let g = (e8 << 24) / norm;
-                    let sh = 11 + knob(7 + j, [3, 5][j]);
+                    let sh = 11 + knob(7 + j, [3, 7][j]);
                     for k in 0..NLMS {
                         lms[j][k] =
                             (lms[j][k] as i64 + ((g * dl[k] as i64) >> sh)).clamp(-(1 << 20), 1 << 20) as i32;
