@@ -431,7 +431,11 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     let color = enum_field(r.u8()?, "colour transform", &[(0, Color::None), (1, Color::YCoCgR), (2, Color::YCbCr)])?;
     let subsampling = enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
     let predictor = r.u8()?;
-    let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2), (4, Coder::Qac3)])?;
+    let coder = enum_field(
+        r.u8()?,
+        "entropy coder",
+        &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2), (4, Coder::Qac3)],
+    )?;
     let flags = r.u8()?;
     let reserved = r.u8()?;
     let known = match version {

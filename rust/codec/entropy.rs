@@ -54,12 +54,6 @@ impl Model {
         p
     }
 
-    /// The fast and the slow estimates of the probability of a 0 bit (QAC3 mixes them as two inputs).
-    #[inline(always)]
-    pub(crate) fn p_both(&self) -> (u32, u32) {
-        (self.fast as u32, self.slow as u32)
-    }
-
     #[inline(always)]
     pub(crate) fn update(&mut self, bit: u32) {
         // A model has seen 15 bits or more almost always: then the slow shift is 7 and `seen` stays.

@@ -19,7 +19,7 @@
 //! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
 
 use crate::codec::entropy::{code_planes, whole_planes, BitIo, Decoder, Encoder, Model, RowCoder, RowSink};
-use crate::codec::mix::{cost, knob, squash, stretch, Apm, Mixer};
+use crate::codec::mix::{squash, stretch, Apm, Mixer};
 use crate::codec::predict::Plane;
 use crate::error::{Error, Result};
 
@@ -71,6 +71,7 @@ const fn weight_table(max_weight: u32) -> [u32; WEIGHT_TABLE] {
 
 static WEIGHT13: [u32; WEIGHT_TABLE] = weight_table(13);
 static WEIGHT12: [u32; WEIGHT_TABLE] = weight_table(12);
+static WEIGHT_LMS: [u32; WEIGHT_TABLE] = weight_table(LMS_WEIGHT);
 
 /// [`error_weight_of`] by table for the usual sums (the first sub-predictor's maximum weight is 13, the others' 12).
 #[inline(always)]
@@ -199,22 +200,22 @@ impl Mix3 {
             z4: [Model::NEW; C4],
             l3: [[Model::NEW; MAX_LEN]; C3],
             l4: [[Model::NEW; MAX_LEN]; C4],
-            zmix: [Mixer::new(knob(3, W0)); B2],
-            lmix: [[Mixer::new(knob(3, W0)); MAX_LEN]; 6],
+            zmix: [Mixer::new(W0); B2],
+            lmix: [[Mixer::new(W0); MAX_LEN]; 6],
             zapm: [Apm::NEW; B1 * FRAC],
             lapm: [[Apm::NEW; MAX_LEN]; B1],
             h2: [[Model::NEW; MAX_LEN]; B2],
             h3: [[Model::NEW; MAX_LEN]; C3],
             h4: [[Model::NEW; MAX_LEN]; C4],
-            hmix: [[Mixer::new(knob(3, W0)); MAX_LEN]; 6],
+            hmix: [[Mixer::new(W0); MAX_LEN]; 6],
             hapm: [[Apm::NEW; MAX_LEN]; B1],
             m2: [[[Model::NEW; 2]; MAX_LEN]; B1],
         })
     }
 }
 
-const LR: i32 = 3;
-const APM_RATE: u32 = 6;
+const LR: i32 = 4;
+const APM_RATE: u32 = 7;
 
 /// Codes a bit with QAC3's mix of four models, refined by an APM.
 #[inline(always)]
@@ -223,18 +224,14 @@ fn mix_bit<C: BitIo>(io: &mut C, ms: [&mut Model; 4], mx: &mut Mixer<NIN>, apm: 
     let d = mx.dot(&x);
     let pm = squash(d);
     let (pa, ai) = apm.p(d);
-    let aw = knob(1, 3) as u32;
-    let p = (pm * (4 - aw) + aw * pa + 2) >> 2;
+    let p = (pm + pa + 1) >> 1;
     let b = io.code(p, bit);
-    if C::ENCODER {
-        cost(7, p, b);
-    }
     for m in ms {
         m.update(b);
     }
     let target = if b == 0 { 65535 } else { 0 };
-    mx.update(&x, (target - pm as i32) >> 4, knob(0, LR));
-    apm.update(ai, b, knob(2, APM_RATE as i32) as u32);
+    mx.update(&x, (target - pm as i32) >> 4, LR);
+    apm.update(ai, b, APM_RATE);
     b
 }
 
@@ -252,8 +249,14 @@ struct Ctx3 {
 const PAD: usize = 2;
 /// Sub-predictors (QAC3 adds one).
 const NSUB: usize = 5;
-/// Inputs of QAC3's LMS sub-predictor.
+/// Inputs of QAC3's LMS sub-predictors: twelve neighbours' differences from W and the four neighbours' true errors.
 const NLMS: usize = 16;
+/// The LMS sub-predictors' maximum weight in the blend (the others' are 13 and 12).
+const LMS_WEIGHT: u32 = 24;
+/// Added to the LMS inputs' squared norm.
+const LMS_EPS: i64 = 16;
+/// The two LMS sub-predictors' step sizes, as `2^-mu`: a fast one and a slow one.
+const LMS_MU: [i32; 2] = [3, 7];
 /// Lanes of the per-pixel error vectors: `NSUB` padded to 8, so the sums vectorise.
 const LANES: usize = 8;
 /// Sub-predictor errors are kept below this (sums of 13 of them stay within u16).
@@ -413,7 +416,7 @@ fn code_residual3<C: BitIo>(
     if zero == 1 {
         return Ok(0);
     }
-    let neg = cbit(io, &mut m.sign[sctx], (e < 0) as u32, 1);
+    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
     let mag = e.unsigned_abs();
     let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
     let lm = c.lm.min(5);
@@ -450,24 +453,16 @@ fn code_residual3<C: BitIo>(
         let mut rest = len - 2;
         if len >= 3 {
             let j = len - 3;
-            v = (v << 1) | cbit(io, &mut x.m2[b1][k][hb as usize], (mag >> j) & 1, 5);
+            v = (v << 1) | io.bit(&mut x.m2[b1][k][hb as usize], (mag >> j) & 1);
             rest -= 1;
         }
         let lo = &mut m.mant_lo[len];
         for j in (0..rest).rev() {
-            v = (v << 1) | cbit(io, &mut lo[j], (mag >> j) & 1, 4);
+            v = (v << 1) | io.bit(&mut lo[j], (mag >> j) & 1);
         }
     }
     let v = v as i32;
     Ok(if neg == 1 { -v } else { v })
-}
-
-#[inline(always)]
-fn cbit<C: BitIo>(io: &mut C, m: &mut Model, bit: u32, cat: usize) -> u32 {
-    if C::ENCODER {
-        cost(cat, m.p0(), bit);
-    }
-    io.bit(m, bit)
 }
 
 /// Eight levels of a true error's magnitude (1/8 units): 0, 1, 2, 3, 4..5, 6..7, 8..11, 12 and more whole units.
@@ -530,15 +525,12 @@ impl<const V3: bool> PlaneCoder<V3> {
             let (tw, tn, tnw, tne) = (te_cur[i - 1], te_prev[i], te_prev[i - 1], te_prev[i + 1]);
             let (sw, sww, sn, snw, sne) = (se_cur[i - 1], se_cur[i - 2], se_prev[i], se_prev[i - 1], se_prev[i + 1]);
             let (w8, n8, ne8) = (vw << PRED_BITS, vn << PRED_BITS, vne << PRED_BITS);
-            // QAC3: a sixth sub-predictor, normalised LMS on the neighbours' differences from W.
+            // QAC3: two more sub-predictors, normalised LMS (fast, slow) on the neighbours' differences from W and errors.
             let mut dl = [0i32; NLMS];
             let lms8 = if V3 {
                 let vww = if x >= 2 { cur[x - 2] as i32 } else { vw };
-                let (vnww, vnee) = if y > 0 {
-                    (up[x.saturating_sub(2)] as i32, up[(x + 2).min(w - 1)] as i32)
-                } else {
-                    (vw, vw)
-                };
+                let (vnww, vnee) =
+                    if y > 0 { (up[x.saturating_sub(2)] as i32, up[(x + 2).min(w - 1)] as i32) } else { (vw, vw) };
                 let (vnn, vnnw, vnne, vnnww, vnnee) = if y >= 2 {
                     (
                         nn[x] as i32,
@@ -575,7 +567,8 @@ impl<const V3: bool> PlaneCoder<V3> {
                         acc[j] += lms[j][k] as i64 * dl[k] as i64;
                     }
                 }
-                let lim = |a: i64| (w8 as i64 + (a >> 13)).clamp((lo << PRED_BITS) as i64, (hi << PRED_BITS) as i64) as i32;
+                let lim =
+                    |a: i64| (w8 as i64 + (a >> 13)).clamp((lo << PRED_BITS) as i64, (hi << PRED_BITS) as i64) as i32;
                 [lim(acc[0]), lim(acc[1])]
             } else {
                 [0, 0]
@@ -600,7 +593,11 @@ impl<const V3: bool> PlaneCoder<V3> {
             for k in 0..ns {
                 let s = sums[k] as u32;
                 errmin = errmin.min(s);
-                wt[k] = if k < NSUB { error_weight(s, k == 0) } else { error_weight_of(s, knob(5, 24) as u32) };
+                wt[k] = if k < NSUB {
+                    error_weight(s, k == 0)
+                } else {
+                    WEIGHT_LMS.get(s as usize).copied().unwrap_or_else(|| error_weight_of(s, LMS_WEIGHT))
+                };
                 if V3 {
                     smin = smin.min(sub[k]);
                     smax = smax.max(sub[k]);
@@ -695,17 +692,16 @@ impl<const V3: bool> PlaneCoder<V3> {
             gain = (gain - (te.signum() * ec.signum())).clamp(-128, 128);
             let mut se = [0u16; LANES];
             if V3 {
-                let mut norm: i64 = knob(6, 16) as i64;
+                let mut norm: i64 = LMS_EPS;
                 for k in 0..NLMS {
                     norm += dl[k] as i64 * dl[k] as i64;
                 }
                 for j in 0..2 {
                     let e8 = (val8 - lms8[j]) as i64;
                     let g = (e8 << 24) / norm;
-                    let sh = 11 + knob(7 + j, [3, 7][j]);
+                    let sh = 11 + LMS_MU[j];
                     for k in 0..NLMS {
-                        lms[j][k] =
-                            (lms[j][k] as i64 + ((g * dl[k] as i64) >> sh)).clamp(-(1 << 20), 1 << 20) as i32;
+                        lms[j][k] = (lms[j][k] as i64 + ((g * dl[k] as i64) >> sh)).clamp(-(1 << 20), 1 << 20) as i32;
                     }
                 }
             }
@@ -807,12 +803,10 @@ pub fn encode_planes_qac3(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
 
 fn encode_planes_v<const V3: bool>(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect::<Result<Vec<_>>>()?;
-    let mut coders =
-        planes.iter().map(|p| PlaneCoder::<V3>::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
+    let mut coders = planes.iter().map(|p| PlaneCoder::<V3>::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
     mark_senders(&mut coders);
     let (ios, _) = code_planes(ios, coders, None)?;
     let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect::<Result<_>>()?;
-    crate::codec::mix::dump_costs();
     Ok(out)
 }
 
@@ -891,12 +885,22 @@ mod tests {
         (p.width, p.height, p.lo, p.hi)
     }
 
+    type Enc = fn(&[Plane]) -> Result<Vec<Vec<u8>>>;
+    type Dec = fn(&[&[u8]], &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>>;
+    /// QAC2 and QAC3, the one model with QAC3's stages off and on.
+    const CODERS: [(Enc, Dec); 2] = [(encode_planes, decode_planes), (encode_planes_qac3, decode_planes_qac3)];
+
+    /// Round trips through both coders; returns QAC2's streams.
     fn round_trip(planes: &[Plane]) -> Vec<Vec<u8>> {
-        let streams = encode_planes(planes).unwrap();
-        let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
-        let specs: Vec<_> = planes.iter().map(spec).collect();
-        assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
-        streams
+        let mut out = Vec::new();
+        for (enc, dec) in CODERS {
+            let streams = enc(planes).unwrap();
+            let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+            let specs: Vec<_> = planes.iter().map(spec).collect();
+            assert_eq!(dec(&refs, &specs).unwrap(), planes);
+            out.push(streams);
+        }
+        out.swap_remove(0)
     }
 
     #[test]
@@ -928,6 +932,8 @@ mod tests {
         let new: usize = round_trip(&planes).iter().map(Vec::len).sum();
         let old: usize = crate::codec::entropy::encode_planes(&planes).unwrap().iter().map(Vec::len).sum();
         assert!(new < old, "{new} >= {old}");
+        let qac3: usize = encode_planes_qac3(&planes).unwrap().iter().map(Vec::len).sum();
+        assert!(qac3 < new, "{qac3} >= {new}");
     }
 
     #[test]
@@ -943,12 +949,14 @@ mod tests {
     fn truncation_is_a_format_error() {
         let p = noisy_plane(50, 50, 0, 255, 3);
         let q = noisy_plane(50, 50, -255, 255, 4);
-        let s = encode_planes(&[p.clone(), q.clone()]).unwrap();
-        for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
-            let r = decode_planes(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
-            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
-            let r = decode_planes(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
-            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+        for (enc, dec) in CODERS {
+            let s = enc(&[p.clone(), q.clone()]).unwrap();
+            for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
+                let r = dec(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
+                assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+                let r = dec(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
+                assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+            }
         }
     }
 
@@ -957,28 +965,30 @@ mod tests {
         let planes =
             [noisy_plane(21, 14, 0, 255, 5), noisy_plane(21, 14, -255, 255, 6), noisy_plane(21, 14, -255, 255, 7)];
         let specs: Vec<_> = planes.iter().map(spec).collect();
-        let streams = encode_planes(&planes).unwrap();
         let mut s = 77u64;
         let mut rnd = move || {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             s >> 33
         };
-        for _ in 0..2000 {
-            let mut g = streams.clone();
-            let k = rnd() as usize % 3;
-            let i = rnd() as usize % g[k].len();
-            g[k][i] ^= 1 << (rnd() % 8);
-            let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
-            if let Ok(out) = decode_planes(&refs, &specs) {
-                // Garbage in, garbage out, but inside every plane's range.
-                for (p, sp) in out.iter().zip(&specs) {
-                    assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+        for (enc, dec) in CODERS {
+            let streams = enc(&planes).unwrap();
+            for _ in 0..2000 {
+                let mut g = streams.clone();
+                let k = rnd() as usize % 3;
+                let i = rnd() as usize % g[k].len();
+                g[k][i] ^= 1 << (rnd() % 8);
+                let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
+                if let Ok(out) = dec(&refs, &specs) {
+                    // Garbage in, garbage out, but inside every plane's range.
+                    for (p, sp) in out.iter().zip(&specs) {
+                        assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+                    }
                 }
             }
-        }
-        for len in [0usize, 1, 2, 5, 17, 300] {
-            let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-            let _ = decode_planes(&[&data, &data, &data], &specs);
+            for len in [0usize, 1, 2, 5, 17, 300] {
+                let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                let _ = dec(&[&data, &data, &data], &specs);
+            }
         }
     }
 
@@ -990,7 +1000,7 @@ mod tests {
     }
     /// Decoding row by row into a sink gives every plane's rows, in the promised order, equal to the planes.
     #[test]
-    fn rows_reach_the_sink_in_order_for_both_coders() {
+    fn rows_reach_the_sink_in_order_for_every_coder() {
         for (w, h) in [(1, 1), (37, 23), (5, 40), (64, 17)] {
             let planes = vec![
                 noisy_plane(w, h, 0, 255, 1),
@@ -1000,9 +1010,10 @@ mod tests {
             ];
             let specs: Vec<_> = planes.iter().map(spec).collect();
             type Coder = fn(&[&[u8]], &[(usize, usize, i32, i32)], RowSink<'_>) -> Result<()>;
-            let coders: [(Vec<Vec<u8>>, Coder); 2] = [
+            let coders: [(Vec<Vec<u8>>, Coder); 3] = [
                 (entropy::encode_planes(&planes).unwrap(), entropy::decode_rows),
                 (encode_planes(&planes).unwrap(), decode_rows),
+                (encode_planes_qac3(&planes).unwrap(), decode_rows_qac3),
             ];
             for (streams, decode) in coders {
                 let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();

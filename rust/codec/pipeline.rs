@@ -603,7 +603,7 @@ mod tests {
         for c in [1, 3, 4] {
             let img = image(23, 17, c, c as u32);
             for d in [0u8, 1, 2, 4, 8, 32] {
-                for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
+                for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
                     for color in [Color::None, Color::YCoCgR] {
                         let f =
                             encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
@@ -655,7 +655,7 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
+        for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
             let f = encode(&img, 19, 11, 3, &Quantization::Bounded(vec![1; 3]), &opts(Color::YCoCgR, coder)).unwrap();
             for n in 0..f.len() {
                 assert!(decode(&f[..n], 1 << 20).is_err());

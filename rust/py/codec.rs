@@ -113,7 +113,11 @@ fn py_encode<'py>(
         "qac2" => Coder::Qac2,
         "qac3" => Coder::Qac3,
         "brotli" => Coder::Brotli,
-        _ => return Err(Error::value("coder", format!("expected 'qac', 'qac2', 'qac3' or 'brotli', got {coder:?}")).into()),
+        _ => {
+            return Err(
+                Error::value("coder", format!("expected 'qac', 'qac2', 'qac3' or 'brotli', got {coder:?}")).into()
+            )
+        }
     };
     let corrector: [u8; 8] = match corrector.len() {
         0 => [0; 8],
