@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! 0   4  magic 89 51 46 5A ("\x89QFZ")
-//! 4   2  version (1 to 4)
+//! 4   2  version (1 to 5)
 //! 6   2  header length H in bytes, CRC included (44 + 4 * channels, plus 2 + the map's bytes with a strength map)
 //! 8   4  width, 12 4 height
 //! 16  1  channels (1, 3 or 4)      17 1 mode (0 bounded, 1 levels)
 //! 18  1  colour (0 none, 1 YCoCg-R on indices, 2 YCbCr)
 //! 19  1  subsampling (0 none, 1 4:2:0 chroma)      20 1 predictor (1 MED)
-//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3)
+//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3, 4 QAC3 from version 5)
 //! 22  1  flags (from version 2: bit 0 uniform bins; from version 4: bit 1 strength map)
 //! 23  1  reserved (0)
 //! 24  8  corrector id (8 bytes of the model's hash; zeros: none)
@@ -27,9 +27,9 @@ use crate::error::{Error, Result};
 
 /// The first four bytes of every `.qfz` file.
 pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
-/// The newest format version this build reads. It writes the oldest version that can hold the file: 4 with a
-/// strength map, else 3 for the QAC2 coder, else 2 for bounded mode on uniform bins, else 1.
-pub const VERSION: u16 = 4;
+/// The newest format version this build reads. It writes the oldest version that can hold the file: 5 for the QAC3
+/// coder, else 4 with a strength map, else 3 for the QAC2 coder, else 2 for bounded mode on uniform bins, else 1.
+pub const VERSION: u16 = 5;
 /// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
 pub const FLAG_UNIFORM_BINS: u8 = 1;
 /// Flags bit (version 4): the header holds a strength map for the corrector.
@@ -103,6 +103,9 @@ pub enum Coder {
     /// The same range coder with a stronger model: a weighted blend of predictors, contexts from their errors
     /// (see `model`; version 3).
     Qac2 = 3,
+    /// QAC2's model with more stages: its decisions mixed from several contexts in the logistic domain and refined
+    /// (see `model`; version 5).
+    Qac3 = 4,
 }
 
 /// Per-channel quantization.
@@ -216,6 +219,9 @@ impl Header {
         }
         if self.coder == Coder::Qac2 && self.version < 3 {
             return Err(Error::format("the QAC2 coder is only valid from version 3 on"));
+        }
+        if self.coder == Coder::Qac3 && self.version < 5 {
+            return Err(Error::format("the QAC3 coder is only valid from version 5 on"));
         }
         if self.uniform_bins && (self.mode != Mode::Bounded || self.version < 2) {
             return Err(Error::format("uniform bins are only valid in bounded mode from version 2 on"));
@@ -425,7 +431,11 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     let color = enum_field(r.u8()?, "colour transform", &[(0, Color::None), (1, Color::YCoCgR), (2, Color::YCbCr)])?;
     let subsampling = enum_field(r.u8()?, "subsampling", &[(0, Subsampling::None), (1, Subsampling::Chroma420)])?;
     let predictor = r.u8()?;
-    let coder = enum_field(r.u8()?, "entropy coder", &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2)])?;
+    let coder = enum_field(
+        r.u8()?,
+        "entropy coder",
+        &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2), (4, Coder::Qac3)],
+    )?;
     let flags = r.u8()?;
     let reserved = r.u8()?;
     let known = match version {

@@ -19,6 +19,7 @@
 //! residuals outside the plane's range are `Error::Format`, buffers sized by the plane only.
 
 use crate::codec::entropy::{code_planes, whole_planes, BitIo, Decoder, Encoder, Model, RowCoder, RowSink};
+use crate::codec::mix::{squash, stretch, Apm, Mixer};
 use crate::codec::predict::Plane;
 use crate::error::{Error, Result};
 
@@ -70,6 +71,7 @@ const fn weight_table(max_weight: u32) -> [u32; WEIGHT_TABLE] {
 
 static WEIGHT13: [u32; WEIGHT_TABLE] = weight_table(13);
 static WEIGHT12: [u32; WEIGHT_TABLE] = weight_table(12);
+static WEIGHT_LMS: [u32; WEIGHT_TABLE] = weight_table(LMS_WEIGHT);
 
 /// [`error_weight_of`] by table for the usual sums (the first sub-predictor's maximum weight is 13, the others' 12).
 #[inline(always)]
@@ -164,10 +166,97 @@ impl Models {
     }
 }
 
+/// Mixer inputs of QAC3: four models and a bias.
+const NIN: usize = 5;
+/// Contexts of QAC3's third model: the W and N true errors at eight levels each.
+const C3: usize = 64;
+/// Contexts of QAC3's fourth model: the sub-predictors' spread by the context planes' residuals.
+const C4: usize = 16 * 4;
+/// The mixers' initial weights (1/65536 each, about 0.3).
+const W0: i32 = 20000;
+
+/// QAC3's extra models: two more contexts for the zero flag and the length bits, the mixers' weights, the APMs.
+struct Mix3 {
+    z3: [Model; C3],
+    z4: [Model; C4],
+    l3: [[Model; MAX_LEN]; C3],
+    l4: [[Model; MAX_LEN]; C4],
+    zmix: [Mixer<NIN>; B2],
+    lmix: [[Mixer<NIN>; MAX_LEN]; 6],
+    zapm: [Apm; B1 * FRAC],
+    lapm: [[Apm; MAX_LEN]; B1],
+    h2: [[Model; MAX_LEN]; B2],
+    h3: [[Model; MAX_LEN]; C3],
+    h4: [[Model; MAX_LEN]; C4],
+    hmix: [[Mixer<NIN>; MAX_LEN]; 6],
+    hapm: [[Apm; MAX_LEN]; B1],
+    m2: [[[Model; 2]; MAX_LEN]; B1],
+}
+
+impl Mix3 {
+    fn new() -> Box<Self> {
+        Box::new(Mix3 {
+            z3: [Model::NEW; C3],
+            z4: [Model::NEW; C4],
+            l3: [[Model::NEW; MAX_LEN]; C3],
+            l4: [[Model::NEW; MAX_LEN]; C4],
+            zmix: [Mixer::new(W0); B2],
+            lmix: [[Mixer::new(W0); MAX_LEN]; 6],
+            zapm: [Apm::NEW; B1 * FRAC],
+            lapm: [[Apm::NEW; MAX_LEN]; B1],
+            h2: [[Model::NEW; MAX_LEN]; B2],
+            h3: [[Model::NEW; MAX_LEN]; C3],
+            h4: [[Model::NEW; MAX_LEN]; C4],
+            hmix: [[Mixer::new(W0); MAX_LEN]; 6],
+            hapm: [[Apm::NEW; MAX_LEN]; B1],
+            m2: [[[Model::NEW; 2]; MAX_LEN]; B1],
+        })
+    }
+}
+
+const LR: i32 = 4;
+const APM_RATE: u32 = 7;
+
+/// Codes a bit with QAC3's mix of four models, refined by an APM.
+#[inline(always)]
+fn mix_bit<C: BitIo>(io: &mut C, ms: [&mut Model; 4], mx: &mut Mixer<NIN>, apm: &mut Apm, bit: u32) -> u32 {
+    let x = [stretch(ms[0].p0()), stretch(ms[1].p0()), stretch(ms[2].p0()), stretch(ms[3].p0()), 256];
+    let d = mx.dot(&x);
+    let pm = squash(d);
+    let (pa, ai) = apm.p(d);
+    let p = (pm + pa + 1) >> 1;
+    let b = io.code(p, bit);
+    for m in ms {
+        m.update(b);
+    }
+    let target = if b == 0 { 65535 } else { 0 };
+    mx.update(&x, (target - pm as i32) >> 4, LR);
+    apm.update(ai, b, APM_RATE);
+    b
+}
+
+/// The extra contexts of QAC3's models.
+#[derive(Clone, Copy)]
+struct Ctx3 {
+    c3: usize,
+    c4: usize,
+    zm: usize,
+    lm: usize,
+    za: usize,
+}
+
 /// Padding of the per-column state rows: index `x + PAD` holds column `x`, so `x - 2 ..= x + 1` are in bounds.
 const PAD: usize = 2;
-/// Sub-predictors.
+/// Sub-predictors (QAC3 adds one).
 const NSUB: usize = 5;
+/// Inputs of QAC3's LMS sub-predictors: twelve neighbours' differences from W and the four neighbours' true errors.
+const NLMS: usize = 16;
+/// The LMS sub-predictors' maximum weight in the blend (the others' are 13 and 12).
+const LMS_WEIGHT: u32 = 24;
+/// Added to the LMS inputs' squared norm.
+const LMS_EPS: i64 = 16;
+/// The two LMS sub-predictors' step sizes, as `2^-mu`: a fast one and a slow one.
+const LMS_MU: [i32; 2] = [3, 7];
 /// Lanes of the per-pixel error vectors: `NSUB` padded to 8, so the sums vectorise.
 const LANES: usize = 8;
 /// Sub-predictor errors are kept below this (sums of 13 of them stay within u16).
@@ -177,9 +266,10 @@ const SIDEW: u32 = 2;
 const LSW: u16 = 8;
 
 /// Codes one plane with the weighted predictor, row by row, both directions.
-pub(crate) struct PlaneCoder {
+pub(crate) struct PlaneCoder<const V3: bool> {
     plane: Plane,
     m: Box<Models>,
+    x: Box<Mix3>,
     wp: WpParams,
     /// True errors (prediction minus value, 1/8 units) of the previous and the current row, padded.
     te_prev: Vec<i32>,
@@ -203,9 +293,13 @@ pub(crate) struct PlaneCoder {
     /// The last context plane's residuals on the current row.
     prev_e: Vec<i32>,
     gain: i32,
+    /// QAC3's LMS weights (1/65536).
+    lms: [[i32; NLMS]; 2],
+    /// QAC3: row `y - 2` (copied, as the plane may keep two rows only).
+    nn: Vec<i16>,
 }
 
-impl PlaneCoder {
+impl<const V3: bool> PlaneCoder<V3> {
     pub(crate) fn new(plane: Plane) -> Result<Self> {
         let w = plane.width;
         if !plane.layout_ok() || plane.hi < plane.lo || w == 0 {
@@ -214,6 +308,7 @@ impl PlaneCoder {
         let padded = w.checked_add(2 * PAD).ok_or_else(|| Error::value("plane", "too wide"))?;
         Ok(PlaneCoder {
             m: Models::new(),
+            x: Mix3::new(),
             wp: WP_DEFAULT,
             te_prev: crate::alloc::zeroed(padded)?,
             te_cur: crate::alloc::zeroed(padded)?,
@@ -228,6 +323,8 @@ impl PlaneCoder {
             send_se: false,
             prev_e: crate::alloc::zeroed(w)?,
             gain: 0,
+            lms: [[0; NLMS]; 2],
+            nn: crate::alloc::zeroed(if V3 { w } else { 0 })?,
             plane,
         })
     }
@@ -293,12 +390,93 @@ fn code_residual<C: BitIo>(
     Ok(if neg == 1 { -v } else { v })
 }
 
+/// [`code_residual`] with QAC3's mixing for the zero flag and the length bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn code_residual3<C: BitIo>(
+    io: &mut C,
+    m: &mut Models,
+    x: &mut Mix3,
+    b1: usize,
+    b2: usize,
+    frac: usize,
+    sctx: usize,
+    c: Ctx3,
+    e: i32,
+) -> Result<i32> {
+    let (b1, b2, frac) = (b1.min(B1 - 1), b2.min(B2 - 1), frac.min(FRAC - 1));
+    let (c3, c4) = (c.c3 & (C3 - 1), c.c4.min(C4 - 1));
+    let zero = mix_bit(
+        io,
+        [&mut m.zero1[b1], &mut m.zero2[b2][frac], &mut x.z3[c3], &mut x.z4[c4]],
+        &mut x.zmix[c.zm.min(B2 - 1)],
+        &mut x.zapm[c.za.min(B1 * FRAC - 1)],
+        (e == 0) as u32,
+    );
+    if zero == 1 {
+        return Ok(0);
+    }
+    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
+    let mag = e.unsigned_abs();
+    let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
+    let lm = c.lm.min(5);
+    let mut len = 1;
+    while len < MAX_LEN {
+        let k = len - 1;
+        let more = mix_bit(
+            io,
+            [&mut m.len1[b1][k], &mut m.len2[b2][k], &mut x.l3[c3][k], &mut x.l4[c4][k]],
+            &mut x.lmix[lm][k],
+            &mut x.lapm[b1][k],
+            (len < n) as u32,
+        );
+        if more == 0 {
+            break;
+        }
+        len += 1;
+    }
+    if len >= MAX_LEN {
+        return Err(Error::format("entropy stream: residual too long"));
+    }
+    let mut v: u32 = 1;
+    if len >= 2 {
+        let j = len - 2;
+        let k = len - 1;
+        let hb = mix_bit(
+            io,
+            [&mut m.mant_hi[b1][len], &mut x.h2[b2][k], &mut x.h3[c3][k], &mut x.h4[c4][k]],
+            &mut x.hmix[lm][k],
+            &mut x.hapm[b1][k],
+            (mag >> j) & 1,
+        );
+        v = (v << 1) | hb;
+        let mut rest = len - 2;
+        if len >= 3 {
+            let j = len - 3;
+            v = (v << 1) | io.bit(&mut x.m2[b1][k][hb as usize], (mag >> j) & 1);
+            rest -= 1;
+        }
+        let lo = &mut m.mant_lo[len];
+        for j in (0..rest).rev() {
+            v = (v << 1) | io.bit(&mut lo[j], (mag >> j) & 1);
+        }
+    }
+    let v = v as i32;
+    Ok(if neg == 1 { -v } else { v })
+}
+
+/// Eight levels of a true error's magnitude (1/8 units): 0, 1, 2, 3, 4..5, 6..7, 8..11, 12 and more whole units.
+#[inline(always)]
+fn err_level(t: i32) -> usize {
+    bucket(t.unsigned_abs() >> PRED_BITS, 8)
+}
+
 #[inline(always)]
 fn sgn3(v: i32) -> usize {
     (v.signum() + 1) as usize
 }
 
-impl PlaneCoder {
+impl<const V3: bool> PlaneCoder<V3> {
     /// Codes row `y`: `side` holds twice the context planes' residual magnitudes.
     #[inline(always)]
     fn row_impl<C: BitIo>(&mut self, io: &mut C, y: usize) -> Result<()> {
@@ -308,6 +486,7 @@ impl PlaneCoder {
         let p = RowParams { lo, hi, range, emin: -half, emax: range - 1 - half };
         let wp = self.wp;
         let m = &mut *self.m;
+        let xm = &mut *self.x;
         std::mem::swap(&mut self.te_prev, &mut self.te_cur);
         std::mem::swap(&mut self.se_prev, &mut self.se_cur);
         let (te_prev, te_cur) = (&self.te_prev[..w + 2 * PAD], &mut self.te_cur[..w + 2 * PAD]);
@@ -325,6 +504,9 @@ impl PlaneCoder {
         let lsw = self.lsw;
         let prev_e = &self.prev_e[..w];
         let mut gain = self.gain;
+        let mut lms = self.lms;
+        let nn = &mut self.nn[..if V3 { w } else { 0 }];
+        let ns = if V3 { NSUB + 2 } else { NSUB };
         let luma = &self.luma[..w];
         let first = lo.max(0).min(hi);
         for x in 0..w {
@@ -343,30 +525,89 @@ impl PlaneCoder {
             let (tw, tn, tnw, tne) = (te_cur[i - 1], te_prev[i], te_prev[i - 1], te_prev[i + 1]);
             let (sw, sww, sn, snw, sne) = (se_cur[i - 1], se_cur[i - 2], se_prev[i], se_prev[i - 1], se_prev[i + 1]);
             let (w8, n8, ne8) = (vw << PRED_BITS, vn << PRED_BITS, vne << PRED_BITS);
+            // QAC3: two more sub-predictors, normalised LMS (fast, slow) on the neighbours' differences from W and errors.
+            let mut dl = [0i32; NLMS];
+            let lms8 = if V3 {
+                let vww = if x >= 2 { cur[x - 2] as i32 } else { vw };
+                let (vnww, vnee) =
+                    if y > 0 { (up[x.saturating_sub(2)] as i32, up[(x + 2).min(w - 1)] as i32) } else { (vw, vw) };
+                let (vnn, vnnw, vnne, vnnww, vnnee) = if y >= 2 {
+                    (
+                        nn[x] as i32,
+                        nn[x.saturating_sub(1)] as i32,
+                        nn[(x + 1).min(w - 1)] as i32,
+                        nn[x.saturating_sub(2)] as i32,
+                        nn[(x + 2).min(w - 1)] as i32,
+                    )
+                } else {
+                    (vn, vnw, vne, vnww, vnee)
+                };
+                let vwww = if x >= 3 { cur[x - 3] as i32 } else { vww };
+                dl = [
+                    vn - vw,
+                    vnw - vw,
+                    vne - vw,
+                    vww - vw,
+                    vnww - vw,
+                    vnee - vw,
+                    vnn - vw,
+                    vnnw - vw,
+                    vnne - vw,
+                    vnnww - vw,
+                    vnnee - vw,
+                    vwww - vw,
+                    tw >> PRED_BITS,
+                    tn >> PRED_BITS,
+                    tnw >> PRED_BITS,
+                    tne >> PRED_BITS,
+                ];
+                let mut acc = [0i64; 2];
+                for j in 0..2 {
+                    for k in 0..NLMS {
+                        acc[j] += lms[j][k] as i64 * dl[k] as i64;
+                    }
+                }
+                let lim =
+                    |a: i64| (w8 as i64 + (a >> 13)).clamp((lo << PRED_BITS) as i64, (hi << PRED_BITS) as i64) as i32;
+                [lim(acc[0]), lim(acc[1])]
+            } else {
+                [0, 0]
+            };
             let sub = [
                 w8 + ne8 - n8,
                 n8 - (((tn + tw + tne) * wp.p1) >> 5),
                 w8 - (((tn + tw + tnw) * wp.p2) >> 5),
                 n8 - ((tnw * wp.p3[0] + tn * wp.p3[1] + tne * wp.p3[2]) >> 5),
                 w8 + n8 - (vnw << PRED_BITS),
+                lms8[0],
+                lms8[1],
             ];
             let mut sums = [0u16; LANES];
             let lse = luma_se[x];
             for k in 0..LANES {
                 sums[k] = sw[k] + sww[k] + sn[k] + snw[k] + sne[k] + lsw * lse[k];
             }
-            let mut wt = [0u32; NSUB];
+            let mut wt = [0u32; NSUB + 2];
             let mut errmin = u32::MAX;
-            for k in 0..NSUB {
+            let (mut smin, mut smax) = (i32::MAX, i32::MIN);
+            for k in 0..ns {
                 let s = sums[k] as u32;
                 errmin = errmin.min(s);
-                wt[k] = error_weight(s, k == 0);
+                wt[k] = if k < NSUB {
+                    error_weight(s, k == 0)
+                } else {
+                    WEIGHT_LMS.get(s as usize).copied().unwrap_or_else(|| error_weight_of(s, LMS_WEIGHT))
+                };
+                if V3 {
+                    smin = smin.min(sub[k]);
+                    smax = smax.max(sub[k]);
+                }
             }
             let total: u32 = wt.iter().sum();
             let shift = (31 - total.leading_zeros()).saturating_sub(4);
             let mut ws = 0;
             let mut acc: i64 = 0;
-            for k in 0..NSUB {
+            for k in 0..ns {
                 let wk = wt[k] >> shift;
                 ws += wk;
                 acc += sub[k] as i64 * wk as i64;
@@ -398,6 +639,19 @@ impl PlaneCoder {
             let b1 = bucket(t1, B1);
             let b2 = bucket(errmin, B2);
             let sctx = ((fr + 4) as usize * 9 + sgn3(tw) * 3 + sgn3(tn)) * 3 + sgn3(ey);
+            let c3 = if V3 {
+                let spread = ((smax - smin) as u32) >> PRED_BITS;
+                let sidel = bucket(side[x], 8) >> 1;
+                Ctx3 {
+                    c3: err_level(tw) * 8 + err_level(tn),
+                    c4: bucket(spread, 16) * 4 + sidel,
+                    zm: b2,
+                    lm: bucket(errmin, 12) >> 1,
+                    za: b1 * FRAC + frac,
+                }
+            } else {
+                Ctx3 { c3: 0, c4: 0, zm: 0, lm: 0, za: 0 }
+            };
             let v = &mut cur[x];
             let e = if C::ENCODER {
                 let mut e = *v as i32 - pred;
@@ -406,10 +660,18 @@ impl PlaneCoder {
                 } else if e > p.emax {
                     e -= p.range;
                 }
-                code_residual(io, m, b1, b2, frac, sctx, e)?;
+                if V3 {
+                    code_residual3(io, m, xm, b1, b2, frac, sctx, c3, e)?;
+                } else {
+                    code_residual(io, m, b1, b2, frac, sctx, e)?;
+                }
                 e
             } else {
-                let e = code_residual(io, m, b1, b2, frac, sctx, 0)?;
+                let e = if V3 {
+                    code_residual3(io, m, xm, b1, b2, frac, sctx, c3, 0)?
+                } else {
+                    code_residual(io, m, b1, b2, frac, sctx, 0)?
+                };
                 if e < p.emin || e > p.emax {
                     return Err(Error::format("entropy stream: residual out of the plane's range"));
                 }
@@ -429,7 +691,21 @@ impl PlaneCoder {
             m.bias[bctx].update(-te);
             gain = (gain - (te.signum() * ec.signum())).clamp(-128, 128);
             let mut se = [0u16; LANES];
-            for k in 0..NSUB {
+            if V3 {
+                let mut norm: i64 = LMS_EPS;
+                for k in 0..NLMS {
+                    norm += dl[k] as i64 * dl[k] as i64;
+                }
+                for j in 0..2 {
+                    let e8 = (val8 - lms8[j]) as i64;
+                    let g = (e8 << 24) / norm;
+                    let sh = 11 + LMS_MU[j];
+                    for k in 0..NLMS {
+                        lms[j][k] = (lms[j][k] as i64 + ((g * dl[k] as i64) >> sh)).clamp(-(1 << 20), 1 << 20) as i32;
+                    }
+                }
+            }
+            for k in 0..ns {
                 se[k] =
                     (((sub[k] - val8).unsigned_abs() + (1 << (PRED_BITS - 1))) >> PRED_BITS).min(SE_MAX as u32) as u16;
             }
@@ -441,6 +717,10 @@ impl PlaneCoder {
             }
         }
         self.gain = gain;
+        self.lms = lms;
+        if V3 && y >= 1 {
+            nn.copy_from_slice(&up[..w]);
+        }
         if io.overrun() {
             return Err(Error::format("entropy stream ends early (truncated)"));
         }
@@ -448,7 +728,7 @@ impl PlaneCoder {
     }
 }
 
-impl RowCoder for PlaneCoder {
+impl<const V3: bool> RowCoder for PlaneCoder<V3> {
     fn plane(&self) -> &Plane {
         &self.plane
     }
@@ -513,8 +793,17 @@ impl RowCoder for PlaneCoder {
 
 /// Encodes the planes of an image (values in each plane's `lo..=hi`); returns one stream per plane.
 pub fn encode_planes(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
+    encode_planes_v::<false>(planes)
+}
+
+/// [`encode_planes`] for QAC3.
+pub fn encode_planes_qac3(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
+    encode_planes_v::<true>(planes)
+}
+
+fn encode_planes_v<const V3: bool>(planes: &[Plane]) -> Result<Vec<Vec<u8>>> {
     let ios = planes.iter().map(|p| Encoder::new(p.data.len() / 2 + 16)).collect::<Result<Vec<_>>>()?;
-    let mut coders = planes.iter().map(|p| PlaneCoder::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
+    let mut coders = planes.iter().map(|p| PlaneCoder::<V3>::new(p.try_clone()?)).collect::<Result<Vec<_>>>()?;
     mark_senders(&mut coders);
     let (ios, _) = code_planes(ios, coders, None)?;
     let out: Vec<Vec<u8>> = ios.into_iter().map(Encoder::finish).collect::<Result<_>>()?;
@@ -529,6 +818,24 @@ pub fn decode_planes(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> R
 /// Decodes the planes of an image row by row into `sink`, keeping two rows of each plane (as
 /// `entropy::decode_rows`).
 pub fn decode_rows(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: RowSink<'_>) -> Result<()> {
+    decode_rows_v::<false>(streams, specs, sink)
+}
+
+/// [`decode_planes`] for QAC3.
+pub fn decode_planes_qac3(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>> {
+    whole_planes(specs, |sink| decode_rows_qac3(streams, specs, sink))
+}
+
+/// [`decode_rows`] for QAC3.
+pub fn decode_rows_qac3(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: RowSink<'_>) -> Result<()> {
+    decode_rows_v::<true>(streams, specs, sink)
+}
+
+fn decode_rows_v<const V3: bool>(
+    streams: &[&[u8]],
+    specs: &[(usize, usize, i32, i32)],
+    sink: RowSink<'_>,
+) -> Result<()> {
     if streams.len() != specs.len() {
         return Err(Error::format("stream count does not match the plane count"));
     }
@@ -536,7 +843,7 @@ pub fn decode_rows(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: 
     let mut coders = Vec::with_capacity(specs.len());
     for &(width, height, lo, hi) in specs {
         let plane = Plane::ring(width, height, lo, hi)?;
-        coders.push(PlaneCoder::new(plane).map_err(|_| Error::format("bad plane size"))?);
+        coders.push(PlaneCoder::<V3>::new(plane).map_err(|_| Error::format("bad plane size"))?);
     }
     mark_senders(&mut coders);
     let (ios, _) = code_planes(ios, coders, Some(sink))?;
@@ -548,9 +855,9 @@ pub fn decode_rows(streams: &[&[u8]], specs: &[(usize, usize, i32, i32)], sink: 
 
 /// The second plane sends its sub-predictor errors when the third reads them: when the first three planes have one
 /// size (the third then has the first two as context planes, see `entropy::context_sources`).
-fn mark_senders(coders: &mut [PlaneCoder]) {
+fn mark_senders<const V3: bool>(coders: &mut [PlaneCoder<V3>]) {
     if let [a, b, c, ..] = coders {
-        let size = |p: &PlaneCoder| (p.plane.width, p.plane.height);
+        let size = |p: &PlaneCoder<V3>| (p.plane.width, p.plane.height);
         b.send_se = size(a) == size(b) && size(b) == size(c);
     }
 }
@@ -578,12 +885,22 @@ mod tests {
         (p.width, p.height, p.lo, p.hi)
     }
 
+    type Enc = fn(&[Plane]) -> Result<Vec<Vec<u8>>>;
+    type Dec = fn(&[&[u8]], &[(usize, usize, i32, i32)]) -> Result<Vec<Plane>>;
+    /// QAC2 and QAC3, the one model with QAC3's stages off and on.
+    const CODERS: [(Enc, Dec); 2] = [(encode_planes, decode_planes), (encode_planes_qac3, decode_planes_qac3)];
+
+    /// Round trips through both coders; returns QAC2's streams.
     fn round_trip(planes: &[Plane]) -> Vec<Vec<u8>> {
-        let streams = encode_planes(planes).unwrap();
-        let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
-        let specs: Vec<_> = planes.iter().map(spec).collect();
-        assert_eq!(decode_planes(&refs, &specs).unwrap(), planes);
-        streams
+        let mut out = Vec::new();
+        for (enc, dec) in CODERS {
+            let streams = enc(planes).unwrap();
+            let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+            let specs: Vec<_> = planes.iter().map(spec).collect();
+            assert_eq!(dec(&refs, &specs).unwrap(), planes);
+            out.push(streams);
+        }
+        out.swap_remove(0)
     }
 
     #[test]
@@ -615,6 +932,8 @@ mod tests {
         let new: usize = round_trip(&planes).iter().map(Vec::len).sum();
         let old: usize = crate::codec::entropy::encode_planes(&planes).unwrap().iter().map(Vec::len).sum();
         assert!(new < old, "{new} >= {old}");
+        let qac3: usize = encode_planes_qac3(&planes).unwrap().iter().map(Vec::len).sum();
+        assert!(qac3 < new, "{qac3} >= {new}");
     }
 
     #[test]
@@ -630,12 +949,14 @@ mod tests {
     fn truncation_is_a_format_error() {
         let p = noisy_plane(50, 50, 0, 255, 3);
         let q = noisy_plane(50, 50, -255, 255, 4);
-        let s = encode_planes(&[p.clone(), q.clone()]).unwrap();
-        for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
-            let r = decode_planes(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
-            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
-            let r = decode_planes(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
-            assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+        for (enc, dec) in CODERS {
+            let s = enc(&[p.clone(), q.clone()]).unwrap();
+            for cut in [0, 1, 5, s[0].len() / 2, s[0].len() - 1] {
+                let r = dec(&[&s[0][..cut], &s[1]], &[spec(&p), spec(&q)]);
+                assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+                let r = dec(&[&s[0], &s[1][..cut.min(s[1].len() - 1)]], &[spec(&p), spec(&q)]);
+                assert!(matches!(r, Err(Error::Format(_))), "{cut}: {r:?}");
+            }
         }
     }
 
@@ -644,28 +965,30 @@ mod tests {
         let planes =
             [noisy_plane(21, 14, 0, 255, 5), noisy_plane(21, 14, -255, 255, 6), noisy_plane(21, 14, -255, 255, 7)];
         let specs: Vec<_> = planes.iter().map(spec).collect();
-        let streams = encode_planes(&planes).unwrap();
         let mut s = 77u64;
         let mut rnd = move || {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             s >> 33
         };
-        for _ in 0..2000 {
-            let mut g = streams.clone();
-            let k = rnd() as usize % 3;
-            let i = rnd() as usize % g[k].len();
-            g[k][i] ^= 1 << (rnd() % 8);
-            let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
-            if let Ok(out) = decode_planes(&refs, &specs) {
-                // Garbage in, garbage out, but inside every plane's range.
-                for (p, sp) in out.iter().zip(&specs) {
-                    assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+        for (enc, dec) in CODERS {
+            let streams = enc(&planes).unwrap();
+            for _ in 0..2000 {
+                let mut g = streams.clone();
+                let k = rnd() as usize % 3;
+                let i = rnd() as usize % g[k].len();
+                g[k][i] ^= 1 << (rnd() % 8);
+                let refs: Vec<&[u8]> = g.iter().map(|s| s.as_slice()).collect();
+                if let Ok(out) = dec(&refs, &specs) {
+                    // Garbage in, garbage out, but inside every plane's range.
+                    for (p, sp) in out.iter().zip(&specs) {
+                        assert!(p.data.iter().all(|&v| (sp.2..=sp.3).contains(&(v as i32))));
+                    }
                 }
             }
-        }
-        for len in [0usize, 1, 2, 5, 17, 300] {
-            let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-            let _ = decode_planes(&[&data, &data, &data], &specs);
+            for len in [0usize, 1, 2, 5, 17, 300] {
+                let data: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                let _ = dec(&[&data, &data, &data], &specs);
+            }
         }
     }
 
@@ -677,7 +1000,7 @@ mod tests {
     }
     /// Decoding row by row into a sink gives every plane's rows, in the promised order, equal to the planes.
     #[test]
-    fn rows_reach_the_sink_in_order_for_both_coders() {
+    fn rows_reach_the_sink_in_order_for_every_coder() {
         for (w, h) in [(1, 1), (37, 23), (5, 40), (64, 17)] {
             let planes = vec![
                 noisy_plane(w, h, 0, 255, 1),
@@ -687,9 +1010,10 @@ mod tests {
             ];
             let specs: Vec<_> = planes.iter().map(spec).collect();
             type Coder = fn(&[&[u8]], &[(usize, usize, i32, i32)], RowSink<'_>) -> Result<()>;
-            let coders: [(Vec<Vec<u8>>, Coder); 2] = [
+            let coders: [(Vec<Vec<u8>>, Coder); 3] = [
                 (entropy::encode_planes(&planes).unwrap(), entropy::decode_rows),
                 (encode_planes(&planes).unwrap(), decode_rows),
+                (encode_planes_qac3(&planes).unwrap(), decode_rows_qac3),
             ];
             for (streams, decode) in coders {
                 let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();

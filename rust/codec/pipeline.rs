@@ -201,15 +201,18 @@ pub fn encode(
     let payload = match header.coder {
         Coder::Qac => encode_qac(&planes, entropy::encode_planes)?,
         Coder::Qac2 => encode_qac(&planes, model::encode_planes)?,
+        Coder::Qac3 => encode_qac(&planes, model::encode_planes_qac3)?,
         Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
     };
     container::write(&header, &payload)
 }
 
 /// The oldest format version that holds a file of these features, which `encode` writes so that older readers read
-/// it: 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
+/// it: 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
 fn oldest_version(coder: Coder, uniform_bins: bool, strength_map: bool) -> u16 {
-    if strength_map {
+    if coder == Coder::Qac3 {
+        5
+    } else if strength_map {
         4
     } else if coder == Coder::Qac2 {
         3
@@ -411,6 +414,7 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
         match header.coder {
             Coder::Qac => decode_qac(payload, &specs, |s, p| entropy::decode_rows(s, p, &mut sink))?,
             Coder::Qac2 => decode_qac(payload, &specs, |s, p| model::decode_rows(s, p, &mut sink))?,
+            Coder::Qac3 => decode_qac(payload, &specs, |s, p| model::decode_rows_qac3(s, p, &mut sink))?,
             Coder::Brotli => decode_brotli(payload, &specs, &mut sink)?,
         }
     }
@@ -599,7 +603,7 @@ mod tests {
         for c in [1, 3, 4] {
             let img = image(23, 17, c, c as u32);
             for d in [0u8, 1, 2, 4, 8, 32] {
-                for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
+                for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
                     for color in [Color::None, Color::YCoCgR] {
                         let f =
                             encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
@@ -651,7 +655,7 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for coder in [Coder::Qac, Coder::Qac2, Coder::Brotli] {
+        for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
             let f = encode(&img, 19, 11, 3, &Quantization::Bounded(vec![1; 3]), &opts(Color::YCoCgR, coder)).unwrap();
             for n in 0..f.len() {
                 assert!(decode(&f[..n], 1 << 20).is_err());

@@ -379,7 +379,7 @@ def _file(**kw) -> bytes:
 FIELDS = [
     (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
     (4, "<H", 0, "unsupported .qfz version 0"),
-    (4, "<H", 5, "unsupported .qfz version 5 \\(this qfast reads versions 1..4\\)"),
+    (4, "<H", 6, "unsupported .qfz version 6 \\(this qfast reads versions 1..5\\)"),
     (4, "<H", 65535, "unsupported .qfz version 65535"),
     (6, "<H", 52, "header length 52 does not match 3 channels"),
     (6, "<H", 20, "header length 20 too small"),
@@ -397,7 +397,8 @@ FIELDS = [
     (20, "<B", 2, "unknown predictor id 2"),
     (21, "<B", 0, "unknown entropy coder id 0"),
     (21, "<B", 3, "the QAC2 coder is only valid from version 3 on"),
-    (21, "<B", 4, "unknown entropy coder id 4"),
+    (21, "<B", 4, "the QAC3 coder is only valid from version 5 on"),
+    (21, "<B", 5, "unknown entropy coder id 5"),
     (22, "<B", 1, "unknown flags 0x01 / reserved byte 0x00 for version 1"),
     (23, "<B", 1, "reserved byte 0x01"),
     (32, "<H", 85, "channel 0: 85 levels do not match max error 1"),

@@ -1,6 +1,6 @@
-"""The QAC2 coder (coder 3, format version 3, ``effort=3``): exact lossless round trips, the bound in bounded mode,
-the same bytes for any thread count, hostile QAC2 files as FormatError, and every older golden file decoding as
-before."""
+"""The QAC2 and QAC3 coders (coder 3, format version 3; coder 4, format version 5, ``effort=3``): exact lossless
+round trips, the bound in bounded mode, the same bytes for any thread count, hostile files as FormatError, and every
+older golden file decoding as before."""
 
 from __future__ import annotations
 
@@ -47,27 +47,36 @@ IMAGES = {
 }
 
 
-def _qac2(img: np.ndarray, d: int = 0, color: str = "ycocg") -> bytes:
-    """A QAC2 file without the encoder's colour-transform trial (``effort=3`` may pick RGB)."""
+def _qac2(img: np.ndarray, d: int = 0, color: str = "ycocg", coder: str = "qac2") -> bytes:
+    """A QAC2 (or QAC3) file without the encoder's colour-transform trial (``effort=3`` may pick RGB)."""
     c = 1 if img.ndim == 2 else img.shape[2]
     img = np.ascontiguousarray(img)
-    return _core.encode(img, "bounded", [d] * c, color if c > 1 else "none", False, "qac2", 9, b"", None)
+    return _core.encode(img, "bounded", [d] * c, color if c > 1 else "none", False, coder, 9, b"", None)
 
 
+VERSION = {"qac2": 3, "qac3": 5}
+CODERS = sorted(VERSION)
+
+
+@pytest.mark.parametrize("coder", CODERS)
 @pytest.mark.parametrize("name", sorted(IMAGES))
-def test_lossless_round_trip_is_exact(name: str) -> None:
+def test_lossless_round_trip_is_exact(name: str, coder: str) -> None:
     img = IMAGES[name]
-    for data in (_qac2(img), _qac2(img, color="none"), qfast.encode(img, max_error=0, effort=3)):
+    for data in (_qac2(img, coder=coder), _qac2(img, color="none", coder=coder)):
         info = qfast.inspect(data)
-        assert (info["coder"], info["version"]) == ("qac2", 3)
+        assert (info["coder"], info["version"]) == (coder, VERSION[coder])
         np.testing.assert_array_equal(qfast.decode(data), img)
+    data = qfast.encode(img, max_error=0, effort=3)
+    assert (qfast.inspect(data)["coder"], qfast.inspect(data)["version"]) == ("qac3", 5)
+    np.testing.assert_array_equal(qfast.decode(data), img)
 
 
+@pytest.mark.parametrize("coder", CODERS)
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 8, 17, 32])
-def test_bounded_mode_keeps_the_bound(d: int) -> None:
+def test_bounded_mode_keeps_the_bound(d: int, coder: str) -> None:
     for name in ("rgb", "rgba", "grey", "parrots", "noise"):
         img = IMAGES[name]
-        for data in (_qac2(img, d), qfast.encode(img, max_error=d, effort=3, corrector=None)):
+        for data in (_qac2(img, d, coder=coder), qfast.encode(img, max_error=d, effort=3, corrector=None)):
             out = qfast.decode(data, correct=False)
             assert out.shape == img.shape
             assert int(np.abs(out.astype(int) - img).max()) <= d, (name, d)
@@ -93,6 +102,8 @@ def test_smaller_than_qac_on_a_photo() -> None:
         old = _core.encode(np.ascontiguousarray(img), "bounded", [d] * 3, "ycocg", False, "qac", 9, b"", None)
         new = _qac2(img, d)
         assert len(new) < 0.97 * len(old), (d, len(new), len(old))
+        qac3 = _qac2(img, d, coder="qac3")
+        assert len(qac3) < 0.99 * len(new), (d, len(qac3), len(new))
 
 
 _CHILD = """
@@ -100,8 +111,8 @@ import sys, numpy as np, qfast
 from qfast import _core
 img = np.ascontiguousarray(np.load(sys.argv[1]))
 out = []
-for d in (0, 2):
-    data = _core.encode(img, "bounded", [d] * 3, "ycocg", False, "qac2", 9, b"", None)
+for coder, d in [(c, d) for c in ("qac2", "qac3") for d in (0, 2)]:
+    data = _core.encode(img, "bounded", [d] * 3, "ycocg", False, coder, 9, b"", None)
     out.append(data)
     out.append(qfast.decode(data, correct=False).tobytes())
 sys.stdout.buffer.write(b"".join(out))
@@ -121,7 +132,11 @@ def test_the_same_bytes_for_any_thread_count(tmp_path: Path) -> None:
             cmd = ["taskset", "-c", "0", *cmd] if _has("taskset") else cmd
         runs.append(subprocess.run(cmd, env={**env, **extra}, capture_output=True, check=True).stdout)
     here = b"".join(
-        part for d in (0, 2) for data in [_qac2(img, d)] for part in (data, qfast.decode(data, correct=False).tobytes())
+        part
+        for coder in ("qac2", "qac3")
+        for d in (0, 2)
+        for data in [_qac2(img, d, coder=coder)]
+        for part in (data, qfast.decode(data, correct=False).tobytes())
     )
     assert runs[0] == runs[1] == here
 
@@ -132,13 +147,14 @@ def _has(tool: str) -> bool:
     return which(tool) is not None
 
 
-def test_every_truncation_is_a_format_error() -> None:
-    data = _qac2(IMAGES["row"], 1)
+@pytest.mark.parametrize("coder", CODERS)
+def test_every_truncation_is_a_format_error(coder: str) -> None:
+    data = _qac2(IMAGES["row"], 1, coder=coder)
     for n in range(len(data)):
         with pytest.raises(qfast.FormatError):
             qfast.decode(data[:n])
     # Inside the payload with the CRCs made to match: the coder itself must notice.
-    data = _qac2(IMAGES["rgb"], 0)
+    data = _qac2(IMAGES["rgb"], 0, coder=coder)
     hl = struct.unpack_from("<H", data, 6)[0]
     for cut in range(hl + 12, len(data) - 4, 7):
         head = bytearray(data[:hl])
@@ -147,9 +163,10 @@ def test_every_truncation_is_a_format_error() -> None:
             qfast.decode(_reseal(bytes(head) + data[hl:cut] + b"\0\0\0\0"))
 
 
-def test_bit_flips_are_format_errors_or_in_range() -> None:
+@pytest.mark.parametrize("coder", CODERS)
+def test_bit_flips_are_format_errors_or_in_range(coder: str) -> None:
     img = IMAGES["rgba"]
-    data = _qac2(img, 2)
+    data = _qac2(img, 2, coder=coder)
     rng = np.random.default_rng(1)
     hl = struct.unpack_from("<H", data, 6)[0]
     for _ in range(400):
@@ -165,9 +182,10 @@ def test_bit_flips_are_format_errors_or_in_range() -> None:
         assert out.shape == img.shape and out.dtype == np.uint8
 
 
-def test_a_huge_claimed_size_allocates_nothing_big() -> None:
+@pytest.mark.parametrize("coder", CODERS)
+def test_a_huge_claimed_size_allocates_nothing_big(coder: str) -> None:
     """The header's size bounds the decoder's memory; a tiny payload claiming 2^28 pixels fails fast."""
-    data = bytearray(_qac2(IMAGES["rgb"], 0))
+    data = bytearray(_qac2(IMAGES["rgb"], 0, coder=coder))
     struct.pack_into("<II", data, 8, 1 << 14, 1 << 14)
     with pytest.raises(qfast.FormatError):
         qfast.decode(_reseal(bytes(data)))
@@ -178,6 +196,10 @@ def test_old_readers_are_told_the_version() -> None:
     assert struct.unpack_from("<H", data, 4)[0] == 3 and data[21] == 3
     with pytest.raises(qfast.FormatError, match="QAC2 coder is only valid from version 3"):
         qfast.decode(_reseal(data[:4] + struct.pack("<H", 2) + data[6:]))
+    data = _qac2(IMAGES["rgb"], 0, coder="qac3")
+    assert struct.unpack_from("<H", data, 4)[0] == 5 and data[21] == 4
+    with pytest.raises(qfast.FormatError, match="QAC3 coder is only valid from version 5"):
+        qfast.decode(_reseal(data[:4] + struct.pack("<H", 4) + data[6:]))
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED.glob("codec-*.qfz")), ids=lambda p: p.stem)
@@ -190,15 +212,18 @@ GOLDEN = {
     "qac2-lossless-rgb": (lambda: IMAGES["parrots"][:24, :32], 0),
     "qac2-bounded2-rgba": (lambda: IMAGES["rgba"], 2),
     "qac2-bounded1-grey": (lambda: IMAGES["grey"], 1),
+    "qac3-lossless-rgb": (lambda: IMAGES["parrots"][:24, :32], 0),
+    "qac3-bounded2-rgba": (lambda: IMAGES["rgba"], 2),
+    "qac3-bounded1-grey": (lambda: IMAGES["grey"], 1),
 }
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_qac2_golden_files(name: str) -> None:
-    """QAC2's bytes are pinned: a change to its model shows here (GENERATE_EXPECTED=1 writes them)."""
+    """QAC2's and QAC3's bytes are pinned: a change to a model shows here (GENERATE_EXPECTED=1 writes them)."""
     make, d = GOLDEN[name]
     img = make()
-    data = _qac2(img, d)
+    data = _qac2(img, d, coder=name.split("-")[0])
     path = EXPECTED / f"codec-{name}.qfz"
     if os.environ.get("GENERATE_EXPECTED"):
         path.write_bytes(data)

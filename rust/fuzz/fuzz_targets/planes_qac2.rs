@@ -1,4 +1,4 @@
-//! Bytes straight into QAC2's plane decoder (no container, no CRC in the way): the first bytes choose one to four
+//! Bytes straight into QAC2's and QAC3's plane decoders (no container, no CRC in the way): the first bytes choose one to four
 //! planes' sizes and value ranges, the rest is split into their streams. An error is fine; a panic, a hang, a value
 //! outside a plane's range or an allocation beyond the planes is a bug.
 #![no_main]
@@ -18,9 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let chunk = body.len().div_ceil(n).max(1);
     let mut streams: Vec<&[u8]> = body.chunks(chunk).collect();
     streams.resize(n, &[]);
-    if let Ok(planes) = _core::codec::model::decode_planes(&streams, &specs) {
-        for (p, &(_, _, lo, hi)) in planes.iter().zip(&specs) {
-            assert!(p.data.iter().all(|&v| (lo..=hi).contains(&(v as i32))));
+    for decode in [_core::codec::model::decode_planes, _core::codec::model::decode_planes_qac3] {
+        if let Ok(planes) = decode(&streams, &specs) {
+            for (p, &(_, _, lo, hi)) in planes.iter().zip(&specs) {
+                assert!(p.data.iter().all(|&v| (lo..=hi).contains(&(v as i32))));
+            }
         }
     }
 });
