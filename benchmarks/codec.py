@@ -4,8 +4,8 @@
     python benchmarks/codec.py [--kodak DIR] [--other DIR] [--sets kodak,other] [--part all|bounded|levels]
                                [--plot codec-rd.png] [--plot-lossless codec-lossless.png] [--limit N]
 
-Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (2: QAC, the default; 3: QAC2, which
-also tries coding without a colour transform; and QAC2 in one pass) is compared with JPEG-LS near-lossless (CharLS
+Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (2: QAC, the default; 3: QAC2 and 4:
+QAC3, which also try coding without a colour transform; and QAC2 in one pass) is compared with JPEG-LS near-lossless (CharLS
 through imagecodecs, ``level=d``), and lossless also with PNG (Pillow), WebP lossless and JPEG XL lossless at efforts
 3, 7 and 9 (libjxl through imagecodecs). For each image the codecs run one after the other (interleaved, so a change
 in the machine's load hits them alike); the table gives mean bpp, median ms per image and per megapixel, and the
@@ -210,6 +210,7 @@ def _bounded_codecs(d: int) -> list[tuple[str, Callable[[np.ndarray], bytes], Ca
         ("JPEG-LS", lambda im: bytes(imagecodecs.jpegls_encode(im, level=d)), imagecodecs.jpegls_decode),
         ("qfast effort 2 (QAC)", lambda im: qfast.encode(im, max_error=d, corrector=None), qdec),
         ("qfast effort 3 (QAC2)", lambda im: qfast.encode(im, max_error=d, effort=3, corrector=None), qdec),
+        ("qfast effort 4 (QAC3)", lambda im: qfast.encode(im, max_error=d, effort=4, corrector=None), qdec),
         ("qfast QAC2, one pass", _qac2_one_pass(d), qdec),
     ]
     if d == 0:
@@ -309,7 +310,7 @@ def plot_lossless(path: Path, tables: dict[str, list[tuple[int, str, dict]]]) ->
                     n.replace("qfast ", ""), (r[key], r["bpp"]), fontsize=7, xytext=(4, 3), textcoords="offset points"
                 )
             qpts = sorted((r[key], r["bpp"]) for n, r in lossless if n.startswith("qfast effort"))
-            ax.plot(*zip(*qpts), "-", color="C3", lw=0.8, label="qfast efforts 1-3")
+            ax.plot(*zip(*qpts), "-", color="C3", lw=0.8, label="qfast efforts 1-4")
             ax.set_xscale("log")
             ax.set(
                 xlabel=f"{label} ms per megapixel (log)",

@@ -2,7 +2,7 @@
 
 Encode quantizes each channel (bins of at most ``2d + 1`` values for a max error ``d``, or ``L`` uniform levels),
 applies a colour transform to the index planes (YCoCg-R, exact) or to the values (YCbCr, optionally with 4:2:0
-chroma), predicts each plane from its neighbours (MED; at ``effort=3`` a blend of predictors weighted by their local
+chroma), predicts each plane from its neighbours (MED; from ``effort=3`` a blend of predictors weighted by their local
 errors) and entropy-codes the residuals with a context-adaptive arithmetic coder (or Brotli). Decode reverses this
 to the mid-bin reconstruction and, where a QANN corrector is installed and the file names one, lets it win back
 quality (in bounded mode, only inside the bound). The container is specified in ``docs/FORMAT.md``.
@@ -175,10 +175,11 @@ def encode(
             ``"ycbcr"`` (levels mode only: JPEG's YCbCr before quantization).
         subsample: levels mode: code Cb and Cr at half width and height (4:2:0).
         effort: 1 is Brotli (the simple baseline), 2 (default) qfast's context-adaptive arithmetic coder (QAC), 3
-            the stronger model (QAC3: a blend of predictors, LMS among them, weighted by their local errors, and
-            mixed context models; about 7% smaller lossless and 10-15% smaller bounded files on photos than QAC, at
-            several times its CPU time; a version-5 file), which also tries coding without a colour transform and
-            keeps the smaller file.
+            the stronger model (QAC2: a blend of predictors weighted by their local errors; about 5% smaller
+            lossless and 7-12% smaller bounded files on photos, about 1.6 times the CPU time; a version-3 file), 4
+            the strongest (QAC3: QAC2 with two LMS predictors in the blend and mixed context models; another 2% smaller
+            lossless and 3-4% smaller bounded, about 2 to 3 times QAC2's time; a version-5 file). Efforts 3 and 4
+            also try coding without a colour transform and keep the smaller file.
         corrector: ``"auto"`` records the id of the installed corrector for the file (if any: the ``"ycbcr420"``
             model for YCbCr 4:2:0, none for YCbCr without subsampling, else the default model) so decode uses it,
             ``None`` records none, or 16 hex digits of a model id.
@@ -227,11 +228,11 @@ def _encode(
         raise TypeError(f"max_error: give exactly one of max_error, levels or target_bpp, got {given or 'none'}")
     if not isinstance(subsample, bool):
         raise TypeError(f"subsample: expected a bool, got {type(subsample).__name__}")
-    eff = as_int(effort, "effort", 1, 3)
+    eff = as_int(effort, "effort", 1, 4)
     mode = "bounded" if max_error is not None else "levels"
     col = _color(color, mode, ch, subsample)
     cid = _resolve_corrector(corrector, _model_for(col, subsample))
-    coder = {1: "brotli", 2: "qac", 3: "qac3"}[eff]
+    coder = {1: "brotli", 2: "qac", 3: "qac2", 4: "qac3"}[eff]
 
     def run(mode: str, values: list[int], col: str, bins: Optional[list[int]] = None) -> bytes:
         out = _core.encode(img, mode, values, col, subsample, coder, 9, cid, bins)

@@ -42,10 +42,12 @@ def kinds(rgb: np.ndarray) -> dict[str, tuple[np.ndarray, dict]]:
         "levels4-grey": (grey, {"levels": 4, **none}),
         "levels2-grey-brotli": (grey, {"levels": 2, "effort": 1, **none}),
         "levels-with-corrector-id": (rgb, {"levels": 16, "corrector": "auto"}),
-        # effort 3 wrote QAC2 before QAC3: the seeds/*-qac2.qfz files are kept from then.
-        "lossless-ycocg-qac3": (rgb, {"max_error": 0, "effort": 3, **none}),
-        "bounded2-rgba-qac3": (rgba, {"max_error": 2, "effort": 3, **none}),
-        "levels8-grey-qac3": (grey, {"levels": 8, "effort": 3, **none}),
+        "lossless-ycocg-qac2": (rgb, {"max_error": 0, "effort": 3, **none}),
+        "bounded2-rgba-qac2": (rgba, {"max_error": 2, "effort": 3, **none}),
+        "levels8-grey-qac2": (grey, {"levels": 8, "effort": 3, **none}),
+        "lossless-ycocg-qac3": (rgb, {"max_error": 0, "effort": 4, **none}),
+        "bounded2-rgba-qac3": (rgba, {"max_error": 2, "effort": 4, **none}),
+        "levels8-grey-qac3": (grey, {"levels": 8, "effort": 4, **none}),
     }
 
 

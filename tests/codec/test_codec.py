@@ -59,7 +59,7 @@ def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
-@pytest.mark.parametrize("effort", [1, 2, 3])
+@pytest.mark.parametrize("effort", [1, 2, 3, 4])
 def test_lossless_is_exact(name: str, effort: int) -> None:
     img = IMAGES[name]
     data = qfast.encode(img, max_error=0, effort=effort)
@@ -325,8 +325,8 @@ def test_mismatched_corrector_is_not_used(fake_corrector) -> None:
         ({"max_error": 1, "subsample": True}, ValueError, "subsample: only in levels mode"),
         ({"levels": 8, "subsample": True, "color": "ycocg"}, ValueError, "subsample: needs color='ycbcr'"),
         ({"levels": 8, "subsample": 1}, TypeError, "subsample: expected a bool"),
-        ({"max_error": 1, "effort": 0}, ValueError, "effort: expected 1..3"),
-        ({"max_error": 1, "effort": 4}, ValueError, "effort: expected 1..3"),
+        ({"max_error": 1, "effort": 0}, ValueError, "effort: expected 1..4"),
+        ({"max_error": 1, "effort": 5}, ValueError, "effort: expected 1..4"),
         ({"max_error": 1, "corrector": "xyz"}, ValueError, "corrector: expected"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The QAC2 and QAC3 coders (coder 3, format version 3; coder 4, format version 5, ``effort=3``): exact lossless
+"""The QAC2 and QAC3 coders (coder 3, format version 3, ``effort=3``; coder 4, format version 5, ``effort=4``): exact lossless
 round trips, the bound in bounded mode, the same bytes for any thread count, hostile files as FormatError, and every
 older golden file decoding as before."""
 
@@ -48,7 +48,7 @@ IMAGES = {
 
 
 def _qac2(img: np.ndarray, d: int = 0, color: str = "ycocg", coder: str = "qac2") -> bytes:
-    """A QAC2 (or QAC3) file without the encoder's colour-transform trial (``effort=3`` may pick RGB)."""
+    """A QAC2 (or QAC3) file without the encoder's colour-transform trial (efforts 3 and 4 may pick RGB)."""
     c = 1 if img.ndim == 2 else img.shape[2]
     img = np.ascontiguousarray(img)
     return _core.encode(img, "bounded", [d] * c, color if c > 1 else "none", False, coder, 9, b"", None)
@@ -56,6 +56,7 @@ def _qac2(img: np.ndarray, d: int = 0, color: str = "ycocg", coder: str = "qac2"
 
 VERSION = {"qac2": 3, "qac3": 5}
 CODERS = sorted(VERSION)
+EFFORT = {"qac2": 3, "qac3": 4}
 
 
 @pytest.mark.parametrize("coder", CODERS)
@@ -66,8 +67,8 @@ def test_lossless_round_trip_is_exact(name: str, coder: str) -> None:
         info = qfast.inspect(data)
         assert (info["coder"], info["version"]) == (coder, VERSION[coder])
         np.testing.assert_array_equal(qfast.decode(data), img)
-    data = qfast.encode(img, max_error=0, effort=3)
-    assert (qfast.inspect(data)["coder"], qfast.inspect(data)["version"]) == ("qac3", 5)
+    data = qfast.encode(img, max_error=0, effort=EFFORT[coder])
+    assert (qfast.inspect(data)["coder"], qfast.inspect(data)["version"]) == (coder, VERSION[coder])
     np.testing.assert_array_equal(qfast.decode(data), img)
 
 
@@ -76,14 +77,14 @@ def test_lossless_round_trip_is_exact(name: str, coder: str) -> None:
 def test_bounded_mode_keeps_the_bound(d: int, coder: str) -> None:
     for name in ("rgb", "rgba", "grey", "parrots", "noise"):
         img = IMAGES[name]
-        for data in (_qac2(img, d, coder=coder), qfast.encode(img, max_error=d, effort=3, corrector=None)):
+        for data in (_qac2(img, d, coder=coder), qfast.encode(img, max_error=d, effort=EFFORT[coder], corrector=None)):
             out = qfast.decode(data, correct=False)
             assert out.shape == img.shape
             assert int(np.abs(out.astype(int) - img).max()) <= d, (name, d)
     # Per-channel bounds, with the corrector's uniform bins too.
     img = IMAGES["parrots"]
     for corrector in (None, "00112233445566ff"):
-        data = qfast.encode(img, max_error=[0, 2, 5], effort=3, corrector=corrector)
+        data = qfast.encode(img, max_error=[0, 2, 5], effort=EFFORT[coder], corrector=corrector)
         err = np.abs(qfast.decode(data, correct=False).astype(int) - img).max(axis=(0, 1))
         assert list(err) <= [0, 2, 5] and all(e <= b for e, b in zip(err, [0, 2, 5]))
 
@@ -92,8 +93,9 @@ def test_levels_mode_decodes_to_the_same_pixels_as_qac() -> None:
     img = IMAGES["parrots"]
     for opts in ({"levels": 12}, {"levels": 32, "subsample": True}, {"levels": [8, 16, 4]}):
         a = qfast.decode(qfast.encode(img, **opts, corrector=None), correct=False)
-        b = qfast.decode(qfast.encode(img, **opts, effort=3, corrector=None), correct=False)
-        np.testing.assert_array_equal(a, b)
+        for effort in (3, 4):
+            b = qfast.decode(qfast.encode(img, **opts, effort=effort, corrector=None), correct=False)
+            np.testing.assert_array_equal(a, b)
 
 
 def test_smaller_than_qac_on_a_photo() -> None:

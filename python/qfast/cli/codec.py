@@ -47,7 +47,11 @@ def add_encode_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--subsample", action="store_true", help="levels mode: 4:2:0 chroma (implies --color ycbcr)")
     p.add_argument(
-        "--effort", type=int, default=2, help="1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, also RGB"
+        "--effort",
+        type=int,
+        default=2,
+        help="1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, 4 the strongest QAC3 (3 and 4 also try "
+        "RGB)",
     )
     p.add_argument(
         "--no-corrector",
