@@ -4,17 +4,17 @@
     python benchmarks/codec.py [--kodak DIR] [--other DIR] [--sets kodak,other] [--part all|bounded|levels]
                                [--plot codec-rd.png] [--plot-lossless codec-lossless.png] [--limit N]
 
-Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (2: QAC, the default; 3: QAC2 and 4:
-QAC3, which also try coding without a colour transform; and QAC2 in one pass) is compared with JPEG-LS near-lossless (CharLS
-through imagecodecs, ``level=d``), and lossless also with PNG (Pillow), WebP lossless and JPEG XL lossless at efforts
-3, 7 and 9 (libjxl through imagecodecs). For each image the codecs run one after the other (interleaved, so a change
-in the machine's load hits them alike); the table gives mean bpp, median ms per image and per megapixel, and the
-median over the images of each codec's time divided by JPEG-LS's on the same image. The bound is checked on every
-image (the run stops if it fails). ``--plot-lossless`` plots lossless bpp against encode and decode time per
-megapixel for each set, qfast's efforts as points beside the other codecs. Levels mode (Kodak) is compared with
-JPEG, WebP and AVIF (Pillow) at matched bpp (their PSNR interpolated at qfast's bpp along a quality sweep). The
-corrector column is filled when ``qfast.Corrector`` is installed. qfast runs with its default threads (one per
-plane); run under ``taskset -c 0`` for one-thread figures.
+Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (2: QAC, the default; 3: QAC2 and 4: QAC3,
+which also try coding without a colour transform; and QAC2 in one pass) is compared with JPEG-LS near-lossless (CharLS
+through imagecodecs, ``level=d``), and lossless also with PNG (Pillow), WebP lossless and JPEG XL lossless at efforts 3,
+7 and 9 (libjxl through imagecodecs). For each image the codecs run one after the other (interleaved, so a change in the
+machine's load hits them alike); the table gives mean bpp, median ms per image and per megapixel, and the median over
+the images of each codec's time divided by JPEG-LS's on the same image. The bound is checked on every image (the run
+stops if it fails). ``--plot-lossless`` plots lossless bpp against encode and decode time per megapixel for each set,
+qfast's efforts as points beside the other codecs. Levels mode (Kodak) is compared with JPEG, WebP and AVIF (Pillow) at
+matched bpp (their PSNR interpolated at qfast's bpp along a quality sweep). The corrector column is filled when
+``qfast.Corrector`` is installed. qfast runs with its default threads (one per plane); run under ``taskset -c 0`` for
+one-thread figures.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The QAC2 and QAC3 coders (coder 3, format version 3, ``effort=3``; coder 4, format version 5, ``effort=4``): exact lossless
-round trips, the bound in bounded mode, the same bytes for any thread count, hostile files as FormatError, and every
-older golden file decoding as before."""
+"""The QAC2 and QAC3 coders (coder 3, format version 3, ``effort=3``; coder 4, format version 5, ``effort=4``): exact
+lossless round trips, the bound in bounded mode, the same bytes for any thread count, hostile files as FormatError,
+and every older golden file decoding as before."""
 
 from __future__ import annotations
 
