@@ -133,8 +133,17 @@ thread_local! {
     static GRID: RefCell<Vec<[u32; 4]>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The finer grids' table per thread (`fine_chunk_cells`): for each `GRID_BITS` cell, 0 or 1 + the block of its
+    /// sub-cells in the pool; and the pool of blocks. Kept for the next call, as `GRID`.
+    static FINE: RefCell<(Vec<u32>, Vec<[u32; 4]>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// The occupied cells of a run of pixels (at most `PIXEL_CHUNK`), sorted by cell index.
 fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Result<Vec<Cell>> {
+    if bits > GRID_BITS {
+        return fine_chunk_cells(data, channels, bits);
+    }
     GRID.with(|g| {
         let mut grid = g.borrow_mut();
         let cells = 1usize << (3 * bits);
@@ -161,6 +170,84 @@ fn chunk_cells(data: &[u8], channels: usize, bits: u32) -> Result<Vec<Cell>> {
             Cell { index: i, count: e[0] as u64, sum: [e[1] as u64, e[2] as u64, e[3] as u64] }
         }))
     })
+}
+
+/// `chunk_cells` for a grid finer than `GRID_BITS` (7 or 8 bits): a dense table would be 32 MiB (7 bits) or 256 MiB
+/// of cells, whose first use alone costs thousands of page faults (about 25 ms for a Kodak image on this project's
+/// machine, more than the whole quantization), so the cells live in blocks of sub-cells, one block per occupied
+/// `GRID_BITS` cell, found through a 1 MiB table: memory in proportion to the colours the pixels occupy.
+fn fine_chunk_cells(data: &[u8], channels: usize, bits: u32) -> Result<Vec<Cell>> {
+    FINE.with(|f| {
+        let mut fine = f.borrow_mut();
+        let (slots, pool) = &mut *fine;
+        if slots.len() < GRID_CELLS {
+            *slots = zeroed::<u32>(GRID_CELLS)?;
+        }
+        let mut used: Vec<u32> = Vec::new();
+        let cells = fine_cells_into(data, channels, bits, slots, pool, &mut used);
+        // The table is all zeros again for the next call, whatever happened (an allocation may have failed).
+        for &c in &used {
+            if let Some(s) = slots.get_mut(c as usize) {
+                *s = 0;
+            }
+        }
+        cells
+    })
+}
+
+/// `fine_chunk_cells`' work on a zeroed table; `used` gets every `GRID_BITS` cell whose slot it sets.
+fn fine_cells_into(
+    data: &[u8],
+    channels: usize,
+    bits: u32,
+    slots: &mut [u32],
+    pool: &mut Vec<[u32; 4]>,
+    used: &mut Vec<u32>,
+) -> Result<Vec<Cell>> {
+    let sub = bits - GRID_BITS;
+    let (kids, m, shift) = (1usize << (3 * sub), (1usize << sub) - 1, 8 - bits);
+    pool.clear();
+    for px in data.chunks_exact(channels) {
+        let c = rgb_of(px, channels);
+        let coarse = cell_of(c);
+        let f = c.map(|v| (v >> shift) as usize & m);
+        let child = (f[0] << (2 * sub)) | (f[1] << sub) | f[2];
+        let Some(slot) = slots.get_mut(coarse) else { continue };
+        if *slot == 0 {
+            crate::alloc::reserve(pool, kids)?;
+            crate::alloc::reserve(used, 1)?;
+            pool.extend(std::iter::repeat_n([0u32; 4], kids));
+            *slot = (pool.len() / kids) as u32;
+            used.push(coarse as u32);
+        }
+        if let Some(e) = pool.get_mut((*slot as usize - 1) * kids + child) {
+            e[0] += 1;
+            e[1] += c[0] as u32;
+            e[2] += c[1] as u32;
+            e[3] += c[2] as u32;
+        }
+    }
+    let occupied = pool.iter().filter(|e| e[0] > 0).count();
+    let mut out: Vec<Cell> = with_capacity(occupied)?;
+    let g = (1usize << GRID_BITS) - 1;
+    for (block, &coarse) in used.iter().enumerate() {
+        let coarse = coarse as usize;
+        let (r, gg, b) = (coarse >> (2 * GRID_BITS), (coarse >> GRID_BITS) & g, coarse & g);
+        for child in 0..kids {
+            let e = pool.get(block * kids + child).copied().unwrap_or_default();
+            if e[0] > 0 {
+                let (rc, gc, bc) = (child >> (2 * sub), (child >> sub) & m, child & m);
+                let index = (((r << sub) | rc) << (2 * bits)) | (((gg << sub) | gc) << bits) | ((b << sub) | bc);
+                out.push(Cell {
+                    index: index as u32,
+                    count: e[0] as u64,
+                    sum: [e[1] as u64, e[2] as u64, e[3] as u64],
+                });
+            }
+        }
+    }
+    out.sort_unstable_by_key(|c| c.index);
+    Ok(out)
 }
 
 /// The weighted colour histogram of a set of images on a grid of `bits` (1..=8) bits per channel: occupied cells
