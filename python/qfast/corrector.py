@@ -200,6 +200,13 @@ def _padded_index(size: int, padded: int, mode: str) -> np.ndarray:
     return np.pad(np.arange(size), (0, padded - size), mode=mode) if padded > size else np.arange(size)
 
 
+def _slice_of(index: np.ndarray) -> Optional[slice]:
+    """``index`` as a slice when it is a run of consecutive integers (a tile inside the image), else None."""
+    if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and (np.diff(index) == 1).all():
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return None
+
+
 def _tile_sides(hp: int, wp: int, tile: int, overlap: int) -> tuple[int, int]:
     """The tile sides (rows, columns) for an image padded to ``hp`` x ``wp``: of the layouts whose tiles hold at most
     ``tile`` x ``tile`` pixels (the memory budget: one tile's activations) with no side above ``2 * tile``, the one
@@ -207,6 +214,8 @@ def _tile_sides(hp: int, wp: int, tile: int, overlap: int) -> tuple[int, int]:
     a 1024 x 656 image runs as two 656 x 544 tiles (1.06x its pixels) rather than two 656 x 768 ones (1.5x), and an
     image within the budget in one pass."""
     budget, longest = tile * tile, 2 * tile
+    if hp * wp <= budget and max(hp, wp) <= longest:
+        return hp, wp  # one pass
 
     def side(size: int, n: int) -> int:  # the side of n tiles covering size, neighbours sharing overlap
         if n == 1:
@@ -229,7 +238,7 @@ def _tile_sides(hp: int, wp: int, tile: int, overlap: int) -> tuple[int, int]:
                 cost = nr * nc * lr * lc
                 if best is None or cost < best[0]:
                     best = (cost, lr, lc)
-                break
+                break  # more columns only add overlap
     if best is None:  # cannot happen for tile >= 64 (square tiles of the budget always fit): kept as a guard
         return min(tile, hp), min(tile, wp)
     return best[1], best[2]
@@ -355,9 +364,8 @@ class Corrector:
     def __repr__(self) -> str:
         return f"Corrector(model={str(self.path)!r}, providers={self.providers!r})"
 
-    def _run(self, x: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """The network on a float32 (H, W, 3) image in [0, 1], H and W multiples of STRIDE."""
-        inp = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    def _run(self, inp: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """The network on a float32 (1, 3, H, W) image in [0, 1], H and W multiples of STRIDE: (3, H, W)."""
         if self._pid != os.getpid():
             # A child made by fork: the parent's session's worker threads did not survive the fork, so running it
             # would wait for ever, and so would destroying it (its destructor joins those threads): it is kept
@@ -370,7 +378,7 @@ class Corrector:
             if "allocate" in str(e).lower():
                 raise MemoryError(f"the corrector could not allocate memory for a tile: {e}") from None
             raise
-        return out[0].transpose(1, 2, 0)
+        return out[0]
 
     def correct(
         self,
@@ -488,6 +496,7 @@ class Corrector:
         into ``out`` (which may be ``img`` itself: each row is read for the last time before it is written)."""
         codes_of = _strength_rows(strengths, img.shape[0], img.shape[1])
         from .codec import blend  # the strength map's blend, the encoder's own (codec imports this module lazily)
+
         if self.quantizer == "ycbcr420":
             if clamp or max_error is not None:
                 raise ValueError("clamp: a 'ycbcr420' model's bins are YCbCr 4:2:0 bins, not RGB bins; use clamp=False")
@@ -544,34 +553,45 @@ class Corrector:
         th_max, tw_max = _tile_sides(hp, wp, self.tile, self.overlap)
         row_tiles = _axis_weights(hp, th_max, self.overlap)
         col_tiles = _axis_weights(wp, tw_max, self.overlap)
-        acc = np.zeros((th_max, wp, 3), np.float32)  # rows acc_y0 .. acc_y0 + len(acc) of the blend
+        # Rows acc_y0 .. acc_y0 + th_max of the blend, channels first as the network works (so no strided copies).
+        acc = np.zeros((3, th_max, wp), np.float32)
         acc_y0 = 0
         for k, (y0, wy) in enumerate(row_tiles):
             th = len(wy)
             if y0 > acc_y0:  # rows above y0 are final: no later tile reaches them
                 done = y0 - acc_y0
-                self._emit(finish, acc[:done], acc_y0, h, w)
-                acc[:-done] = acc[done:].copy()
-                acc[-done:] = 0.0
+                self._emit(finish, acc[:, :done], acc_y0, h, w)
+                acc[:, :-done] = acc[:, done:].copy()
+                acc[:, -done:] = 0.0
                 acc_y0 = y0
             ry = rows_of[y0 : y0 + th]
             if ry.min() < acc_y0:  # cannot happen (padding reflects rows of the last tile row only): kept as a guard
                 raise AssertionError("a tile would read rows that are already final")
             for x0, wx in col_tiles:
                 tw = len(wx)
-                tile = img[np.ix_(ry, cols_of[x0 : x0 + tw])].astype(np.float32) / 255.0
-                y = self._run(tile, levels)
-                acc[y0 - acc_y0 : y0 - acc_y0 + th, x0 : x0 + tw] += y * (wy[:, None] * wx[None, :])[..., None]
+                rows, cols = _slice_of(ry), _slice_of(cols_of[x0 : x0 + tw])
+                # A tile inside the image is a view; one reaching into the padding gathers its reflected pixels.
+                src = (
+                    img[rows, cols] if rows is not None and cols is not None else img[np.ix_(ry, cols_of[x0 : x0 + tw])]
+                )
+                inp = np.empty((1, 3, th, tw), np.float32)
+                np.divide(src.transpose(2, 0, 1), np.float32(255.0), out=inp[0], dtype=np.float32)
+                y = self._run(inp, levels)
+                if len(row_tiles) == len(col_tiles) == 1:
+                    acc[:, :th, :tw] = y  # one pass: all weights 1
+                else:
+                    np.multiply(y, wy[:, None] * wx[None, :], out=y)  # in place: no tile-sized temporary
+                    acc[:, y0 - acc_y0 : y0 - acc_y0 + th, x0 : x0 + tw] += y
             if k == len(row_tiles) - 1:
-                self._emit(finish, acc[: hp - acc_y0], acc_y0, h, w)
+                self._emit(finish, acc[:, : hp - acc_y0], acc_y0, h, w)
 
     @staticmethod
     def _emit(finish: Any, rows: np.ndarray, y0: int, h: int, w: int) -> None:
-        """Scales and rounds blended rows (padded coordinates, starting at row ``y0``) in place, drops the padding
-        and hands them to ``finish``."""
-        n = max(0, min(len(rows), h - y0))
+        """Scales and rounds blended rows (channels first, padded coordinates, starting at row ``y0``), drops the
+        padding and hands them to ``finish`` as (n, W, 3)."""
+        n = max(0, min(rows.shape[1], h - y0))
         if n:
-            band = rows[:n, :w]  # final rows: scaled and rounded in place, so no float temporaries
+            band = np.ascontiguousarray(rows[:, :n, :w].transpose(1, 2, 0))  # scaled and rounded in place
             np.multiply(band, 255.0, out=band)
             np.rint(band, out=band)
             np.clip(band, 0, 255, out=band)
