@@ -590,9 +590,9 @@ class Corrector:
         """Scales and rounds blended rows (channels first, padded coordinates, starting at row ``y0``), drops the
         padding and hands them to ``finish`` as (n, W, 3)."""
         n = max(0, min(rows.shape[1], h - y0))
-        if n:
-            band = np.ascontiguousarray(rows[:, :n, :w].transpose(1, 2, 0))  # scaled and rounded in place
+        for b0 in range(0, n, 64):  # 64 rows at a time: the (rows, W, 3) copy stays small whatever the band
+            band = np.ascontiguousarray(rows[:, b0 : min(n, b0 + 64), :w].transpose(1, 2, 0))
             np.multiply(band, 255.0, out=band)
             np.rint(band, out=band)
             np.clip(band, 0, 255, out=band)
-            finish(band, y0)
+            finish(band, y0 + b0)
