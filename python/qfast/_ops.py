@@ -75,17 +75,21 @@ def quantize_file(
     bits: Any = None,
     method: str = "uniform",
     reconstruction: str = "midpoint",
+    dither: str = "none",
     force: bool = False,
     metrics: bool = True,
 ) -> OpInfo:
-    """``qfast quantize``: quantizes an image file to a few levels per channel and writes the reconstruction."""
+    """``qfast quantize``: quantizes an image file to a few levels per channel (``dither``: uniform only, as
+    :func:`qfast.quantize_uniform`) and writes the reconstruction."""
     from . import quantize
 
     dst = check_writable(dst, force)
     img = read_image(src)
     kw = {"levels": levels, "bits": bits}
+    if dither != "none" and method != "uniform":
+        raise ValueError(f"dither: only with method 'uniform' (got {method!r})")
     if method == "uniform":
-        out = quantize.quantize_uniform(img, reconstruction=reconstruction, **kw)
+        out = quantize.quantize_uniform(img, reconstruction=reconstruction, dither=dither, **kw)
     elif method == "lloyd-max":
         out = quantize.quantize_lloyd_max(img, **kw).image()
     elif method == "mu-law":
@@ -115,13 +119,25 @@ def palette_file(
     method: str = "kmeans",
     seed: int = 0,
     duration: int = 800,
+    alpha: str = "palette",
+    quality: Any = None,
+    posterize: int = 0,
     force: bool = False,
     metrics: bool = True,
 ) -> OpInfo:
     """``qfast palette``: reduces an image file to ``colors`` colours (or maps it onto a given ``palette``, (n, 3)
     RGB or (n, 4) RGBA) and writes an indexed PNG or GIF (transparency as ``tRNS``, or GIF's transparent index);
-    with ``sweep`` (a list of sizes), an animation of several sizes."""
+    with ``sweep`` (a list of sizes), an animation of several sizes. ``alpha``, ``quality`` (the fewest colours, up
+    to ``colors`` or 256, that reach it; a :class:`qfast.QualityError` fails the file) and ``posterize`` are
+    :func:`qfast.quantize_colors`'."""
     from . import palette as pal
+
+    if quality is not None and colors is None and sweep is None and palette is None:
+        colors = 256  # --quality alone: up to 256 colours, as the single-file command
+    if palette is not None and (quality is not None or posterize):
+        raise ValueError("quality: not with a given palette (nor posterize): the palette is given")
+    if sweep is not None and quality is not None:
+        raise ValueError("quality: not with sweep (the sweep gives the sizes)")
 
     given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
     if len(given) != 1:
@@ -139,13 +155,23 @@ def palette_file(
             idx = pal.remap(img, p, dither=dither, color_space=color_space)
             q = pal.ColorQuantization(p, idx, img)
         else:
-            q = pal.quantize_colors(img, colors, dither=dither, color_space=color_space, method=method, seed=seed)
+            q = pal.quantize_colors(
+                img,
+                colors,
+                dither=dither,
+                color_space=color_space,
+                method=method,
+                seed=seed,
+                alpha=alpha,
+                quality=quality,
+                posterize=posterize,
+            )
         n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst, **palette_png_args(dst)), force)
         ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
         return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)
-    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed}
-    frames = [pal.quantize_colors(img, k, **kw).to_pil(_pil_format(dst)) for k in ks]
+    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
+    frames = [pal.quantize_colors(img, k, posterize=posterize, **kw).to_pil(_pil_format(dst)) for k in ks]
     # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
     data = encode_image(
         frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False

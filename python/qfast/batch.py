@@ -536,8 +536,12 @@ def check_options(command: str, options: dict[str, Any], metrics: bool = True) -
             (Path(d) / "probe.qfz").write_bytes(encode(np.asarray(Image.open(src)), max_error=0, corrector=None))
             src = Path(d) / "probe.qfz"
         suffix = ".gif" if command == "palette" and options.get("sweep") is not None else DEFAULT_SUFFIX[command]
+        from .palette import QualityError
+
         try:
             fn(src, Path(d) / f"out{suffix}", metrics=False, **options)
+        except QualityError:
+            pass  # the probe's 64 pixels cannot reach the quality: not the options' fault
         except (TypeError, ValueError) as e:
             raise BatchError(str(e)) from e
         except (OSError, CliError):

@@ -58,8 +58,8 @@ def test_bad_batch_is_a_one_line_error(src, tmp_path, capsys):
     assert err.startswith("qfast: error:") and "would both write" in err and len(err.splitlines()) == 1
     assert main(["batch", "palette", str(src), "-o", str(tmp_path / "o"), "--colors", "999"]) == 1
     assert "k" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["batch", "palette", str(src), "-o", str(tmp_path / "o")])  # one of --colors, --sweep, --shared
+    assert main(["batch", "palette", str(src), "-o", str(tmp_path / "o")]) == 1  # no size: --colors, --quality...
+    assert "give --colors K" in capsys.readouterr().err
 
 
 def test_no_terminal_gives_no_bar_and_a_summary(src, tmp_path):
@@ -137,3 +137,40 @@ def test_a_dead_scheduler_is_a_clear_error(src, tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Dask scheduler answers at tcp://127.0.0.1:9" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "opts"),
+    [
+        ("quantize", ["--bits", "2", "--dither", "bayer4"]),
+        ("quantize", ["--levels", "5", "--dither", "floyd-steinberg"]),
+        ("palette", ["--quality", "40-60"]),
+        ("palette", ["--colors", "32", "--posterize", "3"]),
+        ("palette", ["--colors", "12", "--alpha", "keep", "--dither", "atkinson"]),
+    ],
+)
+def test_batch_takes_the_single_file_commands_options(src, tmp_path, command, opts):
+    """Every file of the batch is what the single-file command writes with the same options."""
+    out = tmp_path / "out"
+    assert main(["batch", command, str(src), "-o", str(out), "--workers", "0", "-q", *opts]) == 0
+    files = sorted(p for p in src.rglob("*.png"))
+    assert files
+    for f in files:
+        one = tmp_path / "one" / f.relative_to(src)
+        one.parent.mkdir(parents=True, exist_ok=True)
+        assert main([command, str(f), "-o", str(one), "-q", *opts]) == 0
+        got = Image.open(out / f.relative_to(src))
+        want = Image.open(one)
+        assert got.mode == want.mode
+        np.testing.assert_array_equal(np.asarray(got.convert("RGBA")), np.asarray(want.convert("RGBA")))
+
+
+def test_batch_quality_below_the_minimum_fails_that_file(src, tmp_path):
+    out = tmp_path / "out"
+    (src / "flat.png").unlink(missing_ok=True)
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(src / "noise.png")
+    assert main(["batch", "palette", str(src), "-o", str(out), "--workers", "0", "-q", "--quality", "99-100"]) == 1
+    recs = {Path(r["input"]).name: r for r in map(json.loads, (out / "qfast-batch.jsonl").read_text().splitlines())}
+    assert recs["noise.png"]["status"] == "failed" and "quality" in recs["noise.png"]["error"]
+    assert not (out / "noise.png").exists()

@@ -17,7 +17,7 @@ _COMMANDS = {
     "quantize": ("quantize image files to a few levels per channel", quantize.add_options, quantize.options),
     "palette": (
         "reduce image files to K colours (each its own palette, or --shared K: one for all)",
-        lambda p: palette.add_options(p, shared=True),
+        lambda p: palette.add_options(p, shared=True, required=False),  # --quality alone is a size too
         palette.options,
     ),
     "encode": ("compress image files into .qfz files", codec.add_encode_options, codec.encode_options),

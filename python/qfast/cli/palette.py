@@ -44,27 +44,6 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
         "its K k-means colours)",
     )
     p.add_argument(
-        "--alpha",
-        choices=["palette", "keep"],
-        default="palette",
-        help="palette (default): transparency in the palette (tRNS in PNG, a transparent index in GIF); keep: a "
-        "palette of the colours alone, alpha dropped from the indexed output",
-    )
-    p.add_argument(
-        "--quality",
-        type=_quality_arg,
-        metavar="MIN-MAX",
-        help="pngquant's 0-100 scale: the fewest colours (up to --colors, default 256) that reach MAX; exit status 99 "
-        "if even that many fall below MIN (MIN- means MIN-100, -MAX means 0-MAX)",
-    )
-    p.add_argument(
-        "--posterize",
-        type=int,
-        default=0,
-        metavar="BITS",
-        help="pngquant's: take BITS (0..4) bits of precision off every palette channel, e.g. 4 for ARGB4444 screens",
-    )
-    p.add_argument(
         "--skip-if-larger",
         action="store_true",
         help="write nothing if the output would be larger than the input file (exit status 98, as pngquant)",
@@ -133,11 +112,36 @@ def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool
     )
     p.add_argument("--seed", type=int, default=0, help="seed of kmeans++ (default 0)")
     p.add_argument("--duration", type=int, default=800, help="--sweep: milliseconds per frame (default 800)")
+    p.add_argument(
+        "--alpha",
+        choices=["palette", "keep"],
+        default="palette",
+        help="palette (default): transparency in the palette (tRNS in PNG, a transparent index in GIF); keep: a "
+        "palette of the colours alone, alpha dropped from the indexed output",
+    )
+    p.add_argument(
+        "--quality",
+        type=_quality_arg,
+        metavar="MIN-MAX",
+        help="pngquant's 0-100 scale: the fewest colours (up to --colors, default 256) that reach MAX; exit status 99 "
+        "if even that many fall below MIN (MIN- means MIN-100, -MAX means 0-MAX)",
+    )
+    p.add_argument(
+        "--posterize",
+        type=int,
+        default=0,
+        metavar="BITS",
+        help="pngquant's: take BITS (0..4) bits of precision off every palette channel, e.g. 4 for ARGB4444 screens",
+    )
 
 
 def options(args: argparse.Namespace) -> dict:
     """The keyword options of :func:`qfast._ops.palette_file` (``qfast batch palette``) from parsed arguments
     (``shared`` aside)."""
+    from .._io import CliError
+
+    if args.colors is None and args.sweep is None and getattr(args, "shared", None) is None and args.quality is None:
+        raise CliError("give --colors K, --sweep K,K,..., --shared K or --quality MIN-MAX")
     ks = None if args.sweep is None else ([args.sweep] if isinstance(args.sweep, int) else args.sweep)
     return {
         "colors": args.colors,
@@ -147,6 +151,9 @@ def options(args: argparse.Namespace) -> dict:
         "method": args.method,
         "seed": args.seed,
         "duration": args.duration,
+        "alpha": args.alpha,
+        "quality": args.quality,
+        "posterize": args.posterize,
     }
 
 

@@ -25,13 +25,6 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help=EXACT_OUT)
     add_options(p)
     p.add_argument(
-        "--dither",
-        choices=["none", "bayer4", "bayer8", "floyd-steinberg"],
-        default=None,
-        help="--method uniform only: ordered (bayer4, bayer8) or error-diffusion (floyd-steinberg) dithering, "
-        "for fewer levels without banding (default none)",
-    )
-    p.add_argument(
         "--depth",
         type=int,
         choices=[8, 16],
@@ -66,6 +59,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="--method uniform only: bin middles (least error; the default) or 0..255 end to end",
     )
+    p.add_argument(
+        "--dither",
+        choices=["none", "bayer4", "bayer8", "floyd-steinberg"],
+        default=None,
+        help="--method uniform only: ordered (bayer4, bayer8) or error-diffusion (floyd-steinberg) dithering, "
+        "for fewer levels without banding (default none)",
+    )
 
 
 def options(args: argparse.Namespace) -> dict:
@@ -74,11 +74,14 @@ def options(args: argparse.Namespace) -> dict:
 
     if args.reconstruction is not None and args.method != "uniform":
         raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
+    if args.dither is not None and args.method != "uniform":
+        raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
     return {
         "levels": args.levels,
         "bits": args.bits,
         "method": args.method,
         "reconstruction": args.reconstruction or "midpoint",
+        "dither": args.dither or "none",
     }
 
 
