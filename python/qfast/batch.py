@@ -394,9 +394,8 @@ class LocalEngine:
             raise BatchError(f"workers: expected an int >= 0, got {workers!r}")
         self.workers = w
 
-    def _pool(self) -> Any:
+    def _context(self) -> Any:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
         methods = mp.get_all_start_methods()
         # Not fork: a forked child inherits the parent's threads' locks (tqdm's, the Rust pool's) half-held.
@@ -404,6 +403,20 @@ class LocalEngine:
         if ctx.get_start_method() == "forkserver":
             # The server imports these once; each worker forked from it then starts in milliseconds.
             ctx.set_forkserver_preload(["qfast.batch", "qfast._ops", "qfast.palette", "qfast.quantize", "PIL.Image"])
+        return ctx
+
+    def warm(self) -> None:
+        """Starts the fork server now, without waiting for it: its interpreter and imports (a few hundred ms before
+        the first worker can exist) then overlap this process's planning and option check."""
+        if self.workers > 0 and self._context().get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
+    def _pool(self) -> Any:
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = self._context()
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(1,))
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
@@ -698,6 +711,9 @@ def _prepare(
     shared: Optional[int],
     options: dict[str, Any],
 ) -> tuple[list[Task], set[Task], Any, _Call]:
+    eng = engine if engine is not None else LocalEngine(workers)
+    if isinstance(eng, LocalEngine):
+        eng.warm()
     if shared is not None:
         if command != "palette":
             raise BatchError(f"shared: only for the palette command, not {command}")
@@ -713,7 +729,6 @@ def _prepare(
         check_options(command, probe, metrics)
     else:
         check_options(command, options, metrics)
-    eng = engine if engine is not None else LocalEngine(workers)
     tasks = plan(command, inputs, out_dir, format=format)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = {t for t in tasks if force or not is_up_to_date(t)}
