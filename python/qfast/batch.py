@@ -43,7 +43,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Union
 
@@ -109,8 +109,8 @@ class FileResult:
     ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict (the manifest's line)."""
-        return asdict(self)
+        """The fields as a dict (the manifest's line): all plain values, so no deep copy (``asdict``) is needed."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
