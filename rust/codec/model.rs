@@ -175,22 +175,44 @@ const C4: usize = 16 * 4;
 /// The mixers' initial weights (1/65536 each, about 0.3).
 const W0: i32 = 20000;
 
-/// QAC3's extra models: two more contexts for the zero flag and the length bits, the mixers' weights, the APMs.
+/// QAC3's extra models: two more contexts for the zero flag and the length bits, three more for the sign, the mixers'
+/// weights, the APMs.
 struct Mix3 {
     z3: [Model; C3],
     z4: [Model; C4],
-    l3: [[Model; MAX_LEN]; C3],
-    l4: [[Model; MAX_LEN]; C4],
+    l3: [[Model; MAX_LEN]; C3 * AGREE],
+    l4: [[Model; MAX_LEN]; C4 * AGREE],
     zmix: [Mixer<NIN>; B2],
-    lmix: [[Mixer<NIN>; MAX_LEN]; 6],
+    lmix: [[Mixer<NIN>; MAX_LEN]; 6 * AGREE],
     zapm: [Apm; B1 * FRAC],
     lapm: [[Apm; MAX_LEN]; B1],
     h2: [[Model; MAX_LEN]; B2],
-    h3: [[Model; MAX_LEN]; C3],
-    h4: [[Model; MAX_LEN]; C4],
-    hmix: [[Mixer<NIN>; MAX_LEN]; 6],
+    h3: [[Model; MAX_LEN]; C3 * AGREE],
+    h4: [[Model; MAX_LEN]; C4 * AGREE],
+    hmix: [[Mixer<NIN>; MAX_LEN]; 6 * AGREE],
     hapm: [[Apm; MAX_LEN]; B1],
     m2: [[[Model; 2]; MAX_LEN]; B1],
+    zapm2: [Apm; C4],
+    lapm2: [[Apm; MAX_LEN]; C4],
+    hapm2: [[Apm; MAX_LEN]; C4],
+    sg2: [Model; S2],
+    sg3: [Model; S3],
+    sg4: [Model; S4],
+    smix: [Mixer<NIN>; 8],
+    sapm: [Apm; 8 * 27],
+    sapm2: [Apm; C3],
+}
+
+/// Levels of [`lv`], and the sizes of QAC3's sign models.
+const LV: usize = 14;
+const S2: usize = LV * LV;
+const S3: usize = 81 * 3;
+const S4: usize = LV * LV * 3;
+
+/// The signed level of a sub-predictor's offset `d` from the rounded prediction (1/8 units): 7 per sign.
+#[inline(always)]
+fn lv(d: i32) -> usize {
+    (d < 0) as usize * 7 + bucket(d.unsigned_abs() >> 1, 7)
 }
 
 impl Mix3 {
@@ -198,18 +220,27 @@ impl Mix3 {
         Box::new(Mix3 {
             z3: [Model::NEW; C3],
             z4: [Model::NEW; C4],
-            l3: [[Model::NEW; MAX_LEN]; C3],
-            l4: [[Model::NEW; MAX_LEN]; C4],
+            l3: [[Model::NEW; MAX_LEN]; C3 * AGREE],
+            l4: [[Model::NEW; MAX_LEN]; C4 * AGREE],
             zmix: [Mixer::new(W0); B2],
-            lmix: [[Mixer::new(W0); MAX_LEN]; 6],
+            lmix: [[Mixer::new(W0); MAX_LEN]; 6 * AGREE],
             zapm: [Apm::NEW; B1 * FRAC],
             lapm: [[Apm::NEW; MAX_LEN]; B1],
             h2: [[Model::NEW; MAX_LEN]; B2],
-            h3: [[Model::NEW; MAX_LEN]; C3],
-            h4: [[Model::NEW; MAX_LEN]; C4],
-            hmix: [[Mixer::new(W0); MAX_LEN]; 6],
+            h3: [[Model::NEW; MAX_LEN]; C3 * AGREE],
+            h4: [[Model::NEW; MAX_LEN]; C4 * AGREE],
+            hmix: [[Mixer::new(W0); MAX_LEN]; 6 * AGREE],
             hapm: [[Apm::NEW; MAX_LEN]; B1],
             m2: [[[Model::NEW; 2]; MAX_LEN]; B1],
+            zapm2: [Apm::NEW; C4],
+            lapm2: [[Apm::NEW; MAX_LEN]; C4],
+            hapm2: [[Apm::NEW; MAX_LEN]; C4],
+            sg2: [Model::NEW; S2],
+            sg3: [Model::NEW; S3],
+            sg4: [Model::NEW; S4],
+            smix: [Mixer::new(W0); 8],
+            sapm: [Apm::NEW; 8 * 27],
+            sapm2: [Apm::NEW; C3],
         })
     }
 }
@@ -217,14 +248,24 @@ impl Mix3 {
 const LR: i32 = 4;
 const APM_RATE: u32 = 7;
 
-/// Codes a bit with QAC3's mix of four models, refined by an APM.
+/// Codes a bit with QAC3's mix of four models, refined by two APMs in different contexts: the coded probability is
+/// a quarter the mixer's, a quarter the first APM's and half the second's.
 #[inline(always)]
-fn mix_bit<C: BitIo>(io: &mut C, ms: [&mut Model; 4], mx: &mut Mixer<NIN>, apm: &mut Apm, bit: u32) -> u32 {
+#[allow(clippy::too_many_arguments)]
+fn mix_bit<C: BitIo>(
+    io: &mut C,
+    ms: [&mut Model; 4],
+    mx: &mut Mixer<NIN>,
+    apm: &mut Apm,
+    apm2: &mut Apm,
+    bit: u32,
+) -> u32 {
     let x = [stretch(ms[0].p0()), stretch(ms[1].p0()), stretch(ms[2].p0()), stretch(ms[3].p0()), 256];
     let d = mx.dot(&x);
     let pm = squash(d);
     let (pa, ai) = apm.p(d);
-    let p = (pm + pa + 1) >> 1;
+    let (pa2, ai2) = apm2.p(d);
+    let p = (pm + pa + 2 * pa2 + 2) >> 2;
     let b = io.code(p, bit);
     for m in ms {
         m.update(b);
@@ -232,6 +273,7 @@ fn mix_bit<C: BitIo>(io: &mut C, ms: [&mut Model; 4], mx: &mut Mixer<NIN>, apm: 
     let target = if b == 0 { 65535 } else { 0 };
     mx.update(&x, (target - pm as i32) >> 4, LR);
     apm.update(ai, b, APM_RATE);
+    apm2.update(ai2, b, APM_RATE);
     b
 }
 
@@ -243,6 +285,29 @@ struct Ctx3 {
     zm: usize,
     lm: usize,
     za: usize,
+    s2: usize,
+    s3: usize,
+    s4: usize,
+    sm: usize,
+    dir: i32,
+    dir2: i32,
+}
+
+/// Levels of [`agreement`].
+const AGREE: usize = 5;
+
+/// How far a sub-predictor's offset `d` from the rounded prediction (1/8 units) agrees with the residual's sign:
+/// 0 within half a unit, 1..=2 agreeing (half a unit, a unit or more), 3..=4 opposed.
+#[inline(always)]
+fn agreement(d: i32, neg: u32) -> usize {
+    let strength = bucket(d.unsigned_abs() >> 2, 3);
+    if strength == 0 {
+        0
+    } else if (d < 0) == (neg == 1) {
+        strength
+    } else {
+        strength + 2
+    }
 }
 
 /// Padding of the per-column state rows: index `x + PAD` holds column `x`, so `x - 2 ..= x + 1` are in bounds.
@@ -411,23 +476,41 @@ fn code_residual3<C: BitIo>(
         [&mut m.zero1[b1], &mut m.zero2[b2][frac], &mut x.z3[c3], &mut x.z4[c4]],
         &mut x.zmix[c.zm.min(B2 - 1)],
         &mut x.zapm[c.za.min(B1 * FRAC - 1)],
+        &mut x.zapm2[c4],
         (e == 0) as u32,
     );
     if zero == 1 {
         return Ok(0);
     }
-    let neg = io.bit(&mut m.sign[sctx], (e < 0) as u32);
+    let sctx = sctx.min(8 * 27 - 1);
+    let neg = mix_bit(
+        io,
+        [&mut m.sign[sctx], &mut x.sg2[c.s2.min(S2 - 1)], &mut x.sg3[c.s3.min(S3 - 1)], &mut x.sg4[c.s4.min(S4 - 1)]],
+        &mut x.smix[c.sm & 7],
+        &mut x.sapm[sctx],
+        &mut x.sapm2[c3],
+        (e < 0) as u32,
+    );
     let mag = e.unsigned_abs();
     let n = if C::ENCODER { (32 - mag.leading_zeros()) as usize } else { 0 };
-    let lm = c.lm.min(5);
+    // Whether the residual's sign agrees with the LMS sub-predictor's offset from the prediction.
+    let agree = agreement(c.dir, neg);
+    let lm = c.lm.min(5) * AGREE + agree;
+    let agree2 = agreement(c.dir2, neg);
     let mut len = 1;
     while len < MAX_LEN {
         let k = len - 1;
         let more = mix_bit(
             io,
-            [&mut m.len1[b1][k], &mut m.len2[b2][k], &mut x.l3[c3][k], &mut x.l4[c4][k]],
+            [
+                &mut m.len1[b1][k],
+                &mut m.len2[b2][k],
+                &mut x.l3[c3 * AGREE + agree2][k],
+                &mut x.l4[c4 * AGREE + agree][k],
+            ],
             &mut x.lmix[lm][k],
             &mut x.lapm[b1][k],
+            &mut x.lapm2[c4][k],
             (len < n) as u32,
         );
         if more == 0 {
@@ -444,9 +527,15 @@ fn code_residual3<C: BitIo>(
         let k = len - 1;
         let hb = mix_bit(
             io,
-            [&mut m.mant_hi[b1][len], &mut x.h2[b2][k], &mut x.h3[c3][k], &mut x.h4[c4][k]],
+            [
+                &mut m.mant_hi[b1][len],
+                &mut x.h2[b2][k],
+                &mut x.h3[c3 * AGREE + agree2][k],
+                &mut x.h4[c4 * AGREE + agree][k],
+            ],
             &mut x.hmix[lm][k],
             &mut x.hapm[b1][k],
+            &mut x.hapm2[c4][k],
             (mag >> j) & 1,
         );
         v = (v << 1) | hb;
@@ -640,6 +729,7 @@ impl<const V3: bool> PlaneCoder<V3> {
             let b2 = bucket(errmin, B2);
             let sctx = ((fr + 4) as usize * 9 + sgn3(tw) * 3 + sgn3(tn)) * 3 + sgn3(ey);
             let c3 = if V3 {
+                let p8 = pred << PRED_BITS;
                 let spread = ((smax - smin) as u32) >> PRED_BITS;
                 let sidel = bucket(side[x], 8) >> 1;
                 Ctx3 {
@@ -648,9 +738,15 @@ impl<const V3: bool> PlaneCoder<V3> {
                     zm: b2,
                     lm: bucket(errmin, 12) >> 1,
                     za: b1 * FRAC + frac,
+                    s2: lv(sub[5] - p8) * LV + lv(sub[0] - p8),
+                    s3: (((sgn3(tw) * 3 + sgn3(tn)) * 3 + sgn3(tnw)) * 3 + sgn3(tne)) * 3 + sgn3(ey),
+                    s4: (lv(sub[6] - p8) * LV + lv(sub[4] - p8)) * 3 + sgn3(ec),
+                    sm: (fr + 4) as usize,
+                    dir: sub[5] - p8,
+                    dir2: sub[6] - p8,
                 }
             } else {
-                Ctx3 { c3: 0, c4: 0, zm: 0, lm: 0, za: 0 }
+                Ctx3 { c3: 0, c4: 0, zm: 0, lm: 0, za: 0, s2: 0, s3: 0, s4: 0, sm: 0, dir: 0, dir2: 0 }
             };
             let v = &mut cur[x];
             let e = if C::ENCODER {
