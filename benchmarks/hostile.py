@@ -46,6 +46,7 @@ CASES = [
     ("Brotli (effort 1), lossless", (4096, 4096, 3), dict(max_error=0, effort=1, corrector=None)),
     ("QAC (effort 2), lossless", (4096, 4096, 3), dict(max_error=0, effort=2, corrector=None)),
     ("QAC2 (effort 3), lossless", (4096, 4096, 3), dict(max_error=0, effort=3, corrector=None)),
+    ("QAC3 (effort 4), lossless", (4096, 4096, 3), dict(max_error=0, effort=4, corrector=None)),
     ("QAC, RGBA", (4096, 4096, 4), dict(max_error=0, effort=2, corrector=None)),
     ("QAC, 4:2:0 levels", (4096, 4096, 3), dict(levels=16, subsample=True, effort=2, corrector=None)),
     ("QAC + corrector, 3072 x 3072", (3072, 3072, 3), dict(levels=16, effort=2)),

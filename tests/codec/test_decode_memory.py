@@ -52,6 +52,7 @@ def peak_growth(tmp_path, data: bytes) -> dict:
     [
         (3, dict(max_error=0, effort=2)),  # QAC, YCoCg-R
         (3, dict(max_error=0, effort=3)),  # QAC2
+        (3, dict(max_error=0, effort=4)),  # QAC3
         (3, dict(max_error=0, effort=1)),  # Brotli
         (4, dict(max_error=2, effort=2)),  # alpha plane
         (1, dict(max_error=0, effort=2)),  # grey
