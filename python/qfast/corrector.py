@@ -543,8 +543,8 @@ class Corrector:
         The image is seen as padded by reflection to multiples of the network's stride (so tiles see the same
         borders and downsampling grid as one pass would), but no padded or float copy of it is made: each tile is
         read from the uint8 image, and the blended floats are kept only for the rows that a later row of tiles
-        still overlaps. Memory beyond the output: one tile's activations and input, plus a band of
-        ``tile x W x 3`` float32 (about 9 KB per image column at the default tile of 768).
+        still overlaps. Memory beyond the output: one tile's activations and input, plus a band of one tile's
+        height x W x 3 float32 (about 9 KB per image column for a 768-row tile).
         """
         h, w = img.shape[:2]
         hp, wp = h + (-h % STRIDE), w + (-w % STRIDE)
@@ -569,11 +569,10 @@ class Corrector:
                 raise AssertionError("a tile would read rows that are already final")
             for x0, wx in col_tiles:
                 tw = len(wx)
-                rows, cols = _slice_of(ry), _slice_of(cols_of[x0 : x0 + tw])
+                rx = cols_of[x0 : x0 + tw]
+                rows, cols = _slice_of(ry), _slice_of(rx)
                 # A tile inside the image is a view; one reaching into the padding gathers its reflected pixels.
-                src = (
-                    img[rows, cols] if rows is not None and cols is not None else img[np.ix_(ry, cols_of[x0 : x0 + tw])]
-                )
+                src = img[rows, cols] if rows is not None and cols is not None else img[np.ix_(ry, rx)]
                 inp = np.empty((1, 3, th, tw), np.float32)
                 np.divide(src.transpose(2, 0, 1), np.float32(255.0), out=inp[0], dtype=np.float32)
                 y = self._run(inp, levels)

@@ -89,10 +89,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from .. import quantize
     from .._io import CliError, refuse_lossy
 
-    if args.reconstruction is not None and args.method != "uniform":
-        raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
-    if args.dither is not None and args.method != "uniform":
-        raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
+    options(args)  # the checks of the options shared with qfast batch quantize
     if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
         raise CliError("--correct: only with --method uniform, midpoint reconstruction and no --dither")
     refuse_lossy(args.output)
