@@ -17,9 +17,10 @@ contender reads each file, runs the same qfast call and writes a PNG into a fres
   (the cluster's start-up is not counted).
 
 The shared palette (k = 64, where the palette search also runs an exact Lloyd step on the pixels): the histogram
-reduction (``qfast.batch.shared_palette``, one worker per core) against ``qfast.kmeans_palette(list_of_images)``,
-each in a fresh process, on growing subsets: wall time, and peak resident memory (sampled every 20 ms: the sum over
-the process and its workers, the parent's own peak, and the largest worker's). The palettes must be identical.
+reduction (``qfast.batch.shared_palette``, what ``qfast batch palette --shared`` runs, one worker per core) against
+``qfast.kmeans_palette(list_of_images)``, each in a fresh process, on growing subsets and on every image twice: wall
+time, and peak resident memory (sampled every 20 ms: the sum over the process and its workers, the parent's own peak,
+and the largest worker's). The palettes must be identical.
 
 The load average is printed with every timing: the machine is shared, so numbers move with it.
 """
@@ -113,11 +114,14 @@ def qfast_batch(command: str, folder: Path, out: Path, n: int, workers: int, cli
 
 
 class Sampler:
-    """Samples this process and all its descendants every 20 ms (the pool's workers are the fork server's children,
-    which getrusage does not see): the peak of the summed resident memory, the largest worker's, and the CPU time of
-    every process seen (its last value; a process's last 20 ms before it exits are missed)."""
+    """Samples this process and all its descendants every ``interval`` seconds (the pool's workers are the fork
+    server's children, which getrusage does not see): the peak of the summed resident memory, the largest worker's,
+    and the CPU time of every process seen (its last value; a process's last ``interval`` before it exits is missed).
+    Each sample costs about a millisecond of this process's CPU: the contenders, where only CPU time is wanted, are
+    sampled every 250 ms so that the sampling does not take a core's time from the work it measures."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
         import threading
 
         import psutil
@@ -144,7 +148,7 @@ class Sampler:
                     pass
             self.total = max(self.total, self.me.memory_info().rss + sum(rss))
             self.worker = max([self.worker, *rss])
-            self.stop.wait(0.02)
+            self.stop.wait(self.interval)
 
     def close(self) -> tuple[float, float, float]:
         """Peak MiB in all, peak MiB of the largest worker, CPU seconds of the tree since the start."""
@@ -164,18 +168,18 @@ def child(mode: str, folder: str, n: int, k: int, workers: int, out: str) -> Non
             with Image.open(f) as im:
                 imgs.append(np.asarray(im.convert("RGB")))
         pal = qfast.kmeans_palette(imgs, k)
-        size = 0
     else:
-        hist, bad = batch.histogram([str(f) for f in files], workers=workers)
+        pal, bad = batch.shared_palette([str(f) for f in files], k, workers=workers)
         assert not bad
-        pal = qfast.kmeans_palette(hist, k)
-        size = len(pickle.dumps(hist))
     dt = time.perf_counter() - t
     total, worker, _ = mem.close()
-    np.save(out, pal)
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    res = {"seconds": dt, "rss_mib": rss_self, "total_mib": total, "worker_mib": worker, "hist_bytes": size}
+    np.save(out, pal)
+    res = {"seconds": dt, "rss_mib": rss_self, "total_mib": total, "worker_mib": worker}
     if mode != "list":
+        # After the peaks are read: the sum as a list of colours (for its size) is the benchmark's, not the work's.
+        hist, _ = batch.histogram([str(f) for f in files], workers=workers)
+        res["hist_bytes"] = len(pickle.dumps(hist))
         res["colours"] = len(hist)
     print(json.dumps(res))
 
@@ -203,7 +207,7 @@ def contender(how: str, command: str, folder: str, out: str, n: int, workers: in
             n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
         )
         client = Client(cluster)
-    sampler = Sampler()
+    sampler = Sampler(0.25)
     if how == "loop":
         dt = plain_loop(command, files, Path(out))
     elif how == "pool":
@@ -262,7 +266,10 @@ def main() -> None:
         )
         for command in filter(None, a.commands.split(",")):  # --commands "" for the shared palette alone
             opts = " ".join(f"--{k} {v}" for k, v in COMMANDS[command][0].items())
-            print(f"\n{command} {opts}: images/s (higher is better), CPU-seconds per image (all processes)")
+            print(
+                f"\n{command} {opts}: images/s (higher is better), CPU-seconds per image (all processes), output size "
+                "(qfast writes its PNGs at its own zlib level, the loops at Pillow's default)"
+            )
             res = {}
             contenders = [
                 ("plain loop (Pillow + qfast, one process)", "loop", 1),
@@ -276,9 +283,10 @@ def main() -> None:
                 out = tmp / f"{command}-{how}-{workers}"
                 seconds, cpu = run_contender(how, command, folder, out, n, workers)
                 res[name] = n / seconds
+                size = sum(f.stat().st_size for f in out.rglob("*.png")) / n / 1024
                 print(
                     f"  {name:<44} {n / seconds:7.1f} img/s  {seconds:6.1f} s  {1e3 * cpu / n:6.1f} ms CPU/img  "
-                    f"[{load()}]",
+                    f"{size:6.1f} KiB/img  [{load()}]",
                     flush=True,
                 )
             b1, bn = res["qfast batch --workers 1"], res[f"qfast batch --workers {cores}"]
@@ -290,10 +298,16 @@ def main() -> None:
                 d = res[f"dask LocalCluster, {cores} workers"]
                 print(f"  dask / qfast batch:             {d / bn:5.2f}x  (target >= 0.75)")
         print(f"\nshared palette, k = {a.k}: wall time, peak RSS  [{load()}]")
-        sizes = sorted({min(n, s) for s in (50, 200, n)})
-        for m in sizes:
-            hist, hp = run_child("histogram", folder, m, a.k, cores, tmp)
-            lst, lp = run_child("list", folder, m, a.k, cores, tmp)
+        # The last row has every image twice (hard links under a second name): twice the images, the same colours.
+        twice = tmp / "twice"
+        twice.mkdir()
+        for f in files:
+            for c in ("a", "b"):
+                os.link(f, twice / f"{c}-{f.name}")
+        rows = [(folder, min(n, s)) for s in sorted({min(n, s) for s in (50, 200, n)})] + [(twice, 2 * n)]
+        for where, m in rows:
+            hist, hp = run_child("histogram", where, m, a.k, cores, tmp)
+            lst, lp = run_child("list", where, m, a.k, cores, tmp)
             same = np.array_equal(hp, lp)
             print(
                 f"  {m:4d} images: histogram reduction {hist['seconds']:6.2f} s, peak {hist['total_mib']:5.0f} MiB in "

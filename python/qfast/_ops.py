@@ -17,7 +17,17 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ._io import CliError, PathLike, check_writable, encode_image, palette_png_args, read_image, write_bytes
+from ._io import (
+    PALETTE_PNG_LEVEL,
+    QUANTIZED_PNG_LEVEL,
+    CliError,
+    PathLike,
+    check_writable,
+    encode_image,
+    png_args,
+    read_image,
+    write_bytes,
+)
 
 #: The commands, and the extension of their outputs unless a format is given.
 DEFAULT_SUFFIX = {"quantize": ".png", "palette": ".png", "encode": ".qfz", "decode": ".png"}
@@ -96,7 +106,7 @@ def quantize_file(
         out = quantize.quantize_mu_law(img, **kw).image()
     else:
         raise ValueError(f"method: expected 'uniform', 'lloyd-max' or 'mu-law', got {method!r}")
-    n = _write(dst, encode_image(out, dst), force)
+    n = _write(dst, encode_image(out, dst, **png_args(dst, QUANTIZED_PNG_LEVEL)), force)
     p, s = _quality(img, out, metrics)
     return OpInfo(Path(src).stat().st_size, n, img.shape[0] * img.shape[1], p, s)
 
@@ -166,7 +176,7 @@ def palette_file(
                 quality=quality,
                 posterize=posterize,
             )
-        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst, **palette_png_args(dst)), force)
+        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst, **png_args(dst, PALETTE_PNG_LEVEL)), force)
         ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
         return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)

@@ -346,7 +346,7 @@ def histogram_task(paths: list[str]) -> tuple[Any, list[tuple[str, str]]]:
     from .palette import ColorHistogram, HistogramSum
 
     # Lists only: a chunk's sum is bounded by its few files, and it travels as a list.
-    acc, errors = HistogramSum(dense=False), []
+    acc, errors = HistogramSum(dense_after=None), []
     for p in paths:
         try:
             acc.add(ColorHistogram(read_image(p)))
@@ -386,13 +386,20 @@ def default_workers() -> int:
 
 class LocalEngine:
     """A process pool on this machine (``workers`` processes, one compute thread each); ``workers=0`` runs in this
-    process."""
+    process.
 
-    def __init__(self, workers: Optional[int] = None) -> None:
+    Each task carries up to ``files_per_task`` files (fewer when there are few files per worker): every task costs
+    this process pickling, queueing and a wake-up, about a millisecond of a core the workers need, where a file's
+    work is a few tens of milliseconds."""
+
+    def __init__(self, workers: Optional[int] = None, files_per_task: int = 4) -> None:
         w = default_workers() if workers is None else workers
         if not isinstance(w, int) or isinstance(w, bool) or w < 0:
             raise BatchError(f"workers: expected an int >= 0, got {workers!r}")
+        if not isinstance(files_per_task, int) or isinstance(files_per_task, bool) or files_per_task < 1:
+            raise BatchError(f"files_per_task: expected an int >= 1, got {files_per_task!r}")
         self.workers = w
+        self.files_per_task = files_per_task
 
     def _context(self) -> Any:
         import multiprocessing as mp
@@ -420,49 +427,56 @@ class LocalEngine:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(1,))
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
-        """Runs ``fn(item)`` for every item, at most two per worker in flight; yields as they finish."""
+        """Runs ``fn(item)`` for every item, several items a task, at most two tasks per worker in flight; yields
+        ``(item, result)`` as they finish. An item whose call raises gets a :class:`Lost` result; the items of a
+        task whose worker died are retried one at a time, so only the one that kills its worker is lost."""
+        per_task = self.files_per_task
+        if hasattr(items, "__len__"):
+            # At least four tasks per worker where there are enough items, so the ends stay balanced.
+            per_task = max(1, min(per_task, len(items) // (4 * max(1, self.workers))))  # type: ignore[arg-type]
+        return self._map(fn, items, per_task)
+
+    def _map(self, fn: Callable[..., Any], items: Iterable[Any], per_task: int) -> Iterator[tuple[Any, Any]]:
         if self.workers == 0:
             for item in items:
                 yield item, fn(item)
             return
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
+        from itertools import islice
 
         todo = iter(items)
-        suspects: deque[Any] = deque()  # in flight when a worker died: retried one at a time
+        suspects: deque[list[Any]] = deque()  # in flight when a worker died: retried one at a time
         pool = self._pool()
-        running: dict[Any, Any] = {}
+        running: dict[Any, list[Any]] = {}
         try:
             while True:
                 window = 1 if suspects else 2 * self.workers
                 while len(running) < window:
-                    if suspects:
-                        item = suspects.popleft()
-                    else:
-                        item = next(todo, _END)
-                        if item is _END:
-                            break
-                    running[pool.submit(fn, item)] = item
+                    chunk = suspects.popleft() if suspects else list(islice(todo, per_task))
+                    if not chunk:
+                        break
+                    running[pool.submit(_run_chunk, fn, chunk)] = chunk
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for f in done:
-                    item = running.pop(f)
+                    chunk = running.pop(f)
                     try:
-                        res = f.result()
+                        results = f.result()
                     except BrokenProcessPool:
                         broken = True
                         if window == 1:
-                            yield item, Lost()
+                            yield chunk[0], Lost()
                         else:
-                            suspects.append(item)
+                            suspects.extend([item] for item in chunk)
                         continue
-                    except Exception as e:  # noqa: BLE001 - the task raised, or its result did not pickle
-                        res = Lost(f"{type(e).__name__}: {e}")
-                    yield item, res
+                    except Exception as e:  # noqa: BLE001 - the results did not pickle
+                        results = [Lost(f"{type(e).__name__}: {e}")] * len(chunk)
+                    yield from zip(chunk, results)
                 if broken:
-                    suspects.extend(running.values())
+                    suspects.extend([item] for chunk in running.values() for item in chunk)
                     running.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool()
@@ -470,13 +484,13 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def sum_histograms(self, chunks: list[list[str]]) -> tuple[Any, list[tuple[str, str]]]:
-        """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums (a
-        :class:`qfast.palette.HistogramSum`: past its switch to the dense table, the palette is clustered from the
-        table, so this process's memory stops growing with the number of images)."""
+        """Sums the histograms of chunks of files: each worker sums its chunk, this process the chunks' sums into
+        the dense table from the first chunk on (a :class:`qfast.palette.HistogramSum` with ``dense_after=0``), and
+        the palette is clustered from the table: this process's memory is the same for 10 images or a million."""
         from .palette import HistogramSum
 
-        acc, errors = HistogramSum(), []
-        for chunk, res in self.map_unordered(histogram_task, chunks):
+        acc, errors = HistogramSum(dense_after=0), []
+        for chunk, res in self._map(histogram_task, chunks, 1):
             if isinstance(res, Lost):
                 errors += [(p, res.message) for p in chunk]
                 continue
@@ -484,6 +498,18 @@ class LocalEngine:
             acc.add(h)
             errors += errs
         return acc, errors
+
+
+def _run_chunk(fn: Callable[..., Any], chunk: list[Any]) -> list[Any]:
+    """One task of an engine: ``fn`` on each item of ``chunk`` in turn, an item whose call raises giving a
+    :class:`Lost` result."""
+    out = []
+    for item in chunk:
+        try:
+            out.append(fn(item))
+        except Exception as e:  # noqa: BLE001 - one item's failure is that item's result
+            out.append(Lost(f"{type(e).__name__}: {e}"))
+    return out
 
 
 class Lost:

@@ -115,7 +115,7 @@ class DaskEngine:
             chunk = list(islice(todo, per_task))
             if not chunk:
                 return False
-            f = self.client.submit(_run_chunk, fn, chunk, pure=False)
+            f = self.client.submit(_batch._run_chunk, fn, chunk, pure=False)
             keyed[f.key] = chunk
             ac.add(f)
             return True
@@ -149,17 +149,6 @@ class DaskEngine:
                 for i in range(0, len(level), SPLIT_EVERY)
             ]
         return level[0].result()
-
-
-def _run_chunk(fn: Callable[..., Any], chunk: list[Any]) -> list[Any]:
-    """One Dask task: ``fn`` on each item of ``chunk`` in turn, an item whose call raises giving a failed result."""
-    out = []
-    for item in chunk:
-        try:
-            out.append(fn(item))
-        except Exception as e:  # noqa: BLE001 - one item's failure is that item's result
-            out.append(_batch.Lost(f"{type(e).__name__}: {e}"))
-    return out
 
 
 def _merge(*parts: tuple[Any, list[tuple[str, str]]]) -> tuple[Any, list[tuple[str, str]]]:

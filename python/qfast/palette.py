@@ -376,9 +376,16 @@ DENSE_AFTER = 1 << 21
 
 class HistogramSum:
     """A running sum of :class:`ColorHistogram` s in bounded memory: partial sums of equal rank merge (so n
-    histograms cost about colours x log n), and once the partial sums hold more than :data:`DENSE_AFTER` colours they
-    are folded into a dense table of 2**24 counts, which every later histogram is added into. Peak memory: about
-    3 x 24 MiB before the switch, 128 MiB plus one histogram after, whatever the number of histograms.
+    histograms cost about colours x log n), and once the partial sums hold more than ``dense_after`` colours
+    (default :data:`DENSE_AFTER`) they are folded into a dense table of 2**24 counts, which every later histogram is
+    added into. Peak memory: about 3 x 24 MiB before the switch, 128 MiB plus one histogram after, whatever the
+    number of histograms.
+
+    Args:
+        dense_after: the switch, in colours held as lists: 0 for the table from the first histogram on (the same
+            memory for any number of histograms: what ``qfast batch palette --shared`` uses), None for lists only,
+            never the table (for a sum bounded by its inputs, such as a worker's chunk of files, whose result
+            travels as a list anyway).
 
     Example:
         >>> acc = qfast.palette.HistogramSum()
@@ -388,13 +395,15 @@ class HistogramSum:
         (8, 3)
     """
 
-    def __init__(self, *, dense: bool = True) -> None:
-        """``dense=False``: merges of lists only, never the 128 MiB table (for a sum bounded by its inputs, such as
-        a worker's chunk of files, whose result travels as a list anyway)."""
+    def __init__(self, *, dense_after: Optional[int] = DENSE_AFTER) -> None:
+        if dense_after is not None:
+            from ._validate import as_int
+
+            as_int(dense_after, "dense_after", 0)
         self._stack: list[tuple[int, ColorHistogram]] = []
         self._dense: Any = None
         self._pixels = 0
-        self._may_go_dense = dense
+        self._dense_after = dense_after
 
     @property
     def pixels(self) -> int:
@@ -414,7 +423,7 @@ class HistogramSum:
             h = self._stack.pop()[1] + h
             rank += 1
         self._stack.append((rank, h))
-        if self._may_go_dense and sum(len(x) for _, x in self._stack) > DENSE_AFTER:
+        if self._dense_after is not None and sum(len(x) for _, x in self._stack) > self._dense_after:
             self._dense = _core.ColorHistogramSum()
             for _, x in self._stack:
                 self._dense.add(x._h)

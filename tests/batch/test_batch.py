@@ -249,6 +249,20 @@ def test_a_dying_worker_costs_only_its_item():
     assert got == {x: 2 * x for x in range(8) if x != 3}
 
 
+def test_several_items_a_task_and_a_dying_worker_still_costs_only_its_item():
+    # 40 items on 2 workers: 4 a task, so the worker that dies on 3 takes three other items down with it, which the
+    # engine must run again; and a raising item inside a task fails alone.
+    eng = batch.LocalEngine(2, files_per_task=4)
+    got = dict(eng.map_unordered(_die_on_three, range(40)))
+    assert isinstance(got.pop(3), batch.Lost)
+    assert got == {x: 2 * x for x in range(40) if x != 3}
+    got = dict(eng.map_unordered(_raises_on_three, range(40)))
+    assert isinstance(got.pop(3), batch.Lost)
+    assert got == {x: 2 * x for x in range(40) if x != 3}
+    with pytest.raises(batch.BatchError, match="files_per_task"):
+        batch.LocalEngine(2, files_per_task=0)
+
+
 def test_plain_progress_lines_without_a_terminal():
     stream = io.StringIO()
     p = batch._Progress(3, quiet=False, desc="qfast batch quantize", stream=stream, every=0)
@@ -261,3 +275,13 @@ def test_plain_progress_lines_without_a_terminal():
     q = batch._Progress(3, quiet=True, desc="x", stream=quiet, every=0)
     q.update(batch.FileResult("a", "b", "ok"))
     assert quiet.getvalue() == ""
+
+
+def test_batch_quantize_writes_pngs_at_the_fast_level(src, images, tmp_path):
+    # zlib's FLEVEL (RFC 1950) of each output's first IDAT: 1 is the "fast" class holding level 4.
+    out = tmp_path / "out"
+    batch.run("quantize", [src], out, workers=0, bits=2, quiet=True)
+    for rel in images:
+        data = (out / rel).read_bytes()
+        at = data.index(b"IDAT") + 4
+        assert data[at] & 0x0F == 8 and data[at + 1] >> 6 == 1, rel

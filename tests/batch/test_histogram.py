@@ -64,13 +64,12 @@ def test_sum_is_exact_and_order_free(photos):
     assert len(ColorHistogram()) == 0 and ColorHistogram().total == 0
 
 
-def test_running_sum_switches_to_the_dense_table_and_stays_exact(photos, monkeypatch):
+def test_running_sum_switches_to_the_dense_table_and_stays_exact(photos):
     from qfast import palette
 
     hs = [ColorHistogram(im) for im in photos]
     want = hs[0] + hs[1] + hs[2] + hs[3] + hs[4] + hs[5]
-    monkeypatch.setattr(palette, "DENSE_AFTER", len(hs[0]) + len(hs[1]))
-    acc = palette.HistogramSum()
+    acc = palette.HistogramSum(dense_after=len(hs[0]) + len(hs[1]))
     for h in hs[:2]:
         acc.add(h)
     assert acc._dense is None  # still lists
@@ -79,6 +78,16 @@ def test_running_sum_switches_to_the_dense_table_and_stays_exact(photos, monkeyp
     assert acc._dense is not None
     assert acc.total() == want
     assert palette.HistogramSum().total() == ColorHistogram()
+    # The table from the first histogram on, and lists only, whatever the size: the same sum.
+    for dense_after, dense in ((0, True), (None, False)):
+        acc = palette.HistogramSum(dense_after=dense_after)
+        for h in hs:
+            acc.add(h)
+        assert (acc._dense is not None) == dense and acc.total() == want
+    with pytest.raises(ValueError, match="dense_after"):
+        palette.HistogramSum(dense_after=-1)
+    with pytest.raises(TypeError, match="dense_after"):
+        palette.HistogramSum(dense_after=True)
 
 
 def test_pil_input_and_pickle_are_compact(photos):
@@ -145,12 +154,11 @@ def test_bad_input():
 
 
 @pytest.mark.parametrize(("k", "kw"), [(1, {}), (48, {}), (200, {}), (100, {"color_space": "oklab"}), (1500, {})])
-def test_palette_of_the_dense_running_sum_equals_the_palette_of_the_list(photos, monkeypatch, k, kw):
+def test_palette_of_the_dense_running_sum_equals_the_palette_of_the_list(photos, k, kw):
     """Past its switch, a HistogramSum is clustered from its dense table (no colour list): the same palette."""
     from qfast import palette
 
-    monkeypatch.setattr(palette, "DENSE_AFTER", 1)
-    acc = palette.HistogramSum()
+    acc = palette.HistogramSum(dense_after=1)
     for im in photos:
         acc.add(ColorHistogram(im))
     assert acc._dense is not None and acc.pixels == sum(im.shape[0] * im.shape[1] for im in photos)

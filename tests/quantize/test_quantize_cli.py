@@ -101,3 +101,27 @@ def test_written_files_get_the_usual_permissions(png, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def zlib_levels(path) -> set[int]:
+    """The FLEVEL field (RFC 1950: 0 fastest, 1 fast, 2 default, 3 maximum) of a PNG's zlib stream, read from the
+    first IDAT chunk's first two bytes."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") + 4
+    cmf, flg = data[at], data[at + 1]
+    assert cmf & 0x0F == 8 and (cmf * 256 + flg) % 31 == 0, "not a zlib stream"
+    return {flg >> 6}
+
+
+def test_quantized_pngs_are_written_at_the_fast_level_and_corrected_ones_at_the_default(png, tmp_path, photo):
+    # Level 4 (qfast._io.QUANTIZED_PNG_LEVEL) is zlib's "fast" class (2..5); Pillow's default 6 is "default".
+    out = tmp_path / "q.png"
+    assert run("quantize", str(png), "-o", str(out), "--bits", "3").returncode == 0
+    assert zlib_levels(out) == {1}
+    np.testing.assert_array_equal(read(out), qfast.quantize_uniform(photo, bits=3))
+    plain = tmp_path / "plain.png"
+    Image.fromarray(qfast.quantize_uniform(photo, bits=3)).save(plain)
+    assert zlib_levels(plain) == {2}, "the reference: Pillow's default level"
+    corrected = tmp_path / "c.png"
+    assert run("quantize", str(png), "-o", str(corrected), "--bits", "3", "--correct").returncode == 0
+    assert zlib_levels(corrected) == {2}

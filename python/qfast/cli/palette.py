@@ -209,7 +209,7 @@ def _write_or_skip(args: argparse.Namespace, data: bytes) -> bool:
 def _run_palette(args: argparse.Namespace) -> int:
     import sys
 
-    from .._io import CliError, check_writable, encode_image, is_stdio, palette_png_args, refuse_lossy
+    from .._io import PALETTE_PNG_LEVEL, CliError, check_writable, encode_image, is_stdio, png_args, refuse_lossy
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
@@ -236,7 +236,7 @@ def _run_palette(args: argparse.Namespace) -> int:
         q = palette.ColorQuantization(pal, idx, img)
         im, partial = _pil(q, args.output)
         _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **palette_png_args(args.output))):
+        if not _write_or_skip(args, encode_image(im, args.output, **png_args(args.output, PALETTE_PNG_LEVEL))):
             return EXIT_LARGER
         summary(
             args,
@@ -257,7 +257,7 @@ def _run_palette(args: argparse.Namespace) -> int:
         # More than 256 colours do not fit an indexed image: the other formats get the colours themselves.
         im, partial = _pil(q, args.output) if len(q.palette) <= 256 else (q.image(), False)
         _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **palette_png_args(args.output))):
+        if not _write_or_skip(args, encode_image(im, args.output, **png_args(args.output, PALETTE_PNG_LEVEL))):
             return EXIT_LARGER
         qual = f", quality {q.quality}" if args.quality is not None else ""
         summary(args, lambda: f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")

@@ -87,7 +87,7 @@ def options(args: argparse.Namespace) -> dict:
 
 def _run_quantize(args: argparse.Namespace) -> int:
     from .. import quantize
-    from .._io import CliError, refuse_lossy
+    from .._io import QUANTIZED_PNG_LEVEL, CliError, png_args, refuse_lossy
 
     options(args)  # the checks of the options shared with qfast batch quantize
     if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
@@ -113,7 +113,9 @@ def _run_quantize(args: argparse.Namespace) -> int:
             raise CliError("--correct: the corrector works on 8-bit images")
         lv = args.levels if args.levels is not None else _bits_to_levels(args.bits)
         out = qfast.Corrector().correct(out, lv)
-    write_image(out, args.output, force=args.force)
+    # A corrected image has many values again: Pillow's default level suits it better than the quantized one's.
+    level = {} if args.correct else png_args(args.output, QUANTIZED_PNG_LEVEL)
+    write_image(out, args.output, force=args.force, **level)
     amount = f"{args.bits} bits" if args.bits is not None else f"{args.levels} levels"
     summary(args, lambda: f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
     return 0
