@@ -53,10 +53,9 @@ pub struct Nearest {
     /// `parent_lists` plus one (0: not yet).
     parent_slot: Vec<u32>,
     parent_lists: Vec<Vec<u16>>,
-    /// Per cell and per parent box, candidate lists built on first use by any thread (`nearest_f32_shared`;
-    /// empty until `share_lazily`).
-    lazy_cells: Vec<OnceLock<Box<[[u16; 4]]>>>,
-    lazy_parents: Vec<OnceLock<Box<[u16]>>>,
+    /// Per parent box, its candidates as `[r, g, b, index]`, built on first use by any thread and searched for
+    /// every cell of the box that was not prepared (`nearest_f32_shared`; empty until `share_lazily`).
+    lazy_parents: Vec<OnceLock<Box<[[u16; 4]]>>>,
 }
 
 impl Nearest {
@@ -89,16 +88,15 @@ impl Nearest {
             half,
             parent_slot,
             parent_lists,
-            lazy_cells: Vec::new(),
             lazy_parents: Vec::new(),
         })
     }
 
-    /// Makes room for `nearest_f32_shared`: the cells and parent boxes not prepared get their lists on first use,
+    /// Makes room for `nearest_f32_shared`: a cell not prepared is searched through its parent box's list, built on
+    /// first use
     /// by whichever thread needs them first, once for all threads (RGB only; nothing to do in Oklab).
     pub fn share_lazily(&mut self) -> Result<()> {
         if self.space == ColorSpace::Rgb {
-            self.lazy_cells = collect((0..GRID_CELLS).map(|_| OnceLock::new()))?;
             self.lazy_parents = collect((0..1usize << (3 * (GRID_BITS - 1))).map(|_| OnceLock::new()))?;
         }
         Ok(())
@@ -332,9 +330,15 @@ impl Nearest {
         Self::search_f32(l, v)
     }
 
-    /// `nearest_f32` from several threads at once: a cell that was not prepared gets its list on first use, kept
-    /// for every thread (after `share_lazily`; without it such a cell is compared with every colour). The same
-    /// answer as `nearest_f32`.
+    /// `nearest_f32` from several threads at once: a cell that was not prepared is searched through the candidates
+    /// of its parent box (the 2 x 2 x 2 cells around it), built on first use by whichever thread needs them and kept
+    /// for all (after `share_lazily`; without it such a cell is compared with every colour). The same answer as
+    /// `nearest_f32`: the parent's list holds every colour that can be nearest anywhere in its box (each cell's own
+    /// list is drawn from it), in index order.
+    ///
+    /// Why the parent's list rather than the cell's: error diffusion's values stray into tens of thousands of cells
+    /// around the image's, each met a few times; building a cell's list costs about as much as a hundred searches
+    /// of its parent's, which is a few times longer than the cell's.
     pub fn nearest_f32_shared(&self, v: [f32; 3]) -> u16 {
         if self.space != ColorSpace::Rgb {
             return self.brute(self.space.point(v));
@@ -342,22 +346,20 @@ impl Nearest {
         let cell = cell_of(v.map(round_byte));
         let l = match self.list(cell) {
             Some(l) => l,
-            None => match self.lazy_cells.get(cell) {
-                Some(once) => once.get_or_init(|| self.build_shared(cell)),
-                None => return self.brute(v),
-            },
+            None => {
+                let p = Self::parent_of(cell as u32) as usize;
+                match self.lazy_parents.get(p) {
+                    Some(once) => once.get_or_init(|| self.parent_entries(p)),
+                    None => return self.brute(v),
+                }
+            }
         };
         Self::search_f32(l, v)
     }
 
-    /// The candidate list of `cell` from its parent box's (built once, shared).
-    fn build_shared(&self, cell: usize) -> Box<[[u16; 4]]> {
-        let p = Self::parent_of(cell as u32) as usize;
-        let among: &[u16] = match self.lazy_parents.get(p) {
-            Some(once) => once.get_or_init(|| Self::parent_candidates(&self.rgb, self.half, p).into_boxed_slice()),
-            None => &[],
-        };
-        let ids = Self::box_candidates(&self.rgb, among, Self::cell_centre(cell), self.half);
+    /// The candidates of parent box `p` as `[r, g, b, index]`.
+    fn parent_entries(&self, p: usize) -> Box<[[u16; 4]]> {
+        let ids = Self::parent_candidates(&self.rgb, self.half, p);
         let rgb = &self.rgb;
         ids.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])).collect()
     }
@@ -506,6 +508,17 @@ mod tests {
             for (t, v) in vals.chunks(3).enumerate() {
                 let f = [v[0] as f32 + 0.49 * ((t % 3) as f32 - 1.0), v[1] as f32 - 0.5, v[2] as f32 + 0.5];
                 let f = f.map(|x| x.clamp(0.0, 255.0));
+                assert_eq!(n.nearest_f32_shared(f), n.brute(f), "{f:?}");
+            }
+        }
+        // Ties everywhere: a grey ramp 10 apart with every colour twice, probed on the midpoints between them and
+        // off the grey axis, through parent boxes only (nothing prepared): the lowest index wins, as in `brute`.
+        let pal: Vec<[u8; 3]> = (0..52u8).map(|i| [(i / 2) * 10; 3]).collect();
+        let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
+        n.share_lazily().unwrap();
+        for i in 0..=510 {
+            let x = i as f32 / 2.0;
+            for f in [[x; 3], [x, (x + 5.0).min(255.0), x], [(x - 2.5).max(0.0), x, 255.0 - x]] {
                 assert_eq!(n.nearest_f32_shared(f), n.brute(f), "{f:?}");
             }
         }
