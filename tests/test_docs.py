@@ -83,7 +83,8 @@ def test_readme_qfast_lines_run(tmp_path, monkeypatch, capsys):
     photo = qfast.samples.load()
     Image.fromarray(photo).save("photo.png")
     Image.fromarray(photo).save("photo.jpg", quality=90)
-    for folder in ("photos/trip", "dataset", "archive"):  # the folders README's batch lines name
+    qfast.quantize_colors(photo, 16).to_pil().save("vocabulary.png")  # an indexed palette for --palette-from
+    for folder in ("photos/trip", "dataset", "archive", "site"):  # the folders README's batch lines name
         Path(folder).mkdir(parents=True)
         Image.fromarray(photo).save(f"{folder}/photo.png")
     Image.fromarray(photo).save("photos/photo.jpg", quality=90)

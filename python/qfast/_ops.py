@@ -50,6 +50,8 @@ class OpInfo:
     pixels: int
     psnr: Optional[float] = None
     ssim: Optional[float] = None
+    #: False when nothing was written (``skip_if_larger``: ``bytes_out`` is then the size the output would have had).
+    written: bool = True
 
 
 def _colour_part(img: np.ndarray) -> np.ndarray:
@@ -132,6 +134,7 @@ def palette_file(
     alpha: str = "palette",
     quality: Any = None,
     posterize: int = 0,
+    skip_if_larger: bool = False,
     force: bool = False,
     metrics: bool = True,
 ) -> OpInfo:
@@ -139,7 +142,8 @@ def palette_file(
     RGB or (n, 4) RGBA) and writes an indexed PNG or GIF (transparency as ``tRNS``, or GIF's transparent index);
     with ``sweep`` (a list of sizes), an animation of several sizes. ``alpha``, ``quality`` (the fewest colours, up
     to ``colors`` or 256, that reach it; a :class:`qfast.QualityError` fails the file) and ``posterize`` are
-    :func:`qfast.quantize_colors`'."""
+    :func:`qfast.quantize_colors`'. ``skip_if_larger``: write nothing when the output would be larger than the
+    input file (the result says ``written=False``)."""
     from . import palette as pal
 
     if quality is not None and colors is None and sweep is None and palette is None:
@@ -176,9 +180,13 @@ def palette_file(
                 quality=quality,
                 posterize=posterize,
             )
-        n = _write(dst, encode_image(q.to_pil(_pil_format(dst)), dst, **png_args(dst, PALETTE_PNG_LEVEL)), force)
+        data = encode_image(q.to_pil(_pil_format(dst)), dst, **png_args(dst, PALETTE_PNG_LEVEL))
+        size_in = Path(src).stat().st_size
+        if skip_if_larger and len(data) > size_in:
+            return OpInfo(size_in, len(data), pixels, written=False)
+        n = _write(dst, data, force)
         ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
-        return OpInfo(Path(src).stat().st_size, n, pixels, ps, ss)
+        return OpInfo(size_in, n, pixels, ps, ss)
     ks = [sweep] if isinstance(sweep, int) else list(sweep)
     kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
     frames = [pal.quantize_colors(img, k, posterize=posterize, **kw).to_pil(_pil_format(dst)) for k in ks]
@@ -186,7 +194,10 @@ def palette_file(
     data = encode_image(
         frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
     )
-    return OpInfo(Path(src).stat().st_size, _write(dst, data, force), pixels)
+    size_in = Path(src).stat().st_size
+    if skip_if_larger and len(data) > size_in:
+        return OpInfo(size_in, len(data), pixels, written=False)
+    return OpInfo(size_in, _write(dst, data, force), pixels)
 
 
 def encode_file(

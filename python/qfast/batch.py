@@ -88,7 +88,8 @@ class FileResult:
 
     Attributes:
         input, output: the paths.
-        status: ``"ok"``, ``"skipped"`` (the output was up to date) or ``"failed"``.
+        status: ``"ok"``, ``"skipped"`` (the output was up to date), ``"larger"`` (palette ``skip_if_larger``: not
+            written, ``bytes_out`` is the size it would have had; a later run tries it again) or ``"failed"``.
         error: why it failed (None otherwise).
         bytes_in, bytes_out: file sizes (None where unknown).
         bpp: bits per pixel of the output file.
@@ -120,7 +121,7 @@ class BatchReport:
 
     Attributes:
         command, out_dir, manifest: what ran, where, and the manifest file (None if none was written).
-        total, ok, skipped, failed: file counts.
+        total, ok, skipped, larger, failed: file counts (``larger``: not written, see :class:`FileResult`).
         bytes_in, bytes_out: total sizes of the files processed (ok).
         seconds: wall time of the whole run.
         psnr_mean: the mean PSNR of the files that have one (None if none).
@@ -134,6 +135,7 @@ class BatchReport:
     total: int = 0
     ok: int = 0
     skipped: int = 0
+    larger: int = 0
     failed: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
@@ -162,6 +164,8 @@ class BatchReport:
                 self.psnr_mean = self._psnr_sum / self._psnr_n
         elif r.status == "skipped":
             self.skipped += 1
+        elif r.status == "larger":
+            self.larger += 1
         else:
             self.failed += 1
             self.failures.append(r)
@@ -173,6 +177,7 @@ class BatchReport:
             ("files", f"{self.total}"),
             ("ok", f"{self.ok}"),
             ("skipped (up to date)", f"{self.skipped}"),
+            *([("not written (larger)", f"{self.larger}")] if self.larger else []),
             ("failed", f"{self.failed}"),
             ("MB in -> out", f"{self.bytes_in / 1e6:.2f} -> {self.bytes_out / 1e6:.2f}"),
             ("mean PSNR (dB)", "-" if self.psnr_mean is None else f"{self.psnr_mean:.2f}"),
@@ -326,6 +331,8 @@ def process(command: str, task: Task, options: dict[str, Any], force: bool = Fal
         return FileResult(task.input, task.output, "failed", msg, ms=(time.perf_counter() - t0) * 1e3)
     ms = (time.perf_counter() - t0) * 1e3
     bpp = 8 * info.bytes_out / info.pixels if info.pixels else None
+    if not info.written:
+        return FileResult(task.input, task.output, "larger", None, info.bytes_in, info.bytes_out, bpp, ms=ms)
     return FileResult(task.input, task.output, "ok", None, info.bytes_in, info.bytes_out, bpp, info.psnr, info.ssim, ms)
 
 

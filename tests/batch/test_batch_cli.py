@@ -174,3 +174,78 @@ def test_batch_quality_below_the_minimum_fails_that_file(src, tmp_path):
     recs = {Path(r["input"]).name: r for r in map(json.loads, (out / "qfast-batch.jsonl").read_text().splitlines())}
     assert recs["noise.png"]["status"] == "failed" and "quality" in recs["noise.png"]["error"]
     assert not (out / "noise.png").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--colors", "6"]])
+def test_batch_palette_from_maps_every_file_like_the_single_file_command(src, images, tmp_path, extra):
+    # An indexed image's own palette, or (with --colors) the k-means colours of any image: one palette for all.
+    ref = tmp_path / "ref.png"
+    qfast.quantize_colors(images["hats.png"], 5).to_pil().save(ref)
+    opts = ["--palette-from", str(ref), *extra, "--dither", "bayer4"]
+    out = tmp_path / "out"
+    assert main(["batch", "palette", str(src), "-o", str(out), "--workers", "2", "-q", *opts]) == 0
+    files = sorted(src.rglob("*.png"))
+    for f in files:
+        one = tmp_path / "one" / f.relative_to(src)
+        one.parent.mkdir(parents=True, exist_ok=True)
+        assert main(["palette", str(f), "-o", str(one), "-q", *opts]) == 0
+        got, want = Image.open(out / f.relative_to(src)), Image.open(one)
+        assert got.mode == want.mode == "P"
+        np.testing.assert_array_equal(np.asarray(got.convert("RGBA")), np.asarray(want.convert("RGBA")))
+    colours = {
+        tuple(c) for f in files for c in np.asarray(Image.open(out / f.relative_to(src)).convert("RGB")).reshape(-1, 3)
+    }
+    ref_pixels = np.asarray(Image.open(ref).convert("RGB"))
+    want_pal = qfast.kmeans_palette(ref_pixels, 6) if extra else qfast.quantize_colors(images["hats.png"], 5).palette
+    assert colours <= {tuple(c) for c in want_pal}
+
+
+def test_batch_palette_from_conflicts_are_one_line_errors(src, tmp_path, capsys):
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).convert("P").save(ref)
+    for opts in (["--shared", "8"], ["--sweep", "2,4"], ["--quality", "40-60"]):
+        assert main(["batch", "palette", str(src), "-o", str(tmp_path / "o"), "--palette-from", str(ref), *opts]) == 1
+        assert "--palette-from" in capsys.readouterr().err
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(photo)
+    assert main(["batch", "palette", str(src), "-o", str(tmp_path / "o"), "--palette-from", str(photo)]) == 1
+    assert "not an indexed image" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_batch_skip_if_larger_writes_only_the_smaller_outputs(tmp_path, capsys):
+    # A tiny JPEG of noise: its 256-colour PNG is far larger than it. A smooth picture stored uncompressed: its
+    # palette PNG is far smaller.
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / "noise.jpg", quality=5)
+    ramp = np.broadcast_to(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (64, 96, 3)).copy()
+    Image.fromarray(ramp).save(src / "ramp.png", compress_level=0)
+    out = tmp_path / "out"
+    args = ["batch", "palette", str(src), "-o", str(out), "--colors", "256", "--workers", "0", "--skip-if-larger"]
+    assert main(args) == 0
+    assert "not written (larger)" in capsys.readouterr().err
+    recs = {Path(r["input"]).name: r for r in map(json.loads, (out / "qfast-batch.jsonl").read_text().splitlines())}
+    assert recs["noise.jpg"]["status"] == "larger" and not (out / "noise.png").exists()
+    assert recs["noise.jpg"]["bytes_out"] > recs["noise.jpg"]["bytes_in"] == (src / "noise.jpg").stat().st_size
+    assert recs["ramp.png"]["status"] == "ok" and (out / "ramp.png").stat().st_size < (src / "ramp.png").stat().st_size
+    # The single-file command agrees: exit status 98 and nothing written for the first, the same file for the second.
+    assert (
+        main(
+            [
+                "palette",
+                str(src / "noise.jpg"),
+                "-o",
+                str(tmp_path / "n.png"),
+                "--colors",
+                "256",
+                "--skip-if-larger",
+                "-q",
+            ]
+        )
+        == 98
+    )
+    assert not (tmp_path / "n.png").exists()
+    # Without the option every file is written.
+    assert main([*args[:-1], "-q", "--force"]) == 0 and (out / "noise.png").exists()

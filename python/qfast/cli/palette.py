@@ -37,17 +37,6 @@ def _add_palette(sub: argparse._SubParsersAction) -> None:
     )
     # Not required here: --palette-from alone is a palette too (its image's own).
     add_options(p, required=False)
-    p.add_argument(
-        "--palette-from",
-        metavar="IMAGE",
-        help="palette transfer: remap IN onto IMAGE's palette (an indexed PNG or GIF; or, with --colors K, any image: "
-        "its K k-means colours)",
-    )
-    p.add_argument(
-        "--skip-if-larger",
-        action="store_true",
-        help="write nothing if the output would be larger than the input file (exit status 98, as pngquant)",
-    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_palette)
@@ -133,6 +122,18 @@ def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool
         metavar="BITS",
         help="pngquant's: take BITS (0..4) bits of precision off every palette channel, e.g. 4 for ARGB4444 screens",
     )
+    p.add_argument(
+        "--palette-from",
+        metavar="IMAGE",
+        help="palette transfer: remap IN onto IMAGE's palette (an indexed PNG or GIF; or, with --colors K, any image: "
+        "its K k-means colours)",
+    )
+    p.add_argument(
+        "--skip-if-larger",
+        action="store_true",
+        help="write nothing if the output would be larger than the input file (exit status 98, as pngquant; in a "
+        "batch, the file's status is 'larger')",
+    )
 
 
 def options(args: argparse.Namespace) -> dict:
@@ -140,11 +141,25 @@ def options(args: argparse.Namespace) -> dict:
     (``shared`` aside)."""
     from .._io import CliError
 
-    if args.colors is None and args.sweep is None and getattr(args, "shared", None) is None and args.quality is None:
-        raise CliError("give --colors K, --sweep K,K,..., --shared K or --quality MIN-MAX")
+    shared = getattr(args, "shared", None)
+    given = args.colors is not None or args.sweep is not None or shared is not None or args.quality is not None
+    if not given and args.palette_from is None:
+        raise CliError("give --colors K, --sweep K,K,..., --shared K, --quality MIN-MAX or --palette-from IMAGE")
+    palette = colors = None
+    if args.palette_from is not None:
+        # One palette for every file, read (or clustered from IMAGE) once, here.
+        if args.sweep is not None or shared is not None:
+            raise CliError("--palette-from: not with --sweep or --shared (the palette is given)")
+        if args.quality is not None or args.posterize:
+            raise CliError("--palette-from: not with --quality or --posterize (the palette is given)")
+        palette = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed, args.alpha)
+    else:
+        colors = args.colors
     ks = None if args.sweep is None else ([args.sweep] if isinstance(args.sweep, int) else args.sweep)
     return {
-        "colors": args.colors,
+        "palette": palette,
+        "skip_if_larger": args.skip_if_larger,
+        "colors": colors,
         "sweep": ks,
         "dither": args.dither,
         "color_space": args.color_space,
