@@ -181,23 +181,22 @@ def palette_file(
                 posterize=posterize,
             )
         data = encode_image(q.to_pil(_pil_format(dst)), dst, **png_args(dst, PALETTE_PNG_LEVEL))
-        size_in = Path(src).stat().st_size
-        if skip_if_larger and len(data) > size_in:
-            return OpInfo(size_in, len(data), pixels, written=False)
-        n = _write(dst, data, force)
-        ps, ss = _quality(img, q.image(), True) if metrics else (None, None)
-        return OpInfo(size_in, n, pixels, ps, ss)
-    ks = [sweep] if isinstance(sweep, int) else list(sweep)
-    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
-    frames = [pal.quantize_colors(img, k, posterize=posterize, **kw).to_pil(_pil_format(dst)) for k in ks]
-    # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
-    data = encode_image(
-        frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
-    )
+        measured: Optional[Any] = q
+    else:
+        ks = [sweep] if isinstance(sweep, int) else list(sweep)
+        kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
+        frames = [pal.quantize_colors(img, k, posterize=posterize, **kw).to_pil(_pil_format(dst)) for k in ks]
+        # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
+        data = encode_image(
+            frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
+        )
+        measured = None  # several frames: no one quality
     size_in = Path(src).stat().st_size
     if skip_if_larger and len(data) > size_in:
         return OpInfo(size_in, len(data), pixels, written=False)
-    return OpInfo(size_in, _write(dst, data, force), pixels)
+    n = _write(dst, data, force)
+    ps, ss = _quality(img, measured.image(), True) if metrics and measured is not None else (None, None)
+    return OpInfo(size_in, n, pixels, ps, ss)
 
 
 def encode_file(

@@ -437,11 +437,7 @@ class LocalEngine:
         """Runs ``fn(item)`` for every item, several items a task, at most two tasks per worker in flight; yields
         ``(item, result)`` as they finish. An item whose call raises gets a :class:`Lost` result; the items of a
         task whose worker died are retried one at a time, so only the one that kills its worker is lost."""
-        per_task = self.files_per_task
-        if hasattr(items, "__len__"):
-            # At least four tasks per worker where there are enough items, so the ends stay balanced.
-            per_task = max(1, min(per_task, len(items) // (4 * max(1, self.workers))))  # type: ignore[arg-type]
-        return self._map(fn, items, per_task)
+        return self._map(fn, items, _items_per_task(self.files_per_task, items, self.workers))
 
     def _map(self, fn: Callable[..., Any], items: Iterable[Any], per_task: int) -> Iterator[tuple[Any, Any]]:
         if self.workers == 0:
@@ -505,6 +501,14 @@ class LocalEngine:
             acc.add(h)
             errors += errs
         return acc, errors
+
+
+def _items_per_task(most: int, items: Iterable[Any], workers: int) -> int:
+    """How many items an engine's task takes: at most ``most``, fewer where ``items`` (when it has a length) would
+    give fewer than four tasks per worker, so the ends stay balanced."""
+    if not hasattr(items, "__len__"):
+        return most
+    return max(1, min(most, len(items) // (4 * max(1, workers))))  # type: ignore[arg-type]
 
 
 def _run_chunk(fn: Callable[..., Any], chunk: list[Any]) -> list[Any]:

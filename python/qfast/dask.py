@@ -101,10 +101,7 @@ class DaskEngine:
 
         from distributed import as_completed
 
-        per_task = self.files_per_task
-        if hasattr(items, "__len__"):
-            # At least four tasks per worker thread where there are enough items, so the ends stay balanced.
-            per_task = max(1, min(per_task, len(items) // (4 * self.workers)))  # type: ignore[arg-type]
+        per_task = _batch._items_per_task(self.files_per_task, items, self.workers)
         todo = iter(items)
         keyed: dict[str, list[Any]] = {}
         # Results come back with the completion notices, in batches (no round trip per task); a task that raised

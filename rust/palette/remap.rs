@@ -93,8 +93,7 @@ impl Nearest {
     }
 
     /// Makes room for `nearest_f32_shared`: a cell not prepared is searched through its parent box's list, built on
-    /// first use
-    /// by whichever thread needs them first, once for all threads (RGB only; nothing to do in Oklab).
+    /// first use by whichever thread needs it, once for all threads (RGB only; nothing to do in Oklab).
     pub fn share_lazily(&mut self) -> Result<()> {
         if self.space == ColorSpace::Rgb {
             self.lazy_parents = collect((0..1usize << (3 * (GRID_BITS - 1))).map(|_| OnceLock::new()))?;
@@ -258,10 +257,7 @@ impl Nearest {
             }
             *s = self.lists.len() as u32;
             self.lists.push((self.cands.len() as u32, l.len() as u32));
-            let rgb = &self.rgb;
-            self.cands.extend(
-                l.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])),
-            );
+            self.cands.extend(Self::entries(&self.rgb, l));
         }
     }
 
@@ -359,9 +355,12 @@ impl Nearest {
 
     /// The candidates of parent box `p` as `[r, g, b, index]`.
     fn parent_entries(&self, p: usize) -> Box<[[u16; 4]]> {
-        let ids = Self::parent_candidates(&self.rgb, self.half, p);
-        let rgb = &self.rgb;
-        ids.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i])).collect()
+        Self::entries(&self.rgb, &Self::parent_candidates(&self.rgb, self.half, p)).collect()
+    }
+
+    /// Palette indices `ids` as search entries `[r, g, b, index]`.
+    fn entries<'a>(rgb: &'a [[u8; 3]], ids: &'a [u16]) -> impl Iterator<Item = [u16; 4]> + 'a {
+        ids.iter().filter_map(|&i| rgb.get(i as usize).map(|c| [c[0].into(), c[1].into(), c[2].into(), i]))
     }
 
     /// The nearest of candidates `l` (in index order) to `v` (ties: the lowest index).
