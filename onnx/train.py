@@ -24,6 +24,13 @@ fixed crops at 4, 8, 16, 32 and 64 levels, reported as the PSNR gain over mid-bi
 step's. ``best.pt`` has the best validation score: the mean gain, with a loss at any level counted three times
 (a level made worse than mid-bin is what must not ship). Progress is logged to stdout and ``--out/train.log``.
 
+For pictures unlike the photos (screenshots, drawings, comics, scans), ``--synthetic F`` draws a fraction F of the
+crops from a pool of ``--synthetic-pool`` pictures made by ``synthetic.py`` (flat colours, gradients, shapes,
+strokes, text, screentone, noise; a fixed seed), and validation adds the same levels on a separate synthetic set.
+``--augment`` varies the photos (scale, saturation and gamma, grey, blur; see ``synthetic.augment``). ``--loss db``
+replaces the bin-weighted error by each crop's PSNR change in dB against its mid-bin input (so every crop and level
+counts the same, whatever its error), plus ``--worse-weight`` times the dB by which a crop is made worse.
+
 Example:
     python onnx/train.py --out runs/main --minutes 60
 """
@@ -46,6 +53,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic  # noqa: E402
 from model import (  # noqa: E402
     INT8,
     MAX_LEVELS,
@@ -65,6 +73,7 @@ from qfast.codec import _rate_levels  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
 QUANTIZERS = ("rgb", "ycbcr420")
+LOSSES = ("bins", "db")
 SHAPES = {"default": Config(), "int8": INT8, "tiny": TINY, "tiny-int8": replace(TINY, block="relu", residual="bins")}
 YCBCR_MAX_LEVELS = (128, 256)  # the YCbCr model's luma and chroma ranges (qfast.corrector.MAX_YCBCR_LEVELS)
 
@@ -102,7 +111,16 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                    help="quantization-aware training for the int8 graph ('relu' blocks; a new run, with --init)")
     p.add_argument("--qat-calibration", type=int, default=50,
                    help="batches that set the fake quantizers' ranges before quantization-aware training")
+    p.add_argument("--synthetic", type=float, default=0.0, help="fraction of crops from synthetic pictures")
+    p.add_argument("--synthetic-pool", type=int, default=512, help="synthetic pictures drawn (256 x 256)")
+    p.add_argument("--augment", action="store_true", help="vary the photos' scale, colour and sharpness")
+    p.add_argument("--loss", choices=LOSSES, default="bins",
+                   help="bins: squared error in bins; db: each crop's PSNR change against mid-bin")
+    p.add_argument("--worse-weight", type=float, default=2.0,
+                   help="--loss db: extra weight of the dB by which a crop is made worse")
     args = p.parse_args(argv)
+    if not 0.0 <= args.synthetic <= 1.0:
+        p.error(f"--synthetic: expected a fraction in 0..1, got {args.synthetic}")
     if args.qat and args.init is None and not (args.out / "last.pt").exists():
         p.error("--qat: fine-tunes a trained model; give --init")
     if args.crop % 16 or args.crop < 16:
@@ -153,14 +171,22 @@ def degrade(patch: np.ndarray, levels: list[int], quantizer: str) -> np.ndarray:
 
 def make_batch(
     images: list[np.ndarray], rng: np.random.Generator, n: int, crop: int, levels: Optional[np.ndarray] = None,
-    quantizer: str = "rgb",
+    quantizer: str = "rgb", drawn: Optional[list[np.ndarray]] = None, drawn_fraction: float = 0.0,
+    augment: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mid-bin input, levels, target) for ``n`` random crops with flips and transposes."""
+    """(mid-bin input, levels, target) for ``n`` random crops with flips and transposes: a ``drawn_fraction`` of
+    them from the ``drawn`` (synthetic) pictures, the others from ``images`` (varied by :func:`synthetic.augment`
+    if ``augment``)."""
     if levels is None:
         levels = random_levels(rng, n, quantizer)
     xs, ys = [], []
     for i in range(n):
-        im = images[rng.integers(len(images))]
+        if drawn and rng.random() < drawn_fraction:
+            im = drawn[rng.integers(len(drawn))]
+        else:
+            im = images[rng.integers(len(images))]
+            if augment:
+                im = synthetic.augment(rng, im, crop)
         h, w = im.shape[:2]
         c = min(crop, h, w) // 16 * 16
         y0, x0 = rng.integers(h - c + 1), rng.integers(w - c + 1)
@@ -178,6 +204,20 @@ def make_batch(
     return to_t(xs), torch.from_numpy(levels).float(), to_t(ys)
 
 
+#: The squared error (in [0, 1] units) below which a crop counts as exact for ``--loss db``: a quarter of a grey
+#: level squared, the rounding to uint8 that every output goes through anyway.
+DB_FLOOR = 0.25 / 255**2
+
+
+def db_loss(out: torch.Tensor, target: torch.Tensor, inp: torch.Tensor, worse_weight: float) -> torch.Tensor:
+    """Each crop's PSNR change in dB against its mid-bin input, negated (lower is better), plus ``worse_weight``
+    times the dB by which a crop is made worse, averaged over the batch."""
+    err = (out - target).pow(2).mean(dim=(1, 2, 3)) + DB_FLOOR
+    base = (inp - target).pow(2).mean(dim=(1, 2, 3)) + DB_FLOOR
+    change = (10 / math.log(10)) * torch.log(err / base)  # dB lost
+    return (change + worse_weight * torch.relu(change)).mean()
+
+
 def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor, quantizer: str = "rgb") -> torch.Tensor:
     """Mean squared error of each channel divided by its squared bin width (1 / L; the luma bin for YCbCr)."""
     err = (out - target).pow(2).mean(dim=(2, 3))  # (N, 3)
@@ -185,14 +225,16 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor, quant
     return (err * weight.pow(2)).mean()
 
 
-def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int, quantizer: str = "rgb") -> list[tuple]:
-    """Fixed validation batches: each level of VAL_LEVELS on the same crops of the held-out images."""
+def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int, quantizer: str = "rgb",
+                   prefix: str = "") -> list[tuple]:
+    """Fixed validation batches: each level of VAL_LEVELS on the same crops of the held-out images, named
+    ``prefix`` and the level (``"8"``, ``"syn8"``)."""
     out = []
     for L in VAL_LEVELS:
         rng = np.random.default_rng(seed + 1000)  # the same crops at every level
         n = crops * len(images)
         levels = np.tile(np.array(val_levels(L, quantizer), np.int64), (n, 1))
-        out.append((L, *make_batch(images, rng, n, crop, levels, quantizer)))
+        out.append((f"{prefix}{L}", *make_batch(images, rng, n, crop, levels, quantizer)))
     return out
 
 
@@ -205,8 +247,8 @@ def psnr_t(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def validate(model: Corrector, val: list[tuple], batch: int) -> dict[int, tuple[float, float]]:
-    """{levels: (mid-bin PSNR, corrected PSNR)} on the validation set."""
+def validate(model: Corrector, val: list[tuple], batch: int) -> dict[str, tuple[float, float]]:
+    """{batch name: (mid-bin PSNR, corrected PSNR)} on the validation set."""
     was_training = model.training
     model.eval()
     res = {}
@@ -219,13 +261,13 @@ def validate(model: Corrector, val: list[tuple], batch: int) -> dict[int, tuple[
 
 @torch.no_grad()
 def calibrate_qat(model: Corrector, ema: Corrector, images: list[np.ndarray], rng: np.random.Generator,
-                  args: argparse.Namespace) -> None:
+                  args: argparse.Namespace, sources: dict) -> None:
     """Starts quantization-aware training on ``model`` and its moving average: the fake quantizers observe
     ``--qat-calibration`` batches through ``model`` (the widest values seen, as onnxruntime's MinMax calibration
     takes them), ``ema`` gets the same ranges, and both then quantize."""
     set_qat(model, "observe")
     for _ in range(args.qat_calibration):
-        x, lv, _ = make_batch(images, rng, args.batch, args.crop, quantizer=args.quantizer)
+        x, lv, _ = make_batch(images, rng, args.batch, args.crop, quantizer=args.quantizer, **sources)
         model(x, lv)
     set_qat(model, "quant")
     set_qat(ema, "quant")
@@ -270,7 +312,14 @@ def main(argv: Optional[list[str]] = None) -> dict:
         log_file.flush()
 
     train_imgs, val_imgs = split(load_images(args.data, args.limit_images), args.val_every)
-    val = validation_set(val_imgs, args.val_crops, max(args.crop, 128), args.seed, args.quantizer)
+    val_crop = max(args.crop, 128)
+    val = validation_set(val_imgs, args.val_crops, val_crop, args.seed, args.quantizer)
+    sources: dict = {"augment": args.augment}
+    if args.synthetic > 0:
+        sources.update(drawn=synthetic.pictures(args.synthetic_pool, args.seed + 3000, max(256, args.crop)),
+                       drawn_fraction=args.synthetic)
+        val_syn = synthetic.pictures(len(val_imgs), args.seed + 4000, max(256, val_crop))
+        val += validation_set(val_syn, args.val_crops, val_crop, args.seed, args.quantizer, prefix="syn")
     shape = SHAPES[args.shape]
     model = Corrector(replace(shape, residual=args.residual or shape.residual))
     step, best, trained_s = 0, -math.inf, 0.0
@@ -316,7 +365,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
             load_qat_ranges(m, ck["qat_ranges"])
         log("quantization-aware: activation ranges restored from the checkpoint")
     elif args.qat:
-        calibrate_qat(model, ema, train_imgs, np.random.default_rng(args.seed + 2000), args)
+        calibrate_qat(model, ema, train_imgs, np.random.default_rng(args.seed + 2000), args, sources)
         log(f"quantization-aware: activation ranges observed on {args.qat_calibration} batches")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     if ck is not None:
@@ -335,10 +384,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
     while step < args.steps:
         if args.minutes is not None and time.time() - t0 > 60 * args.minutes:
             break
-        x, lv, y = make_batch(train_imgs, rng, args.batch, args.crop, quantizer=args.quantizer)
+        x, lv, y = make_batch(train_imgs, rng, args.batch, args.crop, quantizer=args.quantizer, **sources)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss = loss_fn(model(x, lv), y, lv, args.quantizer)
+        out = model(x, lv)
+        loss = db_loss(out, y, x, args.worse_weight) if args.loss == "db" else loss_fn(out, y, lv, args.quantizer)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -116,11 +116,22 @@ def quantize_file(
 def _pil_format(dst: PathLike) -> str:
     """How :meth:`ColorQuantization.to_pil` should shape transparency for ``dst``: ``"gif"`` (one transparent index)
     for a GIF, else ``"png"`` (the RGBA palette whole)."""
-    return "gif" if Path(dst).suffix.lower() == ".gif" else "png"
+    return "gif" if str(dst) != "-" and Path(dst).suffix.lower() == ".gif" else "png"
 
 
-def palette_file(
-    src: PathLike,
+@dataclass
+class PaletteImage:
+    """What :func:`palette_image` made: the encoded output, the quantization it holds (None for a sweep, whose
+    frames have several), and whether a GIF lost partial transparency (its palette entries with alpha below 128
+    became transparent, the others opaque)."""
+
+    data: bytes
+    quantization: Optional[Any]
+    gif_lost_alpha: bool
+
+
+def palette_image(
+    img: np.ndarray,
     dst: PathLike,
     *,
     colors: Optional[int] = None,
@@ -134,40 +145,23 @@ def palette_file(
     alpha: str = "palette",
     quality: Any = None,
     posterize: int = 0,
-    skip_if_larger: bool = False,
-    force: bool = False,
-    metrics: bool = True,
-) -> OpInfo:
-    """``qfast palette``: reduces an image file to ``colors`` colours (or maps it onto a given ``palette``, (n, 3)
-    RGB or (n, 4) RGBA) and writes an indexed PNG or GIF (transparency as ``tRNS``, or GIF's transparent index);
-    with ``sweep`` (a list of sizes), an animation of several sizes. ``alpha``, ``quality`` (the fewest colours, up
-    to ``colors`` or 256, that reach it; a :class:`qfast.QualityError` fails the file) and ``posterize`` are
-    :func:`qfast.quantize_colors`'. ``skip_if_larger``: write nothing when the output would be larger than the
-    input file (the result says ``written=False``)."""
+) -> PaletteImage:
+    """The per-image work of ``qfast palette`` and ``qfast batch palette``: ``img`` reduced to ``colors`` colours
+    (``quality``: the fewest, up to ``colors`` or 256, that reach it), or mapped onto a given ``palette`` ((n, 3) RGB
+    or (n, 4) RGBA), or with ``sweep`` (sizes) an animation, encoded in the format ``dst`` names. Indexed PNG and
+    GIF are written at :data:`~qfast._io.PALETTE_PNG_LEVEL`; a result of more than 256 colours (for .tif, .bmp,
+    .webp) is written in full colour. Nothing is written here."""
     from . import palette as pal
 
-    if quality is not None and colors is None and sweep is None and palette is None:
-        colors = 256  # --quality alone: up to 256 colours, as the single-file command
     if palette is not None and (quality is not None or posterize):
         raise ValueError("quality: not with a given palette (nor posterize): the palette is given")
     if sweep is not None and quality is not None:
         raise ValueError("quality: not with sweep (the sweep gives the sizes)")
-
-    given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
-    if len(given) != 1:
-        raise TypeError(f"colors: give exactly one of colors, sweep or palette, got {given or 'none'}")
-    sizes = [colors] if colors is not None else ([] if sweep is None else [sweep] if isinstance(sweep, int) else sweep)
-    big = [k for k in sizes if isinstance(k, int) and not isinstance(k, bool) and k > 256]
-    if big:  # the outputs are indexed PNG or GIF: at most 256 colours, whatever a palette could hold
-        raise ValueError(f"k: expected 1..256 for an indexed PNG or GIF, got {big[0]}")
-    dst = check_writable(dst, force)
-    img = read_image(src)
-    pixels = img.shape[0] * img.shape[1]
+    fmt = _pil_format(dst)
     if sweep is None:
         if palette is not None:
             p = np.ascontiguousarray(np.asarray(palette, dtype=np.uint8))
-            idx = pal.remap(img, p, dither=dither, color_space=color_space)
-            q = pal.ColorQuantization(p, idx, img)
+            q = pal.ColorQuantization(p, pal.remap(img, p, dither=dither, color_space=color_space), img)
         else:
             q = pal.quantize_colors(
                 img,
@@ -180,22 +174,61 @@ def palette_file(
                 quality=quality,
                 posterize=posterize,
             )
-        data = encode_image(q.to_pil(_pil_format(dst)), dst, **png_args(dst, PALETTE_PNG_LEVEL))
-        measured: Optional[Any] = q
-    else:
-        ks = [sweep] if isinstance(sweep, int) else list(sweep)
-        kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
-        frames = [pal.quantize_colors(img, k, posterize=posterize, **kw).to_pil(_pil_format(dst)) for k in ks]
-        # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
-        data = encode_image(
-            frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
-        )
-        measured = None  # several frames: no one quality
+        # More than 256 colours do not fit an indexed image: the other formats get the colours themselves.
+        im = q.to_pil(fmt) if len(q.palette) <= 256 else q.image()
+        data = encode_image(im, dst, **png_args(dst, PALETTE_PNG_LEVEL))
+        return PaletteImage(data, q, fmt == "gif" and _partial_alpha(q.palette))
+    ks = [sweep] if isinstance(sweep, int) else list(sweep)
+    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "alpha": alpha}
+    qs = [pal.quantize_colors(img, k, posterize=posterize, **kw) for k in ks]
+    frames = [q.to_pil(fmt) for q in qs]
+    # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
+    data = encode_image(
+        frames[0], dst, save_all=True, append_images=frames[1:], duration=max(duration, 10), loop=0, optimize=False
+    )
+    return PaletteImage(data, None, fmt == "gif" and any(_partial_alpha(q.palette) for q in qs))
+
+
+def _partial_alpha(palette: np.ndarray) -> bool:
+    """Whether an RGBA palette has entries neither transparent nor opaque."""
+    return palette.shape[1] == 4 and bool(((palette[:, 3] != 0) & (palette[:, 3] != 255)).any())
+
+
+def palette_file(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    colors: Optional[int] = None,
+    sweep: Any = None,
+    palette: Any = None,
+    skip_if_larger: bool = False,
+    force: bool = False,
+    metrics: bool = True,
+    **options: Any,
+) -> OpInfo:
+    """``qfast batch palette``'s file: :func:`palette_image` of an image file (``options``: its ``dither``,
+    ``color_space``, ``method``, ``seed``, ``duration``, ``alpha``, ``quality``, ``posterize``), written to an
+    indexed PNG or GIF. ``quality`` alone means up to 256 colours. ``skip_if_larger``: write nothing when the
+    output would be larger than the input file (the result says ``written=False``)."""
+    if options.get("quality") is not None and colors is None and sweep is None and palette is None:
+        colors = 256  # --quality alone: up to 256 colours, as the single-file command
+    given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"colors: give exactly one of colors, sweep or palette, got {given or 'none'}")
+    sizes = [colors] if colors is not None else ([] if sweep is None else [sweep] if isinstance(sweep, int) else sweep)
+    big = [k for k in sizes if isinstance(k, int) and not isinstance(k, bool) and k > 256]
+    if big:  # the outputs are indexed PNG or GIF: at most 256 colours, whatever a palette could hold
+        raise ValueError(f"k: expected 1..256 for an indexed PNG or GIF, got {big[0]}")
+    dst = check_writable(dst, force)
+    img = read_image(src)
+    made = palette_image(img, dst, colors=colors, sweep=sweep, palette=palette, **options)
+    pixels = img.shape[0] * img.shape[1]
     size_in = Path(src).stat().st_size
-    if skip_if_larger and len(data) > size_in:
-        return OpInfo(size_in, len(data), pixels, written=False)
-    n = _write(dst, data, force)
-    ps, ss = _quality(img, measured.image(), True) if metrics and measured is not None else (None, None)
+    if skip_if_larger and len(made.data) > size_in:
+        return OpInfo(size_in, len(made.data), pixels, written=False)
+    n = _write(dst, made.data, force)
+    q = made.quantization
+    ps, ss = _quality(img, q.image(), True) if metrics and q is not None else (None, None)
     return OpInfo(size_in, n, pixels, ps, ss)
 
 

@@ -137,19 +137,23 @@ def add_options(p: argparse.ArgumentParser, shared: bool = False, required: bool
 
 
 def options(args: argparse.Namespace) -> dict:
-    """The keyword options of :func:`qfast._ops.palette_file` (``qfast batch palette``) from parsed arguments
-    (``shared`` aside)."""
+    """The keyword options of :func:`qfast._ops.palette_file` (``qfast batch palette``; ``qfast palette`` passes
+    them to :func:`qfast._ops.palette_image`) from parsed arguments (``shared`` aside), checked, with the palette of
+    ``--palette-from`` read once."""
     from .._io import CliError
 
+    batch = hasattr(args, "shared")  # qfast batch palette
     shared = getattr(args, "shared", None)
     given = args.colors is not None or args.sweep is not None or shared is not None or args.quality is not None
     if not given and args.palette_from is None:
-        raise CliError("give --colors K, --sweep K,K,..., --shared K, --quality MIN-MAX or --palette-from IMAGE")
+        sizes = "--sweep K,K,..., --shared K," if batch else "--sweep K,K,...,"
+        raise CliError(f"give --colors K, {sizes} --quality MIN-MAX or --palette-from IMAGE")
     palette = colors = None
     if args.palette_from is not None:
         # One palette for every file, read (or clustered from IMAGE) once, here.
         if args.sweep is not None or shared is not None:
-            raise CliError("--palette-from: not with --sweep or --shared (the palette is given)")
+            sizes = "--sweep or --shared" if batch else "--sweep"
+            raise CliError(f"--palette-from: not with {sizes} (the palette is given)")
         if args.quality is not None or args.posterize:
             raise CliError("--palette-from: not with --quality or --posterize (the palette is given)")
         palette = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed, args.alpha)
@@ -172,27 +176,11 @@ def options(args: argparse.Namespace) -> dict:
     }
 
 
-def _is_gif(path: str) -> bool:
-    from pathlib import Path
-
-    return path != "-" and Path(path).suffix.lower() == ".gif"
-
-
-def _pil(q: object, path: str) -> tuple[object, bool]:
-    """The indexed image to write (for a GIF, transparency as one index), and whether a GIF lost partial
-    transparency on the way (for the note)."""
-    pal = q.palette  # type: ignore[attr-defined]
-    if _is_gif(path) and pal.shape[1] == 4:
-        a = pal[:, 3]
-        return q.to_pil("gif"), bool(((a != 0) & (a != 255)).any())  # type: ignore[attr-defined]
-    return q.to_pil(), False  # type: ignore[attr-defined]
-
-
-def _note_gif(path: str, partial: bool) -> None:
+def _note_gif(path: str, lost: bool) -> None:
     """One line on standard error when a GIF could not hold the palette's partial transparency."""
     import sys
 
-    if partial:
+    if lost:
         print(
             f"qfast: note: {out_name(path)}: GIF has no partial transparency: palette entries with alpha below 128 "
             "are transparent, the others opaque (write .png to keep it)",
@@ -224,7 +212,8 @@ def _write_or_skip(args: argparse.Namespace, data: bytes) -> bool:
 def _run_palette(args: argparse.Namespace) -> int:
     import sys
 
-    from .._io import PALETTE_PNG_LEVEL, CliError, check_writable, encode_image, is_stdio, png_args, refuse_lossy
+    from .._io import CliError, check_writable, is_stdio, refuse_lossy
+    from .._ops import palette_image
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
@@ -233,69 +222,40 @@ def _run_palette(args: argparse.Namespace) -> int:
     if args.colors is not None and not 1 <= args.colors <= 256 and _indexed_output(args.output):
         more = "; write .tif, .bmp or .webp for the full-colour result of a larger palette" if args.colors > 256 else ""
         raise CliError(f"--colors: expected 1..256 for an indexed PNG or GIF, got {args.colors}{more}")
+    if args.quality is not None and args.sweep is not None:
+        raise CliError("--quality: not with --sweep (the sweep gives the sizes)")
     native = _native_png(args)
     if native is not None:
         return native
     from .. import palette
 
+    opts = options(args)  # checks the options; reads --palette-from's palette
+    del opts["skip_if_larger"]
     img = read_image(args.input)
-    kw = {"dither": args.dither, "color_space": args.color_space, "method": args.method, "seed": args.seed}
-    extra = {"alpha": args.alpha, "posterize": args.posterize}
-    if args.palette_from is not None:
-        if args.sweep is not None:
-            raise CliError("--palette-from: not with --sweep (one palette, one image)")
-        if args.quality is not None or args.posterize:
-            raise CliError("--palette-from: not with --quality or --posterize (the palette is given)")
-        pal = _palette_from(args.palette_from, args.colors, args.color_space, args.method, args.seed, args.alpha)
-        idx = palette.remap(img, pal, dither=args.dither, color_space=args.color_space)
-        q = palette.ColorQuantization(pal, idx, img)
-        im, partial = _pil(q, args.output)
-        _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **png_args(args.output, PALETTE_PNG_LEVEL))):
-            return EXIT_LARGER
+    try:
+        made = palette_image(img, args.output, **opts)
+    except palette.QualityError as e:
+        msg = str(e).removeprefix("quality: ")
+        print(f"qfast: error: --quality: {msg}; nothing written", file=sys.stderr)
+        return EXIT_QUALITY_TOO_LOW
+    _note_gif(args.output, made.gif_lost_alpha)
+    if not _write_or_skip(args, made.data):
+        return EXIT_LARGER
+    q = made.quantization
+    if q is None:
+        ks = opts["sweep"]
+        summary(args, f"{out_name(args.output)}: {len(ks)} frames, palettes of {', '.join(map(str, ks))} colours")
+    elif args.palette_from is not None:
         summary(
             args,
             lambda: (
-                f"{out_name(args.output)}: {len(pal)} colours from {args.palette_from}, {psnr_text(img, q.image())}"
+                f"{out_name(args.output)}: {len(q.palette)} colours from {args.palette_from}, "
+                f"{psnr_text(img, q.image())}"
             ),
         )
-        return 0
-    if args.colors is None and args.sweep is None and args.quality is None:
-        raise CliError("give --colors K, --sweep K,K,..., --quality MIN-MAX or --palette-from IMAGE")
-    if args.sweep is None:
-        try:
-            q = palette.quantize_colors(img, args.colors, quality=args.quality, **kw, **extra)
-        except palette.QualityError as e:
-            msg = str(e).removeprefix("quality: ")
-            print(f"qfast: error: --quality: {msg}; nothing written", file=sys.stderr)
-            return EXIT_QUALITY_TOO_LOW
-        # More than 256 colours do not fit an indexed image: the other formats get the colours themselves.
-        im, partial = _pil(q, args.output) if len(q.palette) <= 256 else (q.image(), False)
-        _note_gif(args.output, partial)
-        if not _write_or_skip(args, encode_image(im, args.output, **png_args(args.output, PALETTE_PNG_LEVEL))):
-            return EXIT_LARGER
+    else:
         qual = f", quality {q.quality}" if args.quality is not None else ""
         summary(args, lambda: f"{out_name(args.output)}: {len(q.palette)} colours{qual}, {psnr_text(img, q.image())}")
-        return 0
-    if args.quality is not None:
-        raise CliError("--quality: not with --sweep (the sweep gives the sizes)")
-    ks = [args.sweep] if isinstance(args.sweep, int) else args.sweep
-    pils = [_pil(palette.quantize_colors(img, k, **kw, **extra), args.output) for k in ks]
-    frames = [im for im, _ in pils]
-    _note_gif(args.output, any(partial for _, partial in pils))
-    # Each frame keeps its own palette; every frame is stored whole (no frame differencing across palettes).
-    data = encode_image(
-        frames[0],
-        args.output,
-        save_all=True,
-        append_images=frames[1:],
-        duration=max(args.duration, 10),
-        loop=0,
-        optimize=False,
-    )
-    if not _write_or_skip(args, data):
-        return EXIT_LARGER
-    summary(args, f"{out_name(args.output)}: {len(frames)} frames, palettes of {', '.join(map(str, ks))} colours")
     return 0
 
 
