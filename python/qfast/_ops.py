@@ -11,6 +11,7 @@ carries the output's name.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -61,12 +62,22 @@ def _colour_part(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def psnr16(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR on the 16-bit scale of two images of 16 or 8 bits (an 8-bit one scaled by 257), for 16-bit inputs
+    and their 8-bit outputs."""
+    scale = [257.0 if x.dtype == np.uint8 else 1.0 for x in (a, b)]
+    mse = float(np.mean((a.astype(np.float64) * scale[0] - b.astype(np.float64) * scale[1]) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(65535.0**2 / mse))
+
+
 def _quality(src: np.ndarray, out: np.ndarray, metrics: bool) -> tuple[Optional[float], Optional[float]]:
     if not metrics:
         return None, None
     from .metrics import psnr, ssim
 
     a, b = _colour_part(src), _colour_part(out)
+    if a.dtype != np.uint8 or b.dtype != np.uint8:
+        return psnr16(a, b), None
     if a.ndim == 3 and a.shape[2] == 1:
         a, b = a[..., 0], b.reshape(a.shape[:2])
     # SSIM's 11 x 11 window needs an image at least that large.
@@ -79,6 +90,62 @@ def _write(dst: Path, data: bytes, force: bool) -> int:
     return len(data)
 
 
+def quantize_image(
+    img: np.ndarray,
+    dst: PathLike,
+    *,
+    levels: Any = None,
+    bits: Any = None,
+    method: str = "uniform",
+    reconstruction: str = "midpoint",
+    dither: str = "none",
+    depth: Optional[int] = None,
+    correct: bool = False,
+) -> tuple[bytes, np.ndarray]:
+    """The per-image work of ``qfast quantize`` and ``qfast batch quantize``: ``img`` quantized to a few levels per
+    channel (``dither``: uniform only, as :func:`qfast.quantize_uniform`), a 16-bit greyscale image written in
+    ``depth`` bits (default 16; an 8-bit image gives 8 whatever ``depth`` says, so that a batch may mix them), and
+    with ``correct`` the QANN corrector run on the result (uniform, midpoint, no
+    dither, 8 bits). Returns the output encoded in the format ``dst`` names (PNG at
+    :data:`~qfast._io.QUANTIZED_PNG_LEVEL`, or Pillow's default for a corrected image, whose values are many again)
+    and the image itself. Nothing is written here."""
+    from . import quantize
+
+    if dither != "none" and method != "uniform":
+        raise ValueError(f"dither: only with method 'uniform' (got {method!r})")
+    if correct and (method != "uniform" or reconstruction != "midpoint" or dither != "none"):
+        raise ValueError("correct: only with method 'uniform', midpoint reconstruction and no dither")
+    if depth not in (None, 8, 16):
+        raise ValueError(f"depth: expected 8 or 16, got {depth!r}")
+    if correct and img.dtype != np.uint8:
+        raise ValueError("correct: the corrector works on 8-bit images")
+    kw: dict[str, Any] = {"levels": levels, "bits": bits}
+    if img.dtype == np.uint16:
+        kw["depth"] = depth or 16
+    if method == "uniform":
+        out = quantize.quantize_uniform(img, reconstruction=reconstruction, dither=dither, **kw)
+    elif method in ("lloyd-max", "mu-law"):
+        d = kw.pop("depth", None)
+        out = (quantize.quantize_lloyd_max if method == "lloyd-max" else quantize.quantize_mu_law)(img, **kw).image(
+            depth=d
+        )
+    else:
+        raise ValueError(f"method: expected 'uniform', 'lloyd-max' or 'mu-law', got {method!r}")
+    if correct:
+        lv = levels if levels is not None else [1 << b for b in bits] if isinstance(bits, list) else 1 << bits
+        out = _default_corrector().correct(out, lv)
+    level = {} if correct else png_args(dst, QUANTIZED_PNG_LEVEL)
+    return encode_image(out, dst, **level), out
+
+
+@functools.lru_cache(maxsize=1)
+def _default_corrector() -> Any:
+    """The default ``qfast.Corrector``, made once per process (a session costs more than quantizing a photo)."""
+    from .corrector import Corrector
+
+    return Corrector()
+
+
 def quantize_file(
     src: PathLike,
     dst: PathLike,
@@ -88,27 +155,17 @@ def quantize_file(
     method: str = "uniform",
     reconstruction: str = "midpoint",
     dither: str = "none",
+    depth: Optional[int] = None,
+    correct: bool = False,
     force: bool = False,
     metrics: bool = True,
 ) -> OpInfo:
-    """``qfast quantize``: quantizes an image file to a few levels per channel (``dither``: uniform only, as
-    :func:`qfast.quantize_uniform`) and writes the reconstruction."""
-    from . import quantize
-
+    """``qfast batch quantize``'s file: :func:`quantize_image` of an image file, written to ``dst``."""
     dst = check_writable(dst, force)
-    img = read_image(src)
-    kw = {"levels": levels, "bits": bits}
-    if dither != "none" and method != "uniform":
-        raise ValueError(f"dither: only with method 'uniform' (got {method!r})")
-    if method == "uniform":
-        out = quantize.quantize_uniform(img, reconstruction=reconstruction, dither=dither, **kw)
-    elif method == "lloyd-max":
-        out = quantize.quantize_lloyd_max(img, **kw).image()
-    elif method == "mu-law":
-        out = quantize.quantize_mu_law(img, **kw).image()
-    else:
-        raise ValueError(f"method: expected 'uniform', 'lloyd-max' or 'mu-law', got {method!r}")
-    n = _write(dst, encode_image(out, dst, **png_args(dst, QUANTIZED_PNG_LEVEL)), force)
+    img = read_image(src, allow16=dither == "none")
+    kw = {"method": method, "reconstruction": reconstruction, "dither": dither, "depth": depth, "correct": correct}
+    data, out = quantize_image(img, dst, levels=levels, bits=bits, **kw)
+    n = _write(dst, data, force)
     p, s = _quality(img, out, metrics)
     return OpInfo(Path(src).stat().st_size, n, img.shape[0] * img.shape[1], p, s)
 
@@ -201,16 +258,22 @@ def palette_file(
     colors: Optional[int] = None,
     sweep: Any = None,
     palette: Any = None,
+    dither: str = "none",
+    color_space: str = "rgb",
+    method: str = "kmeans",
+    seed: int = 0,
+    duration: int = 800,
+    alpha: str = "palette",
+    quality: Any = None,
+    posterize: int = 0,
     skip_if_larger: bool = False,
     force: bool = False,
     metrics: bool = True,
-    **options: Any,
 ) -> OpInfo:
-    """``qfast batch palette``'s file: :func:`palette_image` of an image file (``options``: its ``dither``,
-    ``color_space``, ``method``, ``seed``, ``duration``, ``alpha``, ``quality``, ``posterize``), written to an
-    indexed PNG or GIF. ``quality`` alone means up to 256 colours. ``skip_if_larger``: write nothing when the
-    output would be larger than the input file (the result says ``written=False``)."""
-    if options.get("quality") is not None and colors is None and sweep is None and palette is None:
+    """``qfast batch palette``'s file: :func:`palette_image` of an image file, written to an indexed PNG or GIF.
+    ``quality`` alone means up to 256 colours. ``skip_if_larger``: write nothing when the output would be larger
+    than the input file (the result says ``written=False``)."""
+    if quality is not None and colors is None and sweep is None and palette is None:
         colors = 256  # --quality alone: up to 256 colours, as the single-file command
     given = [name for name, v in (("colors", colors), ("sweep", sweep), ("palette", palette)) if v is not None]
     if len(given) != 1:
@@ -221,7 +284,10 @@ def palette_file(
         raise ValueError(f"k: expected 1..256 for an indexed PNG or GIF, got {big[0]}")
     dst = check_writable(dst, force)
     img = read_image(src)
-    made = palette_image(img, dst, colors=colors, sweep=sweep, palette=palette, **options)
+    kw = {"dither": dither, "color_space": color_space, "method": method, "seed": seed, "duration": duration}
+    made = palette_image(
+        img, dst, colors=colors, sweep=sweep, palette=palette, alpha=alpha, quality=quality, posterize=posterize, **kw
+    )
     pixels = img.shape[0] * img.shape[1]
     size_in = Path(src).stat().st_size
     if skip_if_larger and len(made.data) > size_in:

@@ -165,6 +165,50 @@ def test_batch_takes_the_single_file_commands_options(src, tmp_path, command, op
         np.testing.assert_array_equal(np.asarray(got.convert("RGBA")), np.asarray(want.convert("RGBA")))
 
 
+def test_batch_quantize_correct_runs_the_corrector_on_every_file(tmp_path):
+    """``--correct``: every file is the default corrector's output on the public API's mid-bin quantization (an
+    independent route: no command line), and better than that quantization."""
+    pytest.importorskip("onnxruntime")
+    imgs = {k: v for k, v in batch_images.crops().items() if v.ndim == 3 and v.shape[2] == 3}
+    src = batch_images.write_folder(tmp_path / "src", imgs)
+    out = tmp_path / "out"
+    args = ["batch", "quantize", str(src), "-o", str(out), "--workers", "2", "-q", "--bits", "3", "--correct"]
+    assert main(args) == 0
+    corrector = qfast.Corrector()
+    for rel, img in imgs.items():
+        mid = qfast.quantize_uniform(img, bits=3)
+        got = np.asarray(Image.open(out / rel))
+        np.testing.assert_array_equal(got, corrector.correct(mid, 8))
+        assert qfast.psnr(img, got) > qfast.psnr(img, mid)
+
+
+def test_batch_quantize_depth_of_sixteen_bit_files(tmp_path, capsys):
+    """16-bit grey files stay 16-bit (the default) or become 8-bit with ``--depth 8``, as the public API writes
+    them; 8-bit files beside them stay 8-bit, and ``--correct`` with ``--dither`` is refused."""
+    rng = np.random.default_rng(4)
+    src = tmp_path / "src"
+    src.mkdir()
+    deep = (np.cumsum(rng.integers(0, 90, (40, 56)), axis=1) % 65536).astype(np.uint16)
+    Image.fromarray(deep).save(src / "deep.png")
+    for depth in (16, 8):
+        out = tmp_path / f"out{depth}"
+        assert main(["batch", "quantize", str(src), "-o", str(out), "-q", "--bits", "4", "--depth", str(depth)]) == 0
+        got = np.asarray(Image.open(out / "deep.png"))
+        np.testing.assert_array_equal(got, qfast.quantize_uniform(deep, bits=4, depth=depth))
+        assert got.dtype == (np.uint16 if depth == 16 else np.uint8)
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (8, 1))
+    Image.fromarray(ramp).save(src / "ramp.png")
+    out = tmp_path / "mixed"
+    assert main(["batch", "quantize", str(src), "-o", str(out), "-q", "--bits", "4", "--depth", "16"]) == 0
+    assert np.asarray(Image.open(out / "deep.png")).dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "ramp.png")), qfast.quantize_uniform(ramp, bits=4))
+    capsys.readouterr()
+    args = ["batch", "quantize", str(src), "-o", str(tmp_path / "x"), "--bits", "3", "--correct", "--dither", "bayer4"]
+    assert main(args) == 1
+    assert "--correct: only with --method uniform" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_batch_quality_below_the_minimum_fails_that_file(src, tmp_path):
     out = tmp_path / "out"
     (src / "flat.png").unlink(missing_ok=True)

@@ -56,16 +56,14 @@ def out_name(path: str) -> str:
 
 def psnr_text(original: object, result: object) -> str:
     """ "PSNR 34.71 dB" of ``result`` against ``original``, for a summary line."""
-    import math
-
     import numpy as np
 
     from .. import metrics
+    from .._ops import psnr16
 
     a, b = np.asarray(original), np.asarray(result)
     if a.dtype == np.uint8 and b.dtype == np.uint8:
         return f"PSNR {metrics.psnr(a, b):.2f} dB"
     # 16 bits (or 16-bit input written at 8): both on the 16-bit scale
-    scale = [257.0 if x.dtype == np.uint8 else 1.0 for x in (a, b)]
-    mse = float(np.mean((a.astype(np.float64) * scale[0] - b.astype(np.float64) * scale[1]) ** 2))
-    return "PSNR inf dB" if mse == 0 else f"PSNR {10 * math.log10(65535.0**2 / mse):.2f} dB (16-bit scale)"
+    p = psnr16(a, b)
+    return "PSNR inf dB" if p == float("inf") else f"PSNR {p:.2f} dB (16-bit scale)"

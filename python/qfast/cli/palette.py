@@ -213,7 +213,6 @@ def _run_palette(args: argparse.Namespace) -> int:
     import sys
 
     from .._io import CliError, check_writable, is_stdio, refuse_lossy
-    from .._ops import palette_image
 
     refuse_lossy(args.output)
     check_writable(args.output, args.force)
@@ -228,6 +227,7 @@ def _run_palette(args: argparse.Namespace) -> int:
     if native is not None:
         return native
     from .. import palette
+    from .._ops import palette_image  # NumPy and Pillow: after the native path, which needs neither
 
     opts = options(args)  # checks the options; reads --palette-from's palette
     del opts["skip_if_larger"]

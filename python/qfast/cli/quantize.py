@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from .._io import read_image, write_image
+from .._io import check_writable, read_image
 from ._args import EXACT_OUT, IMAGE_IN, _levels_arg, add_force, add_quiet, out_name, psnr_text, summary
 
 
@@ -24,18 +23,6 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help=IMAGE_IN)
     p.add_argument("-o", "--output", metavar="OUT", required=True, help=EXACT_OUT)
     add_options(p)
-    p.add_argument(
-        "--depth",
-        type=int,
-        choices=[8, 16],
-        default=None,
-        help="bits of OUT for a 16-bit greyscale IN (default 16, in PNG or TIFF); 8-bit IN gives 8",
-    )
-    p.add_argument(
-        "--correct",
-        action="store_true",
-        help="--method uniform, midpoint only: then run the QANN corrector on the result (as qfast correct does)",
-    )
     add_force(p)
     add_quiet(p)
     p.set_defaults(run=_run_quantize)
@@ -66,6 +53,18 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="--method uniform only: ordered (bayer4, bayer8) or error-diffusion (floyd-steinberg) dithering, "
         "for fewer levels without banding (default none)",
     )
+    p.add_argument(
+        "--depth",
+        type=int,
+        choices=[8, 16],
+        default=None,
+        help="bits of OUT for a 16-bit greyscale IN (default 16, in PNG or TIFF); 8-bit IN gives 8",
+    )
+    p.add_argument(
+        "--correct",
+        action="store_true",
+        help="--method uniform, midpoint only: then run the QANN corrector on the result (as qfast correct does)",
+    )
 
 
 def options(args: argparse.Namespace) -> dict:
@@ -76,51 +75,31 @@ def options(args: argparse.Namespace) -> dict:
         raise CliError(f"--reconstruction: only with --method uniform (got --method {args.method})")
     if args.dither is not None and args.method != "uniform":
         raise CliError(f"--dither: only with --method uniform (got --method {args.method})")
+    if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
+        raise CliError("--correct: only with --method uniform, midpoint reconstruction and no --dither")
     return {
         "levels": args.levels,
         "bits": args.bits,
         "method": args.method,
         "reconstruction": args.reconstruction or "midpoint",
         "dither": args.dither or "none",
+        "depth": args.depth,
+        "correct": args.correct,
     }
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
-    from .. import quantize
-    from .._io import QUANTIZED_PNG_LEVEL, CliError, png_args, refuse_lossy
+    from .._io import CliError, refuse_lossy, write_bytes
+    from .._ops import quantize_image
 
-    options(args)  # the checks of the options shared with qfast batch quantize
-    if args.correct and (args.method != "uniform" or args.reconstruction == "full-range" or args.dither):
-        raise CliError("--correct: only with --method uniform, midpoint reconstruction and no --dither")
+    opts = options(args)  # the checks of the options shared with qfast batch quantize
     refuse_lossy(args.output)
+    check_writable(args.output, args.force)
     img = read_image(args.input, allow16=args.dither in (None, "none"))
     if args.depth == 16 and img.dtype != "uint16":
         raise CliError("--depth: 16 only for a 16-bit greyscale IN (this one has 8 bits)")
-    kw = {"levels": args.levels, "bits": args.bits}
-    if img.dtype == "uint16":
-        kw["depth"] = args.depth or 16
-    if args.method == "uniform":
-        rec = args.reconstruction or "midpoint"
-        out = quantize.quantize_uniform(img, reconstruction=rec, dither=args.dither or "none", **kw)
-    else:
-        depth = kw.pop("depth", None)
-        q = (quantize.quantize_lloyd_max if args.method == "lloyd-max" else quantize.quantize_mu_law)(img, **kw)
-        out = q.image(depth=depth)
-    if args.correct:
-        import qfast
-
-        if img.dtype != "uint8":
-            raise CliError("--correct: the corrector works on 8-bit images")
-        lv = args.levels if args.levels is not None else _bits_to_levels(args.bits)
-        out = qfast.Corrector().correct(out, lv)
-    # A corrected image has many values again: Pillow's default level suits it better than the quantized one's.
-    level = {} if args.correct else png_args(args.output, QUANTIZED_PNG_LEVEL)
-    write_image(out, args.output, force=args.force, **level)
+    data, out = quantize_image(img, args.output, **opts)
+    write_bytes(args.output, data, args.force)
     amount = f"{args.bits} bits" if args.bits is not None else f"{args.levels} levels"
     summary(args, lambda: f"{out_name(args.output)}: {args.method}, {amount} per channel, {psnr_text(img, out)}")
     return 0
-
-
-def _bits_to_levels(bits: Any) -> Any:
-    """``--bits`` (an int or a list) as level counts."""
-    return [1 << b for b in bits] if isinstance(bits, list) else 1 << bits
