@@ -80,6 +80,22 @@ def test_thread_count_is_this_process_pool() -> None:
             assert pool.apply_async(qfast._core.thread_count).get(timeout=TIMEOUT) == n
 
 
+def test_set_thread_count_in_this_process():
+    _core = qfast._core
+    before = _core.thread_count()
+    img = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    want = qfast.quantize_colors(img, 16, dither="floyd-steinberg").indices
+    try:
+        for n in (1, 3, 1):
+            _core.set_thread_count(n)
+            assert _core.thread_count() == n
+            np.testing.assert_array_equal(qfast.quantize_colors(img, 16, dither="floyd-steinberg").indices, want)
+        with pytest.raises(ValueError, match="n: expected a thread count >= 1"):
+            _core.set_thread_count(0)
+    finally:
+        _core.set_thread_count(before)
+
+
 _SHARED: dict[str, object] = {}
 
 

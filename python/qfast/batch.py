@@ -378,9 +378,13 @@ class Engine(Protocol):
 
 
 def _init_worker(threads: int) -> None:
-    # Before the first call into the Rust core, which builds its thread pool from RAYON_NUM_THREADS.
+    """Gives this worker process ``threads`` compute threads: the Rust core's pool (built now, or rebuilt where the
+    process has used qfast before, as a Dask worker may have) and, unless set, OpenMP's."""
     os.environ["RAYON_NUM_THREADS"] = str(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    from . import _core
+
+    _core.set_thread_count(threads)
 
 
 def default_workers() -> int:

@@ -90,7 +90,7 @@ class DaskEngine:
         self.window = window or 2 * self.workers
         self.files_per_task = files_per_task
         # One compute thread per task, as in the local pool: a worker runs as many tasks at once as it has threads.
-        # (Takes effect in workers that have not called qfast yet.)
+        # (Also in workers that have run qfast before: their pool is replaced.)
         client.run(_batch._init_worker, 1)
 
     def map_unordered(self, fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:

@@ -141,11 +141,23 @@ fn py_thread_count() -> usize {
     threads::thread_count()
 }
 
+/// Runs every later call of this process on `n` threads (`n >= 1`), even after the pool was first used (a Dask
+/// worker that ran qfast before joining a batch). The environment variable `RAYON_NUM_THREADS` sets the size of the
+/// first pool only.
+#[pyfunction(name = "set_thread_count")]
+fn py_set_thread_count(n: usize) -> PyResult<()> {
+    if n == 0 {
+        return Err(Error::value("n", "expected a thread count >= 1, got 0").into());
+    }
+    threads::set_thread_count(n).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("threads: {e}")))
+}
+
 /// qfast's compiled core.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(py_thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(py_set_thread_count, m)?)?;
     quantize::register(m)?;
     pack::register(m)?;
     metrics::register(m)?;

@@ -6,6 +6,9 @@
 //! Python runs on a pool that belongs to the current process: the pool remembers the process id it was built in,
 //! and a call from another process (a forked child) builds a fresh one. The parent's pool is leaked in the child,
 //! never dropped: dropping it would wake threads that do not exist, through locks that may have been held at fork.
+//!
+//! `set_thread_count` replaces the current process's pool by one of a given size, for a process that has already
+//! used qfast (a Dask worker joining a batch, which runs one task a thread and wants one compute thread a task).
 
 use pyo3::prelude::*;
 use rayon::ThreadPool;
@@ -50,6 +53,27 @@ pub(crate) fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T
         Some(p) => p.install(f),
         None => f(),
     })
+}
+
+/// Makes every later call of this process run on a pool of `n` threads (`n >= 1`; unchanged if the current pool
+/// already has `n`). The pool it replaces is leaked, not dropped: calls still running on it hold references to it,
+/// and finish there; its threads then sleep. Err (rayon's message) where the threads cannot be started.
+pub(crate) fn set_thread_count(n: usize) -> Result<(), String> {
+    let pid = std::process::id();
+    let current = POOL.load(Ordering::Acquire);
+    // SAFETY: a non-null POOL points to a leaked `Pool` that is never freed.
+    if let Some(p) = unsafe { current.as_ref() } {
+        if p.pid == pid && p.pool.current_num_threads() == n {
+            return Ok(());
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("qfast-{i}"))
+        .build()
+        .map_err(|e| e.to_string())?;
+    POOL.store(Box::into_raw(Box::new(Pool { pid, pool })), Ordering::Release);
+    Ok(())
 }
 
 /// The number of threads the core's pool uses.

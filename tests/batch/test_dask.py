@@ -147,3 +147,27 @@ def test_bad_input(client, big):
         qd.remap(arr, np.zeros((0, 3), np.uint8))
     with pytest.raises(OSError, match="no Dask scheduler answers"):
         qd.connect("tcp://127.0.0.1:9", timeout=1)
+
+
+def _core_threads() -> int:
+    from qfast import _core
+
+    return _core.thread_count()
+
+
+def _use_qfast() -> int:
+    """Runs a parallel qfast call in the worker, so that its pool exists (as in a worker used before a batch)."""
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    return len(qfast.quantize_colors(img, 8).palette)
+
+
+def test_engine_gives_workers_one_thread_even_after_they_ran_qfast(client):
+    """Workers whose pool was built with both cores (they ran qfast first) get one compute thread a task when the
+    engine starts, and still compute the same results."""
+    client.run(lambda: __import__("os").environ.pop("RAYON_NUM_THREADS", None))
+    client.run(lambda: __import__("qfast")._core.set_thread_count(2))
+    assert set(client.run(_use_qfast).values()) == {8}
+    assert set(client.run(_core_threads).values()) == {2}
+    qd.DaskEngine(client)
+    assert set(client.run(_core_threads).values()) == {1}
+    assert set(client.run(_use_qfast).values()) == {8}
