@@ -80,6 +80,15 @@ const ATKINSON: [(isize, usize, f32); 6] =
 
 /// A row publishes how far it has got every this many pixels (and at its end).
 const PUBLISH: usize = 16;
+/// How many pixels beyond the two it needs a row keeps behind the row above. The row above writes its shares into
+/// this row's buffer a pixel or two from where it is: without the gap, both threads work on the same cache lines
+/// (five pixels' shares a line) and pass them back and forth at every pixel. The results do not depend on it.
+const LAG: usize = 32;
+
+/// A row's progress counter on a cache line of its own: neighbouring rows' threads write neighbouring counters.
+#[repr(align(64))]
+#[derive(Default)]
+struct Progress(AtomicUsize);
 
 /// Error diffusion in raster order, computed by rows in a staggered wavefront on all threads, with the result of
 /// the plain sequential loop bit for bit.
@@ -131,7 +140,7 @@ fn diffuse_traced(
     // Rows in flight are at most `tasks` consecutive ones, each writing into the two below: a ring of buffers.
     let ring = tasks + 3;
     let below: Vec<[AtomicU32; 3]> = collect((0..ring * width).map(|_| Default::default()))?;
-    let progress: Vec<AtomicUsize> = collect((0..height).map(|_| AtomicUsize::new(0)))?;
+    let progress: Vec<Progress> = collect((0..height).map(|_| Progress::default()))?;
     base.share_lazily()?;
     let nearest = &base;
     let mut owns = with_capacity(tasks)?;
@@ -164,11 +173,11 @@ fn diffuse_traced(
             let mut seen = if y == 0 { usize::MAX } else { 0 };
             let mine = (y % ring) * width;
             for x in 0..width {
-                let need = (x + 2).min(width);
+                let need = (x + 2 + LAG).min(width);
                 if seen < need {
                     let mut spins = 0u32;
                     loop {
-                        seen = progress.get(y - 1).map_or(usize::MAX, |p| p.load(Ordering::Acquire));
+                        seen = progress.get(y - 1).map_or(usize::MAX, |p| p.0.load(Ordering::Acquire));
                         if seen >= need {
                             break;
                         }
@@ -224,12 +233,12 @@ fn diffuse_traced(
                 }
                 if (x + 1) % PUBLISH == 0 {
                     if let Some(p) = progress.get(y) {
-                        p.store(x + 1, Ordering::Release);
+                        p.0.store(x + 1, Ordering::Release);
                     }
                 }
             }
             if let Some(p) = progress.get(y) {
-                p.store(width, Ordering::Release);
+                p.0.store(width, Ordering::Release);
             }
         }
     };
