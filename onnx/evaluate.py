@@ -166,16 +166,25 @@ def budget_lines(budget: dict, quantizer: str) -> list[str]:
     if not budget:
         return []
     runs = [*budget["started_from"], {"quantizer": quantizer, "steps": budget["steps"], "minutes": budget["minutes"],
-                                      "qat": budget["qat"]}]
+                                      "qat": budget["qat"], **budget.get("data", {})}]
     lines = ["## Training budget", "",
-             f"On {budget['hardware']}, batch {budget['batch']} crops of {budget['crop']} x {budget['crop']}, "
-             f"{budget['train_images']} training photos (BSDS500 train and test splits); each run started from the "
-             "weights of the one before:", "",
-             "| run | undoes | quantization-aware | steps | minutes |", "|---|---|---|---|---|"]
-    lines += [f"| {i + 1} | {r['quantizer']} | {'yes' if r.get('qat') else 'no'} | {r['steps']:,} | "
-              f"{r['minutes']:.0f} |" for i, r in enumerate(runs)]
+             f"On {budget['hardware']}, {budget['train_images']} training photos (BSDS500 train and test splits), "
+             "with synthetic pictures (`onnx/synthetic.py`) where the run says so; each run started from the weights "
+             "of the one before:", "",
+             "| run | undoes | quantization-aware | batch x crop | content | loss | steps | minutes |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {i + 1} | {r['quantizer']} | {'yes' if r.get('qat') else 'no'} | {r.get('batch', 12)} x "
+              f"{r.get('crop', 96)}² | {_content(r)} | {r.get('loss', 'bins')} | {r['steps']:,} | {r['minutes']:.0f} |"
+              for i, r in enumerate(runs)]
     total = sum(r["minutes"] for r in runs)
     return [*lines, "", f"In all {sum(r['steps'] for r in runs):,} steps, {total:.0f} minutes.", ""]
+
+
+def _content(run: dict) -> str:
+    """A run's training content: the photos, augmented or not, and the synthetic share."""
+    photos = "photos, augmented" if run.get("augment") else "photos"
+    share = run.get("synthetic", 0.0)
+    return f"{photos}, {share:.0%} synthetic" if share else photos
 
 
 def training_budget(checkpoint: Path, hardware: str) -> dict:
@@ -189,7 +198,8 @@ def training_budget(checkpoint: Path, hardware: str) -> dict:
     return {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
             "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
             "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415,
-            "qat": bool(ck.get("qat", False)), "started_from": ck.get("lineage", [])}
+            "qat": bool(ck.get("qat", False)), "started_from": ck.get("lineage", []),
+            "data": {k: targs[k] for k in ("batch", "crop", "synthetic", "augment", "loss") if k in targs}}
 
 
 def sets_markdown(sets: dict[str, dict]) -> list[str]:
@@ -298,7 +308,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
             "inputs": {"image": "(N, 3, H, W) float32 in [0, 1], H and W multiples of 16",
                        "levels": "(N, 3) float32, 2..64"},
             "output": "corrected (N, 3, H, W) float32",
-            "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak",
+            "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak"
+                             + (f"; {budget['data']['synthetic']:.0%} of the last run's crops from synthetic pictures "
+                                "(onnx/synthetic.py)" if budget.get("data", {}).get("synthetic") else ""),
             "training_budget": budget,
             "kodak": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()},
             **({"other": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in sets["other"].items()}}

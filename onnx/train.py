@@ -74,6 +74,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 VAL_LEVELS = (4, 8, 16, 32, 64)
 QUANTIZERS = ("rgb", "ycbcr420")
 LOSSES = ("bins", "db")
+RECORDED = ("batch", "crop", "synthetic", "augment", "loss")  # a run's settings its successors' lineage keeps
 SHAPES = {"default": Config(), "int8": INT8, "tiny": TINY, "tiny-int8": replace(TINY, block="relu", residual="bins")}
 YCBCR_MAX_LEVELS = (128, 256)  # the YCbCr model's luma and chroma ranges (qfast.corrector.MAX_YCBCR_LEVELS)
 
@@ -352,9 +353,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
         elif config.residual != model.config.residual:
             raise SystemExit(f"--residual: cannot turn a {config.residual!r} model into a {args.residual!r} one")
         model.load_state_dict(ema_state)
+        data = {k: v for k, v in (init.get("args") or {}).items() if k in RECORDED}
         lineage = [*init.get("lineage", []), {
             "from": os.path.relpath(args.init), "quantizer": init.get("quantizer", "rgb"), "steps": int(init["step"]),
-            "minutes": init.get("trained_s", 0.0) / 60, "qat": init.get("qat", False)}]
+            "minutes": init.get("trained_s", 0.0) / 60, "qat": init.get("qat", False), **data}]
         log(f"starting from the weights of {args.init} (step {init['step']})")
     ema = copy.deepcopy(model).eval()
     if ck is not None or args.init is not None:
