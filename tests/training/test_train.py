@@ -176,6 +176,11 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     assert Path(saved["lineage"][-1]["from"]).resolve() == ck.resolve()
     assert not Path(saved["args"]["out"]).is_absolute()  # checkpoints name no machine's folders
     assert len(saved["qat_ranges"]) == sum(isinstance(m, model.FakeQuant) for m in model.Corrector(plain).modules())
+    # a further quantization-aware run from it, on other content, keeps the ranges its weights were trained with
+    again = train.main([*base, "--out", str(tmp_path / "qat2"), "--init", str(tmp_path / "qat" / "last.pt"), "--qat",
+                        "--steps", "2", "--synthetic", "0.5", "--synthetic-pool", "4"])
+    assert torch.load(again["last"], map_location="cpu", weights_only=False)["qat_ranges"] == first
+    assert "activation ranges kept from" in (tmp_path / "qat2" / "train.log").read_text()
     onnx_path = export.main([str(tmp_path / "qat" / "last.pt"), "--out-dir", str(tmp_path / "models")])
 
     # the export names the graph tensor of each fake quantizer; int8 quantization keeps those trained ranges
