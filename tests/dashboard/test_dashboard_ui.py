@@ -324,7 +324,11 @@ def test_tabs_render(ui_page: Page) -> None:
         ("Model quantization", ".qf-note, .qf-corrector"),
     ):
         ui_page.page.locator(".bk-tab", has_text=tab).first.click()
-        ui_page.page.wait_for_function(f"() => !!({_FIND})('{needle}')", timeout=60_000)
+        try:
+            ui_page.page.wait_for_function(f"() => !!({_FIND})('{needle}')", timeout=60_000)
+        except Exception as e:  # playwright's TimeoutError: say which tab never showed its content
+            ui_page.shot(f"06-tab-{tab.split()[0].lower()}-timeout")
+            raise AssertionError(f"tab {tab!r}: no {needle!r} within 60 s; page errors {ui_page.errors}") from e
         if tab == "Ladder":
             counts[".qf-ladder"] = ui_page.page.locator(".qf-ladder figure").count()
         ui_page.shot(f"06-tab-{tab.split()[0].lower()}")
