@@ -12,7 +12,8 @@ Sections (``--sections``, default all):
 - ``pngquant``: the ``qfast palette`` command against the ``pngquant`` command on the same PNG, each timed as a
   whole process (start-up, reading, quantizing, writing), with file size and PSNR, without and with dithering;
 - ``dither``: qfast's error diffusion (Floyd-Steinberg, Atkinson) against libimagequant's dithering, and its
-  scaling: the same remap with 1 thread and with all (RAYON_NUM_THREADS, in a child process);
+  scaling: the same remap with 1 thread and with all (RAYON_NUM_THREADS, in a child process), beside the host's
+  ceiling (one single-thread process per core at once: what the cores give to work with no dependency at all);
 - ``rgba``: Kodak with a synthetic alpha ramp (left to right 0..255, the top eighth fully transparent), qfast
   against imagequant and pngquant; the PSNR is over premultiplied RGBA (R a, G a, B a, a), what a viewer shows
   over black. If qfast gives an RGB palette for RGBA, the section says so and stops;
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import shutil
 import statistics
@@ -269,23 +269,22 @@ def pngquant_section(args: argparse.Namespace, files: list[Path], images: list[n
                 )
 
 
+#: A child for the scaling measurement: it loads the images, then answers each line "image dither threads" on its
+#: standard input with the seconds one remap took (on a pool of that many threads).
 _SCALING = """
-import json, sys, time
+import sys, time
 import numpy as np
 import qfast
 from PIL import Image
-out = {}
-for path in sys.argv[2:]:
-    img = np.asarray(Image.open(path).convert("RGB"))
-    pal = qfast.kmeans_palette(img, 256)
-    for d in ("floyd-steinberg", "atkinson"):
-        best = float("inf")
-        for _ in range(int(sys.argv[1])):
-            t = time.perf_counter()
-            qfast.remap(img, pal, dither=d)
-            best = min(best, time.perf_counter() - t)
-        out.setdefault(d, []).append(best)
-print(json.dumps({"threads": qfast._core.thread_count(), "times": out}))
+images = [np.asarray(Image.open(path).convert("RGB")) for path in sys.argv[1:]]
+palettes = [qfast.kmeans_palette(img, 256) for img in images]
+print(qfast._core.thread_count(), flush=True)
+for line in sys.stdin:
+    i, d, n = line.split()
+    qfast._core.set_thread_count(int(n))
+    t = time.perf_counter()
+    qfast.remap(images[int(i)], palettes[int(i)], dither=d)
+    print(time.perf_counter() - t, flush=True)
 """
 
 
@@ -314,26 +313,62 @@ def dither_section(args: argparse.Namespace, files: list[Path], images: list[np.
         print(f"| imagequant dithered | {statistics.median(times) * 1e3:.1f} | {np.mean(psnrs):.2f} |", flush=True)
     except ImportError as e:
         print(f"# skipping imagequant: {e}")
-    # Scaling: the same remap in child processes with 1 thread and with the default pool (all cores).
-    res = {}
-    for threads in ("1", None):
-        env = dict(os.environ)
-        env.pop("RAYON_NUM_THREADS", None)
-        if threads:
-            env["RAYON_NUM_THREADS"] = threads
-        cmd = [sys.executable, "-c", _SCALING, str(args.repeat), *map(str, files)]
-        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
-        res[threads or "all"] = r
-    n = res["all"]["threads"]
+
+    scaling_section(args, files)
+
+
+def scaling_section(args: argparse.Namespace, files: list[Path]) -> None:
+    """Error diffusion on 1 thread against all, beside what the host gives to work with no dependency at all.
+
+    This host's speed drifts by tens of percent over seconds, so the three runs are interleaved image by image,
+    repeat by repeat, and each takes the best of its repeats: the remap on one thread; on all (one process each);
+    and the host's ceiling, one single-thread remap per core in that many processes at the same time."""
+    cmd = [sys.executable, "-c", _SCALING, *map(str, files)]
+    env = {k: v for k, v in os.environ.items() if k != "RAYON_NUM_THREADS"}
+    first = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert first.stdout is not None
+    n = int(first.stdout.readline())
+    kids = [first] + [
+        subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) for _ in range(n - 1)
+    ]
+    for kid in kids[1:]:
+        assert kid.stdout is not None
+        kid.stdout.readline()
+
+    def run(which: list[subprocess.Popen[str]], i: int, d: str, threads: int) -> list[float]:
+        for kid in which:
+            assert kid.stdin is not None
+            kid.stdin.write(f"{i} {d} {threads}\n")
+            kid.stdin.flush()
+        return [float(kid.stdout.readline()) for kid in which if kid.stdout is not None]
+
+    dithers = ("floyd-steinberg", "atkinson")
+    best: dict[tuple[str, str, int], float] = {}
+    for _ in range(args.repeat):
+        for i in range(len(files)):
+            for d in dithers:
+                for key, t in (
+                    ("one", run([first], i, d, 1)[0]),
+                    ("all", run([first], i, d, n)[0]),
+                    ("apart", statistics.mean(run(kids, i, d, 1))),
+                ):
+                    best[(key, d, i)] = min(best.get((key, d, i), float("inf")), t)
+    for kid in kids:
+        assert kid.stdin is not None
+        kid.stdin.close()
+        kid.wait()
     print()
     print(
-        f"# error diffusion (remap only, K=256) on 1 thread and on {n}: median over images of the best of {args.repeat}"
+        f"# error diffusion (remap only, K=256) on 1 thread and on {n}, interleaved: median over images of the best of"
+        f" {args.repeat}. Host ceiling: {n} single-thread processes at once, {n} x the one-thread time over their"
+        " mean time (what this machine gives to work with no dependency between the cores)"
     )
-    print(f"| dither | 1 thread (ms) | {n} threads (ms) | speed-up |")
-    print("|---|---|---|---|")
-    for d in ("floyd-steinberg", "atkinson"):
-        one, alln = statistics.median(res["1"]["times"][d]), statistics.median(res["all"]["times"][d])
-        print(f"| {d} | {one * 1e3:.1f} | {alln * 1e3:.1f} | {one / alln:.2f}x |")
+    print(f"| dither | 1 thread (ms) | {n} threads (ms) | speed-up | host ceiling | speed-up / ceiling |")
+    print("|---|---|---|---|---|---|")
+    for d in dithers:
+        t1, tn, tp = (statistics.median(best[(k, d, i)] for i in range(len(files))) for k in ("one", "all", "apart"))
+        ceiling = n * t1 / tp
+        print(f"| {d} | {t1 * 1e3:.1f} | {tn * 1e3:.1f} | {t1 / tn:.2f}x | {ceiling:.2f}x | {t1 / tn / ceiling:.2f} |")
 
 
 def with_alpha(img: np.ndarray) -> np.ndarray:

@@ -83,13 +83,16 @@ def test_thread_count_is_this_process_pool() -> None:
 def test_set_thread_count_in_this_process():
     _core = qfast._core
     before = _core.thread_count()
-    img = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
-    want = qfast.quantize_colors(img, 16, dither="floyd-steinberg").indices
+    # 200 columns: error diffusion runs in as many strips as threads (at least 64 columns each).
+    img = np.random.default_rng(1).integers(0, 256, (64, 200, 3), dtype=np.uint8)
+    dithers = ("floyd-steinberg", "atkinson")
+    want = [qfast.quantize_colors(img, 16, dither=d).indices for d in dithers]
     try:
         for n in (1, 3, 1):
             _core.set_thread_count(n)
             assert _core.thread_count() == n
-            np.testing.assert_array_equal(qfast.quantize_colors(img, 16, dither="floyd-steinberg").indices, want)
+            for d, w in zip(dithers, want):
+                np.testing.assert_array_equal(qfast.quantize_colors(img, 16, dither=d).indices, w)
         with pytest.raises(ValueError, match="n: expected a thread count >= 1"):
             _core.set_thread_count(0)
     finally:

@@ -12,8 +12,7 @@ use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
 use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 /// How pixels are mapped onto the palette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,37 +71,33 @@ pub fn remap_dithered(
 }
 
 /// `(dx, dy, weight)` of an error-diffusion kernel; weights over the divisor. Taps on the same row (dy = 0) have dx
-/// 1 or 2, taps below dy 1 or 2 and dx -1..=1: what the wavefront below assumes.
+/// 1 or 2, taps below dy 1 or 2 and dx -1..=1: what the strips below assume.
 type Kernel = [(isize, usize, f32)];
 const FLOYD_STEINBERG: [(isize, usize, f32); 4] = [(1, 0, 7.0), (-1, 1, 3.0), (0, 1, 5.0), (1, 1, 1.0)];
 const ATKINSON: [(isize, usize, f32); 6] =
     [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
 
-/// A row publishes how far it has got every this many pixels (and at its end).
-const PUBLISH: usize = 16;
-/// How many pixels beyond the two it needs a row keeps behind the row above. The row above writes its shares into
-/// this row's buffer a pixel or two from where it is: without the gap, both threads work on the same cache lines
-/// (five pixels' shares a line) and pass them back and forth at every pixel. The results do not depend on it.
-const LAG: usize = 32;
+/// The fewest columns a strip of the parallel error diffusion has: each row costs a strip two hand-overs, so a
+/// narrower one would wait more than it works.
+const MIN_STRIP: usize = 64;
+/// Rows of error shares kept per column: a strip works on row y and writes into y+1 and y+2, while its neighbours
+/// are at most a row away (see `diffuse_traced`).
+const RING: usize = 4;
 
-/// A row's progress counter on a cache line of its own: neighbouring rows' threads write neighbouring counters.
+/// A progress counter on a cache line of its own: it is written by one thread and polled by another.
 #[repr(align(64))]
 #[derive(Default)]
 struct Progress(AtomicUsize);
 
-/// Error diffusion in raster order, computed by rows in a staggered wavefront on all threads, with the result of
-/// the plain sequential loop bit for bit.
-///
-/// The sequential loop adds each error share into its target slot in the order the sources are visited; f32
-/// addition is not associative, so the parallel one must add them in that same order. A slot (x, y) receives, in
-/// raster order: from row y-2 (Atkinson: pixel x), then from row y-1 (pixels x-1, x, x+1, left to right), then from
-/// row y (pixels x-2, x-1). Shares from rows above go into a per-row buffer, written by those rows' threads; shares
-/// from the same row are kept apart and added after the buffer's value, left to right. Row y may take pixel x once
-/// row y-1 has finished pixels ..=x+1 (`min(x + 2, width)` done): then every share from above has arrived, in order
-/// (row y-1 took pixel x-1, its first share into slot x, only after row y-2 had finished pixel x), and the slots that
-/// other rows are still writing are to the right of those being read. Rows are claimed in order by whichever
-/// thread is free, so a row only ever waits for a row that a running thread holds: no deadlock, whatever the pool.
-/// Error values travel as f32 bits in relaxed atomics; the progress counters' release/acquire order them.
+/// How far one strip has got: the rows whose first pixel is done, and the rows done.
+#[derive(Default)]
+struct StripProgress {
+    first: Progress,
+    rows: Progress,
+}
+
+/// Error diffusion in raster order, computed in vertical strips, one thread each, with the result of the plain
+/// sequential loop bit for bit.
 fn diffuse(
     img: ImageRef<'_>,
     width: usize,
@@ -111,10 +106,29 @@ fn diffuse(
     kernel: &Kernel,
     divisor: f32,
 ) -> Result<Vec<u16>> {
-    diffuse_traced(img, width, palette, space, kernel, divisor, None)
+    let strips = rayon::current_num_threads().min(width / MIN_STRIP).max(1);
+    diffuse_traced(img, width, palette, space, kernel, divisor, strips, None)
 }
 
-/// `diffuse`, writing each pixel's diffused value (f32 bits) into `trace` when given (tests compare them).
+/// `diffuse` in `strips` vertical strips (at most one per two columns), writing each pixel's diffused value (f32
+/// bits) into `trace` when given (tests compare them).
+///
+/// The image is cut into vertical strips, each run from top to bottom by a thread of its own. Only the pixels at a
+/// seam pass error to another strip, so the threads share a few cache lines a row, not every one: rows handed
+/// from thread to thread (as in a row wavefront) moved all the error shares between the cores.
+///
+/// The sequential loop adds each error share into its target slot in the order the sources are visited; f32
+/// addition is not associative, so the strips must add them in that same order. A slot (x, y) receives, in raster
+/// order: from row y-2 (Atkinson: pixel x), then from row y-1 (pixels x-1, x, x+1, left to right), then from row y
+/// (pixels x-2, x-1). Shares from rows above go into per-row buffers; shares from the same row are kept apart and
+/// added after the buffer's value, left to right. Two waits keep that order: strip j starts row y once strip j-1 has
+/// finished it (the same-row shares of its last two pixels, and its shares into row y+1, come before strip j's),
+/// and takes its last pixel of row y once strip j+1 has done the first pixel of row y-1 (whose share goes to the
+/// left, below). So strip j-1 runs between one and two rows ahead of strip j, and every slot that two strips write
+/// is written in raster order. Each strip has a thread of its own (not a task in the pool, which might not run them
+/// all at once), so every wait ends. Error values travel as f32 bits in relaxed atomics; the progress counters'
+/// release/acquire order them.
+#[allow(clippy::too_many_arguments)]
 fn diffuse_traced(
     img: ImageRef<'_>,
     width: usize,
@@ -122,133 +136,200 @@ fn diffuse_traced(
     space: ColorSpace,
     kernel: &Kernel,
     divisor: f32,
+    strips: usize,
     trace: Option<&[[AtomicU32; 3]]>,
 ) -> Result<Vec<u16>> {
-    let ch = img.channels;
     let height = img.pixels() / width;
     let mut base = Nearest::for_floats(palette, space)?;
     // Diffused values stray from the pixels by about the palette's spacing: the cells around the image's are
     // prepared up front, in parallel; any other cell gets its list from the first thread that meets it, for all.
     let cells = dilate(&base.cells_of(img)?)?;
     base.prepare(&cells)?;
-    let pal: Vec<[f32; 3]> = collect(palette.iter().map(|c| c.map(f32::from)))?;
+    base.share_lazily()?;
     let mut out = zeroed::<u16>(img.pixels())?;
     if height == 0 {
         return Ok(out);
     }
-    let tasks = rayon::current_num_threads().clamp(1, height);
-    // Rows in flight are at most `tasks` consecutive ones, each writing into the two below: a ring of buffers.
-    let ring = tasks + 3;
-    let below: Vec<[AtomicU32; 3]> = collect((0..ring * width).map(|_| Default::default()))?;
-    let progress: Vec<Progress> = collect((0..height).map(|_| Progress::default()))?;
-    base.share_lazily()?;
-    let nearest = &base;
-    let mut owns = with_capacity(tasks)?;
-    for _ in 0..tasks {
-        owns.push(Mutex::new(zeroed::<[f32; 3]>(2 * width)?));
+    // At least two columns a strip: a same-row share reaches two pixels to the right, so into the next strip only.
+    let strips = strips.clamp(1, (width / 2).max(1));
+    let job = Strips {
+        img,
+        width,
+        height,
+        nearest: &base,
+        pal: collect(palette.iter().map(|c| c.map(f32::from)))?,
+        same: kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect(),
+        down: kernel.iter().copied().filter(|t| t.1 > 0).collect(),
+        divisor,
+        bounds: collect((0..strips + 1).map(|j| j * width / strips))?,
+        below: collect((0..RING * width).map(|_| Default::default()))?,
+        own: collect((0..RING * 2 * width).map(|_| Default::default()))?,
+        progress: collect((0..strips).map(|_| StripProgress::default()))?,
+        stop: AtomicBool::new(false),
+        trace,
+    };
+    // Each strip's pieces of the output rows.
+    let mut pieces: Vec<Vec<&mut [u16]>> = with_capacity(strips)?;
+    for _ in 0..strips {
+        pieces.push(with_capacity(height)?);
     }
-    let rows: Vec<Mutex<&mut [u16]>> = collect(out.chunks_mut(width).map(Mutex::new))?;
-    let next_row = AtomicUsize::new(0);
-    let same: Vec<(usize, f32)> = kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect();
-    let down: Vec<(isize, usize, f32)> = kernel.iter().copied().filter(|t| t.1 > 0).collect();
-    let work = |own: &Mutex<Vec<[f32; 3]>>| {
-        let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let y = next_row.fetch_add(1, Ordering::Relaxed);
-            if y >= height {
-                return;
-            }
-            let mut o = rows[y].lock().unwrap_or_else(|e| e.into_inner());
-            let src = img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
-            // This row's shares for the row two below start from zero (that buffer's last reader is done).
-            if let Some(b) = below.get(((y + 2) % ring) * width..((y + 2) % ring + 1) * width) {
-                for e in b {
-                    for t in e {
-                        t.store(0, Ordering::Relaxed);
-                    }
+    for row in out.chunks_mut(width) {
+        let mut rest = row;
+        for (j, piece) in pieces.iter_mut().enumerate() {
+            let n = job.bounds.get(j + 1).zip(job.bounds.get(j)).map_or(0, |(b, a)| b - a);
+            let n = n.min(rest.len());
+            let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
+            piece.push(a);
+            rest = b;
+        }
+    }
+    let done = std::thread::scope(|s| {
+        let job = &job;
+        let mut pieces = pieces.into_iter();
+        let first = pieces.next().unwrap_or_default();
+        let mut threads = Vec::new();
+        for (j, rows) in pieces.enumerate() {
+            match std::thread::Builder::new().spawn_scoped(s, move || job.strip(j + 1, rows)) {
+                Ok(t) => threads.push(t),
+                Err(_) => {
+                    job.stop.store(true, Ordering::Relaxed);
+                    break;
                 }
             }
-            // own[2x + d - 1]: the share of pixel x - d on this row for pixel x (d = 1, 2).
-            own.fill([0.0; 3]);
-            let mut seen = if y == 0 { usize::MAX } else { 0 };
-            let mine = (y % ring) * width;
-            for x in 0..width {
-                let need = (x + 2 + LAG).min(width);
-                if seen < need {
-                    let mut spins = 0u32;
-                    loop {
-                        seen = progress.get(y - 1).map_or(usize::MAX, |p| p.0.load(Ordering::Acquire));
-                        if seen >= need {
-                            break;
-                        }
-                        spins += 1;
-                        if spins < 64 {
-                            std::hint::spin_loop();
-                        } else {
-                            std::thread::yield_now();
+        }
+        let mut done = !job.stop.load(Ordering::Relaxed) && job.strip(0, first);
+        for t in threads {
+            done &= t.join().unwrap_or(false);
+        }
+        done
+    });
+    if !done {
+        // No thread for every strip (the system refused one): the whole image again, in one strip.
+        return diffuse_traced(img, width, palette, space, kernel, divisor, 1, trace);
+    }
+    Ok(out)
+}
+
+/// What the strips of one error diffusion share.
+struct Strips<'a> {
+    img: ImageRef<'a>,
+    width: usize,
+    height: usize,
+    nearest: &'a Nearest,
+    pal: Vec<[f32; 3]>,
+    /// The kernel's taps on the same row, `(dx, weight)`, and below, `(dx, dy, weight)`.
+    same: Vec<(usize, f32)>,
+    down: Vec<(isize, usize, f32)>,
+    divisor: f32,
+    /// Strip j holds columns `bounds[j]..bounds[j + 1]`.
+    bounds: Vec<usize>,
+    /// `below[(y % RING) * width + x]`: the shares from the rows above that slot (x, y) has received so far.
+    below: Vec<[AtomicU32; 3]>,
+    /// `own[(y % RING) * 2 * width + 2x + d - 1]`: the share of pixel (x - d, y) for pixel (x, y) (d = 1, 2).
+    own: Vec<[AtomicU32; 3]>,
+    progress: Vec<StripProgress>,
+    /// Set when a strip could not get its thread: the others give up.
+    stop: AtomicBool,
+    trace: Option<&'a [[AtomicU32; 3]]>,
+}
+
+impl Strips<'_> {
+    /// Waits until `counter` reaches `target`; false if the work was given up.
+    fn wait(&self, counter: &Progress, target: usize) -> bool {
+        let mut spins = 0u32;
+        while counter.0.load(Ordering::Acquire) < target {
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        true
+    }
+
+    /// Diffuses strip `j`, writing its indices into `rows` (its piece of each output row); false if given up.
+    fn strip(&self, j: usize, rows: Vec<&mut [u16]>) -> bool {
+        let (width, ch) = (self.width, self.img.channels);
+        let (Some(&x0), Some(&x1)) = (self.bounds.get(j), self.bounds.get(j + 1)) else { return true };
+        let (left, right) = (j.checked_sub(1).and_then(|l| self.progress.get(l)), self.progress.get(j + 1));
+        let Some(mine) = self.progress.get(j) else { return true };
+        let load = |a: &[AtomicU32; 3]| a.each_ref().map(|t| f32::from_bits(t.load(Ordering::Relaxed)));
+        let store = |a: &[AtomicU32; 3], v: [f32; 3]| {
+            for t in 0..3 {
+                a[t].store(v[t].to_bits(), Ordering::Relaxed);
+            }
+        };
+        for (y, o) in rows.into_iter().enumerate() {
+            if let Some(l) = left {
+                if !self.wait(&l.rows, y + 1) {
+                    return false;
+                }
+            }
+            // This strip's shares for row y + 2 start from zero (that buffer's last readers and writers are done).
+            let b2 = ((y + 2) % RING) * width;
+            for e in self.below.get(b2 + x0..b2 + x1).unwrap_or_default() {
+                store(e, [0.0; 3]);
+            }
+            let src = self.img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
+            let (bel, own) = ((y % RING) * width, (y % RING) * 2 * width);
+            for x in x0..x1 {
+                if x + 1 == x1 && y > 0 {
+                    if let Some(r) = right {
+                        if !self.wait(&r.first, y) {
+                            return false;
                         }
                     }
                 }
                 let c = rgb_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0]), ch);
-                let mut e = below
-                    .get(mine + x)
-                    .map_or([0.0; 3], |b| b.each_ref().map(|t| f32::from_bits(t.load(Ordering::Relaxed))));
+                let mut e = self.below.get(bel + x).map_or([0.0; 3], load);
                 for d in [2, 1] {
-                    if same.iter().any(|s| s.0 == d) && x >= d {
-                        let s = own.get(2 * x + d - 1).copied().unwrap_or_default();
+                    if x >= d && self.same.iter().any(|s| s.0 == d) {
+                        let s = self.own.get(own + 2 * x + d - 1).map_or([0.0; 3], load);
                         for t in 0..3 {
                             e[t] += s[t];
                         }
                     }
                 }
                 let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
-                if let Some(tr) = trace.and_then(|t| t.get(y * width + x)) {
-                    for t in 0..3 {
-                        tr[t].store(v[t].to_bits(), Ordering::Relaxed);
-                    }
+                if let Some(tr) = self.trace.and_then(|t| t.get(y * width + x)) {
+                    store(tr, v);
                 }
-                let i = nearest.nearest_f32_shared(v);
-                if let Some(oi) = o.get_mut(x) {
+                let i = self.nearest.nearest_f32_shared(v);
+                if let Some(oi) = o.get_mut(x - x0) {
                     *oi = i;
                 }
-                let p = pal.get(i as usize).copied().unwrap_or_default();
-                let q = [0, 1, 2].map(|t| (v[t] - p[t]) / divisor);
-                for &(d, w) in &same {
-                    if let Some(s) = own.get_mut(2 * (x + d) + d - 1) {
-                        *s = q.map(|v| v * w);
-                    }
-                }
-                for &(dx, dy, w) in &down {
-                    let tx = x as isize + dx;
-                    if tx < 0 || tx as usize >= width || y + dy >= height {
-                        // Error pushed past the edges never comes back: the edges absorb it, as usual.
-                        continue;
-                    }
-                    if let Some(slot) = below.get(((y + dy) % ring) * width + tx as usize) {
-                        for t in 0..3 {
-                            let old = f32::from_bits(slot[t].load(Ordering::Relaxed));
-                            slot[t].store((old + q[t] * w).to_bits(), Ordering::Relaxed);
+                let p = self.pal.get(i as usize).copied().unwrap_or_default();
+                let q = [0, 1, 2].map(|t| (v[t] - p[t]) / self.divisor);
+                for &(d, w) in &self.same {
+                    if x + d < width {
+                        if let Some(s) = self.own.get(own + 2 * (x + d) + d - 1) {
+                            store(s, q.map(|v| v * w));
                         }
                     }
                 }
-                if (x + 1) % PUBLISH == 0 {
-                    if let Some(p) = progress.get(y) {
-                        p.0.store(x + 1, Ordering::Release);
+                for &(dx, dy, w) in &self.down {
+                    let tx = x as isize + dx;
+                    if tx < 0 || tx as usize >= width || y + dy >= self.height {
+                        // Error pushed past the edges never comes back: the edges absorb it, as usual.
+                        continue;
+                    }
+                    if let Some(slot) = self.below.get(((y + dy) % RING) * width + tx as usize) {
+                        let old = load(slot);
+                        store(slot, [0, 1, 2].map(|t| old[t] + q[t] * w));
                     }
                 }
+                if x == x0 {
+                    mine.first.0.store(y + 1, Ordering::Release);
+                }
             }
-            if let Some(p) = progress.get(y) {
-                p.0.store(width, Ordering::Release);
-            }
+            mine.rows.0.store(y + 1, Ordering::Release);
         }
-    };
-    rayon::scope(|s| {
-        for own in &owns {
-            s.spawn(|_| work(own));
-        }
-    });
-    drop(rows);
-    Ok(out)
+        true
+    }
 }
 
 /// Sorted grid cells: `cells` and their 26 neighbours.
@@ -360,7 +441,7 @@ mod tests {
         assert!(Dither::parse("ordered").unwrap_err().to_string().starts_with("dither:"));
     }
 
-    /// The plain sequential loop the wavefront must reproduce bit for bit (three rows of error, raster order).
+    /// The plain sequential loop the strips must reproduce bit for bit (three rows of error, raster order).
     fn sequential(
         img: ImageRef<'_>,
         width: usize,
@@ -404,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn wavefront_is_the_sequential_loop_on_any_pool() {
+    fn strips_are_the_sequential_loop_on_any_pool() {
         let mut s = 99u64;
         let mut noise = |n: usize| -> Vec<u8> {
             (0..n)
@@ -416,7 +497,9 @@ mod tests {
         };
         let pools: Vec<rayon::ThreadPool> =
             [1, 2, 3, 7].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()).collect();
-        for (w, h, k) in [(1, 1, 3), (1, 9, 4), (2, 5, 5), (3, 1, 6), (3, 7, 16), (17, 33, 40), (130, 40, 300)] {
+        for (w, h, k) in
+            [(1, 1, 3), (1, 9, 4), (2, 5, 5), (3, 1, 6), (3, 7, 16), (17, 33, 40), (130, 40, 300), (200, 3, 64)]
+        {
             let data = noise(w * h * 3);
             let pal: Vec<[u8; 3]> = noise(3 * k).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
             let im = ImageRef { data: &data, channels: 3 };
@@ -427,14 +510,17 @@ mod tests {
                 for pool in &pools {
                     let got = pool.install(|| remap_dithered(im, w, &pal, ColorSpace::Rgb, d)).unwrap();
                     assert_eq!(got, want, "{d:?} {w}x{h} k={k} on {} threads", pool.current_num_threads());
-                    // The diffused values themselves, bit for bit (indices alone would hide most rounding).
+                }
+                // Any number of strips, down to two columns each; the diffused values themselves, bit for bit
+                // (indices alone would hide most rounding).
+                for strips in [1, 2, 3, 7, w / 2] {
                     let trace: Vec<[AtomicU32; 3]> = (0..w * h).map(|_| Default::default()).collect();
-                    let t = Some(&trace[..]);
-                    pool.install(|| diffuse_traced(im, w, &pal, ColorSpace::Rgb, kernel, div, t)).unwrap();
+                    let got = diffuse_traced(im, w, &pal, ColorSpace::Rgb, kernel, div, strips, Some(&trace)).unwrap();
+                    assert_eq!(got, want, "{d:?} {w}x{h} k={k} in {strips} strips");
                     let bits: Vec<[u32; 3]> =
                         trace.iter().map(|v| v.each_ref().map(|a| a.load(Ordering::Relaxed))).collect();
                     let first = bits.iter().zip(&want_trace).position(|(a, b)| a != b);
-                    assert_eq!(first, None, "{d:?} {w}x{h} k={k} on {} threads", pool.current_num_threads());
+                    assert_eq!(first, None, "{d:?} {w}x{h} k={k} in {strips} strips");
                 }
             }
         }
