@@ -18,6 +18,9 @@ use std::sync::OnceLock;
 
 /// Pixels per parallel work item.
 const PIXEL_CHUNK: usize = 1 << 15;
+/// How many levels above the cells `nearest_f32_shared` builds the lists of cells that were not prepared (2: boxes
+/// of 4x4x4 cells).
+const LAZY_UP: u32 = 2;
 /// "No candidate list yet" in `Nearest::slot`.
 const NONE: u32 = u32::MAX;
 /// Marks a `Nearest::slot` entry that holds its one candidate (low 16 bits) instead of a list index.
@@ -53,9 +56,10 @@ pub struct Nearest {
     /// `parent_lists` plus one (0: not yet).
     parent_slot: Vec<u32>,
     parent_lists: Vec<Vec<u16>>,
-    /// Per parent box, its candidates as `[r, g, b, index]`, built on first use by any thread and searched for
-    /// every cell of the box that was not prepared (`nearest_f32_shared`; empty until `share_lazily`).
-    lazy_parents: Vec<OnceLock<Box<[[u16; 4]]>>>,
+    /// Per box of `LAZY_UP` levels up (4x4x4 cells), its candidates as `[r, g, b, index]`, built on first use by any
+    /// thread and searched for every cell of the box that was not prepared (`nearest_f32_shared`; empty until
+    /// `share_lazily`).
+    lazy_boxes: Vec<OnceLock<Box<[[u16; 4]]>>>,
 }
 
 impl Nearest {
@@ -88,15 +92,16 @@ impl Nearest {
             half,
             parent_slot,
             parent_lists,
-            lazy_parents: Vec::new(),
+            lazy_boxes: Vec::new(),
         })
     }
 
-    /// Makes room for `nearest_f32_shared`: a cell not prepared is searched through its parent box's list, built on
-    /// first use by whichever thread needs it, once for all threads (RGB only; nothing to do in Oklab).
+    /// Makes room for `nearest_f32_shared`: a cell not prepared is searched through the list of the box of 4x4x4
+    /// cells around it, built on first use by whichever thread needs it, once for all threads (RGB only; nothing to
+    /// do in Oklab).
     pub fn share_lazily(&mut self) -> Result<()> {
         if self.space == ColorSpace::Rgb {
-            self.lazy_parents = collect((0..1usize << (3 * (GRID_BITS - 1))).map(|_| OnceLock::new()))?;
+            self.lazy_boxes = collect((0..1usize << (3 * (GRID_BITS - LAZY_UP))).map(|_| OnceLock::new()))?;
         }
         Ok(())
     }
@@ -116,19 +121,30 @@ impl Nearest {
 
     /// The parent (a grid half as fine: 2x2x2 cells) of grid cell `cell`.
     fn parent_of(cell: u32) -> u32 {
-        let (b, m) = (GRID_BITS - 1, (1u32 << GRID_BITS) - 1);
+        Self::ancestor_of(cell, 1)
+    }
+
+    /// The box `up` levels above grid cell `cell` (a grid 2^up times coarser: 2^up cells a side).
+    fn ancestor_of(cell: u32, up: u32) -> u32 {
+        let (b, m) = (GRID_BITS - up, (1u32 << GRID_BITS) - 1);
         let (r, g, bl) = (cell >> (2 * GRID_BITS), (cell >> GRID_BITS) & m, cell & m);
-        ((r >> 1) << (2 * b)) | ((g >> 1) << b) | (bl >> 1)
+        ((r >> up) << (2 * b)) | ((g >> up) << b) | (bl >> up)
     }
 
     /// The candidates of parent box `p` among all colours (a box covering its 2x2x2 cells' boxes).
     fn parent_candidates(rgb: &[[u8; 3]], half: f32, p: usize) -> Vec<u16> {
-        let b = GRID_BITS - 1;
-        let pw = (1u32 << (9 - GRID_BITS)) as f32;
+        Self::ancestor_candidates(rgb, half, p, 1)
+    }
+
+    /// The candidates among all colours of box `p`, `up` levels above the cells, for cells of half-width `half`:
+    /// its box covers its cells' boxes, each `2 * half` wide around its centre.
+    fn ancestor_candidates(rgb: &[[u8; 3]], half: f32, p: usize, up: u32) -> Vec<u16> {
+        let b = GRID_BITS - up;
+        let (cw, pw) = ((1u32 << (8 - GRID_BITS)) as f32, (1u32 << (8 - b)) as f32);
         let m = (1 << b) - 1;
         let pc = [p >> (2 * b), (p >> b) & m, p & m].map(|i| i as f32 * pw + (pw - 1.0) / 2.0);
         let all: Vec<u16> = (0..rgb.len()).map(|i| i as u16).collect();
-        Self::box_candidates(rgb, &all, pc, half + pw / 4.0)
+        Self::box_candidates(rgb, &all, pc, half + (pw - cw) / 2.0)
     }
 
     /// The candidates of grid cell `cell`, from its parent's (found once per parent and kept).
@@ -327,14 +343,15 @@ impl Nearest {
     }
 
     /// `nearest_f32` from several threads at once: a cell that was not prepared is searched through the candidates
-    /// of its parent box (the 2 x 2 x 2 cells around it), built on first use by whichever thread needs them and kept
-    /// for all (after `share_lazily`; without it such a cell is compared with every colour). The same answer as
-    /// `nearest_f32`: the parent's list holds every colour that can be nearest anywhere in its box (each cell's own
-    /// list is drawn from it), in index order.
+    /// of the box of 4 x 4 x 4 cells around it, built on first use by whichever thread needs them and kept for all
+    /// (after `share_lazily`; without it such a cell is compared with every colour). The same answer as
+    /// `nearest_f32`: the box's list holds every colour that can be nearest anywhere in it, in index order.
     ///
-    /// Why the parent's list rather than the cell's: error diffusion's values stray into tens of thousands of cells
-    /// around the image's, each met a few times; building a cell's list costs about as much as a hundred searches
-    /// of its parent's, which is a few times longer than the cell's.
+    /// Why a box of 4 x 4 x 4 cells rather than the cell: Floyd-Steinberg's values stray into tens of thousands of
+    /// cells around the image's, each met a few times (on four Kodak images at K = 256, 40% of the pixels). Lists
+    /// of 2 x 2 x 2 cells were 2.8 colours long but each cost about 3.5 us to build, a quarter of the whole
+    /// diffusion; a box 8 times larger is built 4 to 8 times less often, and its longer list costs a few ns more a
+    /// search.
     pub fn nearest_f32_shared(&self, v: [f32; 3]) -> u16 {
         if self.space != ColorSpace::Rgb {
             return self.brute(self.space.point(v));
@@ -343,9 +360,9 @@ impl Nearest {
         let l = match self.list(cell) {
             Some(l) => l,
             None => {
-                let p = Self::parent_of(cell as u32) as usize;
-                match self.lazy_parents.get(p) {
-                    Some(once) => once.get_or_init(|| self.parent_entries(p)),
+                let p = Self::ancestor_of(cell as u32, LAZY_UP) as usize;
+                match self.lazy_boxes.get(p) {
+                    Some(once) => once.get_or_init(|| self.box_entries(p)),
                     None => return self.brute(v),
                 }
             }
@@ -353,9 +370,9 @@ impl Nearest {
         Self::search_f32(l, v)
     }
 
-    /// The candidates of parent box `p` as `[r, g, b, index]`.
-    fn parent_entries(&self, p: usize) -> Box<[[u16; 4]]> {
-        Self::entries(&self.rgb, &Self::parent_candidates(&self.rgb, self.half, p)).collect()
+    /// The candidates of box `p` (`LAZY_UP` levels up) as `[r, g, b, index]`.
+    fn box_entries(&self, p: usize) -> Box<[[u16; 4]]> {
+        Self::entries(&self.rgb, &Self::ancestor_candidates(&self.rgb, self.half, p, LAZY_UP)).collect()
     }
 
     /// Palette indices `ids` as search entries `[r, g, b, index]`.
@@ -498,7 +515,7 @@ mod tests {
 
     #[test]
     fn shared_float_search_matches_brute_force() {
-        for k in [40usize, 300] {
+        for k in [2usize, 40, 256, 300] {
             let pal: Vec<[u8; 3]> = noise(3 * k, 17 + k as u64).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
             let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
             n.prepare(&[0, 5, 1000]).unwrap();
@@ -511,7 +528,7 @@ mod tests {
             }
         }
         // Ties everywhere: a grey ramp 10 apart with every colour twice, probed on the midpoints between them and
-        // off the grey axis, through parent boxes only (nothing prepared): the lowest index wins, as in `brute`.
+        // off the grey axis, through the lazily built boxes only (nothing prepared): the lowest index wins, as in `brute`.
         let pal: Vec<[u8; 3]> = (0..52u8).map(|i| [(i / 2) * 10; 3]).collect();
         let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
         n.share_lazily().unwrap();
