@@ -175,9 +175,8 @@ fn diffuse_traced(
     }
     for row in out.chunks_mut(width) {
         let mut rest = row;
-        for (j, piece) in pieces.iter_mut().enumerate() {
-            let n = job.bounds.get(j + 1).zip(job.bounds.get(j)).map_or(0, |(b, a)| b - a);
-            let n = n.min(rest.len());
+        for (piece, edges) in pieces.iter_mut().zip(job.bounds.windows(2)) {
+            let n = (edges[1] - edges[0]).min(rest.len());
             let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
             piece.push(a);
             rest = b;

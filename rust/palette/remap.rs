@@ -528,7 +528,8 @@ mod tests {
             }
         }
         // Ties everywhere: a grey ramp 10 apart with every colour twice, probed on the midpoints between them and
-        // off the grey axis, through the lazily built boxes only (nothing prepared): the lowest index wins, as in `brute`.
+        // off the grey axis, through the lazily built boxes only (nothing prepared): the lowest index wins, as in
+        // `brute`.
         let pal: Vec<[u8; 3]> = (0..52u8).map(|i| [(i / 2) * 10; 3]).collect();
         let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
         n.share_lazily().unwrap();
