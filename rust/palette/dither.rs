@@ -9,7 +9,7 @@ use crate::alloc::{collect, with_capacity, zeroed};
 use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
-use crate::palette::histogram::{rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
+use crate::palette::histogram::{rgb_of, ImageRef};
 use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -77,22 +77,21 @@ const FLOYD_STEINBERG: [(isize, usize, f32); 4] = [(1, 0, 7.0), (-1, 1, 3.0), (0
 const ATKINSON: [(isize, usize, f32); 6] =
     [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
 
-/// The fewest columns a strip of the parallel error diffusion has: each row costs a strip two hand-overs, so a
-/// narrower one would wait more than it works.
+/// The fewest columns a strip of the parallel error diffusion has: narrower ones would wait more than they work.
 const MIN_STRIP: usize = 64;
-/// Rows of error shares kept per column: a strip works on row y and writes into y+1 and y+2, while its neighbours
-/// are at most a row away (see `diffuse_traced`).
-const RING: usize = 4;
+/// The most rows in a band of the slanted seams (see `diffuse_traced`): a strip runs up to a band ahead of the one on
+/// its right, which absorbs the pixels' uneven cost.
+const BAND: usize = 32;
 
 /// A progress counter on a cache line of its own: it is written by one thread and polled by another.
 #[repr(align(64))]
 #[derive(Default)]
 struct Progress(AtomicUsize);
 
-/// How far one strip has got: the rows whose first pixel is done, and the rows done.
+/// How far one strip has got: the rows whose head (first `band` pixels) is done, and the rows done.
 #[derive(Default)]
 struct StripProgress {
-    first: Progress,
+    head: Progress,
     rows: Progress,
 }
 
@@ -110,24 +109,35 @@ fn diffuse(
     diffuse_traced(img, width, palette, space, kernel, divisor, strips, None)
 }
 
-/// `diffuse` in `strips` vertical strips (at most one per two columns), writing each pixel's diffused value (f32
-/// bits) into `trace` when given (tests compare them).
+/// `diffuse` in `strips` strips (at most one per two columns), writing each pixel's diffused value (f32 bits) into
+/// `trace` when given (tests compare them).
 ///
-/// The image is cut into vertical strips, each run from top to bottom by a thread of its own. Only the pixels at a
-/// seam pass error to another strip, so the threads share a few cache lines a row, not every one: rows handed
-/// from thread to thread (as in a row wavefront) moved all the error shares between the cores.
+/// The image is cut into strips from top to bottom, each run by a thread of its own. Only the pixels at a seam pass
+/// error to another strip, so the threads share a few cache lines a row, not every one: rows handed from thread to
+/// thread (as in a row wavefront) moved all the error shares between the cores.
+///
+/// The seams slant: within a band of `band` rows each moves one column left per row, then jumps back right at the
+/// next band's first row. A pixel takes error only from its left (same row) and from up to one column right in the
+/// rows above, and the seam has moved left since, so a strip needs nothing from the strip on its right except in a
+/// band's first row, where its last pixels were the right strip's columns a row before. Strip j then runs up to a
+/// band ahead of strip j+1 and waits only once a band, not twice a row as with straight seams, so a run of slow
+/// pixels on one side no longer stalls the other at once.
 ///
 /// The sequential loop adds each error share into its target slot in the order the sources are visited; f32
 /// addition is not associative, so the strips must add them in that same order. A slot (x, y) receives, in raster
 /// order: from row y-2 (Atkinson: pixel x), then from row y-1 (pixels x-1, x, x+1, left to right), then from row y
 /// (pixels x-2, x-1). Shares from rows above go into per-row buffers; shares from the same row are kept apart and
-/// added after the buffer's value, left to right. Two waits keep that order: strip j starts row y once strip j-1 has
-/// finished it (the same-row shares of its last two pixels, and its shares into row y+1, come before strip j's),
-/// and takes its last pixel of row y once strip j+1 has done the first pixel of row y-1 (whose share goes to the
-/// left, below). So strip j-1 runs between one and two rows ahead of strip j, and every slot that two strips write
-/// is written in raster order. Each strip has a thread of its own (not a task in the pool, which might not run them
-/// all at once), so every wait ends. Error values travel as f32 bits in relaxed atomics; the progress counters'
-/// release/acquire order them.
+/// added after the buffer's value, left to right. Three waits keep that order and every input in place:
+/// - strip j starts row y once strip j-1 has finished it (the same-row shares of its last two pixels, and its shares
+///   into rows below, come before strip j's);
+/// - in a band's first row, strip j takes its first pixel that meets the columns strip j+1 held in the row above
+///   once strip j+1 has done the head of that row (its first `band` pixels, every one whose shares reach strip j);
+/// - strip 0 starts row y once the last strip has finished row y + 3 - `ring`, so the buffers, `ring` rows deep,
+///   are read (and zeroed) before they are used again.
+///
+/// Each wait is for a row above or a strip to the left in the same row, so none waits on itself. Each strip has a
+/// thread of its own (not a task in the pool, which might not run them all at once), so every wait ends. Error
+/// values travel as f32 bits in relaxed atomics; the progress counters' release/acquire order them.
 #[allow(clippy::too_many_arguments)]
 fn diffuse_traced(
     img: ImageRef<'_>,
@@ -140,18 +150,23 @@ fn diffuse_traced(
     trace: Option<&[[AtomicU32; 3]]>,
 ) -> Result<Vec<u16>> {
     let height = img.pixels() / width;
-    let mut base = Nearest::for_floats(palette, space)?;
-    // Diffused values stray from the pixels by about the palette's spacing: the cells around the image's are
-    // prepared up front, in parallel; any other cell gets its list from the first thread that meets it, for all.
-    let cells = dilate(&base.cells_of(img)?)?;
-    base.prepare(&cells)?;
-    base.share_lazily()?;
+    // Diffused values stray from the pixels into cells the image does not hold, so no cell is prepared up front:
+    // each box of cells gets its list from the first strip that meets it, for all (preparing the image's cells and
+    // their neighbours first cost a tenth of the time on one thread and scaled worse than the strips).
+    let base = Nearest::lazy_for_floats(palette, space)?;
     let mut out = zeroed::<u16>(img.pixels())?;
     if height == 0 {
         return Ok(out);
     }
     // At least two columns a strip: a same-row share reaches two pixels to the right, so into the next strip only.
     let strips = strips.clamp(1, (width / 2).max(1));
+    // A band's first row reaches a band's columns into the strip on the right (at most its width: never two strips
+    // on), and the first and the last strip keep two columns while the seams travel half a band into them.
+    let narrowest = width / strips;
+    let band = if strips == 1 { 1 } else { BAND.min(narrowest).min((2 * narrowest).saturating_sub(3)).max(1) };
+    // The first strip runs at most `lead` rows ahead of the last (two bands: a strip can be one ahead of the next).
+    let lead = 2 * band + 2;
+    let ring = (lead + 3).min(height + 2);
     let job = Strips {
         img,
         width,
@@ -161,9 +176,11 @@ fn diffuse_traced(
         same: kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect(),
         down: kernel.iter().copied().filter(|t| t.1 > 0).collect(),
         divisor,
-        bounds: collect((0..strips + 1).map(|j| j * width / strips))?,
-        below: collect((0..RING * width).map(|_| Default::default()))?,
-        own: collect((0..RING * 2 * width).map(|_| Default::default()))?,
+        band,
+        seams: collect((1..strips).map(|j| j * width / strips - (band - 1) / 2))?,
+        ring,
+        below: collect((0..ring * width).map(|_| Default::default()))?,
+        own: collect((0..ring * 2 * width).map(|_| Default::default()))?,
         progress: collect((0..strips).map(|_| StripProgress::default()))?,
         stop: AtomicBool::new(false),
         trace,
@@ -173,10 +190,10 @@ fn diffuse_traced(
     for _ in 0..strips {
         pieces.push(with_capacity(height)?);
     }
-    for row in out.chunks_mut(width) {
+    for (y, row) in out.chunks_mut(width).enumerate() {
         let mut rest = row;
-        for (piece, edges) in pieces.iter_mut().zip(job.bounds.windows(2)) {
-            let n = (edges[1] - edges[0]).min(rest.len());
+        for (j, piece) in pieces.iter_mut().enumerate() {
+            let n = (job.bound(j + 1, y) - job.bound(j, y)).min(rest.len());
             let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
             piece.push(a);
             rest = b;
@@ -220,11 +237,15 @@ struct Strips<'a> {
     same: Vec<(usize, f32)>,
     down: Vec<(isize, usize, f32)>,
     divisor: f32,
-    /// Strip j holds columns `bounds[j]..bounds[j + 1]`.
-    bounds: Vec<usize>,
-    /// `below[(y % RING) * width + x]`: the shares from the rows above that slot (x, y) has received so far.
+    /// Rows in a band of the slanted seams.
+    band: usize,
+    /// Seam j (between strips j and j+1) is at column `seams[j]` in a band's last row (see `bound`).
+    seams: Vec<usize>,
+    /// Rows of error kept in `below` and `own`.
+    ring: usize,
+    /// `below[(y % ring) * width + x]`: the shares from the rows above that slot (x, y) has received so far.
     below: Vec<[AtomicU32; 3]>,
-    /// `own[(y % RING) * 2 * width + 2x + d - 1]`: the share of pixel (x - d, y) for pixel (x, y) (d = 1, 2).
+    /// `own[(y % ring) * 2 * width + 2x + d - 1]`: the share of pixel (x - d, y) for pixel (x, y) (d = 1, 2).
     own: Vec<[AtomicU32; 3]>,
     progress: Vec<StripProgress>,
     /// Set when a strip could not get its thread: the others give up.
@@ -233,6 +254,16 @@ struct Strips<'a> {
 }
 
 impl Strips<'_> {
+    /// The first column of strip `j` in row `y` (the width for j = the number of strips): one column further left
+    /// each row of a band.
+    fn bound(&self, j: usize, y: usize) -> usize {
+        match j.checked_sub(1).map(|s| self.seams.get(s)) {
+            None => 0,
+            Some(None) => self.width,
+            Some(Some(&s)) => s + self.band - 1 - y % self.band,
+        }
+    }
+
     /// Waits until `counter` reaches `target`; false if the work was given up.
     fn wait(&self, counter: &Progress, target: usize) -> bool {
         let mut spins = 0u32;
@@ -253,8 +284,8 @@ impl Strips<'_> {
     /// Diffuses strip `j`, writing its indices into `rows` (its piece of each output row); false if given up.
     fn strip(&self, j: usize, rows: Vec<&mut [u16]>) -> bool {
         let (width, ch) = (self.width, self.img.channels);
-        let (Some(&x0), Some(&x1)) = (self.bounds.get(j), self.bounds.get(j + 1)) else { return true };
         let (left, right) = (j.checked_sub(1).and_then(|l| self.progress.get(l)), self.progress.get(j + 1));
+        let last = if j == 0 { self.progress.get(1..).and_then(|p| p.last()) } else { None };
         let Some(mine) = self.progress.get(j) else { return true };
         let load = |a: &[AtomicU32; 3]| a.each_ref().map(|t| f32::from_bits(t.load(Ordering::Relaxed)));
         let store = |a: &[AtomicU32; 3], v: [f32; 3]| {
@@ -263,28 +294,41 @@ impl Strips<'_> {
             }
         };
         for (y, o) in rows.into_iter().enumerate() {
+            if let Some(l) = last {
+                if y + 3 > self.ring && !self.wait(&l.rows, y + 3 - self.ring) {
+                    return false;
+                }
+            }
             if let Some(l) = left {
                 if !self.wait(&l.rows, y + 1) {
                     return false;
                 }
             }
-            // This strip's shares for row y + 2 start from zero (that buffer's last readers and writers are done).
-            let b2 = ((y + 2) % RING) * width;
-            for e in self.below.get(b2 + x0..b2 + x1).unwrap_or_default() {
-                store(e, [0.0; 3]);
-            }
+            let (x0, x1) = (self.bound(j, y), self.bound(j + 1, y));
+            // In a band's first row the seams have jumped right: from this pixel on, the shares come from (and go
+            // to slots shared with) pixels of the row above that were the right strip's.
+            let meet = match right {
+                Some(_) if y > 0 && y % self.band == 0 => self.bound(j + 1, y - 1).saturating_sub(1).max(x0),
+                _ => usize::MAX,
+            };
+            let head = (x0 + self.band.min(x1.saturating_sub(x0))).saturating_sub(1);
             let src = self.img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
-            let (bel, own) = ((y % RING) * width, (y % RING) * 2 * width);
+            let (bel, own) = ((y % self.ring) * width, (y % self.ring) * 2 * width);
             for x in x0..x1 {
-                if x + 1 == x1 && y > 0 {
+                if x == meet {
                     if let Some(r) = right {
-                        if !self.wait(&r.first, y) {
+                        if !self.wait(&r.head, y) {
                             return false;
                         }
                     }
                 }
                 let c = rgb_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0]), ch);
-                let mut e = self.below.get(bel + x).map_or([0.0; 3], load);
+                // The slot is read once, then zeroed for the row that uses it next.
+                let mut e = self.below.get(bel + x).map_or([0.0; 3], |s| {
+                    let e = load(s);
+                    store(s, [0.0; 3]);
+                    e
+                });
                 for d in [2, 1] {
                     if x >= d && self.same.iter().any(|s| s.0 == d) {
                         let s = self.own.get(own + 2 * x + d - 1).map_or([0.0; 3], load);
@@ -316,44 +360,20 @@ impl Strips<'_> {
                         // Error pushed past the edges never comes back: the edges absorb it, as usual.
                         continue;
                     }
-                    if let Some(slot) = self.below.get(((y + dy) % RING) * width + tx as usize) {
+                    if let Some(slot) = self.below.get(((y + dy) % self.ring) * width + tx as usize) {
                         let old = load(slot);
                         store(slot, [0, 1, 2].map(|t| old[t] + q[t] * w));
                     }
                 }
-                if x == x0 {
-                    mine.first.0.store(y + 1, Ordering::Release);
+                if x == head {
+                    mine.head.0.store(y + 1, Ordering::Release);
                 }
             }
+            mine.head.0.store(y + 1, Ordering::Release);
             mine.rows.0.store(y + 1, Ordering::Release);
         }
         true
     }
-}
-
-/// Sorted grid cells: `cells` and their 26 neighbours.
-fn dilate(cells: &[u32]) -> Result<Vec<u32>> {
-    let n = 1i32 << GRID_BITS;
-    let mut mark = zeroed::<bool>(GRID_CELLS)?;
-    for &c in cells {
-        let c = c as i32;
-        let (r, g, b) = (c >> (2 * GRID_BITS), (c >> GRID_BITS) & (n - 1), c & (n - 1));
-        for dr in -1..=1 {
-            for dg in -1..=1 {
-                for db in -1..=1 {
-                    let (x, y, z) = (r + dr, g + dg, b + db);
-                    if (0..n).contains(&x) && (0..n).contains(&y) && (0..n).contains(&z) {
-                        if let Some(m) = mark.get_mut(((x << (2 * GRID_BITS)) | (y << GRID_BITS) | z) as usize) {
-                            *m = true;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut out = with_capacity(mark.iter().filter(|&&m| m).count())?;
-    out.extend(mark.iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| i as u32));
-    Ok(out)
 }
 
 /// The palette's typical spacing per channel: over the colours, the mean of the largest per-channel difference to
@@ -496,9 +516,18 @@ mod tests {
         };
         let pools: Vec<rayon::ThreadPool> =
             [1, 2, 3, 7].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()).collect();
-        for (w, h, k) in
-            [(1, 1, 3), (1, 9, 4), (2, 5, 5), (3, 1, 6), (3, 7, 16), (17, 33, 40), (130, 40, 300), (200, 3, 64)]
-        {
+        for (w, h, k) in [
+            (1, 1, 3),
+            (1, 9, 4),
+            (2, 5, 5),
+            (3, 1, 6),
+            (3, 7, 16),
+            (17, 33, 40),
+            (130, 40, 300),
+            (200, 3, 64),
+            // Taller than the error buffers' ring (full bands of 32 rows in 2 and 3 strips, shorter ones in more).
+            (150, 190, 64),
+        ] {
             let data = noise(w * h * 3);
             let pal: Vec<[u8; 3]> = noise(3 * k).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
             let im = ImageRef { data: &data, channels: 3 };
