@@ -18,7 +18,8 @@ use std::sync::OnceLock;
 
 /// Pixels per parallel work item.
 const PIXEL_CHUNK: usize = 1 << 15;
-/// How many levels above the cells `nearest_f32_shared`'s lists are (2: boxes of 4x4x4 cells).
+/// How many levels above the cells `nearest_f32_shared` builds the lists of cells that were not prepared (2: boxes
+/// of 4x4x4 cells).
 const LAZY_UP: u32 = 2;
 /// "No candidate list yet" in `Nearest::slot`.
 const NONE: u32 = u32::MAX;
@@ -56,7 +57,8 @@ pub struct Nearest {
     parent_slot: Vec<u32>,
     parent_lists: Vec<Vec<u16>>,
     /// Per box of `LAZY_UP` levels up (4x4x4 cells), its candidates as `[r, g, b, index]`, built on first use by any
-    /// thread (`nearest_f32_shared`; empty unless made by `lazy_for_floats`).
+    /// thread and searched for every cell of the box that was not prepared (`nearest_f32_shared`; empty until
+    /// `share_lazily`).
     lazy_boxes: Vec<OnceLock<Box<[[u16; 4]]>>>,
 }
 
@@ -94,16 +96,18 @@ impl Nearest {
         })
     }
 
-    /// A searcher for float colours from several threads at once (`nearest_f32_shared`, error diffusion in strips):
-    /// no cell is prepared; each box of 4x4x4 cells gets its list on first use (RGB; in Oklab every colour is
-    /// compared).
-    pub fn lazy_for_floats(palette: &[[u8; 3]], space: ColorSpace) -> Result<Self> {
-        let mut n = Self::with_box(palette, space, 2.0)?;
-        n.slot = Vec::new();
-        if space == ColorSpace::Rgb {
-            n.lazy_boxes = collect((0..1usize << (3 * (GRID_BITS - LAZY_UP))).map(|_| OnceLock::new()))?;
+    /// Makes room for `nearest_f32_shared`: a cell not prepared is searched through the list of the box of 4x4x4
+    /// cells around it, built on first use by whichever thread needs it, once for all threads (RGB only; nothing to
+    /// do in Oklab).
+    pub fn share_lazily(&mut self) -> Result<()> {
+        if self.space == ColorSpace::Rgb {
+            if self.slot.iter().all(|&s| s == NONE) {
+                // Nothing prepared: no cell table to look in first (a miss in a megabyte-sized table a pixel).
+                self.slot = Vec::new();
+            }
+            self.lazy_boxes = collect((0..1usize << (3 * (GRID_BITS - LAZY_UP))).map(|_| OnceLock::new()))?;
         }
-        Ok(n)
+        Ok(())
     }
 
     /// The palette.
@@ -342,22 +346,32 @@ impl Nearest {
         Self::search_f32(l, v)
     }
 
-    /// `nearest_f32` from several threads at once, for a searcher made by `lazy_for_floats`: the colour is searched
-    /// among the candidates of the box of 4 x 4 x 4 cells around it, built on first use by whichever thread needs
-    /// them and kept for all. The same answer as `nearest_f32`: the box's list holds every colour that can be
-    /// nearest anywhere in it, in index order.
+    /// `nearest_f32` from several threads at once: a cell that was not prepared is searched through the candidates
+    /// of the box of 4 x 4 x 4 cells around it, built on first use by whichever thread needs them and kept for all
+    /// (after `share_lazily`; without it such a cell is compared with every colour). The same answer as
+    /// `nearest_f32`: the box's list holds every colour that can be nearest anywhere in it, in index order.
     ///
     /// Why a box of 4 x 4 x 4 cells rather than the cell: Floyd-Steinberg's values stray into tens of thousands of
-    /// cells around the image's, each met a few times (on four Kodak images at K = 256, 40% of the pixels fell in
-    /// cells the image does not hold). Lists of 2 x 2 x 2 cells were 2.8 colours long but each cost about 3.5 us to
-    /// build, a quarter of the whole diffusion; a box 8 times larger is built 4 to 8 times less often, and its
-    /// longer list costs a few ns more a search. Preparing the image's cells up front as well cost more than it saved.
+    /// cells around the image's, each met a few times (on four Kodak images at K = 256, 40% of the pixels). Lists
+    /// of 2 x 2 x 2 cells were 2.8 colours long but each cost about 3.5 us to build, a quarter of the whole
+    /// diffusion; a box 8 times larger is built 4 to 8 times less often, and its longer list costs a few ns more a
+    /// search.
     pub fn nearest_f32_shared(&self, v: [f32; 3]) -> u16 {
-        let p = Self::ancestor_of(cell_of(v.map(round_byte)) as u32, LAZY_UP) as usize;
-        match self.lazy_boxes.get(p) {
-            Some(once) => Self::search_f32(once.get_or_init(|| self.box_entries(p)), v),
-            None => self.brute(self.space.point(v)),
+        if self.space != ColorSpace::Rgb {
+            return self.brute(self.space.point(v));
         }
+        let cell = cell_of(v.map(round_byte));
+        let l = match self.list(cell) {
+            Some(l) => l,
+            None => {
+                let p = Self::ancestor_of(cell as u32, LAZY_UP) as usize;
+                match self.lazy_boxes.get(p) {
+                    Some(once) => once.get_or_init(|| self.box_entries(p)),
+                    None => return self.brute(v),
+                }
+            }
+        };
+        Self::search_f32(l, v)
     }
 
     /// The candidates of box `p` (`LAZY_UP` levels up) as `[r, g, b, index]`.
@@ -507,7 +521,9 @@ mod tests {
     fn shared_float_search_matches_brute_force() {
         for k in [2usize, 40, 256, 300] {
             let pal: Vec<[u8; 3]> = noise(3 * k, 17 + k as u64).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
-            let n = Nearest::lazy_for_floats(&pal, ColorSpace::Rgb).unwrap();
+            let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
+            n.prepare(&[0, 5, 1000]).unwrap();
+            n.share_lazily().unwrap();
             let vals = noise(3 * 5000, 18);
             for (t, v) in vals.chunks(3).enumerate() {
                 let f = [v[0] as f32 + 0.49 * ((t % 3) as f32 - 1.0), v[1] as f32 - 0.5, v[2] as f32 + 0.5];
@@ -516,9 +532,11 @@ mod tests {
             }
         }
         // Ties everywhere: a grey ramp 10 apart with every colour twice, probed on the midpoints between them and
-        // off the grey axis: the lowest index wins, as in `brute`.
+        // off the grey axis, through the lazily built boxes only (nothing prepared): the lowest index wins, as in
+        // `brute`.
         let pal: Vec<[u8; 3]> = (0..52u8).map(|i| [(i / 2) * 10; 3]).collect();
-        let n = Nearest::lazy_for_floats(&pal, ColorSpace::Rgb).unwrap();
+        let mut n = Nearest::for_floats(&pal, ColorSpace::Rgb).unwrap();
+        n.share_lazily().unwrap();
         for i in 0..=510 {
             let x = i as f32 / 2.0;
             for f in [[x; 3], [x, (x + 5.0).min(255.0), x], [(x - 2.5).max(0.0), x, 255.0 - x]] {
