@@ -155,8 +155,8 @@ fn diffuse_traced(
     let height = img.pixels() / width;
     // Diffused values stray from the pixels by about the palette's spacing. Up to `PREPARED_ABOVE` colours no cell
     // is prepared up front: each box of 4x4x4 cells gets its list from the first strip that meets it, for all
-    // (preparing the image's cells and their neighbours cost a tenth of the time on one thread at 256 colours and
-    // scaled worse than the strips). With more colours a box's list grows long, so the cells around the image's
+    // (preparing the image's cells and their neighbours cost about a fifth of the time on one thread at 256 colours
+    // and scaled worse than the strips). With more colours a box's list grows long, so the cells around the image's
     // get lists of their own first (at 4096 colours the boxes alone took 2.3 times as long).
     let mut base = Nearest::for_floats(palette, space)?;
     if palette.len() > PREPARED_ABOVE {
@@ -378,6 +378,8 @@ impl Strips<'_> {
                     mine.head.0.store(y + 1, Ordering::Release);
                 }
             }
+            // Strips are two columns wide at least, so the head was published above; stored again here so that the
+            // left strip's wait ends whatever the widths.
             mine.head.0.store(y + 1, Ordering::Release);
             mine.rows.0.store(y + 1, Ordering::Release);
         }
