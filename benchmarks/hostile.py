@@ -43,6 +43,7 @@ print(json.dumps({"growth": after - before, "nbytes": out.nbytes, "seconds": dt}
 """
 
 CASES = [
+    ("LOCO (effort 0), lossless", (4096, 4096, 3), dict(max_error=0, effort=0, corrector=None)),
     ("Brotli (effort 1), lossless", (4096, 4096, 3), dict(max_error=0, effort=1, corrector=None)),
     ("QAC (effort 2), lossless", (4096, 4096, 3), dict(max_error=0, effort=2, corrector=None)),
     ("QAC2 (effort 3), lossless", (4096, 4096, 3), dict(max_error=0, effort=3, corrector=None)),

@@ -75,6 +75,7 @@ CASES = {
     "encode_qac": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, corrector=None)"),
     "encode_qac2": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=1, effort=3, corrector=None)"),
     "encode_brotli": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=1, corrector=None)"),
+    "encode_loco": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=0, corrector=None)"),
     "encode_ycbcr420": ("img = noise(4096, 4096, 3)", "qfast.encode(img, levels=16, subsample=True, corrector=None)"),
     "decode_qac": ("data = qfast.encode(noise(3000, 3000, 3), max_error=0, corrector=None)", "qfast.decode(data)"),
     "decode_qac2": (
@@ -83,6 +84,10 @@ CASES = {
     ),
     "decode_brotli": (
         "data = qfast.encode(noise(3000, 3000, 3), max_error=0, effort=1, corrector=None)",
+        "qfast.decode(data)",
+    ),
+    "decode_loco": (
+        "data = qfast.encode(noise(3000, 3000, 3), max_error=0, effort=0, corrector=None)",
         "qfast.decode(data)",
     ),
     "decode_ycbcr420": (

@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! 0   4  magic 89 51 46 5A ("\x89QFZ")
-//! 4   2  version (1 to 5)
+//! 4   2  version (1 to 6)
 //! 6   2  header length H in bytes, CRC included (44 + 4 * channels, plus 2 + the map's bytes with a strength map)
 //! 8   4  width, 12 4 height
 //! 16  1  channels (1, 3 or 4)      17 1 mode (0 bounded, 1 levels)
 //! 18  1  colour (0 none, 1 YCoCg-R on indices, 2 YCbCr)
 //! 19  1  subsampling (0 none, 1 4:2:0 chroma)      20 1 predictor (1 MED)
-//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3, 4 QAC3 from version 5)
+//! 21  1  coder (1 Brotli, 2 QAC, 3 QAC2 from version 3, 4 QAC3 from version 5, 5 LOCO from version 6)
 //! 22  1  flags (from version 2: bit 0 uniform bins; from version 4: bit 1 strength map)
 //! 23  1  reserved (0)
 //! 24  8  corrector id (8 bytes of the model's hash; zeros: none)
@@ -27,9 +27,10 @@ use crate::error::{Error, Result};
 
 /// The first four bytes of every `.qfz` file.
 pub const MAGIC: [u8; 4] = [0x89, b'Q', b'F', b'Z'];
-/// The newest format version this build reads. It writes the oldest version that can hold the file: 5 for the QAC3
-/// coder, else 4 with a strength map, else 3 for the QAC2 coder, else 2 for bounded mode on uniform bins, else 1.
-pub const VERSION: u16 = 5;
+/// The newest format version this build reads. It writes the oldest version that can hold the file: 6 for the LOCO
+/// coder, 5 for the QAC3 coder, else 4 with a strength map, else 3 for the QAC2 coder, else 2 for bounded mode on
+/// uniform bins, else 1.
+pub const VERSION: u16 = 6;
 /// Flags bit (version 2): bounded mode on uniform `L`-level bins instead of step `2d + 1`.
 pub const FLAG_UNIFORM_BINS: u8 = 1;
 /// Flags bit (version 4): the header holds a strength map for the corrector.
@@ -106,6 +107,9 @@ pub enum Coder {
     /// QAC2's model with more stages: its decisions mixed from several contexts in the logistic domain and refined
     /// (see `model`; version 5).
     Qac3 = 4,
+    /// The fast coder: JPEG-LS's modelling with Golomb-Rice codes, in stripes coded in parallel (see `loco`;
+    /// version 6).
+    Loco = 5,
 }
 
 /// Per-channel quantization.
@@ -222,6 +226,9 @@ impl Header {
         }
         if self.coder == Coder::Qac3 && self.version < 5 {
             return Err(Error::format("the QAC3 coder is only valid from version 5 on"));
+        }
+        if self.coder == Coder::Loco && self.version < 6 {
+            return Err(Error::format("the LOCO coder is only valid from version 6 on"));
         }
         if self.uniform_bins && (self.mode != Mode::Bounded || self.version < 2) {
             return Err(Error::format("uniform bins are only valid in bounded mode from version 2 on"));
@@ -434,7 +441,7 @@ pub fn parse_header(data: &[u8], max_pixels: u64) -> Result<(Header, usize)> {
     let coder = enum_field(
         r.u8()?,
         "entropy coder",
-        &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2), (4, Coder::Qac3)],
+        &[(1, Coder::Brotli), (2, Coder::Qac), (3, Coder::Qac2), (4, Coder::Qac3), (5, Coder::Loco)],
     )?;
     let flags = r.u8()?;
     let reserved = r.u8()?;

@@ -13,6 +13,7 @@
 
 pub mod container;
 pub mod entropy;
+pub mod loco;
 pub mod mix;
 pub mod model;
 pub mod pipeline;

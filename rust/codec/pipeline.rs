@@ -9,6 +9,7 @@ use crate::codec::container::{
     self, bounded_levels, levels_max_error, uniform_levels_for, ChannelInfo, Coder, Color, Header, Mode, Subsampling,
 };
 use crate::codec::entropy;
+use crate::codec::loco;
 use crate::codec::model;
 use crate::codec::predict::{self, Plane};
 use crate::codec::transform;
@@ -203,14 +204,17 @@ pub fn encode(
         Coder::Qac2 => encode_qac(&planes, model::encode_planes)?,
         Coder::Qac3 => encode_qac(&planes, model::encode_planes_qac3)?,
         Coder::Brotli => encode_brotli(&planes, opts.brotli_quality)?,
+        Coder::Loco => loco::encode_planes(&planes)?,
     };
     container::write(&header, &payload)
 }
 
 /// The oldest format version that holds a file of these features, which `encode` writes so that older readers read
-/// it: 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
+/// it: 6 for LOCO, 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
 fn oldest_version(coder: Coder, uniform_bins: bool, strength_map: bool) -> u16 {
-    if coder == Coder::Qac3 {
+    if coder == Coder::Loco {
+        6
+    } else if coder == Coder::Qac3 {
         5
     } else if strength_map {
         4
@@ -409,13 +413,19 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
     let (header, payload) = container::parse(data, max_pixels)?;
     let specs = plane_specs(&header);
     let mut asm = Assembler::new(&header)?;
-    {
+    if header.coder == Coder::Loco {
+        // Stripes decode in parallel, each straight into its band of the output.
+        let (rows, count) = loco::layout(payload, header.height as usize)?;
+        let bands = asm.bands(rows, count)?;
+        loco::decode_stripes(payload, &specs, bands, &|band, k, y, row| band.rows(k, y, row))?;
+    } else {
         let mut sink = |k: usize, y: usize, rows: &[i16]| asm.rows(k, y, rows);
         match header.coder {
             Coder::Qac => decode_qac(payload, &specs, |s, p| entropy::decode_rows(s, p, &mut sink))?,
             Coder::Qac2 => decode_qac(payload, &specs, |s, p| model::decode_rows(s, p, &mut sink))?,
             Coder::Qac3 => decode_qac(payload, &specs, |s, p| model::decode_rows_qac3(s, p, &mut sink))?,
             Coder::Brotli => decode_brotli(payload, &specs, &mut sink)?,
+            Coder::Loco => {} // decoded above
         }
     }
     let image = asm.finish()?;
@@ -433,16 +443,37 @@ pub fn decode(data: &[u8], max_pixels: u64) -> Result<Decoded> {
 ///   `finish` converts each pixel to RGB in place.
 pub struct Assembler {
     out: Vec<u8>,
+    /// 4:2:0 only: the Cb and Cr values, `half(width, height)` each.
+    chroma: Option<[Vec<u8>; 2]>,
+    layout: Layout,
+}
+
+/// What turns a plane's decoded rows into output values: the read-only part of an [`Assembler`].
+struct Layout {
     width: usize,
     channels: usize,
     color: Color,
     values: Vec<[u8; 256]>,
     levels: Vec<i32>,
-    /// 4:2:0 only: the Cb and Cr values, `half(width, height)` each.
-    chroma: Option<[Vec<u8>; 2]>,
     chroma_width: usize,
     planes: usize,
     height: usize,
+}
+
+/// Rows of the output (and of the 4:2:0 chroma planes) that one stripe of the fast coder fills on its own thread,
+/// through [`Band::rows`], as [`Assembler::rows`] fills the whole.
+pub struct Band<'a> {
+    layout: &'a Layout,
+    out: &'a mut [u8],
+    chroma: Option<[&'a mut [u8]; 2]>,
+}
+
+impl Band<'_> {
+    /// Rows `y..` (counted from the band's first row) of plane `k`, as [`Assembler::rows`].
+    pub fn rows(&mut self, k: usize, y: usize, rows: &[i16]) -> Result<()> {
+        let chroma = self.chroma.as_mut().map(|[a, b]| [&mut **a, &mut **b]);
+        self.layout.write(&mut *self.out, chroma, k, y, rows)
+    }
 }
 
 impl Assembler {
@@ -459,26 +490,84 @@ impl Assembler {
         };
         Ok(Assembler {
             out: zeroed::<u8>(size)?,
-            width: w,
-            channels: c,
-            color: h.color,
-            values: value_tables(h),
-            levels: h.channel_info.iter().map(|ch| ch.levels as i32).collect(),
             chroma,
-            chroma_width: cw,
-            planes: plane_specs(h).len(),
-            height: ht,
+            layout: Layout {
+                width: w,
+                channels: c,
+                color: h.color,
+                values: value_tables(h),
+                levels: h.channel_info.iter().map(|ch| ch.levels as i32).collect(),
+                chroma_width: cw,
+                planes: plane_specs(h).len(),
+                height: ht,
+            },
         })
     }
 
     /// Rows `y..` of plane `k` (a whole number of the plane's rows).
     pub fn rows(&mut self, k: usize, y: usize, rows: &[i16]) -> Result<()> {
+        let chroma = self.chroma.as_mut().map(|[a, b]| [&mut a[..], &mut b[..]]);
+        self.layout.write(&mut self.out, chroma, k, y, rows)
+    }
+
+    /// The output cut into `count` bands of `rows` image rows each (the last one shorter), with the matching
+    /// `rows / 2` rows of 4:2:0 chroma (`rows` even), for stripes that fill their rows in parallel.
+    pub fn bands(&mut self, rows: usize, count: usize) -> Result<Vec<Band<'_>>> {
+        let l = &self.layout;
+        if rows == 0 || l.height.div_ceil(rows) != count || (self.chroma.is_some() && !rows.is_multiple_of(2)) {
+            return Err(Error::format("bands do not match the image"));
+        }
+        let mut bands = crate::alloc::with_capacity(count)?;
+        let outs = self.out.chunks_mut((rows * l.width * l.channels).max(1));
+        match self.chroma.as_mut() {
+            Some([cb, cr]) => {
+                let n = (rows / 2 * l.chroma_width).max(1);
+                for ((out, b), r) in outs.zip(cb.chunks_mut(n)).zip(cr.chunks_mut(n)) {
+                    bands.push(Band { layout: l, out, chroma: Some([b, r]) });
+                }
+            }
+            None => bands.extend(outs.map(|out| Band { layout: l, out, chroma: None })),
+        }
+        if bands.len() != count {
+            return Err(Error::format("bands do not match the image"));
+        }
+        Ok(bands)
+    }
+    /// The finished image: YCbCr converted to RGB in place (4:2:0 chroma upsampled a row at a time).
+    pub fn finish(mut self) -> Result<Vec<u8>> {
+        if self.layout.color != Color::YCbCr {
+            return Ok(self.out);
+        }
+        let (w, c, ht) = (self.layout.width, self.layout.channels, self.layout.height);
+        let mut up = [zeroed::<u8>(w)?, zeroed::<u8>(w)?];
+        for (y, row) in self.out.chunks_exact_mut((w * c).max(1)).enumerate().take(ht) {
+            if let Some(chroma) = &self.chroma {
+                for (u, p) in up.iter_mut().zip(chroma) {
+                    transform::upsample_row(p, w, ht, y, u);
+                }
+                for ((px, &cb), &cr) in row.chunks_exact_mut(c).zip(&up[0]).zip(&up[1]) {
+                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], cb, cr);
+                }
+            } else {
+                for px in row.chunks_exact_mut(c) {
+                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], px[1], px[2]);
+                }
+            }
+        }
+        Ok(self.out)
+    }
+}
+
+impl Layout {
+    /// Rows `y..` of plane `k` (a whole number of the plane's rows) into `out` (whole pixel rows) and, for 4:2:0
+    /// chroma, into `chroma`; rows outside them are `Error::Format`.
+    fn write(&self, out: &mut [u8], chroma: Option<[&mut [u8]; 2]>, k: usize, y: usize, rows: &[i16]) -> Result<()> {
         let (w, c) = (self.width, self.channels);
         if k >= self.planes {
             return Err(Error::format("plane count mismatch"));
         }
         let alpha = c == 4 && k == self.planes - 1;
-        if let (Some(chroma), true) = (self.chroma.as_mut(), !alpha && k > 0) {
+        if let (Some(chroma), true) = (chroma, !alpha && k > 0) {
             // 4:2:0 chroma: into its quarter-size plane.
             let cw = self.chroma_width;
             let dst = chroma[k - 1]
@@ -489,10 +578,12 @@ impl Assembler {
             }
             return Ok(());
         }
-        if w == 0 || !rows.len().is_multiple_of(w) || y + rows.len() / w > self.height {
+        if w == 0 || !rows.len().is_multiple_of(w) {
             return Err(Error::format("decoded rows out of range"));
         }
-        let out = &mut self.out[y * w * c..(y * w + rows.len()) * c];
+        let out = out
+            .get_mut(y * w * c..(y * w + rows.len()) * c)
+            .ok_or_else(|| Error::format("decoded rows out of range"))?;
         let ch = if alpha { 3 } else { k };
         let bad = |k: usize| Error::format(format!("decoded index out of range in channel {k}"));
         match self.color {
@@ -524,30 +615,6 @@ impl Assembler {
             }
         }
         Ok(())
-    }
-
-    /// The finished image: YCbCr converted to RGB in place (4:2:0 chroma upsampled a row at a time).
-    pub fn finish(mut self) -> Result<Vec<u8>> {
-        if self.color != Color::YCbCr {
-            return Ok(self.out);
-        }
-        let (w, c, ht) = (self.width, self.channels, self.height);
-        let mut up = [zeroed::<u8>(w)?, zeroed::<u8>(w)?];
-        for (y, row) in self.out.chunks_exact_mut((w * c).max(1)).enumerate().take(ht) {
-            if let Some(chroma) = &self.chroma {
-                for (u, p) in up.iter_mut().zip(chroma) {
-                    transform::upsample_row(p, w, ht, y, u);
-                }
-                for ((px, &cb), &cr) in row.chunks_exact_mut(c).zip(&up[0]).zip(&up[1]) {
-                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], cb, cr);
-                }
-            } else {
-                for px in row.chunks_exact_mut(c) {
-                    (px[0], px[1], px[2]) = transform::ycbcr_to_rgb(px[0], px[1], px[2]);
-                }
-            }
-        }
-        Ok(self.out)
     }
 }
 
@@ -603,7 +670,7 @@ mod tests {
         for c in [1, 3, 4] {
             let img = image(23, 17, c, c as u32);
             for d in [0u8, 1, 2, 4, 8, 32] {
-                for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
+                for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli, Coder::Loco] {
                     for color in [Color::None, Color::YCoCgR] {
                         let f =
                             encode(&img, 23, 17, c, &Quantization::Bounded(vec![d; c]), &opts(color, coder)).unwrap();
@@ -615,6 +682,30 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_coder_stripes_decode_as_qac_does() {
+        // 2100 x 101: stripes of 32 rows (the last one 5), each decoded into its own band of the output; odd
+        // 4:2:0 chroma heights. QAC codes the same planes in one piece, so both must give the same image.
+        for c in [1, 3, 4] {
+            let img = image(2100, 101, c, 11);
+            let cases = [
+                (Quantization::Bounded(vec![0; c]), Color::YCoCgR, Subsampling::None),
+                (Quantization::Bounded(vec![3; c]), Color::None, Subsampling::None),
+                (Quantization::Levels(vec![16; c]), Color::YCbCr, Subsampling::Chroma420),
+                (Quantization::Levels(vec![5; c]), Color::YCbCr, Subsampling::None),
+            ];
+            for (q, color, subsampling) in cases {
+                let run = |coder| {
+                    let o = Options { subsampling, ..opts(color, coder) };
+                    decode(&encode(&img, 2100, 101, c, &q, &o).unwrap(), container::DEFAULT_MAX_PIXELS).unwrap()
+                };
+                let (fast, qac) = (run(Coder::Loco), run(Coder::Qac));
+                assert_eq!(fast.header.version, 6);
+                assert!(fast.image == qac.image, "c={c} {q:?} {color:?} {subsampling:?}");
             }
         }
     }
@@ -655,7 +746,7 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli] {
+        for coder in [Coder::Qac, Coder::Qac2, Coder::Qac3, Coder::Brotli, Coder::Loco] {
             let f = encode(&img, 19, 11, 3, &Quantization::Bounded(vec![1; 3]), &opts(Color::YCoCgR, coder)).unwrap();
             for n in 0..f.len() {
                 assert!(decode(&f[..n], 1 << 20).is_err());

@@ -48,6 +48,10 @@ def kinds(rgb: np.ndarray) -> dict[str, tuple[np.ndarray, dict]]:
         "lossless-ycocg-qac3": (rgb, {"max_error": 0, "effort": 4, **none}),
         "bounded2-rgba-qac3": (rgba, {"max_error": 2, "effort": 4, **none}),
         "levels8-grey-qac3": (grey, {"levels": 8, "effort": 4, **none}),
+        "lossless-ycocg-loco": (rgb, {"max_error": 0, "effort": 0, **none}),
+        "bounded2-rgba-loco": (rgba, {"max_error": 2, "effort": 0, **none}),
+        "levels32-ycbcr420-loco": (rgb, {"levels": 32, "subsample": True, "effort": 0, **none}),
+        "levels4-grey-loco": (grey, {"levels": 4, "effort": 0, **none}),
     }
 
 

@@ -31,6 +31,7 @@ fn coder_name(c: Coder) -> &'static str {
         Coder::Qac2 => "qac2",
         Coder::Qac3 => "qac3",
         Coder::Brotli => "brotli",
+        Coder::Loco => "loco",
     }
 }
 
@@ -71,7 +72,7 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Encodes an image into `.qfz` bytes. `mode` is "bounded" (values: max error per channel) or "levels" (values:
-/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "qac" | "qac2" | "qac3" | "brotli"; `corrector` 8 bytes or empty;
+/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "loco" | "qac" | "qac2" | "qac3" | "brotli"; `corrector` 8 bytes or empty;
 /// `bins` (bounded mode): None for step-`2d + 1` bins, or the uniform level count per channel.
 #[pyfunction(name = "encode", signature = (image, mode, values, color, subsample, coder, brotli_quality, corrector, bins=None))]
 #[allow(clippy::too_many_arguments)]
@@ -113,10 +114,13 @@ fn py_encode<'py>(
         "qac2" => Coder::Qac2,
         "qac3" => Coder::Qac3,
         "brotli" => Coder::Brotli,
+        "loco" => Coder::Loco,
         _ => {
-            return Err(
-                Error::value("coder", format!("expected 'qac', 'qac2', 'qac3' or 'brotli', got {coder:?}")).into()
+            return Err(Error::value(
+                "coder",
+                format!("expected 'loco', 'qac', 'qac2', 'qac3' or 'brotli', got {coder:?}"),
             )
+            .into())
         }
     };
     let corrector: [u8; 8] = match corrector.len() {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -59,7 +60,7 @@ def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
-@pytest.mark.parametrize("effort", [1, 2, 3, 4])
+@pytest.mark.parametrize("effort", [0, 1, 2, 3, 4])
 def test_lossless_is_exact(name: str, effort: int) -> None:
     img = IMAGES[name]
     data = qfast.encode(img, max_error=0, effort=effort)
@@ -105,6 +106,55 @@ def test_levels_mode_is_uniform_midbin(color: str) -> None:
     img = IMAGES["rgb"]
     out = qfast.decode(qfast.encode(img, levels=[8, 16, 5], color=color), correct=False)
     np.testing.assert_array_equal(out, qfast.quantize_uniform(img, [8, 16, 5]))
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("d", [1, 2, 4, 8, 32])
+def test_fast_coder_keeps_the_bound(name: str, d: int) -> None:
+    img = IMAGES[name]
+    data = qfast.encode(img, max_error=d, effort=0)
+    assert qfast.inspect(data)["coder"] == "loco" and qfast.inspect(data)["version"] == 6
+    assert _max_err(qfast.decode(data, correct=False), img) <= d
+
+
+@pytest.mark.parametrize("shape", [(101, 2100, 3), (101, 2100, 4), (67, 2049, 1), (3000, 23, 3)])
+def test_fast_coder_in_many_stripes_decodes_as_qac(shape: tuple) -> None:
+    """Wide or tall images are cut into several stripes, decoded in parallel into their bands of the output: the
+    image must be what QAC (one piece) decodes, in every mode."""
+    img = _synthetic(shape[0], shape[1], shape[2], 8)
+    cases = [{"max_error": 0}, {"max_error": 2, "color": "rgb"}, {"levels": 8}]
+    if shape[2] > 1:
+        cases.append({"levels": 16, "subsample": True})
+    for kw in cases:
+        fast = qfast.decode(qfast.encode(img, effort=0, corrector=None, **kw))
+        np.testing.assert_array_equal(fast, qfast.decode(qfast.encode(img, effort=2, corrector=None, **kw)), str(kw))
+
+
+def test_fast_coder_output_does_not_depend_on_the_thread_count() -> None:
+    img = _synthetic(300, 1500, 3, 9)  # 7 stripes
+    before = qfast._core.thread_count()
+    try:
+        runs = []
+        for n in (1, 2, 3):
+            qfast._core.set_thread_count(n)
+            data = qfast.encode(img, max_error=1, effort=0, corrector=None)
+            runs.append((data, qfast.decode(data)))
+    finally:
+        qfast._core.set_thread_count(before)
+    assert runs[0][0] == runs[1][0] == runs[2][0]
+    for _, out in runs:
+        np.testing.assert_array_equal(out, runs[0][1])
+
+
+def test_fast_coder_beats_png_lossless() -> None:
+    """An independent reference: Pillow's PNG at its strongest setting on the bundled photos."""
+    from PIL import Image
+
+    for img in _photos():
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG", optimize=True)
+        fast = qfast.encode(img, max_error=0, effort=0)
+        assert len(fast) < 0.9 * len(buf.getvalue())  # 0.73, 0.77 and 0.86 of it
 
 
 def test_levels_ycbcr_subsampled() -> None:
@@ -325,8 +375,8 @@ def test_mismatched_corrector_is_not_used(fake_corrector) -> None:
         ({"max_error": 1, "subsample": True}, ValueError, "subsample: only in levels mode"),
         ({"levels": 8, "subsample": True, "color": "ycocg"}, ValueError, "subsample: needs color='ycbcr'"),
         ({"levels": 8, "subsample": 1}, TypeError, "subsample: expected a bool"),
-        ({"max_error": 1, "effort": 0}, ValueError, "effort: expected 1..4"),
-        ({"max_error": 1, "effort": 5}, ValueError, "effort: expected 1..4"),
+        ({"max_error": 1, "effort": -1}, ValueError, "effort: expected 0..4"),
+        ({"max_error": 1, "effort": 5}, ValueError, "effort: expected 0..4"),
         ({"max_error": 1, "corrector": "xyz"}, ValueError, "corrector: expected"),
     ],
 )
@@ -379,7 +429,7 @@ def _file(**kw) -> bytes:
 FIELDS = [
     (0, "<I", 0x474E5089, "not a .qfz file \\(bad magic\\)"),
     (4, "<H", 0, "unsupported .qfz version 0"),
-    (4, "<H", 6, "unsupported .qfz version 6 \\(this qfast reads versions 1..5\\)"),
+    (4, "<H", 7, "unsupported .qfz version 7 \\(this qfast reads versions 1..6\\)"),
     (4, "<H", 65535, "unsupported .qfz version 65535"),
     (6, "<H", 52, "header length 52 does not match 3 channels"),
     (6, "<H", 20, "header length 20 too small"),
@@ -398,7 +448,8 @@ FIELDS = [
     (21, "<B", 0, "unknown entropy coder id 0"),
     (21, "<B", 3, "the QAC2 coder is only valid from version 3 on"),
     (21, "<B", 4, "the QAC3 coder is only valid from version 5 on"),
-    (21, "<B", 5, "unknown entropy coder id 5"),
+    (21, "<B", 5, "the LOCO coder is only valid from version 6 on"),
+    (21, "<B", 6, "unknown entropy coder id 6"),
     (22, "<B", 1, "unknown flags 0x01 / reserved byte 0x00 for version 1"),
     (23, "<B", 1, "reserved byte 0x01"),
     (32, "<H", 85, "channel 0: 85 levels do not match max error 1"),
@@ -496,7 +547,7 @@ def test_is_a_value_error() -> None:
 # ------------------------------------------------------------------------------------------------- hostile files
 
 
-@pytest.mark.parametrize("effort", [1, 2])
+@pytest.mark.parametrize("effort", [0, 1, 2])
 def test_every_truncation_is_a_format_error(effort: int) -> None:
     data = qfast.encode(IMAGES["row"], max_error=1, effort=effort)
     for n in range(len(data)):
@@ -504,7 +555,7 @@ def test_every_truncation_is_a_format_error(effort: int) -> None:
             qfast.decode(data[:n])
 
 
-@pytest.mark.parametrize("effort", [1, 2])
+@pytest.mark.parametrize("effort", [0, 1, 2])
 def test_every_bit_flip_is_a_format_error(effort: int) -> None:
     data = qfast.encode(IMAGES["row"], levels=7, effort=effort)
     for i in range(len(data)):
@@ -545,7 +596,7 @@ def test_random_bytes_never_crash(data: bytes) -> None:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
-    st.sampled_from(["bounded", "levels", "brotli", "ycbcr"]),
+    st.sampled_from(["bounded", "levels", "brotli", "ycbcr", "loco"]),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
 )
 def test_mutated_files_with_valid_crcs_never_crash(kind: str, edits: list) -> None:
@@ -555,6 +606,7 @@ def test_mutated_files_with_valid_crcs_never_crash(kind: str, edits: list) -> No
         "levels": {"levels": 9},
         "brotli": {"max_error": 1, "effort": 1},
         "ycbcr": {"levels": 16, "subsample": True},
+        "loco": {"max_error": 1, "effort": 0},
     }[kind]
     data = bytearray(qfast.encode(img, **opts))
     for pos, val in edits:
@@ -571,6 +623,9 @@ GOLDEN = {
     "bounded3-uniform-v2": (lambda: IMAGES["parrots"][:24, :32], {"max_error": 3, "corrector": "00112233445566ff"}),
     "levels8-rgb": (lambda: IMAGES["parrots"][:24, :32], {"levels": [8, 8, 4]}),
     "levels32-ycbcr420": (lambda: IMAGES["parrots"][:24, :33], {"levels": 32, "subsample": True}),
+    "loco-lossless-rgb": (lambda: IMAGES["parrots"][:24, :32], {"max_error": 0, "effort": 0}),
+    # 2048 x 35: two stripes, of 32 rows and 3.
+    "loco-bounded2-grey-stripes": (lambda: _synthetic(35, 2048, 1, 6), {"max_error": 2, "effort": 0}),
 }
 
 

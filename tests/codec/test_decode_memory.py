@@ -54,6 +54,8 @@ def peak_growth(tmp_path, data: bytes) -> dict:
         (3, dict(max_error=0, effort=3)),  # QAC2
         (3, dict(max_error=0, effort=4)),  # QAC3
         (3, dict(max_error=0, effort=1)),  # Brotli
+        (3, dict(max_error=0, effort=0)),  # the fast coder, in stripes
+        (3, dict(levels=16, subsample=True, effort=0)),  # the fast coder, 4:2:0 chroma bands
         (4, dict(max_error=2, effort=2)),  # alpha plane
         (1, dict(max_error=0, effort=2)),  # grey
         (3, dict(levels=16, subsample=True, effort=2)),  # YCbCr 4:2:0 chroma

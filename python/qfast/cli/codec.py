@@ -50,7 +50,8 @@ def add_encode_options(p: argparse.ArgumentParser) -> None:
         "--effort",
         type=int,
         default=2,
-        help="1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, 4 the strongest QAC3 (3 and 4 also try RGB)",
+        help="0 the fast coder (Golomb-Rice, all cores), 1 Brotli, 2 arithmetic coder (default), 3 the stronger QAC2, "
+        "4 the strongest QAC3 (3 and 4 also try RGB)",
     )
     p.add_argument(
         "--no-corrector",

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     // The pixels repeat the remaining bytes: small inputs still fill any size.
     let image: Vec<u8> = pixels.iter().copied().cycle().take(n).collect();
     let params = [*p0, *p1, *p2, *p3];
-    let coder = [Coder::Qac, Coder::Brotli, Coder::Qac2, Coder::Qac3][*coder as usize % 4];
+    let coder = [Coder::Qac, Coder::Brotli, Coder::Qac2, Coder::Qac3, Coder::Loco][*coder as usize % 5];
     let bounded = mode % 2 == 0;
     let color = match (channels, color % 3) {
         (1, _) => Color::None,
