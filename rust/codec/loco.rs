@@ -550,7 +550,7 @@ type RowDone<'a> = &'a mut dyn FnMut(usize, usize, &[i16]) -> Result<()>;
 /// How a stripe's decoded row reaches its band of the output: `(band, plane, row in the stripe, values)`.
 pub type BandWrite<'a, B> = dyn Fn(&mut B, usize, usize, &[i16]) -> Result<()> + Sync + 'a;
 
-/// The planes' rows of stripe `s` as (plane, first row, row count), in coding order's terms: a plane of the image's
+/// The rows of stripe `s` in a plane `plane_height` rows tall, as (first row, row count): a plane of the image's
 /// height has `rows` rows a stripe, a half-height (4:2:0 chroma) plane `rows / 2`.
 fn stripe_span(height: usize, plane_height: usize, rows: usize, s: usize) -> (usize, usize) {
     let per = if plane_height == height { rows } else { rows / 2 };
@@ -559,8 +559,8 @@ fn stripe_span(height: usize, plane_height: usize, rows: usize, s: usize) -> (us
 }
 
 /// Codes one stripe: for each of its image rows, every full plane's row, then the half-height planes' row after
-/// every second image row (and after the stripe's last). `rows(k, y, row)` gives the encoder plane `k`'s row `y`
-/// (local to the stripe); the decoder hands each finished row to `done(k, y, row)`.
+/// every second image row (and after the stripe's last). `source(k, y)` gives the encoder plane `k`'s row `y`
+/// (local to the stripe); each coded row goes to `done(k, y, row)` (the decoder's output; the encoder's is a no-op).
 fn code_stripe<'p, IO: RiceIo>(
     io: &mut IO,
     specs: &[(usize, usize, i32, i32)],
