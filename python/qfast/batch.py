@@ -454,18 +454,30 @@ class LocalEngine:
 
         todo = iter(items)
         suspects: deque[list[Any]] = deque()  # in flight when a worker died: retried one at a time
+        unsent: deque[list[Any]] = deque()  # refused by a pool that broke before they were submitted
         pool = self._pool()
         running: dict[Any, list[Any]] = {}
         try:
             while True:
                 window = 1 if suspects else 2 * self.workers
+                refused = False
                 while len(running) < window:
-                    chunk = suspects.popleft() if suspects else list(islice(todo, per_task))
+                    source = suspects if suspects else unsent
+                    chunk = source.popleft() if source else list(islice(todo, per_task))
                     if not chunk:
                         break
-                    running[pool.submit(_run_chunk, fn, chunk)] = chunk
+                    try:
+                        running[pool.submit(_run_chunk, fn, chunk)] = chunk
+                    except BrokenProcessPool:  # a worker died since the last wait: this pool takes no more
+                        source.appendleft(chunk)
+                        refused = True
+                        break
                 if not running:
-                    return
+                    if not refused:
+                        return
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._pool()
+                    continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for f in done:
@@ -482,7 +494,7 @@ class LocalEngine:
                     except Exception as e:  # noqa: BLE001 - the results did not pickle
                         results = [Lost(f"{type(e).__name__}: {e}")] * len(chunk)
                     yield from zip(chunk, results)
-                if broken:
+                if broken or refused:
                     suspects.extend([item] for chunk in running.values() for item in chunk)
                     running.clear()
                     pool.shutdown(wait=False, cancel_futures=True)

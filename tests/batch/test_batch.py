@@ -249,6 +249,38 @@ def test_a_dying_worker_costs_only_its_item():
     assert got == {x: 2 * x for x in range(8) if x != 3}
 
 
+class _RefusingPool:
+    """A process pool that refuses its third submission as a pool does whose worker has just died (the death shows
+    at the next submit, before any result says so)."""
+
+    def __init__(self, pool, calls: list) -> None:
+        self.pool, self.calls = pool, calls
+
+    def submit(self, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.calls.append(1)
+        if len(self.calls) == 3:
+            raise BrokenProcessPool("a child process terminated abruptly")
+        return self.pool.submit(*args)
+
+    def shutdown(self, **kw) -> None:
+        self.pool.shutdown(**kw)
+
+
+def test_a_pool_that_breaks_between_submissions_loses_nothing():
+    calls: list = []
+
+    class Engine(batch.LocalEngine):
+        def _pool(self):
+            return _RefusingPool(super()._pool(), calls)
+
+    got = dict(Engine(2).map_unordered(_raises_on_three, range(12)))
+    assert len(calls) > 3  # the refused chunk was submitted again, to a new pool
+    assert isinstance(got.pop(3), batch.Lost)
+    assert got == {x: 2 * x for x in range(12) if x != 3}
+
+
 def test_several_items_a_task_and_a_dying_worker_still_costs_only_its_item():
     # 40 items on 2 workers: 4 a task, so the worker that dies on 3 takes three other items down with it, which the
     # engine must run again; and a raising item inside a task fails alone.
