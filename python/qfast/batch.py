@@ -472,13 +472,10 @@ class LocalEngine:
                         source.appendleft(chunk)
                         refused = True
                         break
-                if not running:
-                    if not refused:
-                        return
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self._pool()
-                    continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if not running and not refused:
+                    return
+                # A refused submission with nothing in flight goes straight to the new pool below.
+                done = wait(running, return_when=FIRST_COMPLETED)[0] if running else set()
                 broken = False
                 for f in done:
                     chunk = running.pop(f)

@@ -288,7 +288,7 @@ def blend(mid: np.ndarray, full: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def _with_strengths(data: bytes, img: np.ndarray) -> bytes:
     """``data`` with the corrector strength map that minimises each tile's squared error against ``img``, or as it
     is where decode runs no corrector or the full correction wins on every tile."""
-    if not _corrector_applies(_core.inspect_header(data, img.shape[0] * img.shape[1]), img.ndim):
+    if _corrector_model(_core.inspect_header(data, img.shape[0] * img.shape[1]), img.ndim) is None:
         return data  # known from the header alone: no decode (lossless and step-bin files, no corrector id)
     plain, header = _core.decode(data, img.shape[0] * img.shape[1])
     with warnings.catch_warnings():  # a corrector named but not installed: decode says so, not the encoder
@@ -349,14 +349,12 @@ def _max_pixels(max_pixels: Any) -> int:
     return as_int(max_pixels, "max_pixels", 1)
 
 
-def _corrector_applies(header: dict, ndim: int, force: bool = False) -> bool:
-    """The part of :func:`apply_corrector`'s conditions that the header and the image's rank decide: colour, uniform
-    bins, a model for its colour transform, and a corrector id (or ``force``)."""
-    if ndim != 3 or header["bins"] != "uniform":
-        return False
-    return _model_for(header["color"], header["subsampling"] == "4:2:0") is not None and (
-        header["corrector"] is not None or force
-    )
+def _corrector_model(header: dict, ndim: int, force: bool = False) -> Optional[str]:
+    """The model :func:`apply_corrector` would run for this header, as far as the header and the image's rank decide
+    (colour, uniform bins, a model for its colour transform, a corrector id or ``force``); None where none runs."""
+    if ndim != 3 or header["bins"] != "uniform" or (header["corrector"] is None and not force):
+        return None
+    return _model_for(header["color"], header["subsampling"] == "4:2:0")
 
 
 def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Optional[np.ndarray]:
@@ -373,8 +371,8 @@ def apply_corrector(image: np.ndarray, header: dict, force: bool = False) -> Opt
       every value of the bin, so the bound holds whatever the original was;
     - the ``"ycbcr420"`` model for levels mode in YCbCr 4:2:0 (no bins to keep: levels mode promises no bound).
     """
-    name = _model_for(header["color"], header["subsampling"] == "4:2:0")
-    if name is None or not _corrector_applies(header, image.ndim, force):
+    name = _corrector_model(header, image.ndim, force)
+    if name is None:
         return None
     corrector = _shipped_corrector(name)
     if corrector is None:
@@ -448,12 +446,11 @@ def inspect(data: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
             ("step": bounded mode's bins of ``2d + 1`` values | "uniform": the ``levels`` uniform bins), ``color``
         ("none" | "ycocg" | "ycbcr"), ``subsampling`` ("none" | "4:2:0"), ``predictor``, ``coder`` ("loco" |
         "qac" | "qac2" | "qac3" | "brotli"), ``corrector`` (hex id or None), ``levels`` and ``max_error`` (one per
-        channel),
-        ``strength_tile`` and ``strength_map`` (version 4: the tile side in pixels and a uint8 array of one code per
-        tile, 0 none / 1 half / 2 all of the corrector's change; else None), ``header_bytes``, ``payload_bytes``,
-        ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the
-        largest error per channel that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None
-        where none holds (YCbCr levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
+        channel), ``strength_tile`` and ``strength_map`` (version 4: the tile side in pixels and a uint8 array of one
+        code per tile, 0 none / 1 half / 2 all of the corrector's change; else None), ``header_bytes``,
+        ``payload_bytes``, ``file_bytes`` and ``bpp``; ``bound`` and ``bound_plain``: the largest error per channel
+        that :func:`decode` (by default) and ``decode(correct=False)`` can make, or None where none holds (YCbCr
+        levels mode). In levels mode ``max_error`` is the mid-bin error, the bound without
         the corrector; the corrector keeps each value in its bin, so ``bound`` is the widest bin less one.
 
     Raises:

@@ -40,7 +40,7 @@ const SLACK: usize = 8;
 /// The stripe height the encoder writes for an image `width` pixels wide and `height` tall: about 64K pixels a
 /// stripe (enough stripes for the cores, each long enough that its fresh start costs little), at least 32 rows, and
 /// even, so 4:2:0 chroma rows split with the luma rows.
-pub fn stripe_rows(width: usize, height: usize) -> usize {
+fn stripe_rows(width: usize, height: usize) -> usize {
     let rows = (1usize << 16).div_ceil(width.max(1)).max(32);
     (rows + (rows & 1)).min(height.max(1) + (height & 1)).max(2)
 }
@@ -629,7 +629,7 @@ fn encode_planes_in(planes: &[Plane], rows: usize) -> Result<Vec<u8>> {
     }
     let stripes = height.div_ceil(rows);
     let samples: usize = planes.iter().map(|p| p.data.len()).sum();
-    let streams: Vec<Result<Vec<u8>>> = (0..stripes)
+    let streams: Vec<Vec<u8>> = (0..stripes)
         .into_par_iter()
         .map(|s| {
             let mut io = Writer::new(samples / stripes / 2 + 64)?;
@@ -640,33 +640,29 @@ fn encode_planes_in(planes: &[Plane], rows: usize) -> Result<Vec<u8>> {
             code_stripe(&mut io, &specs, height, rows, s, &source, &mut |_, _, _| Ok(()))?;
             io.finish()
         })
-        .collect();
-    let mut out = crate::alloc::with_capacity(4 + 4 * stripes)?;
+        .collect::<Result<_>>()?;
+    let total: usize = streams.iter().map(Vec::len).sum();
+    let mut out = crate::alloc::with_capacity(4 + 4 * stripes + total)?;
     out.extend_from_slice(&(rows as u32).to_le_bytes());
-    let mut total = 0usize;
-    let mut done = Vec::with_capacity(stripes);
-    for s in streams {
-        let s = s?;
+    for s in &streams {
         let len = u32::try_from(s.len()).map_err(|_| Error::value("image", "stripe stream over 4 GiB"))?;
         out.extend_from_slice(&len.to_le_bytes());
-        total += s.len();
-        done.push(s);
     }
-    crate::alloc::reserve(&mut out, total)?;
-    for s in &done {
+    for s in &streams {
         out.extend_from_slice(s);
     }
     Ok(out)
 }
 
+/// The payload's u32 at byte `i` (of its stripe table).
+fn word(payload: &[u8], i: usize) -> Result<usize> {
+    let b = payload.get(i..i + 4).ok_or_else(|| Error::format("fast coder: payload too short for its stripe table"))?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
 /// Splits a payload into its stripe height and streams, checking the table against the planes.
-pub fn split(payload: &[u8], height: usize) -> Result<(usize, Vec<&[u8]>)> {
+fn split(payload: &[u8], height: usize) -> Result<(usize, Vec<&[u8]>)> {
     let (rows, stripes) = layout(payload, height)?;
-    let word = |i: usize| -> Result<usize> {
-        let b =
-            payload.get(i..i + 4).ok_or_else(|| Error::format("fast coder: payload too short for its stripe table"))?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
     // The table must be in the payload, so its size is bounded by the file's, whatever the header declares.
     if 4 + 4 * (stripes as u128) > payload.len() as u128 {
         return Err(Error::format("fast coder: payload too short for its stripe table"));
@@ -674,8 +670,9 @@ pub fn split(payload: &[u8], height: usize) -> Result<(usize, Vec<&[u8]>)> {
     let mut out = crate::alloc::with_capacity(stripes)?;
     let mut pos = 4 + 4 * stripes;
     for s in 0..stripes {
-        let end =
-            pos.checked_add(word(4 + 4 * s)?).ok_or_else(|| Error::format("fast coder: stripe length overflows"))?;
+        let end = pos
+            .checked_add(word(payload, 4 + 4 * s)?)
+            .ok_or_else(|| Error::format("fast coder: stripe length overflows"))?;
         out.push(payload.get(pos..end).ok_or_else(|| Error::format(format!("fast coder: stripe {s} truncated")))?);
         pos = end;
     }
@@ -706,11 +703,8 @@ pub fn decode_stripes<B: Send>(
         .enumerate()
         .map(|(s, (mut band, data))| {
             let mut io = Reader::new(data);
-            code_stripe(&mut io, specs, height, rows, s, &|_, _| None, &mut |k, y, row| write(&mut band, k, y, row))?;
-            if io.overrun() {
-                return Err(Error::format("fast coder: stripe stream ends early (truncated)"));
-            }
-            Ok(())
+            // code_stripe checks after every row, the last included, that the stream did not run out.
+            code_stripe(&mut io, specs, height, rows, s, &|_, _| None, &mut |k, y, row| write(&mut band, k, y, row))
         })
         .collect();
     results.into_iter().collect()
@@ -719,8 +713,7 @@ pub fn decode_stripes<B: Send>(
 /// The stripe height and stripe count of a payload for an image `height` rows tall (for callers that split their
 /// output before decoding).
 pub fn layout(payload: &[u8], height: usize) -> Result<(usize, usize)> {
-    let b = payload.get(..4).ok_or_else(|| Error::format("fast coder: payload too short for its stripe table"))?;
-    let rows = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let rows = word(payload, 0)?;
     if rows < 2 || !rows.is_multiple_of(2) {
         return Err(Error::format(format!("fast coder: bad stripe height {rows}")));
     }

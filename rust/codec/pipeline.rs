@@ -210,7 +210,8 @@ pub fn encode(
 }
 
 /// The oldest format version that holds a file of these features, which `encode` writes so that older readers read
-/// it: 6 for LOCO, 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded mode, else 1.
+/// it: 6 for LOCO, 5 for QAC3, else 4 with a strength map, else 3 for QAC2, else 2 for uniform bins in bounded
+/// mode, else 1.
 fn oldest_version(coder: Coder, uniform_bins: bool, strength_map: bool) -> u16 {
     if coder == Coder::Loco {
         6

@@ -72,8 +72,9 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Encodes an image into `.qfz` bytes. `mode` is "bounded" (values: max error per channel) or "levels" (values:
-/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "loco" | "qac" | "qac2" | "qac3" | "brotli"; `corrector` 8 bytes or empty;
-/// `bins` (bounded mode): None for step-`2d + 1` bins, or the uniform level count per channel.
+/// levels per channel); `color` "none" | "ycocg" | "ycbcr"; `coder` "loco" | "qac" | "qac2" | "qac3" | "brotli";
+/// `corrector` 8 bytes or empty; `bins` (bounded mode): None for step-`2d + 1` bins, or the uniform level count per
+/// channel.
 #[pyfunction(name = "encode", signature = (image, mode, values, color, subsample, coder, brotli_quality, corrector, bins=None))]
 #[allow(clippy::too_many_arguments)]
 fn py_encode<'py>(
