@@ -12,8 +12,9 @@ Sections (``--sections``, default all):
 - ``pngquant``: the ``qfast palette`` command against the ``pngquant`` command on the same PNG, each timed as a
   whole process (start-up, reading, quantizing, writing), with file size and PSNR, without and with dithering;
 - ``dither``: qfast's error diffusion (Floyd-Steinberg, Atkinson) against libimagequant's dithering, and its
-  scaling: the same remap with 1 thread and with all (RAYON_NUM_THREADS, in a child process), beside the host's
-  ceiling (one single-thread process per core at once: what the cores give to work with no dependency at all);
+  scaling: the same remap (and Floyd-Steinberg on the RGBA images of ``rgba``) with 1 thread and with all, beside
+  the host's ceiling (one single-thread process per core at once: what the cores give to work with no dependency at
+  all);
 - ``rgba``: Kodak with a synthetic alpha ramp (left to right 0..255, the top eighth fully transparent), qfast
   against imagequant and pngquant; the PSNR is over premultiplied RGBA (R a, G a, B a, a), what a viewer shows
   over black. If qfast gives an RGB palette for RGBA, the section says so and stops;
@@ -269,21 +270,27 @@ def pngquant_section(args: argparse.Namespace, files: list[Path], images: list[n
                 )
 
 
-#: A child for the scaling measurement: it loads the images, then answers each line "image dither threads" on its
-#: standard input with the seconds one remap took (on a pool of that many threads).
+#: A child for the scaling measurement: it loads the images (and their RGBA versions, `with_alpha`), then answers
+#: each line "image dither threads rgba" on its standard input with the seconds one remap took (on a pool of that
+#: many threads).
 _SCALING = """
 import sys, time
 import numpy as np
 import qfast
 from PIL import Image
-images = [np.asarray(Image.open(path).convert("RGB")) for path in sys.argv[1:]]
+sys.path.insert(0, sys.argv[1])
+from palette import with_alpha
+images = [np.asarray(Image.open(path).convert("RGB")) for path in sys.argv[2:]]
 palettes = [qfast.kmeans_palette(img, 256) for img in images]
+rgba = [with_alpha(img) for img in images]
+rgba_palettes = [qfast.quantize_colors(img, 256).palette for img in rgba]
 print(qfast._core.thread_count(), flush=True)
 for line in sys.stdin:
-    i, d, n = line.split()
+    i, d, n, a = line.split()
     qfast._core.set_thread_count(int(n))
+    img, pal = (rgba[int(i)], rgba_palettes[int(i)]) if a == "1" else (images[int(i)], palettes[int(i)])
     t = time.perf_counter()
-    qfast.remap(images[int(i)], palettes[int(i)], dither=d)
+    qfast.remap(img, pal, dither=d)
     print(time.perf_counter() - t, flush=True)
 """
 
@@ -323,7 +330,7 @@ def scaling_section(args: argparse.Namespace, files: list[Path]) -> None:
     This host's speed drifts by tens of percent over seconds, so the three runs are interleaved image by image,
     repeat by repeat, and each takes the best of its repeats: the remap on one thread; on all (one process each);
     and the host's ceiling, one single-thread remap per core in that many processes at the same time."""
-    cmd = [sys.executable, "-c", _SCALING, *map(str, files)]
+    cmd = [sys.executable, "-c", _SCALING, str(Path(__file__).resolve().parent), *map(str, files)]
     env = {k: v for k, v in os.environ.items() if k != "RAYON_NUM_THREADS"}
     first = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert first.stdout is not None
@@ -336,13 +343,14 @@ def scaling_section(args: argparse.Namespace, files: list[Path]) -> None:
         kid.stdout.readline()
 
     def run(which: list[subprocess.Popen[str]], i: int, d: str, threads: int) -> list[float]:
+        dither, _, alpha = d.partition(" ")
         for kid in which:
             assert kid.stdin is not None
-            kid.stdin.write(f"{i} {d} {threads}\n")
+            kid.stdin.write(f"{i} {dither} {threads} {int(bool(alpha))}\n")
             kid.stdin.flush()
         return [float(kid.stdout.readline()) for kid in which if kid.stdout is not None]
 
-    dithers = ("floyd-steinberg", "atkinson")
+    dithers = ("floyd-steinberg", "atkinson", "floyd-steinberg RGBA")
     best: dict[tuple[str, str, int], float] = {}
     for _ in range(args.repeat):
         for i in range(len(files)):
@@ -359,7 +367,8 @@ def scaling_section(args: argparse.Namespace, files: list[Path]) -> None:
         kid.wait()
     print()
     print(
-        f"# error diffusion (remap only, K=256) on 1 thread and on {n}, interleaved: median over images of the best of"
+        f"# error diffusion (remap only, K=256; RGBA: the images with an alpha ramp) on 1 thread and on {n},"
+        " interleaved: median over images of the best of"
         f" {args.repeat}. Host ceiling: {n} single-thread processes at once, {n} x the one-thread time over their"
         " mean time (what this machine gives to work with no dependency between the cores)"
     )

@@ -83,7 +83,7 @@ def test_thread_count_is_this_process_pool() -> None:
 def test_set_thread_count_in_this_process():
     _core = qfast._core
     before = _core.thread_count()
-    # 200 columns: error diffusion runs in as many strips as threads (at least 64 columns each).
+    # 200 columns: error diffusion runs in diagonal strips 64 columns wide, shared among the threads.
     img = np.random.default_rng(1).integers(0, 256, (64, 200, 3), dtype=np.uint8)
     dithers = ("floyd-steinberg", "atkinson")
     want = [qfast.quantize_colors(img, 16, dither=d).indices for d in dithers]

@@ -11,8 +11,9 @@
 //! is one and `k >= 2`; the other `k - 1` entries come from a weighted histogram of the distinct colours (coarsened
 //! to cells of 6 bits per channel when there are many), a variance-minimising median cut in 4-D (or k-means++ from a
 //! seed), weighted Lloyd iterations, and two exact Lloyd steps on the distinct colours. Entries are sorted by alpha
-//! (the transparent one first, so a PNG's `tRNS` chunk stays short). Mapping is exact; error diffusion works in the same 4-D space
-//! and leaves fully transparent pixels out (they neither take nor pass on error).
+//! (the transparent one first, so a PNG's `tRNS` chunk stays short). Mapping is exact; error diffusion works in the
+//! same 4-D space, on all cores in the strips of `pipeline`, and leaves fully transparent pixels out (they neither
+//! take nor pass on error).
 //!
 //! Determinism: sums run over a fixed chunking and are reduced in chunk order; sorting breaks ties by index.
 
@@ -21,7 +22,9 @@ use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::dither::Dither;
+use crate::palette::pipeline;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An RGBA colour (straight, not premultiplied), bytes 0..255.
 pub type Rgba = [u8; 4];
@@ -764,21 +767,76 @@ fn clamp_point(q: &mut Point, space: ColorSpace) {
     }
 }
 
+/// Error diffusion in premultiplied space, on all the pool's threads in the strips of `pipeline`, with the result
+/// of the plain sequential loop bit for bit (the test's `sequential`).
 fn diffuse(data: &[u8], ch: usize, width: usize, nearest: &Nearest, kernel: &Kernel, divisor: f64) -> Result<Vec<u8>> {
+    let threads = rayon::current_num_threads();
+    diffuse_in(data, ch, width, nearest, kernel, divisor, threads, pipeline::strip_for(threads))
+}
+
+/// `diffuse` on `threads` tasks, in strips `strip` columns wide. The error is kept as in `dither.rs` (shares from
+/// the rows above in `below`, from the same row apart in `own`, so they are added in the sequential order); a fully
+/// transparent pixel takes the transparent entry and passes no error on, as in the sequential loop, where its
+/// shares were never made: it marks its same-row slots `NONE` and only clears its own slot.
+#[allow(clippy::too_many_arguments)]
+fn diffuse_in(
+    data: &[u8],
+    ch: usize,
+    width: usize,
+    nearest: &Nearest,
+    kernel: &Kernel,
+    divisor: f64,
+    threads: usize,
+    strip: usize,
+) -> Result<Vec<u8>> {
+    /// An empty same-row slot (a NaN no share can be).
+    const NONE: u64 = u64::MAX;
     let space = nearest.space;
     let clear = nearest.points.iter().position(|p| p[3] == 0.0);
-    let mut out = zeroed::<u8>(data.len() / ch)?;
-    let stride = width + 4;
-    let mut err = zeroed::<[f64; 4]>(stride.saturating_mul(3))?;
-    for (row, o) in data.chunks_exact(width * ch).zip(out.chunks_exact_mut(width)) {
-        for (x, (px, oi)) in row.chunks_exact(ch).zip(o.iter_mut()).enumerate() {
-            let c = rgba_of(px, ch);
+    let height = data.len() / ch / width.max(1);
+    let same: Vec<(usize, f64)> = kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect();
+    let down: Vec<(isize, usize, f64)> = kernel.iter().copied().filter(|t| t.1 > 0).collect();
+    let below: Vec<[AtomicU64; 4]> = collect((0..pipeline::RING * width).map(|_| Default::default()))?;
+    let own: Vec<[AtomicU64; 4]> = collect((0..pipeline::RING * 2 * width).map(|_| Default::default()))?;
+    let load = |a: &[AtomicU64; 4]| a.each_ref().map(|t| f64::from_bits(t.load(Ordering::Relaxed)));
+    let store = |a: &[AtomicU64; 4], v: [f64; 4]| {
+        for t in 0..4 {
+            a[t].store(v[t].to_bits(), Ordering::Relaxed);
+        }
+    };
+    let row = |y: usize, x0: usize, o: &mut [u8]| {
+        let src = data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
+        let (bel, own_row) = ((y % pipeline::RING) * width, (y % pipeline::RING) * 2 * width);
+        for (x, oi) in (x0..).zip(o.iter_mut()) {
+            let c = rgba_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0, 0]), ch);
+            // The slot is read once, then zeroed for the row that uses it next.
+            let mut e = below.get(bel + x).map_or([0.0; 4], |s| {
+                let e = load(s);
+                store(s, [0.0; 4]);
+                e
+            });
             if let (0, Some(t)) = (c[3], clear) {
                 // Fully transparent: the transparent entry, and the error stops here.
                 *oi = t as u8;
+                for &(d, _) in &same {
+                    if let Some(s) = own.get(own_row + 2 * (x + d) + d - 1) {
+                        s.iter().for_each(|v| v.store(NONE, Ordering::Relaxed));
+                    }
+                }
                 continue;
             }
-            let e = err.get(x + 2).copied().unwrap_or_default();
+            for d in [2, 1] {
+                if x >= d && same.iter().any(|s| s.0 == d) {
+                    if let Some(s) = own.get(own_row + 2 * x + d - 1) {
+                        if s[0].load(Ordering::Relaxed) != NONE {
+                            let s = load(s);
+                            for t in 0..4 {
+                                e[t] += s[t];
+                            }
+                        }
+                    }
+                }
+            }
             let mut q = point(c, space);
             for t in 0..4 {
                 q[t] += e[t];
@@ -788,23 +846,28 @@ fn diffuse(data: &[u8], ch: usize, width: usize, nearest: &Nearest, kernel: &Ker
             *oi = i;
             let p = nearest.points.get(i as usize).copied().unwrap_or_default();
             let d = [0, 1, 2, 3].map(|t| (q[t] - p[t]) / divisor);
-            for &(dx, dy, w) in kernel {
-                let at = dy * stride + (x as isize + 2 + dx) as usize;
-                if let Some(slot) = err.get_mut(at) {
-                    for t in 0..4 {
-                        slot[t] += d[t] * w;
+            for &(dx, w) in &same {
+                if x + dx < width {
+                    if let Some(s) = own.get(own_row + 2 * (x + dx) + dx - 1) {
+                        store(s, d.map(|v| v * w));
                     }
                 }
             }
+            for &(dx, dy, w) in &down {
+                let tx = x as isize + dx;
+                if tx < 0 || tx as usize >= width || y + dy >= height {
+                    // Error pushed past the edges never comes back: the edges absorb it.
+                    continue;
+                }
+                if let Some(slot) = below.get(((y + dy) % pipeline::RING) * width + tx as usize) {
+                    let old = load(slot);
+                    store(slot, [0, 1, 2, 3].map(|t| old[t] + d[t] * w));
+                }
+            }
         }
-        err.copy_within(stride.., 0);
-        let n = err.len();
-        err[n - stride..].fill([0.0; 4]);
-        for r in 0..3 {
-            err[r * stride..r * stride + 2].fill([0.0; 4]);
-            err[r * stride + width + 2..(r + 1) * stride].fill([0.0; 4]);
-        }
-    }
+    };
+    let mut out = zeroed::<u8>(data.len() / ch)?;
+    pipeline::run(&mut out, width, threads, strip, &row)?;
     Ok(out)
 }
 
@@ -960,5 +1023,85 @@ mod tests {
         let a = one.install(|| palette(&[(&data, 4)], &pp)).unwrap();
         assert_eq!(a, three.install(|| palette(&[(&data, 4)], &pp)).unwrap());
         assert_eq!(a.len(), 64);
+    }
+
+    /// The plain sequential loop (three rows of error, raster order) the strips must reproduce bit for bit.
+    fn sequential(data: &[u8], ch: usize, width: usize, nearest: &Nearest, kernel: &Kernel, divisor: f64) -> Vec<u8> {
+        let space = nearest.space;
+        let clear = nearest.points.iter().position(|p| p[3] == 0.0);
+        let mut out = vec![0u8; data.len() / ch];
+        let stride = width + 4;
+        let mut err = vec![[0.0f64; 4]; stride * 3];
+        for (row, o) in data.chunks_exact(width * ch).zip(out.chunks_exact_mut(width)) {
+            for (x, (px, oi)) in row.chunks_exact(ch).zip(o.iter_mut()).enumerate() {
+                let c = rgba_of(px, ch);
+                if let (0, Some(t)) = (c[3], clear) {
+                    // Fully transparent: the transparent entry, and the error stops here.
+                    *oi = t as u8;
+                    continue;
+                }
+                let e = err.get(x + 2).copied().unwrap_or_default();
+                let mut q = point(c, space);
+                for t in 0..4 {
+                    q[t] += e[t];
+                }
+                clamp_point(&mut q, space);
+                let i = nearest.nearest(&q);
+                *oi = i;
+                let p = nearest.points.get(i as usize).copied().unwrap_or_default();
+                let d = [0, 1, 2, 3].map(|t| (q[t] - p[t]) / divisor);
+                for &(dx, dy, w) in kernel {
+                    let at = dy * stride + (x as isize + 2 + dx) as usize;
+                    if let Some(slot) = err.get_mut(at) {
+                        for t in 0..4 {
+                            slot[t] += d[t] * w;
+                        }
+                    }
+                }
+            }
+            err.copy_within(stride.., 0);
+            let n = err.len();
+            err[n - stride..].fill([0.0; 4]);
+            for r in 0..3 {
+                err[r * stride..r * stride + 2].fill([0.0; 4]);
+                err[r * stride + width + 2..(r + 1) * stride].fill([0.0; 4]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn strips_are_the_sequential_loop_on_any_pool() {
+        let pools: Vec<rayon::ThreadPool> =
+            [1, 2, 7].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()).collect();
+        for (w, h, k, ch) in
+            [(1, 1, 3, 4), (1, 9, 4, 4), (3, 7, 16, 4), (17, 33, 40, 2), (130, 40, 200, 4), (150, 190, 64, 4)]
+        {
+            let mut data = noise(w * h * ch, (w * h) as u64);
+            // Runs of fully transparent pixels (the error stops there) and of partial alpha.
+            for (i, px) in data.chunks_mut(ch).enumerate() {
+                if (i / 5) % 4 == 0 {
+                    px[ch - 1] = 0;
+                }
+            }
+            let mut pal: Vec<Rgba> = noise(4 * k, 9).chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+            pal[0] = [0, 0, 0, 0];
+            for space in [ColorSpace::Rgb, ColorSpace::Oklab] {
+                let nearest = Nearest::new(&pal, space).unwrap();
+                for (kernel, div) in [(&FLOYD_STEINBERG[..], 16.0), (&ATKINSON[..], 8.0)] {
+                    let want = sequential(&data, ch, w, &nearest, kernel, div);
+                    for (pool, tasks) in pools.iter().zip([2, 2, 9]) {
+                        for strip in [2, 3, 64, w + h] {
+                            let got = pool.install(|| diffuse_in(&data, ch, w, &nearest, kernel, div, tasks, strip));
+                            assert_eq!(
+                                got.unwrap(),
+                                want,
+                                "{w}x{h}x{ch} k={k} {space:?}, {tasks} tasks, strips of {strip}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,18 +1,20 @@
 //! Dithering onto a palette: error diffusion (Floyd-Steinberg, Atkinson) and ordered (Bayer 4x4, 8x8).
 //!
-//! Error diffusion is sequential by nature (each pixel depends on its left and upper neighbours' errors); it keeps the
-//! error in f32 in sRGB units and finds each nearest colour through the same candidate grid as `remap`. Ordered
-//! dithering adds a fixed threshold pattern, scaled by the palette's typical spacing, and is then a plain exact
-//! remap of the offset image, in parallel.
+//! Error diffusion is sequential by nature (each pixel depends on its left and upper neighbours' errors); it runs in
+//! diagonal strips pipelined across the cores with the sequential loop's result bit for bit (`diffuse_traced`),
+//! keeps the error in f32 in sRGB units and finds each nearest colour through the same candidate grid as `remap`.
+//! Ordered dithering adds a fixed threshold pattern, scaled by the palette's typical spacing, and is then a plain
+//! exact remap of the offset image, in parallel.
 
 use crate::alloc::{collect, with_capacity, zeroed};
 use crate::bayer::bayer;
 use crate::error::{Error, Result};
 use crate::palette::color_space::ColorSpace;
 use crate::palette::histogram::{rgb_of, ImageRef, GRID_BITS, GRID_CELLS};
+use crate::palette::pipeline;
 use crate::palette::remap::{self, Nearest};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How pixels are mapped onto the palette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,29 +79,11 @@ const FLOYD_STEINBERG: [(isize, usize, f32); 4] = [(1, 0, 7.0), (-1, 1, 3.0), (0
 const ATKINSON: [(isize, usize, f32); 6] =
     [(1, 0, 1.0), (2, 0, 1.0), (-1, 1, 1.0), (0, 1, 1.0), (1, 1, 1.0), (0, 2, 1.0)];
 
-/// The fewest columns a strip of the parallel error diffusion has: narrower ones would wait more than they work.
-const MIN_STRIP: usize = 64;
-/// The most rows in a band of the slanted seams (see `diffuse_traced`): a strip runs up to a band ahead of the one on
-/// its right, which absorbs the pixels' uneven cost.
-const BAND: usize = 32;
-
 /// Error diffusion prepares the cells around the image's only for palettes of more colours than this.
 const PREPARED_ABOVE: usize = 256;
 
-/// A progress counter on a cache line of its own: it is written by one thread and polled by another.
-#[repr(align(64))]
-#[derive(Default)]
-struct Progress(AtomicUsize);
-
-/// How far one strip has got: the rows whose head (first `band` pixels) is done, and the rows done.
-#[derive(Default)]
-struct StripProgress {
-    head: Progress,
-    rows: Progress,
-}
-
-/// Error diffusion in raster order, computed in vertical strips, one thread each, with the result of the plain
-/// sequential loop bit for bit.
+/// Error diffusion in raster order, computed in diagonal strips on all the pool's threads, with the result of the
+/// plain sequential loop bit for bit.
 fn diffuse(
     img: ImageRef<'_>,
     width: usize,
@@ -108,39 +92,12 @@ fn diffuse(
     kernel: &Kernel,
     divisor: f32,
 ) -> Result<Vec<u16>> {
-    let strips = rayon::current_num_threads().min(width / MIN_STRIP).max(1);
-    diffuse_traced(img, width, palette, space, kernel, divisor, strips, None)
+    let threads = rayon::current_num_threads();
+    diffuse_traced(img, width, palette, space, kernel, divisor, threads, pipeline::strip_for(threads), None)
 }
 
-/// `diffuse` in `strips` strips (at most one per two columns), writing each pixel's diffused value (f32 bits) into
-/// `trace` when given (tests compare them).
-///
-/// The image is cut into strips from top to bottom, each run by a thread of its own. Only the pixels at a seam pass
-/// error to another strip, so the threads share a few cache lines a row, not every one: rows handed from thread to
-/// thread (as in a row wavefront) moved all the error shares between the cores.
-///
-/// The seams slant: within a band of `band` rows each moves one column left per row, then jumps back right at the
-/// next band's first row. A pixel takes error only from its left (same row) and from up to one column right in the
-/// rows above, and the seam has moved left since, so a strip needs nothing from the strip on its right except in a
-/// band's first row, where its last pixels were the right strip's columns a row before. Strip j then runs up to a
-/// band ahead of strip j+1 and waits only once a band, not twice a row as with straight seams, so a run of slow
-/// pixels on one side no longer stalls the other at once.
-///
-/// The sequential loop adds each error share into its target slot in the order the sources are visited; f32
-/// addition is not associative, so the strips must add them in that same order. A slot (x, y) receives, in raster
-/// order: from row y-2 (Atkinson: pixel x), then from row y-1 (pixels x-1, x, x+1, left to right), then from row y
-/// (pixels x-2, x-1). Shares from rows above go into per-row buffers; shares from the same row are kept apart and
-/// added after the buffer's value, left to right. Three waits keep that order and every input in place:
-/// - strip j starts row y once strip j-1 has finished it (the same-row shares of its last two pixels, and its shares
-///   into rows below, come before strip j's);
-/// - in a band's first row, strip j takes its first pixel that meets the columns strip j+1 held in the row above
-///   once strip j+1 has done the head of that row (its first `band` pixels, every one whose shares reach strip j);
-/// - strip 0 starts row y once the last strip has finished row y + 3 - `ring`, so the buffers, `ring` rows deep,
-///   are read (and zeroed) before they are used again.
-///
-/// Each wait is for a row above or a strip to the left in the same row, so none waits on itself. Each strip has a
-/// thread of its own (not a task in the pool, which might not run them all at once), so every wait ends. Error
-/// values travel as f32 bits in relaxed atomics; the progress counters' release/acquire order them.
+/// `diffuse` on `threads` tasks of the pool, in strips `strip` columns wide (`pipeline::run`), writing each pixel's
+/// diffused value (f32 bits) into `trace` when given (tests compare them). Error values travel as f32 bits.
 #[allow(clippy::too_many_arguments)]
 fn diffuse_traced(
     img: ImageRef<'_>,
@@ -149,94 +106,46 @@ fn diffuse_traced(
     space: ColorSpace,
     kernel: &Kernel,
     divisor: f32,
-    strips: usize,
+    threads: usize,
+    strip: usize,
     trace: Option<&[[AtomicU32; 3]]>,
 ) -> Result<Vec<u16>> {
-    let height = img.pixels() / width;
     // Diffused values stray from the pixels by about the palette's spacing. Up to `PREPARED_ABOVE` colours no cell
-    // is prepared up front: each box of 4x4x4 cells gets its list from the first strip that meets it, for all
-    // (preparing the image's cells and their neighbours cost about a fifth of the time on one thread at 256 colours
-    // and scaled worse than the strips). With more colours a box's list grows long, so the cells around the image's
-    // get lists of their own first (at 4096 colours the boxes alone took 2.3 times as long).
+    // is prepared up front: each box of 4x4x4 cells gets its list once, for all strips (preparing the image's cells
+    // and their neighbours cost about a fifth of the time on one thread at 256 colours and scaled worse than the
+    // strips). With more colours a box's list grows long, so the cells around the image's get lists of their own
+    // first (at 4096 colours the boxes alone took 2.3 times as long).
     let mut base = Nearest::for_floats(palette, space)?;
     if palette.len() > PREPARED_ABOVE {
         base.prepare(&dilate(&base.cells_of(img)?)?)?;
     }
     base.share_lazily()?;
-    let mut out = zeroed::<u16>(img.pixels())?;
-    if height == 0 {
-        return Ok(out);
+    if threads > 1 {
+        // The boxes of the image's own colours, built on all threads before the strips start: built lazily, they
+        // made the first strips, where the pipeline has not filled yet, several times slower, and the strips
+        // after them waited (on Kodak, a tenth of the time on two threads).
+        base.build_boxes_of(img)?;
     }
-    // At least two columns a strip: a same-row share reaches two pixels to the right, so into the next strip only.
-    let strips = strips.clamp(1, (width / 2).max(1));
-    // A band's first row reaches a band's columns into the strip on the right (at most its width: never two strips
-    // on), and the first and the last strip keep two columns while the seams travel half a band into them.
-    let narrowest = width / strips;
-    let band = if strips == 1 { 1 } else { BAND.min(narrowest).min((2 * narrowest).saturating_sub(3)).max(1) };
-    // The first strip runs at most `lead` rows ahead of the last (two bands: a strip can be one ahead of the next).
-    let lead = 2 * band + 2;
-    let ring = (lead + 3).min(height + 2);
-    let job = Strips {
+    let mut out = zeroed::<u16>(img.pixels())?;
+    let job = Diffusion {
         img,
         width,
-        height,
+        height: img.pixels() / width,
         nearest: &base,
         pal: collect(palette.iter().map(|c| c.map(f32::from)))?,
         same: kernel.iter().filter(|t| t.1 == 0).map(|t| (t.0 as usize, t.2)).collect(),
         down: kernel.iter().copied().filter(|t| t.1 > 0).collect(),
         divisor,
-        band,
-        seams: collect((1..strips).map(|j| j * width / strips - (band - 1) / 2))?,
-        ring,
-        below: collect((0..ring * width).map(|_| Default::default()))?,
-        own: collect((0..ring * 2 * width).map(|_| Default::default()))?,
-        progress: collect((0..strips).map(|_| StripProgress::default()))?,
-        stop: AtomicBool::new(false),
+        below: collect((0..pipeline::RING * width).map(|_| Default::default()))?,
+        own: collect((0..pipeline::RING * 2 * width).map(|_| Default::default()))?,
         trace,
     };
-    // Each strip's pieces of the output rows.
-    let mut pieces: Vec<Vec<&mut [u16]>> = with_capacity(strips)?;
-    for _ in 0..strips {
-        pieces.push(with_capacity(height)?);
-    }
-    for (y, row) in out.chunks_mut(width).enumerate() {
-        let mut rest = row;
-        for (j, piece) in pieces.iter_mut().enumerate() {
-            let n = (job.bound(j + 1, y) - job.bound(j, y)).min(rest.len());
-            let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
-            piece.push(a);
-            rest = b;
-        }
-    }
-    let done = std::thread::scope(|s| {
-        let job = &job;
-        let mut pieces = pieces.into_iter();
-        let first = pieces.next().unwrap_or_default();
-        let mut threads = Vec::new();
-        for (j, rows) in pieces.enumerate() {
-            match std::thread::Builder::new().spawn_scoped(s, move || job.strip(j + 1, rows)) {
-                Ok(t) => threads.push(t),
-                Err(_) => {
-                    job.stop.store(true, Ordering::Relaxed);
-                    break;
-                }
-            }
-        }
-        let mut done = !job.stop.load(Ordering::Relaxed) && job.strip(0, first);
-        for t in threads {
-            done &= t.join().unwrap_or(false);
-        }
-        done
-    });
-    if !done {
-        // No thread for every strip (the system refused one): the whole image again, in one strip.
-        return diffuse_traced(img, width, palette, space, kernel, divisor, 1, trace);
-    }
+    pipeline::run(&mut out, width, threads, strip, &|y, x0, o| job.row(y, x0, o))?;
     Ok(out)
 }
 
 /// What the strips of one error diffusion share.
-struct Strips<'a> {
+struct Diffusion<'a> {
     img: ImageRef<'a>,
     width: usize,
     height: usize,
@@ -246,144 +155,68 @@ struct Strips<'a> {
     same: Vec<(usize, f32)>,
     down: Vec<(isize, usize, f32)>,
     divisor: f32,
-    /// Rows in a band of the slanted seams.
-    band: usize,
-    /// Seam j (between strips j and j+1) is at column `seams[j]` in a band's last row (see `bound`).
-    seams: Vec<usize>,
-    /// Rows of error kept in `below` and `own`.
-    ring: usize,
-    /// `below[(y % ring) * width + x]`: the shares from the rows above that slot (x, y) has received so far.
+    /// `below[(y % RING) * width + x]`: the shares from the rows above that slot (x, y) has received so far.
     below: Vec<[AtomicU32; 3]>,
-    /// `own[(y % ring) * 2 * width + 2x + d - 1]`: the share of pixel (x - d, y) for pixel (x, y) (d = 1, 2).
+    /// `own[(y % RING) * 2 * width + 2x + d - 1]`: the share of pixel (x - d, y) for pixel (x, y) (d = 1, 2).
     own: Vec<[AtomicU32; 3]>,
-    progress: Vec<StripProgress>,
-    /// Set when a strip could not get its thread: the others give up.
-    stop: AtomicBool,
     trace: Option<&'a [[AtomicU32; 3]]>,
 }
 
-impl Strips<'_> {
-    /// The first column of strip `j` in row `y` (the width for j = the number of strips): one column further left
-    /// each row of a band.
-    fn bound(&self, j: usize, y: usize) -> usize {
-        match j.checked_sub(1).map(|s| self.seams.get(s)) {
-            None => 0,
-            Some(None) => self.width,
-            Some(Some(&s)) => s + self.band - 1 - y % self.band,
-        }
-    }
-
-    /// Waits until `counter` reaches `target`; false if the work was given up.
-    fn wait(&self, counter: &Progress, target: usize) -> bool {
-        let mut spins = 0u32;
-        while counter.0.load(Ordering::Acquire) < target {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        true
-    }
-
-    /// Diffuses strip `j`, writing its indices into `rows` (its piece of each output row); false if given up.
-    fn strip(&self, j: usize, rows: Vec<&mut [u16]>) -> bool {
+impl Diffusion<'_> {
+    /// Diffuses pixels x0.. of row `y`, writing their indices into `o`.
+    fn row(&self, y: usize, x0: usize, o: &mut [u16]) {
         let (width, ch) = (self.width, self.img.channels);
-        let (left, right) = (j.checked_sub(1).and_then(|l| self.progress.get(l)), self.progress.get(j + 1));
-        let last = if j == 0 { self.progress.get(1..).and_then(|p| p.last()) } else { None };
-        let Some(mine) = self.progress.get(j) else { return true };
         let load = |a: &[AtomicU32; 3]| a.each_ref().map(|t| f32::from_bits(t.load(Ordering::Relaxed)));
         let store = |a: &[AtomicU32; 3], v: [f32; 3]| {
             for t in 0..3 {
                 a[t].store(v[t].to_bits(), Ordering::Relaxed);
             }
         };
-        for (y, o) in rows.into_iter().enumerate() {
-            if let Some(l) = last {
-                if y + 3 > self.ring && !self.wait(&l.rows, y + 3 - self.ring) {
-                    return false;
+        let src = self.img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
+        let (bel, own) = ((y % pipeline::RING) * width, (y % pipeline::RING) * 2 * width);
+        for (x, oi) in (x0..).zip(o.iter_mut()) {
+            let c = rgb_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0]), ch);
+            // The slot is read once, then zeroed for the row that uses it next.
+            let mut e = self.below.get(bel + x).map_or([0.0; 3], |s| {
+                let e = load(s);
+                store(s, [0.0; 3]);
+                e
+            });
+            for d in [2, 1] {
+                if x >= d && self.same.iter().any(|s| s.0 == d) {
+                    let s = self.own.get(own + 2 * x + d - 1).map_or([0.0; 3], load);
+                    for t in 0..3 {
+                        e[t] += s[t];
+                    }
                 }
             }
-            if let Some(l) = left {
-                if !self.wait(&l.rows, y + 1) {
-                    return false;
+            let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
+            if let Some(tr) = self.trace.and_then(|t| t.get(y * width + x)) {
+                store(tr, v);
+            }
+            let i = self.nearest.nearest_f32_shared(v);
+            *oi = i;
+            let p = self.pal.get(i as usize).copied().unwrap_or_default();
+            let q = [0, 1, 2].map(|t| (v[t] - p[t]) / self.divisor);
+            for &(d, w) in &self.same {
+                if x + d < width {
+                    if let Some(s) = self.own.get(own + 2 * (x + d) + d - 1) {
+                        store(s, q.map(|v| v * w));
+                    }
                 }
             }
-            let (x0, x1) = (self.bound(j, y), self.bound(j + 1, y));
-            // In a band's first row the seams have jumped right: from this pixel on, the shares come from (and go
-            // to slots shared with) pixels of the row above that were the right strip's.
-            let meet = match right {
-                Some(_) if y > 0 && y % self.band == 0 => self.bound(j + 1, y - 1).saturating_sub(1).max(x0),
-                _ => usize::MAX,
-            };
-            let head = (x0 + self.band.min(x1.saturating_sub(x0))).saturating_sub(1);
-            let src = self.img.data.get(y * width * ch..(y + 1) * width * ch).unwrap_or_default();
-            let (bel, own) = ((y % self.ring) * width, (y % self.ring) * 2 * width);
-            for x in x0..x1 {
-                if x == meet {
-                    if let Some(r) = right {
-                        if !self.wait(&r.head, y) {
-                            return false;
-                        }
-                    }
+            for &(dx, dy, w) in &self.down {
+                let tx = x as isize + dx;
+                if tx < 0 || tx as usize >= width || y + dy >= self.height {
+                    // Error pushed past the edges never comes back: the edges absorb it, as usual.
+                    continue;
                 }
-                let c = rgb_of(src.get(x * ch..(x + 1) * ch).unwrap_or(&[0, 0, 0]), ch);
-                // The slot is read once, then zeroed for the row that uses it next.
-                let mut e = self.below.get(bel + x).map_or([0.0; 3], |s| {
-                    let e = load(s);
-                    store(s, [0.0; 3]);
-                    e
-                });
-                for d in [2, 1] {
-                    if x >= d && self.same.iter().any(|s| s.0 == d) {
-                        let s = self.own.get(own + 2 * x + d - 1).map_or([0.0; 3], load);
-                        for t in 0..3 {
-                            e[t] += s[t];
-                        }
-                    }
-                }
-                let v = [0, 1, 2].map(|t| (c[t] as f32 + e[t]).clamp(0.0, 255.0));
-                if let Some(tr) = self.trace.and_then(|t| t.get(y * width + x)) {
-                    store(tr, v);
-                }
-                let i = self.nearest.nearest_f32_shared(v);
-                if let Some(oi) = o.get_mut(x - x0) {
-                    *oi = i;
-                }
-                let p = self.pal.get(i as usize).copied().unwrap_or_default();
-                let q = [0, 1, 2].map(|t| (v[t] - p[t]) / self.divisor);
-                for &(d, w) in &self.same {
-                    if x + d < width {
-                        if let Some(s) = self.own.get(own + 2 * (x + d) + d - 1) {
-                            store(s, q.map(|v| v * w));
-                        }
-                    }
-                }
-                for &(dx, dy, w) in &self.down {
-                    let tx = x as isize + dx;
-                    if tx < 0 || tx as usize >= width || y + dy >= self.height {
-                        // Error pushed past the edges never comes back: the edges absorb it, as usual.
-                        continue;
-                    }
-                    if let Some(slot) = self.below.get(((y + dy) % self.ring) * width + tx as usize) {
-                        let old = load(slot);
-                        store(slot, [0, 1, 2].map(|t| old[t] + q[t] * w));
-                    }
-                }
-                if x == head {
-                    mine.head.0.store(y + 1, Ordering::Release);
+                if let Some(slot) = self.below.get(((y + dy) % pipeline::RING) * width + tx as usize) {
+                    let old = load(slot);
+                    store(slot, [0, 1, 2].map(|t| old[t] + q[t] * w));
                 }
             }
-            // Strips are two columns wide at least, so the head was published above; stored again here so that the
-            // left strip's wait ends whatever the widths.
-            mine.head.0.store(y + 1, Ordering::Release);
-            mine.rows.0.store(y + 1, Ordering::Release);
         }
-        true
     }
 }
 
@@ -561,7 +394,7 @@ mod tests {
             (17, 33, 40),
             (130, 40, 300),
             (200, 3, 64),
-            // Taller than the error buffers' ring (full bands of 32 rows in 2 and 3 strips, shorter ones in more).
+            // Strips of every shape: triangles at the corners, parallelograms cut by the top and bottom edges.
             (150, 190, 64),
         ] {
             let data = noise(w * h * 3);
@@ -575,16 +408,21 @@ mod tests {
                     let got = pool.install(|| remap_dithered(im, w, &pal, ColorSpace::Rgb, d)).unwrap();
                     assert_eq!(got, want, "{d:?} {w}x{h} k={k} on {} threads", pool.current_num_threads());
                 }
-                // Any number of strips, down to two columns each; the diffused values themselves, bit for bit
-                // (indices alone would hide most rounding).
-                for strips in [1, 2, 3, 7, w / 2] {
-                    let trace: Vec<[AtomicU32; 3]> = (0..w * h).map(|_| Default::default()).collect();
-                    let got = diffuse_traced(im, w, &pal, ColorSpace::Rgb, kernel, div, strips, Some(&trace)).unwrap();
-                    assert_eq!(got, want, "{d:?} {w}x{h} k={k} in {strips} strips");
-                    let bits: Vec<[u32; 3]> =
-                        trace.iter().map(|v| v.each_ref().map(|a| a.load(Ordering::Relaxed))).collect();
-                    let first = bits.iter().zip(&want_trace).position(|(a, b)| a != b);
-                    assert_eq!(first, None, "{d:?} {w}x{h} k={k} in {strips} strips");
+                // Any strip width, down to two columns, and more tasks than the pool has threads (or fewer); the
+                // diffused values themselves, bit for bit (indices alone would hide most rounding).
+                for (pool, tasks) in pools.iter().zip([2, 1, 3, 9]) {
+                    for strip in [2, 3, 7, 64, w + h] {
+                        let trace: Vec<[AtomicU32; 3]> = (0..w * h).map(|_| Default::default()).collect();
+                        let got = pool.install(|| {
+                            diffuse_traced(im, w, &pal, ColorSpace::Rgb, kernel, div, tasks, strip, Some(&trace))
+                        });
+                        let n = pool.current_num_threads();
+                        assert_eq!(got.unwrap(), want, "{d:?} {w}x{h} k={k}, {tasks} tasks on {n}, strips of {strip}");
+                        let bits: Vec<[u32; 3]> =
+                            trace.iter().map(|v| v.each_ref().map(|a| a.load(Ordering::Relaxed))).collect();
+                        let first = bits.iter().zip(&want_trace).position(|(a, b)| a != b);
+                        assert_eq!(first, None, "{d:?} {w}x{h} k={k}, {tasks} tasks on {n}, strips of {strip}");
+                    }
                 }
             }
         }

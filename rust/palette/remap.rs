@@ -374,6 +374,42 @@ impl Nearest {
         Self::search_f32(l, v)
     }
 
+    /// Builds, in parallel, the lists `nearest_f32_shared` searches for the colours of `img` (after `share_lazily`;
+    /// nothing to do without it, or in Oklab).
+    pub fn build_boxes_of(&self, img: ImageRef<'_>) -> Result<()> {
+        let count = self.lazy_boxes.len();
+        if count == 0 {
+            return Ok(());
+        }
+        let mut seen = zeroed::<bool>(count)?;
+        let parts: Vec<Vec<bool>> = img
+            .data
+            .par_chunks(PIXEL_CHUNK * img.channels)
+            .map(|part| {
+                let mut seen = vec![false; count];
+                for px in part.chunks_exact(img.channels) {
+                    let cell = cell_of(rgb_of(px, img.channels)) as u32;
+                    if let Some(s) = seen.get_mut(Self::ancestor_of(cell, LAZY_UP) as usize) {
+                        *s = true;
+                    }
+                }
+                seen
+            })
+            .collect();
+        for part in parts {
+            for (s, p) in seen.iter_mut().zip(part) {
+                *s |= p;
+            }
+        }
+        let boxes: Vec<usize> = seen.iter().enumerate().filter(|(_, &s)| s).map(|(i, _)| i).collect();
+        boxes.par_iter().for_each(|&p| {
+            if let Some(once) = self.lazy_boxes.get(p) {
+                once.get_or_init(|| self.box_entries(p));
+            }
+        });
+        Ok(())
+    }
+
     /// The candidates of box `p` (`LAZY_UP` levels up) as `[r, g, b, index]`.
     fn box_entries(&self, p: usize) -> Box<[[u16; 4]]> {
         Self::entries(&self.rgb, &Self::ancestor_candidates(&self.rgb, self.half, p, LAZY_UP)).collect()
