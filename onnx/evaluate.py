@@ -49,8 +49,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     what.add_argument("--ycbcr", type=Path, help="the YCbCr 4:2:0 model")
     p.add_argument("--int8", type=Path, default=None)
     p.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
-    p.add_argument("--other", type=Path, default=DEFAULT_OTHER,
-                   help="the second evaluation set (pictures of other kinds), reported beside Kodak; '' to skip")
+    p.add_argument(
+        "--other",
+        type=Path,
+        default=DEFAULT_OTHER,
+        help="the second evaluation set (pictures of other kinds), reported beside Kodak; '' to skip",
+    )
     p.add_argument("--checkpoint", type=Path, default=None, help="train.py checkpoint (training budget)")
     p.add_argument("--md", type=Path, required=True, help="Markdown report to write")
     p.add_argument("--manifest", type=Path, default=None, help="manifest JSON to write")
@@ -67,8 +71,9 @@ def table(images: list[np.ndarray], fp32: qfast.Corrector, int8: Optional[qfast.
     """{levels: {metric: mean}} over the images for TABLE_LEVELS."""
     res = {}
     for L in TABLE_LEVELS:
-        cols: dict[str, list[float]] = {k: [] for k in ("mid_psnr", "mid_ssim", "psnr", "ssim", "clamp_psnr",
-                                                         "int8_psnr", "worse", "gain")}
+        cols: dict[str, list[float]] = {
+            k: [] for k in ("mid_psnr", "mid_ssim", "psnr", "ssim", "clamp_psnr", "int8_psnr", "worse", "gain")
+        }
         for img in images:
             q = qfast.quantize_uniform(img, L)
             out = fp32.correct(q, L)
@@ -100,8 +105,10 @@ def sweep(images: list[np.ndarray], fp32: qfast.Corrector, size: int = 256) -> d
     res = {}
     for L in range(2, 65):
         mid = [qfast.quantize_uniform(c, L) for c in crops]
-        res[L] = (_mean([qfast.psnr(c, m) for c, m in zip(crops, mid)]),
-                  _mean([qfast.psnr(c, fp32.correct(m, L)) for c, m in zip(crops, mid)]))
+        res[L] = (
+            _mean([qfast.psnr(c, m) for c, m in zip(crops, mid)]),
+            _mean([qfast.psnr(c, fp32.correct(m, L)) for c, m in zip(crops, mid)]),
+        )
     return res
 
 
@@ -143,20 +150,31 @@ def ycbcr_table(images: list[np.ndarray], model: qfast.Corrector) -> dict:
 def ycbcr_markdown(res: dict, seconds: float, size: int, budget: dict) -> str:
     """The YCbCr model's report."""
     n_img = next(iter(res.values()))["n"]
-    lines = ["# The QANN corrector for YCbCr 4:2:0 on Kodak", "",
-             "The codec's levels mode in YCbCr 4:2:0 (`qfast.encode(img, levels=[L, 2L, 2L], subsample=True)`, 2L at",
-             f"most 256) on the {n_img} Kodak images (768 x 512), decoded without the corrector (mid-bin, chroma",
-             "upsampled) and with the `ycbcr420` model. Means of RGB PSNR (dB) and SSIM; bpp of the file.",
-             "Written by `onnx/evaluate.py --ycbcr`; Kodak was never used in training.", "",
-             "| Y levels | Cb, Cr levels | bpp | plain PSNR | corrected PSNR (gain) | plain SSIM | corrected SSIM "
-             "| images made worse |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# The QANN corrector for YCbCr 4:2:0 on Kodak",
+        "",
+        "The codec's levels mode in YCbCr 4:2:0 (`qfast.encode(img, levels=[L, 2L, 2L], subsample=True)`, 2L at",
+        f"most 256) on the {n_img} Kodak images (768 x 512), decoded without the corrector (mid-bin, chroma",
+        "upsampled) and with the `ycbcr420` model. Means of RGB PSNR (dB) and SSIM; bpp of the file.",
+        "Written by `onnx/evaluate.py --ycbcr`; Kodak was never used in training.",
+        "",
+        "| Y levels | Cb, Cr levels | bpp | plain PSNR | corrected PSNR (gain) | plain SSIM | corrected SSIM "
+        "| images made worse |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for L, r in res.items():
         chroma = _rate_levels(L, 3, "ycbcr")[1]
-        lines.append(f"| {L} | {chroma} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
-                     f"({r['psnr'] - r['mid_psnr']:+.2f}) | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
-                     f"| {r['worse']:.0f} of {r['n']} |")
-    lines += ["", f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU "
-              "provider, on 2 cores other jobs may share: noisy).", ""]
+        lines.append(
+            f"| {L} | {chroma} | {r['bpp']:.3f} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} "
+            f"({r['psnr'] - r['mid_psnr']:+.2f}) | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
+            f"| {r['worse']:.0f} of {r['n']} |"
+        )
+    lines += [
+        "",
+        f"Model file: {size / 1e6:.2f} MB; one 768 x 512 image in {seconds:.3f} s (median of 5, CPU "
+        "provider, on 2 cores other jobs may share: noisy).",
+        "",
+    ]
     lines += budget_lines(budget, "ycbcr420")
     return "\n".join(lines)
 
@@ -165,17 +183,31 @@ def budget_lines(budget: dict, quantizer: str) -> list[str]:
     """The report's training budget: every run the checkpoint's weights went through, oldest first."""
     if not budget:
         return []
-    runs = [*budget["started_from"], {"quantizer": quantizer, "steps": budget["steps"], "minutes": budget["minutes"],
-                                      "qat": budget["qat"], **budget.get("data", {})}]
-    lines = ["## Training budget", "",
-             f"On {budget['hardware']}, {budget['train_images']} training photos (BSDS500 train and test splits), "
-             "with synthetic pictures (`onnx/synthetic.py`) where the run says so; each run started from the weights "
-             "of the one before:", "",
-             "| run | undoes | quantization-aware | batch x crop | content | loss | steps | minutes |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {i + 1} | {r['quantizer']} | {'yes' if r.get('qat') else 'no'} | {r.get('batch', 12)} x "
-              f"{r.get('crop', 96)}² | {_content(r)} | {r.get('loss', 'bins')} | {r['steps']:,} | {r['minutes']:.0f} |"
-              for i, r in enumerate(runs)]
+    runs = [
+        *budget["started_from"],
+        {
+            "quantizer": quantizer,
+            "steps": budget["steps"],
+            "minutes": budget["minutes"],
+            "qat": budget["qat"],
+            **budget.get("data", {}),
+        },
+    ]
+    lines = [
+        "## Training budget",
+        "",
+        f"On {budget['hardware']}, {budget['train_images']} training photos (BSDS500 train and test splits), "
+        "with synthetic pictures (`onnx/synthetic.py`) where the run says so; each run started from the weights "
+        "of the one before:",
+        "",
+        "| run | undoes | quantization-aware | batch x crop | content | loss | steps | minutes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {i + 1} | {r['quantizer']} | {'yes' if r.get('qat') else 'no'} | {r.get('batch', 12)} x "
+        f"{r.get('crop', 96)}² | {_content(r)} | {r.get('loss', 'bins')} | {r['steps']:,} | {r['minutes']:.0f} |"
+        for i, r in enumerate(runs)
+    ]
     total = sum(r["minutes"] for r in runs)
     return [*lines, "", f"In all {sum(r['steps'] for r in runs):,} steps, {total:.0f} minutes.", ""]
 
@@ -195,28 +227,47 @@ def training_budget(checkpoint: Path, hardware: str) -> dict:
     last = checkpoint.with_name("last.pt")
     total = torch.load(last, map_location="cpu", weights_only=False) if last.exists() else ck
     targs = ck.get("args") or {"batch": 12, "crop": 96}  # the first run's checkpoints did not record them
-    return {"steps": int(ck["step"]), "minutes": float(ck.get("trained_s", 0.0)) / 60,
-            "total_steps_run": int(total["step"]), "total_minutes_run": float(total.get("trained_s", 0)) / 60,
-            "hardware": hardware, "batch": targs["batch"], "crop": targs["crop"], "train_images": 415,
-            "qat": bool(ck.get("qat", False)), "started_from": ck.get("lineage", []),
-            "data": {k: targs[k] for k in ("batch", "crop", "synthetic", "augment", "loss") if k in targs}}
+    return {
+        "steps": int(ck["step"]),
+        "minutes": float(ck.get("trained_s", 0.0)) / 60,
+        "total_steps_run": int(total["step"]),
+        "total_minutes_run": float(total.get("trained_s", 0)) / 60,
+        "hardware": hardware,
+        "batch": targs["batch"],
+        "crop": targs["crop"],
+        "train_images": 415,
+        "qat": bool(ck.get("qat", False)),
+        "started_from": ck.get("lineage", []),
+        "data": {k: targs[k] for k in ("batch", "crop", "synthetic", "augment", "loss") if k in targs},
+    }
 
 
 def sets_markdown(sets: dict[str, dict]) -> list[str]:
     """Every evaluation set side by side: per level, the mean gain over mid-bin, the worst image's gain and SSIM."""
     names = list(sets)
-    head = "| levels | " + " | ".join(f"{n}: mean gain | {n}: worst image | {n}: SSIM mid-bin -> corrected"
-                                      for n in names) + " |"
-    lines = ["## Every evaluation set", "",
-             "RGB PSNR gain of the corrected image over mid-bin (dB), mean and the worst single image, and mean SSIM;",
-             "" + ", ".join(f"{n}: {next(iter(r.values()))['n']} images" for n, r in sets.items()) + ".", "",
-             head, "|---" * (1 + 3 * len(names)) + "|"]
+    head = (
+        "| levels | "
+        + " | ".join(f"{n}: mean gain | {n}: worst image | {n}: SSIM mid-bin -> corrected" for n in names)
+        + " |"
+    )
+    lines = [
+        "## Every evaluation set",
+        "",
+        "RGB PSNR gain of the corrected image over mid-bin (dB), mean and the worst single image, and mean SSIM;",
+        "" + ", ".join(f"{n}: {next(iter(r.values()))['n']} images" for n, r in sets.items()) + ".",
+        "",
+        head,
+        "|---" * (1 + 3 * len(names)) + "|",
+    ]
     for L in TABLE_LEVELS:
         cells = []
         for n in names:
             r = sets[n][L]
-            cells += [f"{r['psnr'] - r['mid_psnr']:+.2f}", f"{r['worst_gain']:+.2f}",
-                      f"{r['mid_ssim']:.4f} -> {r['ssim']:.4f}"]
+            cells += [
+                f"{r['psnr'] - r['mid_psnr']:+.2f}",
+                f"{r['worst_gain']:+.2f}",
+                f"{r['mid_ssim']:.4f} -> {r['ssim']:.4f}",
+            ]
         lines.append(f"| {L} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -232,36 +283,56 @@ def load_set(folder: Path, limit: Optional[int], pattern: str = "*.png") -> list
 def markdown(res: dict, sw: dict, speeds: dict, sizes: dict, budget: dict, sets: Optional[dict] = None) -> str:
     """The report."""
     n_img = next(iter(res.values()))["n"]
-    lines = ["# The QANN corrector on Kodak", "",
-             f"Mean over the {n_img} Kodak images (768 x 512) of the RGB PSNR in dB (and SSIM), every channel",
-             "quantized uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected",
-             "with `qfast.Corrector`. Written by `onnx/evaluate.py`; Kodak was never used in training.", "",
-             "| levels | mid-bin PSNR | corrected PSNR (gain) | required | goal | met | clamp=True PSNR | int8 PSNR "
-             "| mid-bin SSIM | corrected SSIM | images made worse |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# The QANN corrector on Kodak",
+        "",
+        f"Mean over the {n_img} Kodak images (768 x 512) of the RGB PSNR in dB (and SSIM), every channel",
+        "quantized uniformly to L levels and reconstructed at mid-bin (`qfast.quantize_uniform`), then corrected",
+        "with `qfast.Corrector`. Written by `onnx/evaluate.py`; Kodak was never used in training.",
+        "",
+        "| levels | mid-bin PSNR | corrected PSNR (gain) | required | goal | met | clamp=True PSNR | int8 PSNR "
+        "| mid-bin SSIM | corrected SSIM | images made worse |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for L, r in res.items():
         n = r["n"]
         gain = r["psnr"] - r["mid_psnr"]
         req, goal = TARGETS[L]
         met = "goal" if gain >= goal else "required" if gain >= req else "no"
         i8 = f"{r['int8_psnr']:.2f} ({r['int8_psnr'] - r['psnr']:+.2f})" if "int8_psnr" in r else "-"
-        lines.append(f"| {L} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} ({gain:+.2f}) | +{req} | +{goal} | {met} "
-                     f"| {r['clamp_psnr']:.2f} | {i8} | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
-                     f"| {r['worse']:.0f} of {n} |")
+        lines.append(
+            f"| {L} | {r['mid_psnr']:.2f} | {r['psnr']:.2f} ({gain:+.2f}) | +{req} | +{goal} | {met} "
+            f"| {r['clamp_psnr']:.2f} | {i8} | {r['mid_ssim']:.4f} | {r['ssim']:.4f} "
+            f"| {r['worse']:.0f} of {n} |"
+        )
     worst = min(sw, key=lambda L: sw[L][1] - sw[L][0])
-    lines += ["", "## Every level count 2..64", "",
-              f"Centre 256 x 256 crops of the {n_img} images, mean PSNR gain of the corrected image over mid-bin, "
-              "dB:", ""]
+    lines += [
+        "",
+        "## Every level count 2..64",
+        "",
+        f"Centre 256 x 256 crops of the {n_img} images, mean PSNR gain of the corrected image over mid-bin, dB:",
+        "",
+    ]
     levels = list(sw)
     for i in range(0, len(levels), 16):
         chunk = levels[i : i + 16]
-        lines += ["| levels | " + " | ".join(str(L) for L in chunk) + " |", "|---" * (len(chunk) + 1) + "|",
-                  "| gain | " + " | ".join(f"{sw[L][1] - sw[L][0]:+.2f}" for L in chunk) + " |", ""]
-    lines += [f"Smallest gain: {sw[worst][1] - sw[worst][0]:+.2f} dB at {worst} levels.", "",
-              "## Speed and size", "",
-              "Median of 5 runs of `Corrector.correct` on one Kodak image, CPU provider, on the 2 CPU cores the model",
-              "was trained on while other jobs shared them: the times are noisy.", "",
-              "| model | file | seconds for 768 x 512 |", "|---|---|---|"]
+        lines += [
+            "| levels | " + " | ".join(str(L) for L in chunk) + " |",
+            "|---" * (len(chunk) + 1) + "|",
+            "| gain | " + " | ".join(f"{sw[L][1] - sw[L][0]:+.2f}" for L in chunk) + " |",
+            "",
+        ]
+    lines += [
+        f"Smallest gain: {sw[worst][1] - sw[worst][0]:+.2f} dB at {worst} levels.",
+        "",
+        "## Speed and size",
+        "",
+        "Median of 5 runs of `Corrector.correct` on one Kodak image, CPU provider, on the 2 CPU cores the model",
+        "was trained on while other jobs shared them: the times are noisy.",
+        "",
+        "| model | file | seconds for 768 x 512 |",
+        "|---|---|---|",
+    ]
     for k in speeds:
         lines.append(f"| {k} | {sizes[k] / 1e6:.2f} MB | {speeds[k]:.3f} |")
     lines += ["", *budget_lines(budget, "rgb")]
@@ -296,32 +367,49 @@ def main(argv: Optional[list[str]] = None) -> dict:
     print(f"wrote {args.md}")
     if args.manifest:
         manifest = _read_manifest(args.manifest)
-        manifest.update({
-            "format": 1,
-            "levels": [2, 64],
-            "naming": "qann[-int8|-ycbcr420]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
-            "opset": 17,
-            "int8": "the default model quantized by onnxruntime (static, QDQ, onnx/quantize_model.py): per-channel "
-                    "int8 weights, uint8 activations with the ranges of its quantization-aware training (the rest "
-                    "MinMax on 64 training crops); the level embedding, the attention's softmax, the division by "
-                    "the levels and the residual addition stay float",
-            "inputs": {"image": "(N, 3, H, W) float32 in [0, 1], H and W multiples of 16",
-                       "levels": "(N, 3) float32, 2..64"},
-            "output": "corrected (N, 3, H, W) float32",
-            "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak"
-                             + (f"; {budget['data']['synthetic']:.0%} of the last run's crops from synthetic pictures "
-                                "(onnx/synthetic.py)" if budget.get("data", {}).get("synthetic") else ""),
-            "training_budget": budget,
-            "kodak": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()},
-            **({"other": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in sets["other"].items()}}
-               if "other" in sets else {}),
-            "kodak_sweep_256_centre": {str(L): [round(m, 3), round(c, 3)] for L, (m, c) in sw.items()},
-        })
-        manifest.setdefault("models", {})["default"] = {"file": args.fp32.name, "bytes": sizes["fp32"],
-                                                        "seconds_768x512": speeds["fp32"]}
+        manifest.update(
+            {
+                "format": 1,
+                "levels": [2, 64],
+                "naming": "qann[-int8|-ycbcr420]-<first 12 hex digits of the sha256 of the .onnx file>.onnx",
+                "opset": 17,
+                "int8": "the default model quantized by onnxruntime (static, QDQ, onnx/quantize_model.py): per-channel "
+                "int8 weights, uint8 activations with the ranges of its quantization-aware training (the rest "
+                "MinMax on 64 training crops); the level embedding, the attention's softmax, the division by "
+                "the levels and the residual addition stay float",
+                "inputs": {
+                    "image": "(N, 3, H, W) float32 in [0, 1], H and W multiples of 16",
+                    "levels": "(N, 3) float32, 2..64",
+                },
+                "output": "corrected (N, 3, H, W) float32",
+                "training_data": "445 BSDS500 photos (train and test splits; 415 for training, 30 held out); no Kodak"
+                + (
+                    f"; {budget['data']['synthetic']:.0%} of the last run's crops from synthetic pictures "
+                    "(onnx/synthetic.py)"
+                    if budget.get("data", {}).get("synthetic")
+                    else ""
+                ),
+                "training_budget": budget,
+                "kodak": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in res.items()},
+                **(
+                    {"other": {str(L): {k: round(v, 3) for k, v in r.items()} for L, r in sets["other"].items()}}
+                    if "other" in sets
+                    else {}
+                ),
+                "kodak_sweep_256_centre": {str(L): [round(m, 3), round(c, 3)] for L, (m, c) in sw.items()},
+            }
+        )
+        manifest.setdefault("models", {})["default"] = {
+            "file": args.fp32.name,
+            "bytes": sizes["fp32"],
+            "seconds_768x512": speeds["fp32"],
+        }
         if int8 is not None:
-            manifest["models"]["int8"] = {"file": args.int8.name, "bytes": sizes["int8"],
-                                          "seconds_768x512": speeds["int8"]}
+            manifest["models"]["int8"] = {
+                "file": args.int8.name,
+                "bytes": sizes["int8"],
+                "seconds_768x512": speeds["int8"],
+            }
         args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
         print(f"wrote {args.manifest}")
     return {"table": res, "sets": sets, "sweep": sw, "speeds": speeds, "sizes": sizes}
@@ -346,7 +434,9 @@ def main_ycbcr(args: argparse.Namespace, images: list[np.ndarray]) -> dict:
     if args.manifest:
         manifest = _read_manifest(args.manifest)
         manifest.setdefault("models", {})["ycbcr420"] = {
-            "file": args.ycbcr.name, "bytes": size, "seconds_768x512": seconds,
+            "file": args.ycbcr.name,
+            "bytes": size,
+            "seconds_768x512": seconds,
             "undoes": "the codec's levels mode in YCbCr 4:2:0; levels input [Y, Cb, Cr], Y 2..128, chroma up to 256",
             "training_budget": budget,
         }

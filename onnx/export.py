@@ -65,9 +65,16 @@ def _export(model: Corrector, custom_opsets: Optional[dict] = None) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
         torch.onnx.export(
-            model, (x, lv), buf, opset_version=OPSET, input_names=["image", "levels"], output_names=["corrected"],
+            model,
+            (x, lv),
+            buf,
+            opset_version=OPSET,
+            input_names=["image", "levels"],
+            output_names=["corrected"],
             dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "levels": {0: "N"}, "corrected": {0: "N", 2: "H", 3: "W"}},
-            do_constant_folding=True, custom_opsets=custom_opsets, **kwargs,
+            do_constant_folding=True,
+            custom_opsets=custom_opsets,
+            **kwargs,
         )
     return buf.getvalue()
 

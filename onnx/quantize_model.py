@@ -44,11 +44,17 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--limit-images", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--keep-float", default=r"^/embed/|^/unfold/|^/Add$|^/attn/Mul_1$",
-                   help="regular expression: nodes whose names match stay float")
+    p.add_argument(
+        "--keep-float",
+        default=r"^/embed/|^/unfold/|^/Add$|^/attn/Mul_1$",
+        help="regular expression: nodes whose names match stay float",
+    )
     p.add_argument("--name", default=None, help="file name (default: qann-int8-<sha256 prefix>.onnx)")
-    p.add_argument("--ops", default="Conv,ConvTranspose,MatMul,Mul,Add,Concat,Relu",
-                   help="operator types to quantize, comma-separated")
+    p.add_argument(
+        "--ops",
+        default="Conv,ConvTranspose,MatMul,Mul,Add,Concat,Relu",
+        help="operator types to quantize, comma-separated",
+    )
     p.add_argument("--calibration", default="MinMax", choices=["MinMax", "Entropy", "Percentile"])
     return p.parse_args(argv)
 
@@ -103,10 +109,17 @@ def main(argv: Optional[list[str]] = None) -> Path:
         overrides = trained_ranges(model, onnx.load(str(pre)))
         out_tmp = Path(tmp) / "int8.onnx"
         quantize_static(
-            str(pre), str(out_tmp), _Reader(calibration_batches(args)), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-            calibrate_method=CalibrationMethod[args.calibration], op_types_to_quantize=args.ops.split(","),
-            nodes_to_exclude=keep, extra_options={"TensorQuantOverrides": overrides},
+            str(pre),
+            str(out_tmp),
+            _Reader(calibration_batches(args)),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=CalibrationMethod[args.calibration],
+            op_types_to_quantize=args.ops.split(","),
+            nodes_to_exclude=keep,
+            extra_options={"TensorQuantOverrides": overrides},
         )
         data = out_tmp.read_bytes()
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,25 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 #: The kinds of layer :func:`picture` draws, each with its relative frequency.
 LAYERS = {"shapes": 3, "strokes": 3, "text": 2, "screentone": 2, "noise": 1, "gradient": 1}
-WORDS = ("qfast", "Quantize", "PALETTE", "levels 4..64", "Fig. 3", "#2a7fff", "OK", "Cancel", "x = 0.25",
-         "The quick brown fox", "jumps over", "1024 x 768", "Page 12", "(c) 2026", "Chapter 7", "!?", "-->")
+WORDS = (
+    "qfast",
+    "Quantize",
+    "PALETTE",
+    "levels 4..64",
+    "Fig. 3",
+    "#2a7fff",
+    "OK",
+    "Cancel",
+    "x = 0.25",
+    "The quick brown fox",
+    "jumps over",
+    "1024 x 768",
+    "Page 12",
+    "(c) 2026",
+    "Chapter 7",
+    "!?",
+    "-->",
+)
 
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -120,8 +137,15 @@ def picture(rng: np.random.Generator, size: int = 256) -> np.ndarray:
             sigma = rng.uniform(2, 25)
             noise = rng.normal(0, sigma, (big, big, 1 if rng.random() < 0.5 else 3)).astype(np.float32)
             if rng.random() < 0.5:
-                noise = np.asarray(Image.fromarray(np.clip(noise[..., 0] + 128, 0, 255).astype(np.uint8))
-                                   .filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2))), np.float32)[..., None] - 128
+                noise = (
+                    np.asarray(
+                        Image.fromarray(np.clip(noise[..., 0] + 128, 0, 255).astype(np.uint8)).filter(
+                            ImageFilter.GaussianBlur(rng.uniform(0.5, 2))
+                        ),
+                        np.float32,
+                    )[..., None]
+                    - 128
+                )
             canvas = canvas + noise
         else:
             alpha = rng.uniform(0.2, 0.8)

@@ -99,26 +99,53 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-images", type=int, default=None, help="use only the first N images (tests)")
-    p.add_argument("--shape", choices=sorted(SHAPES), default="default",
-                   help="the model's size and blocks: default (the first shipped models), int8 (ReLU blocks, wider, "
-                        "the correction in bins), tiny and tiny-int8 (tests); a resumed run keeps its checkpoint's")
-    p.add_argument("--quantizer", choices=QUANTIZERS, default="rgb",
-                   help="what the corrector undoes: per-channel RGB levels, or the codec's YCbCr 4:2:0 levels")
+    p.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="default",
+        help="the model's size and blocks: default (the first shipped models), int8 (ReLU blocks, wider, "
+        "the correction in bins), tiny and tiny-int8 (tests); a resumed run keeps its checkpoint's",
+    )
+    p.add_argument(
+        "--quantizer",
+        choices=QUANTIZERS,
+        default="rgb",
+        help="what the corrector undoes: per-channel RGB levels, or the codec's YCbCr 4:2:0 levels",
+    )
     p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (a new run only)")
-    p.add_argument("--residual", choices=RESIDUALS, default=None,
-                   help="the head's unit (model.Config.residual); with --init, an 'image' model becomes a 'bins' one "
-                        "(its head scaled so that the correction is unchanged at 11 levels); default: the shape's")
-    p.add_argument("--qat", action="store_true",
-                   help="quantization-aware training for the int8 graph ('relu' blocks; a new run, with --init)")
-    p.add_argument("--qat-calibration", type=int, default=50,
-                   help="batches that set the fake quantizers' ranges before quantization-aware training")
+    p.add_argument(
+        "--residual",
+        choices=RESIDUALS,
+        default=None,
+        help="the head's unit (model.Config.residual); with --init, an 'image' model becomes a 'bins' one "
+        "(its head scaled so that the correction is unchanged at 11 levels); default: the shape's",
+    )
+    p.add_argument(
+        "--qat",
+        action="store_true",
+        help="quantization-aware training for the int8 graph ('relu' blocks; a new run, with --init)",
+    )
+    p.add_argument(
+        "--qat-calibration",
+        type=int,
+        default=50,
+        help="batches that set the fake quantizers' ranges before quantization-aware training",
+    )
     p.add_argument("--synthetic", type=float, default=0.0, help="fraction of crops from synthetic pictures")
     p.add_argument("--synthetic-pool", type=int, default=512, help="synthetic pictures drawn (256 x 256)")
     p.add_argument("--augment", action="store_true", help="vary the photos' scale, colour and sharpness")
-    p.add_argument("--loss", choices=LOSSES, default="bins",
-                   help="bins: squared error in bins; db: each crop's PSNR change against mid-bin")
-    p.add_argument("--worse-weight", type=float, default=2.0,
-                   help="--loss db: extra weight of the dB by which a crop is made worse")
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="bins",
+        help="bins: squared error in bins; db: each crop's PSNR change against mid-bin",
+    )
+    p.add_argument(
+        "--worse-weight",
+        type=float,
+        default=2.0,
+        help="--loss db: extra weight of the dB by which a crop is made worse",
+    )
     args = p.parse_args(argv)
     if not 0.0 <= args.synthetic <= 1.0:
         p.error(f"--synthetic: expected a fraction in 0..1, got {args.synthetic}")
@@ -171,8 +198,14 @@ def degrade(patch: np.ndarray, levels: list[int], quantizer: str) -> np.ndarray:
 
 
 def make_batch(
-    images: list[np.ndarray], rng: np.random.Generator, n: int, crop: int, levels: Optional[np.ndarray] = None,
-    quantizer: str = "rgb", drawn: Optional[list[np.ndarray]] = None, drawn_fraction: float = 0.0,
+    images: list[np.ndarray],
+    rng: np.random.Generator,
+    n: int,
+    crop: int,
+    levels: Optional[np.ndarray] = None,
+    quantizer: str = "rgb",
+    drawn: Optional[list[np.ndarray]] = None,
+    drawn_fraction: float = 0.0,
     augment: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mid-bin input, levels, target) for ``n`` random crops with flips and transposes: a ``drawn_fraction`` of
@@ -226,8 +259,9 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor, quant
     return (err * weight.pow(2)).mean()
 
 
-def validation_set(images: list[np.ndarray], crops: int, crop: int, seed: int, quantizer: str = "rgb",
-                   prefix: str = "") -> list[tuple]:
+def validation_set(
+    images: list[np.ndarray], crops: int, crop: int, seed: int, quantizer: str = "rgb", prefix: str = ""
+) -> list[tuple]:
     """Fixed validation batches: each level of VAL_LEVELS on the same crops of the held-out images, named
     ``prefix`` and the level (``"8"``, ``"syn8"``)."""
     out = []
@@ -261,8 +295,14 @@ def validate(model: Corrector, val: list[tuple], batch: int) -> dict[str, tuple[
 
 
 @torch.no_grad()
-def calibrate_qat(model: Corrector, ema: Corrector, images: list[np.ndarray], rng: np.random.Generator,
-                  args: argparse.Namespace, sources: dict) -> None:
+def calibrate_qat(
+    model: Corrector,
+    ema: Corrector,
+    images: list[np.ndarray],
+    rng: np.random.Generator,
+    args: argparse.Namespace,
+    sources: dict,
+) -> None:
     """Starts quantization-aware training on ``model`` and its moving average: the fake quantizers observe
     ``--qat-calibration`` batches through ``model`` (the widest values seen, as onnxruntime's MinMax calibration
     takes them), ``ema`` gets the same ranges, and both then quantize."""
@@ -283,17 +323,35 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
     return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def save(path: Path, model: Corrector, ema: Corrector, opt: torch.optim.Optimizer, step: int,
-         rng: np.random.Generator, best: float, extra: dict) -> None:
+def save(
+    path: Path,
+    model: Corrector,
+    ema: Corrector,
+    opt: torch.optim.Optimizer,
+    step: int,
+    rng: np.random.Generator,
+    best: float,
+    extra: dict,
+) -> None:
     """Writes a checkpoint atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": float_state(model), "ema": float_state(ema), "config": model.config.to_dict(),
-                "quantizer": extra.get("args", {}).get("quantizer", "rgb"),
-                "qat": extra.get("args", {}).get("qat", False),
-                **({"qat_ranges": qat_ranges(ema)} if extra.get("args", {}).get("qat") else {}),
-                "opt": opt.state_dict(),
-                "step": step, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
-                **extra}, tmp)
+    torch.save(
+        {
+            "model": float_state(model),
+            "ema": float_state(ema),
+            "config": model.config.to_dict(),
+            "quantizer": extra.get("args", {}).get("quantizer", "rgb"),
+            "qat": extra.get("args", {}).get("qat", False),
+            **({"qat_ranges": qat_ranges(ema)} if extra.get("args", {}).get("qat") else {}),
+            "opt": opt.state_dict(),
+            "step": step,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "best": best,
+            **extra,
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -317,8 +375,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     val = validation_set(val_imgs, args.val_crops, val_crop, args.seed, args.quantizer)
     sources: dict = {"augment": args.augment}
     if args.synthetic > 0:
-        sources.update(drawn=synthetic.pictures(args.synthetic_pool, args.seed + 3000, max(256, args.crop)),
-                       drawn_fraction=args.synthetic)
+        sources.update(
+            drawn=synthetic.pictures(args.synthetic_pool, args.seed + 3000, max(256, args.crop)),
+            drawn_fraction=args.synthetic,
+        )
         val_syn = synthetic.pictures(len(val_imgs), args.seed + 4000, max(256, val_crop))
         val += validation_set(val_syn, args.val_crops, val_crop, args.seed, args.quantizer, prefix="syn")
     shape = SHAPES[args.shape]
@@ -350,15 +410,26 @@ def main(argv: Optional[list[str]] = None) -> dict:
         ema_state = init.get("ema", init["model"])
         if (config.residual, model.config.residual) == ("image", "bins"):
             gain = math.sqrt(2 * MAX_LEVELS)  # the geometric middle of 2..MAX_LEVELS
-            ema_state = {**ema_state, "head.weight": ema_state["head.weight"] * gain,
-                         "head.bias": ema_state["head.bias"] * gain}
+            ema_state = {
+                **ema_state,
+                "head.weight": ema_state["head.weight"] * gain,
+                "head.bias": ema_state["head.bias"] * gain,
+            }
         elif config.residual != model.config.residual:
             raise SystemExit(f"--residual: cannot turn a {config.residual!r} model into a {args.residual!r} one")
         model.load_state_dict(ema_state)
         data = {k: v for k, v in (init.get("args") or {}).items() if k in RECORDED}
-        lineage = [*init.get("lineage", []), {
-            "from": os.path.relpath(args.init), "quantizer": init.get("quantizer", "rgb"), "steps": int(init["step"]),
-            "minutes": init.get("trained_s", 0.0) / 60, "qat": init.get("qat", False), **data}]
+        lineage = [
+            *init.get("lineage", []),
+            {
+                "from": os.path.relpath(args.init),
+                "quantizer": init.get("quantizer", "rgb"),
+                "steps": int(init["step"]),
+                "minutes": init.get("trained_s", 0.0) / 60,
+                "qat": init.get("qat", False),
+                **data,
+            },
+        ]
         log(f"starting from the weights of {args.init} (step {init['step']})")
     ema = copy.deepcopy(model).eval()
     if ck is not None or args.init is not None:
@@ -387,8 +458,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     # paths as given, relative to the working directory: logs and checkpoints name no machine's folders
     run_args = {k: os.path.relpath(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
-        f"{json.dumps(run_args)}")
+    log(
+        f"train {len(train_imgs)} images, validation {len(val_imgs)}; model {n_params:,} parameters; "
+        f"{json.dumps(run_args)}"
+    )
 
     t0 = time.time()
     running = 0.0
@@ -412,18 +485,24 @@ def main(argv: Optional[list[str]] = None) -> dict:
         running += float(loss.detach())
         if step % args.log_interval == 0:
             el = trained_s + time.time() - t0
-            log(f"step {step} loss {running / args.log_interval:.4f} lr {lr_at(step, args):.2e} "
-                f"{el / 60:.1f} min")
+            log(f"step {step} loss {running / args.log_interval:.4f} lr {lr_at(step, args):.2e} {el / 60:.1f} min")
             running = 0.0
         if step % args.eval_interval == 0 or step == args.steps:
             res = validate(ema, val, args.batch)
             gains = [c - m for m, c in res.values()]
             gain = float(np.mean(gains))
             score = gain + 2 * min(0.0, min(gains))
-            log(f"val step {step}: " + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
-                + f"; mean gain {gain:+.3f} dB, score {score:+.3f}")
-            extra = {"trained_s": trained_s + time.time() - t0, "val": {str(k): v for k, v in res.items()},
-                     "args": run_args, "lineage": lineage}
+            log(
+                f"val step {step}: "
+                + ", ".join(f"L{L} {m:.2f}->{c:.2f}" for L, (m, c) in res.items())
+                + f"; mean gain {gain:+.3f} dB, score {score:+.3f}"
+            )
+            extra = {
+                "trained_s": trained_s + time.time() - t0,
+                "val": {str(k): v for k, v in res.items()},
+                "args": run_args,
+                "lineage": lineage,
+            }
             if score > best:
                 best = score
                 save(args.out / "best.pt", model, ema, opt, step, rng, best, extra)
@@ -435,8 +514,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
         save(args.out / "best.pt", model, ema, opt, step, rng, best, final)
     log(f"stopped at step {step}, {total_s / 60:.1f} min trained in total, best score {best:+.3f} dB")
     log_file.close()
-    return {"steps": step, "seconds": total_s, "best_score_db": best, "last": str(last),
-            "best": str(args.out / "best.pt")}
+    return {
+        "steps": step,
+        "seconds": total_s,
+        "best_score_db": best,
+        "last": str(last),
+        "best": str(args.out / "best.pt"),
+    }
 
 
 if __name__ == "__main__":

@@ -52,8 +52,28 @@ def test_tiny_training_export_and_parity(scripts, data: Path, tmp_path: Path) ->
     import torch
 
     train, export, model = scripts
-    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--shape", "tiny", "--batch", "4", "--crop", "32",
-            "--val-every", "3", "--val-crops", "1", "--eval-interval", "5", "--log-interval", "5", "--warmup", "2"]
+    args = [
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--shape",
+        "tiny",
+        "--batch",
+        "4",
+        "--crop",
+        "32",
+        "--val-every",
+        "3",
+        "--val-crops",
+        "1",
+        "--eval-interval",
+        "5",
+        "--log-interval",
+        "5",
+        "--warmup",
+        "2",
+    ]
     first = train.main([*args, "--steps", "6"])
     assert first["steps"] == 6 and Path(first["last"]).exists() and Path(first["best"]).exists()
     resumed = train.main([*args, "--steps", "10"])
@@ -156,13 +176,39 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     import torch
 
     train, export, model = scripts
-    base = ["--data", str(data), "--batch", "2", "--crop", "32", "--val-every", "3", "--val-crops", "1",
-            "--eval-interval", "4", "--log-interval", "4", "--warmup", "1"]
+    base = [
+        "--data",
+        str(data),
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--val-every",
+        "3",
+        "--val-crops",
+        "1",
+        "--eval-interval",
+        "4",
+        "--log-interval",
+        "4",
+        "--warmup",
+        "1",
+    ]
     plain = model.Config(widths=(4, 8, 8, 8), emb_dim=8, freqs=2, heads=1, block="relu")
     ck = tmp_path / "plain.pt"
     torch.save({"model": model.Corrector(plain).state_dict(), "config": plain.to_dict(), "step": 0}, ck)
-    qat_args = [*base, "--out", str(tmp_path / "qat"), "--init", str(ck), "--residual", "bins", "--qat",
-                "--qat-calibration", "2"]
+    qat_args = [
+        *base,
+        "--out",
+        str(tmp_path / "qat"),
+        "--init",
+        str(ck),
+        "--residual",
+        "bins",
+        "--qat",
+        "--qat-calibration",
+        "2",
+    ]
     assert train.main([*qat_args, "--steps", "4"])["steps"] == 4
     first = torch.load(tmp_path / "qat" / "last.pt", map_location="cpu", weights_only=False)["qat_ranges"]
     assert train.main([*base, "--out", str(tmp_path / "qat"), "--steps", "6"])["steps"] == 6  # resumes, still QAT
@@ -177,8 +223,22 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     assert not Path(saved["args"]["out"]).is_absolute()  # checkpoints name no machine's folders
     assert len(saved["qat_ranges"]) == sum(isinstance(m, model.FakeQuant) for m in model.Corrector(plain).modules())
     # a further quantization-aware run from it, on other content, keeps the ranges its weights were trained with
-    again = train.main([*base, "--out", str(tmp_path / "qat2"), "--init", str(tmp_path / "qat" / "last.pt"), "--qat",
-                        "--steps", "2", "--synthetic", "0.5", "--synthetic-pool", "4"])
+    again = train.main(
+        [
+            *base,
+            "--out",
+            str(tmp_path / "qat2"),
+            "--init",
+            str(tmp_path / "qat" / "last.pt"),
+            "--qat",
+            "--steps",
+            "2",
+            "--synthetic",
+            "0.5",
+            "--synthetic-pool",
+            "4",
+        ]
+    )
     assert torch.load(again["last"], map_location="cpu", weights_only=False)["qat_ranges"] == first
     assert "activation ranges kept from" in (tmp_path / "qat2" / "train.log").read_text()
     onnx_path = export.main([str(tmp_path / "qat" / "last.pt"), "--out-dir", str(tmp_path / "models")])
@@ -194,8 +254,21 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     assert len(ranges) >= 20 and set(ranges) <= produced
     assert {tuple(r) for r in ranges.values()} <= {tuple(r) for r in saved["qat_ranges"].values()}
     quantize = _quantize_module()
-    int8_path = quantize.main([str(onnx_path), "--out-dir", str(tmp_path / "models"), "--data", str(data),
-                               "--crops", "2", "--crop", "32", "--name", "int8.onnx"])
+    int8_path = quantize.main(
+        [
+            str(onnx_path),
+            "--out-dir",
+            str(tmp_path / "models"),
+            "--data",
+            str(data),
+            "--crops",
+            "2",
+            "--crop",
+            "32",
+            "--name",
+            "int8.onnx",
+        ]
+    )
     q = onnx.load(str(int8_path))
     consts = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
     scales = {n.input[0]: float(consts[n.input[1]]) for n in q.graph.node if n.op_type == "QuantizeLinear"}
@@ -210,8 +283,9 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     stale = tmp_path / "models" / "stale.onnx"
     onnx.save(graph, str(stale))
     with pytest.raises(ValueError, match="qat_ranges: the graph has no tensors"):
-        quantize.main([str(stale), "--out-dir", str(tmp_path / "models"), "--data", str(data), "--crops", "1",
-                       "--crop", "32"])
+        quantize.main(
+            [str(stale), "--out-dir", str(tmp_path / "models"), "--data", str(data), "--crops", "1", "--crop", "32"]
+        )
     with pytest.raises(ValueError, match="qat ranges: expected"):
         model.load_qat_ranges(model.Corrector(plain), {"fq.0": [0.0, 1.0]})
     with pytest.raises(ValueError, match="residual: expected one of"):
@@ -242,8 +316,28 @@ def test_ycbcr420_fine_tuning_exports_a_model_the_runtime_knows(scripts, data: P
     import qfast
 
     train, export, _ = scripts
-    base = ["--data", str(data), "--shape", "tiny", "--batch", "2", "--crop", "32", "--val-every", "3",
-            "--val-crops", "1", "--eval-interval", "3", "--log-interval", "3", "--warmup", "1", "--steps", "3"]
+    base = [
+        "--data",
+        str(data),
+        "--shape",
+        "tiny",
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--val-every",
+        "3",
+        "--val-crops",
+        "1",
+        "--eval-interval",
+        "3",
+        "--log-interval",
+        "3",
+        "--warmup",
+        "1",
+        "--steps",
+        "3",
+    ]
     rgb = train.main([*base, "--out", str(tmp_path / "rgb")])
     ycc = train.main([*base, "--out", str(tmp_path / "ycc"), "--quantizer", "ycbcr420", "--init", rgb["last"]])
     assert "starting from the weights of" in (tmp_path / "ycc" / "train.log").read_text()
@@ -313,9 +407,37 @@ def test_synthetic_crops_augmentation_and_db_loss_train_and_validate(scripts, da
     """A tiny run with every new option: the synthetic validation set is reported beside the photos', and the
     crops drawn are synthetic in about the fraction asked."""
     train, _, _ = scripts
-    args = ["--data", str(data), "--out", str(tmp_path / "run"), "--shape", "tiny", "--batch", "4", "--crop", "32",
-            "--val-every", "3", "--val-crops", "1", "--eval-interval", "4", "--log-interval", "2", "--warmup", "1",
-            "--steps", "4", "--synthetic", "0.5", "--synthetic-pool", "8", "--augment", "--loss", "db"]
+    args = [
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--shape",
+        "tiny",
+        "--batch",
+        "4",
+        "--crop",
+        "32",
+        "--val-every",
+        "3",
+        "--val-crops",
+        "1",
+        "--eval-interval",
+        "4",
+        "--log-interval",
+        "2",
+        "--warmup",
+        "1",
+        "--steps",
+        "4",
+        "--synthetic",
+        "0.5",
+        "--synthetic-pool",
+        "8",
+        "--augment",
+        "--loss",
+        "db",
+    ]
     res = train.main(args)
     assert res["steps"] == 4
     import torch
