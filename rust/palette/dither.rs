@@ -116,14 +116,15 @@ fn diffuse_traced(
     // strips). With more colours a box's list grows long, so the cells around the image's get lists of their own
     // first (at 4096 colours the boxes alone took 2.3 times as long).
     let mut base = Nearest::for_floats(palette, space)?;
-    if palette.len() > PREPARED_ABOVE {
+    let prepared = palette.len() > PREPARED_ABOVE;
+    if prepared {
         base.prepare(&dilate(&base.cells_of(img)?)?)?;
     }
     base.share_lazily()?;
-    if threads > 1 {
+    if threads > 1 && !prepared {
         // The boxes of the image's own colours, built on all threads before the strips start: built lazily, they
         // made the first strips, where the pipeline has not filled yet, several times slower, and the strips
-        // after them waited (on Kodak, a tenth of the time on two threads).
+        // after them waited (on Kodak, a tenth of the time on two threads). Prepared cells need no box.
         base.build_boxes_of(img)?;
     }
     let mut out = zeroed::<u16>(img.pixels())?;
