@@ -47,33 +47,21 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _small_run(data: Path, **options: object) -> list[str]:
+    """Arguments of ``train.py`` for a run of a few steps on ``data``: 32-pixel crops, one validation crop of every
+    third image, then ``options`` (``eval_interval=4`` gives ``--eval-interval 4``; ``True`` a bare flag)."""
+    args = ["--data", str(data), "--crop", "32", "--val-every", "3", "--val-crops", "1"]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}"] + ([] if value is True else [str(value)])
+    return args
+
+
 def test_tiny_training_export_and_parity(scripts, data: Path, tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch
 
     train, export, model = scripts
-    args = [
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "run"),
-        "--shape",
-        "tiny",
-        "--batch",
-        "4",
-        "--crop",
-        "32",
-        "--val-every",
-        "3",
-        "--val-crops",
-        "1",
-        "--eval-interval",
-        "5",
-        "--log-interval",
-        "5",
-        "--warmup",
-        "2",
-    ]
+    args = _small_run(data, out=tmp_path / "run", shape="tiny", batch=4, eval_interval=5, log_interval=5, warmup=2)
     first = train.main([*args, "--steps", "6"])
     assert first["steps"] == 6 and Path(first["last"]).exists() and Path(first["best"]).exists()
     resumed = train.main([*args, "--steps", "10"])
@@ -176,24 +164,7 @@ def test_quantization_aware_fine_tuning_resumes_and_exports(scripts, data: Path,
     import torch
 
     train, export, model = scripts
-    base = [
-        "--data",
-        str(data),
-        "--batch",
-        "2",
-        "--crop",
-        "32",
-        "--val-every",
-        "3",
-        "--val-crops",
-        "1",
-        "--eval-interval",
-        "4",
-        "--log-interval",
-        "4",
-        "--warmup",
-        "1",
-    ]
+    base = _small_run(data, batch=2, eval_interval=4, log_interval=4, warmup=1)
     plain = model.Config(widths=(4, 8, 8, 8), emb_dim=8, freqs=2, heads=1, block="relu")
     ck = tmp_path / "plain.pt"
     torch.save({"model": model.Corrector(plain).state_dict(), "config": plain.to_dict(), "step": 0}, ck)
@@ -316,28 +287,7 @@ def test_ycbcr420_fine_tuning_exports_a_model_the_runtime_knows(scripts, data: P
     import qfast
 
     train, export, _ = scripts
-    base = [
-        "--data",
-        str(data),
-        "--shape",
-        "tiny",
-        "--batch",
-        "2",
-        "--crop",
-        "32",
-        "--val-every",
-        "3",
-        "--val-crops",
-        "1",
-        "--eval-interval",
-        "3",
-        "--log-interval",
-        "3",
-        "--warmup",
-        "1",
-        "--steps",
-        "3",
-    ]
+    base = _small_run(data, shape="tiny", batch=2, eval_interval=3, log_interval=3, warmup=1, steps=3)
     rgb = train.main([*base, "--out", str(tmp_path / "rgb")])
     ycc = train.main([*base, "--out", str(tmp_path / "ycc"), "--quantizer", "ycbcr420", "--init", rgb["last"]])
     assert "starting from the weights of" in (tmp_path / "ycc" / "train.log").read_text()
@@ -407,37 +357,20 @@ def test_synthetic_crops_augmentation_and_db_loss_train_and_validate(scripts, da
     """A tiny run with every new option: the synthetic validation set is reported beside the photos', and the
     crops drawn are synthetic in about the fraction asked."""
     train, _, _ = scripts
-    args = [
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "run"),
-        "--shape",
-        "tiny",
-        "--batch",
-        "4",
-        "--crop",
-        "32",
-        "--val-every",
-        "3",
-        "--val-crops",
-        "1",
-        "--eval-interval",
-        "4",
-        "--log-interval",
-        "2",
-        "--warmup",
-        "1",
-        "--steps",
-        "4",
-        "--synthetic",
-        "0.5",
-        "--synthetic-pool",
-        "8",
-        "--augment",
-        "--loss",
-        "db",
-    ]
+    args = _small_run(
+        data,
+        out=tmp_path / "run",
+        shape="tiny",
+        batch=4,
+        eval_interval=4,
+        log_interval=2,
+        warmup=1,
+        steps=4,
+        synthetic=0.5,
+        synthetic_pool=8,
+        augment=True,
+        loss="db",
+    )
     res = train.main(args)
     assert res["steps"] == 4
     import torch
