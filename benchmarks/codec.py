@@ -6,7 +6,8 @@
                                [--repeat N] [--only REGEX]
 
 Bounded mode (max error d = 0, 1, 2, 4, 8, ``corrector=None``) at each effort (0: the fast LOCO coder; 2: QAC, the
-default; 3: QAC2 and 4: QAC3, which also try coding without a colour transform; and QAC2 in one pass) is compared with
+default; 3: QAC2 and 4: QAC3, which also try coding without a colour transform on a sample of rows; and QAC2 in one
+pass) is compared with
 JPEG-LS near-lossless (CharLS through imagecodecs, ``level=d``), and lossless also with PNG (Pillow), WebP lossless and
 JPEG XL lossless at efforts 3, 7 and 9 (libjxl through imagecodecs). For each image the codecs run one after the other
 (interleaved, so a change in the machine's load hits them alike); the table gives mean bpp, median ms per image and per
@@ -175,7 +176,7 @@ def bounded_rows(images: list[np.ndarray]) -> list[tuple[str, dict]]:
 
 
 def _qac2_one_pass(d: int) -> Callable[[np.ndarray], bytes]:
-    """QAC2 without effort 3's second try without a colour transform: the coder's own speed."""
+    """QAC2 without effort 3's sampled try without a colour transform: the coder's own speed."""
     from qfast import _core
 
     def enc(im: np.ndarray) -> bytes:

@@ -17,7 +17,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -182,7 +182,7 @@ def encode(
             lossless and 7-12% smaller bounded files on photos, about 1.6 times the CPU time; a version-3 file), 4
             the strongest (QAC3: QAC2 with two LMS predictors in the blend and mixed context models; another 2% smaller
             lossless and 3-4% smaller bounded, about 2 to 3 times QAC2's time; a version-5 file). Efforts 3 and 4
-            also try coding without a colour transform and keep the smaller file.
+            also try coding without a colour transform and keep the smaller, judged on an eighth of the rows.
         corrector: ``"auto"`` records the id of the installed corrector for the file (if any: the ``"ycbcr420"``
             model for YCbCr 4:2:0, none for YCbCr without subsampling, else the default model) so decode uses it,
             ``None`` records none, or 16 hex digits of a model id.
@@ -238,12 +238,12 @@ def _encode(
     coder = {0: "loco", 1: "brotli", 2: "qac", 3: "qac2", 4: "qac3"}[eff]
 
     def run(mode: str, values: list[int], col: str, bins: Optional[list[int]] = None) -> bytes:
-        out = _core.encode(img, mode, values, col, subsample, coder, 9, cid, bins)
+        def code(part: np.ndarray, col: str) -> bytes:
+            return _core.encode(part, mode, values, col, subsample, coder, 9, cid, bins)
+
         if eff >= 3 and col != "none" and not subsample:
-            alt = _core.encode(img, mode, values, "none", False, coder, 9, cid, bins)
-            if len(alt) < len(out):
-                out = alt
-        return out
+            return _smaller_of_transforms(img, code, col)
+        return code(img, col)
 
     if max_error is not None:
         ds = _with_alpha(max_error, "max_error", ch, 0, _MAX_ERROR, 0)
@@ -270,6 +270,24 @@ def _encode(
         else:
             hi = mid - 1
     return best
+
+
+#: Efforts 3 and 4 choose between the colour transform and none by coding this many bands of rows both ways, spread
+#: over the image and an eighth of its rows in all; an image too short for bands of 8 rows is coded whole both ways.
+#: On the 24 Kodak and 33 other images, lossless and at d = 2, the sample chose as the whole image did except on three
+#: where the two were within 0.6%.
+_SAMPLE_BANDS = 8
+
+
+def _smaller_of_transforms(img: np.ndarray, code: Callable[[np.ndarray, str], bytes], col: str) -> bytes:
+    """``code(img, col)`` or ``code(img, "none")``, whichever is smaller, judged on a sample of ``img``'s rows."""
+    h = img.shape[0]
+    band = h // (8 * _SAMPLE_BANDS)
+    if band < 8:
+        a, b = code(img, col), code(img, "none")
+        return b if len(b) < len(a) else a
+    part = np.concatenate([img[y : y + band] for y in np.linspace(0, h - band, _SAMPLE_BANDS).astype(int)])
+    return code(img, "none" if len(code(part, "none")) < len(code(part, col)) else col)
 
 
 #: Side of the tiles of the corrector's strength map, in pixels (and the larger size used where an image is so long

@@ -881,9 +881,28 @@ impl<const V3: bool> RowCoder for PlaneCoder<V3> {
             }
         }
         let mut local = std::mem::take(io);
-        let r = self.row_impl(&mut local, y);
+        let r = self.row_dispatch(&mut local, y);
         *io = local;
         r
+    }
+}
+
+impl<const V3: bool> PlaneCoder<V3> {
+    /// [`Self::row_impl`], compiled for AVX2 as well where the CPU has it (see [`crate::codec::avx2`]).
+    #[inline(always)]
+    fn row_dispatch<C: BitIo>(&mut self, io: &mut C, y: usize) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::codec::avx2() {
+            // SAFETY: the CPU has the features `row_avx2` is compiled for (checked just above).
+            return unsafe { self.row_avx2(io, y) };
+        }
+        self.row_impl(io, y)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt")]
+    unsafe fn row_avx2<C: BitIo>(&mut self, io: &mut C, y: usize) -> Result<()> {
+        self.row_impl(io, y)
     }
 }
 
@@ -1020,6 +1039,32 @@ mod tests {
             };
         }
         round_trip(&[p.clone(), p.clone(), p]);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_and_baseline_loops_write_and_read_the_same_bits() {
+        let planes = [
+            noisy_plane(67, 41, 0, 255, 1),
+            noisy_plane(67, 41, -255, 255, 2),
+            noisy_plane(67, 41, -255, 255, 3),
+            noisy_plane(34, 21, 0, 255, 4),
+        ];
+        let specs: Vec<_> = planes.iter().map(spec).collect();
+        let runs = |generic: bool| {
+            crate::codec::GENERIC_ONLY.store(generic, std::sync::atomic::Ordering::Relaxed);
+            CODERS.map(|(enc, _)| enc(&planes).unwrap())
+        };
+        let (fast, base) = (runs(false), runs(true));
+        crate::codec::GENERIC_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(fast, base);
+        // Streams of one version decode with the other (the baseline loops read the AVX2 loops' streams here).
+        crate::codec::GENERIC_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+        for ((_, dec), streams) in CODERS.iter().zip(&fast) {
+            let refs: Vec<&[u8]> = streams.iter().map(|s| s.as_slice()).collect();
+            assert_eq!(dec(&refs, &specs).unwrap(), planes);
+        }
+        crate::codec::GENERIC_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]

@@ -108,6 +108,22 @@ def test_smaller_than_qac_on_a_photo() -> None:
         assert len(qac3) < 0.99 * len(new), (d, len(qac3), len(new))
 
 
+@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("rows", [512, 60])
+def test_the_encoder_keeps_the_smaller_colour_transform(coder: str, rows: int) -> None:
+    """Efforts 3 and 4 code with YCoCg-R or without a colour transform, whichever gives the smaller file: judged on
+    a sample of the rows for a tall image (512 rows), on the whole image for a short one (60)."""
+    p = np.array(qfast.samples.load("parrots"))[:rows, :256]
+    # The photo's channels share their edges (YCoCg-R wins); moved apart (flipped), they share nothing (RGB wins).
+    apart = np.dstack([p[..., 0], p[::-1, :, 1], p[:, ::-1, 2]])
+    for img, want in ((p, "ycocg"), (apart, "none")):
+        sizes = {col: len(_qac2(img, 0, col, coder)) for col in ("ycocg", "none")}
+        assert min(sizes, key=sizes.__getitem__) == want  # the premise: the two pictures prefer different transforms
+        data = qfast.encode(img, max_error=0, effort=EFFORT[coder], corrector=None)
+        assert data == _qac2(img, 0, want, coder)
+        np.testing.assert_array_equal(qfast.decode(data), img)
+
+
 _CHILD = """
 import sys, numpy as np, qfast
 from qfast import _core
