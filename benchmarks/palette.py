@@ -296,30 +296,42 @@ for line in sys.stdin:
 
 
 def dither_section(args: argparse.Namespace, files: list[Path], images: list[np.ndarray]) -> None:
-    """Error diffusion: qfast against libimagequant's dithering, and qfast on 1 thread against all."""
-    print()
-    print(f"# dithering at K=256: median over images of the best of {args.repeat} runs; PSNR mean over images")
-    print("| method | time (ms) | PSNR (dB) |")
-    print("|---|---|---|")
+    """Error diffusion: qfast against libimagequant's dithering (each image through every method in turn, so a drift
+    of the host's speed hits them alike), and qfast on 1 thread against all."""
+    methods: dict[str, Method] = {}
     for d in ("floyd-steinberg", "atkinson"):
 
         def run(img: np.ndarray, k: int, d: str = d) -> Any:
             q = qfast.quantize_colors(img, k, dither=d)
             return q.palette, q.indices
 
-        times, psnrs = zip(*(measure(((lambda a: a), run), img, 256, args.repeat) for img in images))
-        print(f"| qfast {d} | {statistics.median(times) * 1e3:.1f} | {np.mean(psnrs):.2f} |", flush=True)
+        methods[f"qfast {d}"] = ((lambda a: a), run)
+    skipped = ""
     try:
         import imagequant
 
         def iq(im: Image.Image, k: int) -> Any:
             return imagequant.quantize_pil_image(im, dithering_level=1.0, max_colors=k)
 
-        m = ((lambda a: Image.fromarray(a).convert("RGBA")), iq)
-        times, psnrs = zip(*(measure(m, img, 256, args.repeat) for img in images))
-        print(f"| imagequant dithered | {statistics.median(times) * 1e3:.1f} | {np.mean(psnrs):.2f} |", flush=True)
+        methods["imagequant dithered"] = ((lambda a: Image.fromarray(a).convert("RGBA")), iq)
     except ImportError as e:
-        print(f"# skipping imagequant: {e}")
+        skipped = f"# skipping imagequant: {e}"
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+    for img in images:
+        for name, m in methods.items():
+            results[name].append(measure(m, img, 256, args.repeat))
+    print()
+    print(
+        f"# dithering at K=256, interleaved by image: median over images of the best of {args.repeat} runs;"
+        " PSNR mean over images"
+    )
+    if skipped:
+        print(skipped)
+    print("| method | time (ms) | PSNR (dB) |")
+    print("|---|---|---|")
+    for name, rows in results.items():
+        times, psnrs = zip(*rows)
+        print(f"| {name} | {statistics.median(times) * 1e3:.1f} | {np.mean(psnrs):.2f} |", flush=True)
 
     scaling_section(args, files)
 
