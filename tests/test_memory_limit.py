@@ -74,6 +74,15 @@ CASES = {
     },
     "encode_qac": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, corrector=None)"),
     "encode_qac2": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=1, effort=3, corrector=None)"),
+    # Shorter images: the sample that chooses the colour transform (an eighth of the rows) and then the whole image
+    # get through to the plane threads, whose row batches must be allocated fallibly too.
+    **{
+        f"encode_qac2_{h}_rows": (
+            f"img = noise({h}, 4096, 3)",
+            "qfast.encode(img, max_error=1, effort=3, corrector=None)",
+        )
+        for h in (512, 1024, 2048)
+    },
     "encode_brotli": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=1, corrector=None)"),
     "encode_loco": ("img = noise(4096, 4096, 3)", "qfast.encode(img, max_error=0, effort=0, corrector=None)"),
     "encode_ycbcr420": ("img = noise(4096, 4096, 3)", "qfast.encode(img, levels=16, subsample=True, corrector=None)"),

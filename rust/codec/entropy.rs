@@ -778,8 +778,11 @@ pub(crate) fn code_planes<C: BitIo + Send, P: RowCoder>(
                             if last {
                                 let rows = std::mem::take(&mut outbox);
                                 for t in &tx[1..] {
+                                    // A copy for each further reader, allocated fallibly like the batch itself.
+                                    let mut copy = crate::alloc::with_capacity(rows.len())?;
+                                    copy.extend_from_slice(&rows);
                                     // A receiver that has failed is gone; its error is reported from its thread.
-                                    let _ = t.send(rows.clone());
+                                    let _ = t.send(copy);
                                 }
                                 let _ = tx[0].send(rows);
                             }
